@@ -1,0 +1,11 @@
+// Jest runs TypeScript through ts-jest; type errors are caught by `tsc --noEmit` in the test command instead,
+// so ts-jest only transpiles (isolatedModules) and the suite starts fast.
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
+  testTimeout: 120000,
+  maxWorkers: 2,
+};
