@@ -34,7 +34,8 @@ fi
 
 # libvirt's QEMU driver refuses to start without these accounts, even when told to run QEMU as root.
 getent group kvm >/dev/null || { need_root "$@"; groupadd --system kvm; }
-getent passwd libvirt-qemu >/dev/null || { need_root "$@"; useradd --system --no-create-home -g kvm libvirt-qemu; }
+getent group libvirt-qemu >/dev/null || { need_root "$@"; groupadd --system libvirt-qemu; }
+getent passwd libvirt-qemu >/dev/null || { need_root "$@"; useradd --system --no-create-home -g libvirt-qemu -G kvm libvirt-qemu; }
 
 # As root in a container there is no way to hand QEMU's files to another user; run QEMU as root.
 conf=/etc/libvirt/qemu.conf
