@@ -1,0 +1,30 @@
+// Progress lines on stderr: a rewritten single line on a terminal, a line every few seconds otherwise (CI logs).
+
+export function progressPrinter(label: string): (p: { phase: string; done: number; total: number }) => void {
+  const tty = process.stderr.isTTY === true;
+  let lastPrint = 0;
+  let lastPhase = '';
+  return (p) => {
+    const now = Date.now();
+    const finished = p.done >= p.total;
+    if (p.phase === lastPhase && !finished && now - lastPrint < (tty ? 200 : 5000)) return;
+    if (p.phase === lastPhase && finished && !tty) return;
+    lastPrint = now;
+    lastPhase = p.phase;
+    const pct = p.total > 0 ? Math.min(100, (100 * p.done) / p.total).toFixed(0) : '100';
+    const line = `${label}: ${p.phase} ${pct}%`;
+    if (tty) process.stderr.write(`\r\x1b[K${line}${finished ? '\n' : ''}`);
+    else process.stderr.write(`${line}\n`);
+  };
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}

@@ -1,0 +1,333 @@
+// Byte-level I/O shared by the image readers and the overlay codec: exact positional reads that turn short
+// reads into typed errors, and a buffered sequential reader that works the same over a file or a stream
+// (an overlay can be applied while it is still downloading).
+
+import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { CloudletError, ErrorCode, ioError } from '../errors';
+
+/** A file opened for positional reads; short reads become a typed "truncated" error. */
+export class RandomAccessFile {
+  private constructor(readonly path: string, readonly handle: fsp.FileHandle, readonly size: number) {}
+
+  static async open(path: string, what = 'cannot open'): Promise<RandomAccessFile> {
+    try {
+      const h = await fsp.open(path, 'r');
+      const st = await h.stat();
+      if (!st.isFile() && !st.isBlockDevice()) {
+        await h.close();
+        throw new CloudletError('INVALID_ARGUMENT', `${path} is not a regular file`);
+      }
+      return new RandomAccessFile(path, h, st.size);
+    } catch (e) {
+      throw ioError(what, path, e);
+    }
+  }
+
+  /** Reads exactly `length` bytes at `position` into `buf[offset..]`, or throws `truncCode`. */
+  async readExact(buf: Uint8Array, offset: number, length: number, position: number, truncCode: ErrorCode = 'IO'): Promise<void> {
+    let done = 0;
+    while (done < length) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await this.handle.read(buf, offset + done, length - done, position + done));
+      } catch (e) {
+        throw ioError('cannot read', this.path, e);
+      }
+      if (n === 0) {
+        throw new CloudletError(truncCode, `${this.path}: unexpected end of file at byte ${position + done} (wanted ${length - done} more bytes)`);
+      }
+      done += n;
+    }
+  }
+
+  /** Like readExact, but bytes past the end of the file read as zeros (a raw disk shorter than its overlay). */
+  async readZeroExtended(buf: Uint8Array, offset: number, length: number, position: number): Promise<void> {
+    const avail = Math.max(0, Math.min(length, this.size - position));
+    if (avail > 0) await this.readExact(buf, offset, avail, position);
+    if (avail < length) buf.fill(0, offset + avail, offset + length);
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+  }
+}
+
+/** Anything that hands out successive pieces of a byte stream; null at the end. */
+export interface ByteSource {
+  read(): Promise<Uint8Array | null>;
+}
+
+export function fileSource(file: RandomAccessFile, start = 0, end = file.size, blockSize = 4 << 20): ByteSource {
+  let pos = start;
+  return {
+    async read() {
+      if (pos >= end) return null;
+      const n = Math.min(blockSize, end - pos);
+      const buf = Buffer.allocUnsafe(n);
+      await file.readExact(buf, 0, n, pos);
+      pos += n;
+      return buf;
+    },
+  };
+}
+
+export function iterableSource(it: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): ByteSource {
+  const iter = Symbol.asyncIterator in it ? (it as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]() : null;
+  const syncIter = iter ? null : (it as Iterable<Uint8Array>)[Symbol.iterator]();
+  return {
+    async read() {
+      const r = iter ? await iter.next() : syncIter!.next();
+      return r.done ? null : r.value;
+    },
+  };
+}
+
+/**
+ * Buffered sequential reader. `ensure(n)` makes n bytes contiguous at `buf[at..]`; the sync getters then
+ * consume them. Buffer growth is bounded by the largest single `ensure`, which callers bound by checking
+ * declared lengths against limits first.
+ */
+export class SequentialReader {
+  buf: Buffer = Buffer.alloc(0);
+  at = 0; // read position inside buf
+  private end = 0; // valid bytes in buf
+  private base = 0; // stream offset of buf[0]
+  private eof = false;
+
+  constructor(private readonly source: ByteSource, private readonly name: string, private readonly truncCode: ErrorCode) {}
+
+  /** Stream offset of the next unread byte. */
+  get position(): number {
+    return this.base + this.at;
+  }
+
+  get buffered(): number {
+    return this.end - this.at;
+  }
+
+  /** Returns false at a clean end of stream, otherwise makes at least min(n, remaining) bytes available. */
+  async fill(n: number): Promise<boolean> {
+    while (this.end - this.at < n && !this.eof) {
+      const chunk = await this.source.read();
+      if (chunk === null) {
+        this.eof = true;
+        break;
+      }
+      if (chunk.length === 0) continue;
+      const have = this.end - this.at;
+      if (this.at + have + chunk.length > this.buf.length) {
+        const need = have + chunk.length;
+        if (need > this.buf.length || this.at === 0) {
+          const nb = Buffer.allocUnsafe(Math.max(need, Math.min(this.buf.length * 2, need + (8 << 20))));
+          this.buf.copy(nb, 0, this.at, this.end);
+          this.buf = nb;
+        } else {
+          this.buf.copy(this.buf, 0, this.at, this.end);
+        }
+        this.base += this.at;
+        this.at = 0;
+        this.end = have;
+      }
+      this.buf.set(chunk, this.end);
+      this.end += chunk.length;
+    }
+    return this.end - this.at >= n;
+  }
+
+  async ensure(n: number, what: string): Promise<void> {
+    if (this.end - this.at >= n) return;
+    if (!(await this.fill(n))) {
+      throw new CloudletError(this.truncCode, `${this.name}: ends in the middle of ${what} at byte ${this.position} (needed ${n} bytes, ${this.end - this.at} left)`);
+    }
+  }
+
+  async atEnd(): Promise<boolean> {
+    return !(await this.fill(1));
+  }
+
+  u8(): number {
+    return this.buf[this.at++];
+  }
+  be32(): number {
+    const v = this.buf.readUInt32BE(this.at);
+    this.at += 4;
+    return v;
+  }
+  le32(): number {
+    const v = this.buf.readUInt32LE(this.at);
+    this.at += 4;
+    return v;
+  }
+  /** Big-endian u64 as [high, low] 32-bit halves (keeps flag bits exact without BigInt). */
+  be64parts(): [number, number] {
+    const hi = this.buf.readUInt32BE(this.at);
+    const lo = this.buf.readUInt32BE(this.at + 4);
+    this.at += 8;
+    return [hi, lo];
+  }
+  /** View of the next n bytes (valid until the next fill). */
+  take(n: number): Buffer {
+    const v = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
+    return v;
+  }
+  async skip(n: number, what: string): Promise<void> {
+    while (n > 0) {
+      if (this.end - this.at === 0) await this.ensure(1, what);
+      const k = Math.min(n, this.end - this.at);
+      this.at += k;
+      n -= k;
+    }
+  }
+  /** Copies the next n bytes out (for data that must outlive the buffer). */
+  async copyOut(n: number, what: string): Promise<Buffer> {
+    await this.ensure(n, what);
+    return Buffer.from(this.take(n));
+  }
+}
+
+/** Writes to a file at explicit positions, surfacing errors with the file's name. */
+export class PositionalWriter {
+  private constructor(readonly path: string, readonly handle: fsp.FileHandle) {}
+
+  static async create(path: string): Promise<PositionalWriter> {
+    try {
+      return new PositionalWriter(path, await fsp.open(path, 'wx+'));
+    } catch (e) {
+      throw ioError('cannot create', path, e);
+    }
+  }
+
+  async write(buf: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        const { bytesWritten } = await this.handle.write(buf, done, buf.length - done, position + done);
+        done += bytesWritten;
+      }
+    } catch (e) {
+      throw ioError('cannot write', this.path, e);
+    }
+  }
+
+  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<void> {
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(buf, offset + done, length - done, position + done);
+      if (bytesRead === 0) throw new CloudletError('IO', `${this.path}: short read of own output at ${position + done}`);
+      done += bytesRead;
+    }
+  }
+
+  async truncate(size: number): Promise<void> {
+    await this.handle.truncate(size);
+  }
+
+  async close(sync = true): Promise<void> {
+    try {
+      if (sync) await this.handle.sync();
+    } finally {
+      await this.handle.close().catch(() => undefined);
+    }
+  }
+}
+
+/** Splits a 64-bit value given as hi/lo halves into a safe JS number, or throws if it does not fit. */
+export function join64(hi: number, lo: number, what: string, code: ErrorCode): number {
+  if (hi > 0x1fffff) throw new CloudletError(code, `${what} is absurdly large (${hi.toString(16)}${lo.toString(16).padStart(8, '0')}h)`);
+  return hi * 0x100000000 + lo;
+}
+
+export function writeBE64(buf: Buffer, value: number, at: number): void {
+  buf.writeUInt32BE(Math.floor(value / 0x100000000), at);
+  buf.writeUInt32BE(value >>> 0, at + 4);
+}
+
+/** Synchronous exact read; hot loops use sync calls because a promise per 4 KiB chunk costs more than the read. */
+export function readSyncExact(fd: number, buf: Uint8Array, offset: number, length: number, position: number, path: string): void {
+  let done = 0;
+  while (done < length) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, offset + done, length - done, position + done);
+    } catch (e) {
+      throw ioError('cannot read', path, e);
+    }
+    if (n === 0) throw new CloudletError('IO', `${path}: unexpected end of file at byte ${position + done}`);
+    done += n;
+  }
+}
+
+/**
+ * Cached window over a file for reads that mostly move forward (base chunks at the same place as the
+ * custom's, pages in RAM order). Reads beyond the end of the file return zeros.
+ */
+export class WindowReader {
+  private readonly win: Buffer;
+  private start = -1;
+  private len = 0;
+
+  constructor(readonly fd: number, readonly size: number, readonly path: string, windowBytes = 1 << 20) {
+    this.win = Buffer.allocUnsafe(windowBytes);
+  }
+
+  read(into: Buffer, intoOffset: number, length: number, position: number): void {
+    if (this.start < 0 || position < this.start || position + length > this.start + this.len) {
+      const want = Math.max(length, this.win.length);
+      if (want > this.win.length) throw new Error('WindowReader: read larger than window');
+      this.start = position;
+      const avail = Math.max(0, Math.min(want, this.size - position));
+      if (avail > 0) readSyncExact(this.fd, this.win, 0, avail, position, this.path);
+      if (avail < want) this.win.fill(0, avail, want);
+      this.len = want;
+    }
+    this.win.copy(into, intoOffset, position - this.start, position - this.start + length);
+  }
+}
+
+/**
+ * Sequential-ish writer with write combining: contiguous writes are gathered into one buffer and flushed in
+ * large pwrites. Reads of bytes written earlier (references to earlier literals) are served from the buffer
+ * or the file.
+ */
+export class CoalescingWriter {
+  private readonly pend: Buffer;
+  private pendStart = 0;
+  private pendLen = 0;
+  constructor(readonly fd: number, readonly path: string, bufferBytes = 8 << 20) {
+    this.pend = Buffer.allocUnsafe(bufferBytes);
+  }
+
+  write(data: Uint8Array, position: number): void {
+    if (this.pendLen > 0 && (position !== this.pendStart + this.pendLen || this.pendLen + data.length > this.pend.length)) this.flush();
+    if (data.length >= this.pend.length) {
+      this.pwrite(data, position);
+      return;
+    }
+    if (this.pendLen === 0) this.pendStart = position;
+    this.pend.set(data, this.pendLen);
+    this.pendLen += data.length;
+  }
+
+  readBack(into: Buffer, intoOffset: number, length: number, position: number): void {
+    const pEnd = this.pendStart + this.pendLen;
+    if (this.pendLen > 0 && position < pEnd && position + length > this.pendStart) this.flush();
+    readSyncExact(this.fd, into, intoOffset, length, position, this.path);
+  }
+
+  flush(): void {
+    if (this.pendLen === 0) return;
+    this.pwrite(this.pend.subarray(0, this.pendLen), this.pendStart);
+    this.pendLen = 0;
+  }
+
+  private pwrite(data: Uint8Array, position: number): void {
+    let done = 0;
+    try {
+      while (done < data.length) done += fs.writeSync(this.fd, data, done, data.length - done, position + done);
+    } catch (e) {
+      throw ioError('cannot write', this.path, e);
+    }
+  }
+}

@@ -1,0 +1,537 @@
+// Overlay creation: base VM + customized VM -> overlay file. One pass over the base builds the chunk index
+// (and the base digests), one pass over the customized disk's written clusters and one over its memory
+// classify every 4 KiB chunk, literals stream to compression workers, and the file is assembled with its
+// tables ahead of the frames so it can be applied while downloading. Memory stays bounded: the base index,
+// a few frames in flight, and per-literal bookkeeping.
+
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CloudletError, ioError } from '../errors';
+import { ChunkIndex } from './chunk-index';
+import { CompressorPool, compressOnce } from './compress';
+import { rememberDigest } from './digest';
+import {
+  ChunkKind,
+  FORMAT_VERSION,
+  HEADER_BYTES,
+  LIMITS,
+  OverlayMeta,
+  TRAILER_BYTES,
+  baseIdOf,
+  encodeEntries,
+  encodeHeader,
+  encodeTrailer,
+  indexRawLength,
+} from './format';
+import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from './hash';
+import { ByteSource, RandomAccessFile, WindowReader, fileSource, readSyncExact } from './io';
+import { Qcow2Image } from './qcow2';
+import { SaveFileLayout, parseSaveStream, sameRamLayout } from './savefile';
+
+export interface CreateOverlayOptions {
+  baseDisk: string;
+  baseMemory: string;
+  /** qcow2 layered on baseDisk. */
+  customDisk: string;
+  customMemory: string;
+  output: string;
+  /** zstd level for literal frames (default 9). */
+  level?: number;
+  /** Compression worker threads (default: one per CPU). 0 compresses on the calling thread. */
+  threads?: number;
+  /** Chunks per compressed frame (default 1024 = 4 MiB). */
+  frameChunks?: number;
+  onProgress?: (p: OverlayProgress) => void;
+}
+
+export interface OverlayProgress {
+  phase: 'index-base' | 'disk' | 'memory' | 'write';
+  done: number;
+  total: number;
+}
+
+/** Counts of what went into an overlay, also stored in its metadata. */
+export interface OverlayStats {
+  diskChunksScanned: number;
+  diskSame: number;
+  diskZero: number;
+  diskLiteral: number;
+  diskBaseDisk: number;
+  diskBaseMemory: number;
+  diskEarlier: number;
+  memoryPages: number;
+  memorySame: number;
+  memoryZero: number;
+  memoryLiteral: number;
+  memoryBaseDisk: number;
+  memoryBaseMemory: number;
+  memoryEarlier: number;
+  literalBytes: number;
+  compressedBytes: number;
+  overlayBytes: number;
+  baseIndexEntries: number;
+  baseIndexBytes: number;
+  seconds: number;
+}
+
+const ZERO_HASH = chunkHash(new Int32Array(CHUNK_SIZE / 4), 0);
+const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
+
+/** Growable parallel arrays of table entries. */
+class EntryTable {
+  kinds = new Uint8Array(1024);
+  refs = new Uint32Array(1024);
+  targets = new Float64Array(1024);
+  count = 0;
+
+  push(kind: ChunkKind, ref: number, target: number): void {
+    if (this.count === this.kinds.length) {
+      const n = this.count * 2;
+      const k = new Uint8Array(n);
+      k.set(this.kinds);
+      const r = new Uint32Array(n);
+      r.set(this.refs);
+      const t = new Float64Array(n);
+      t.set(this.targets);
+      this.kinds = k;
+      this.refs = r;
+      this.targets = t;
+    }
+    this.kinds[this.count] = kind;
+    this.refs[this.count] = ref;
+    this.targets[this.count] = target;
+    this.count++;
+  }
+}
+
+export async function createOverlay(opts: CreateOverlayOptions): Promise<OverlayStats> {
+  const t0 = process.hrtime.bigint();
+  const level = opts.level ?? 9;
+  const threads = opts.threads ?? Math.max(1, os.availableParallelism());
+  const frameChunks = opts.frameChunks ?? 1024;
+  if (!Number.isInteger(level) || level < 1 || level > 22) throw new CloudletError('INVALID_ARGUMENT', `compression level ${level} must be 1..22`);
+  if (!Number.isInteger(frameChunks) || frameChunks < 1 || frameChunks > LIMITS.maxFrameChunks) throw new CloudletError('INVALID_ARGUMENT', `frameChunks must be 1..${LIMITS.maxFrameChunks}`);
+  const progress = opts.onProgress ?? (() => undefined);
+
+  const tmpBase = `${opts.output}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const framesPath = `${tmpBase}.frames`;
+  const files: { close(): Promise<void> }[] = [];
+  let pool: CompressorPool | null = null;
+  let framesFd = -1;
+  try {
+    const baseDisk = await RandomAccessFile.open(opts.baseDisk, 'cannot open base disk');
+    files.push(baseDisk);
+    const magic = Buffer.alloc(4);
+    if (baseDisk.size >= 4) await baseDisk.readExact(magic, 0, 4, 0);
+    if (magic.equals(QCOW2_MAGIC)) throw new CloudletError('IMAGE_MISMATCH', `base disk ${opts.baseDisk} is qcow2; bases are raw images (qemu-img convert -O raw)`);
+    const custom = await Qcow2Image.open(opts.customDisk);
+    files.push(custom);
+    checkBacking(custom, opts.baseDisk);
+    if (custom.virtualSize % CHUNK_SIZE !== 0) throw new CloudletError('QCOW2_UNSUPPORTED', `${opts.customDisk}: virtual size ${custom.virtualSize} is not a multiple of 4096`);
+    if (custom.clusterBits < 12) throw new CloudletError('QCOW2_UNSUPPORTED', `${opts.customDisk}: clusters smaller than 4 KiB are not supported`);
+
+    // --- Base: digests, per-place hashes and the dedup index --------------------------------------------
+    const baseMemFile = await RandomAccessFile.open(opts.baseMemory, 'cannot open base memory snapshot');
+    files.push(baseMemFile);
+    const nDisk = Math.ceil(baseDisk.size / CHUNK_SIZE);
+    const diskHash = new Uint32Array(nDisk);
+    const expected = nDisk + Math.ceil(baseMemFile.size / CHUNK_SIZE);
+    const index = new ChunkIndex(Math.min(expected, 1 << 26));
+    const diskSha = createHash('sha256');
+    const totalBase = baseDisk.size + baseMemFile.size;
+    {
+      const block = Buffer.allocUnsafe(8 << 20);
+      const words = wordsOf(block);
+      for (let pos = 0; pos < baseDisk.size; pos += block.length) {
+        const n = Math.min(block.length, baseDisk.size - pos);
+        readSyncExact(baseDisk.handle.fd, block, 0, n, pos, baseDisk.path);
+        diskSha.update(block.subarray(0, n));
+        if (n % CHUNK_SIZE !== 0) block.fill(0, n, Math.ceil(n / CHUNK_SIZE) * CHUNK_SIZE);
+        const first = pos / CHUNK_SIZE;
+        const count = Math.ceil(n / CHUNK_SIZE);
+        for (let i = 0; i < count; i++) {
+          const w = i * (CHUNK_SIZE / 4);
+          if (isZeroChunk(words, w)) {
+            diskHash[first + i] = ZERO_HASH;
+            continue;
+          }
+          const h = chunkHash(words, w);
+          diskHash[first + i] = h;
+          index.addIfAbsent(h, first + i);
+        }
+        progress({ phase: 'index-base', done: pos + n, total: totalBase });
+      }
+    }
+    const memSha = createHash('sha256');
+    const scratch = Buffer.alloc(CHUNK_SIZE);
+    const scratchWords = wordsOf(scratch);
+    let memHash: Uint32Array = new Uint32Array(0);
+    const baseLayout = await parseSaveStream(hashingSource(fileSource(baseMemFile, 0, baseMemFile.size, 8 << 20), memSha), opts.baseMemory, (page, data) => {
+      if (page >= memHash.length) memHash = grownHashes(memHash, page + 1);
+      data.copy(scratch);
+      if (isZeroChunk(scratchWords, 0)) return;
+      const h = chunkHash(scratchWords, 0);
+      memHash[page] = h;
+      index.addIfAbsent(h, nDisk + page);
+    });
+    if (memHash.length < baseLayout.totalPages) memHash = grownHashes(memHash, baseLayout.totalPages);
+    progress({ phase: 'index-base', done: totalBase, total: totalBase });
+    const baseDiskSha = diskSha.digest('hex');
+    const baseMemSha = memSha.digest('hex');
+    rememberDigest(opts.baseDisk, baseDiskSha);
+    rememberDigest(opts.baseMemory, baseMemSha);
+    const nMem = baseLayout.totalPages;
+    const litBase = nDisk + nMem;
+
+    // --- Shared classification -------------------------------------------------------------------------
+    pool = new CompressorPool(level, threads);
+    framesFd = fs.openSync(framesPath, 'wx');
+    const frameSizes: number[] = [];
+    const frameCounts: number[] = [];
+    let frame = Buffer.allocUnsafe(frameChunks * CHUNK_SIZE);
+    let frameFill = 0;
+    let compressedBytes = 0;
+    const maxInFlight = Math.max(2, threads * 2);
+    const drainOne = async () => {
+      const out = await pool!.takeOldest();
+      fs.writeSync(framesFd, out);
+      frameSizes.push(out.length);
+      compressedBytes += out.length;
+    };
+    const flushFrame = async () => {
+      if (frameFill === 0) return;
+      frameCounts.push(frameFill);
+      pool!.submit(frame.subarray(0, frameFill * CHUNK_SIZE));
+      frame = Buffer.allocUnsafe(frameChunks * CHUNK_SIZE);
+      frameFill = 0;
+      while (pool!.inFlight >= maxInFlight) await drainOne();
+    };
+
+    // Literal bookkeeping: where each literal's bytes are in the customized inputs (for byte checks).
+    let litFile = new Uint8Array(1024); // 0 = custom disk, 1 = custom memory
+    let litPos = new Float64Array(1024);
+    let literals = 0;
+    const addLiteral = (src: number, pos: number, h: number, data: Buffer, at: number): number => {
+      if (literals === litPos.length) {
+        const f = new Uint8Array(literals * 2);
+        f.set(litFile);
+        litFile = f;
+        const p = new Float64Array(literals * 2);
+        p.set(litPos);
+        litPos = p;
+      }
+      if (litBase + literals >= 0xfffffffe) throw new CloudletError('OVERLAY_LIMIT', 'too many chunks for one overlay');
+      litFile[literals] = src;
+      litPos[literals] = pos;
+      index.addIfAbsent(h, litBase + literals);
+      data.copy(frame, frameFill * CHUNK_SIZE, at, at + CHUNK_SIZE);
+      frameFill++;
+      return literals++;
+    };
+
+    const customDiskFd = custom.file.handle.fd;
+    const customMemFile = await RandomAccessFile.open(opts.customMemory, 'cannot open customized memory snapshot');
+    files.push(customMemFile);
+    const cand = Buffer.alloc(CHUNK_SIZE);
+    const readLocation = (loc: number): void => {
+      if (loc < nDisk) readSyncExact(baseDisk.handle.fd, cand, 0, Math.min(CHUNK_SIZE, baseDisk.size - loc * CHUNK_SIZE), loc * CHUNK_SIZE, baseDisk.path);
+      else if (loc < litBase) readSyncExact(baseMemFile.handle.fd, cand, 0, CHUNK_SIZE, baseLayout.pageOffsets[loc - nDisk], baseMemFile.path);
+      else {
+        const k = loc - litBase;
+        if (litFile[k] === 0) readSyncExact(customDiskFd, cand, 0, CHUNK_SIZE, litPos[k], custom.path);
+        else readSyncExact(customMemFile.handle.fd, cand, 0, CHUNK_SIZE, litPos[k], customMemFile.path);
+      }
+    };
+    /** Finds an identical chunk anywhere in the base or earlier in the overlay; kind + ref, or null. */
+    const lookup = (h: number, data: Buffer, at: number): [ChunkKind, number] | null => {
+      const loc = index.get(h);
+      if (loc < 0) return null;
+      if (loc < nDisk && loc * CHUNK_SIZE + CHUNK_SIZE > baseDisk.size) cand.fill(0);
+      readLocation(loc);
+      if (cand.compare(data, at, at + CHUNK_SIZE) !== 0) return null;
+      if (loc < nDisk) return [ChunkKind.BaseDisk, loc];
+      if (loc < litBase) return [ChunkKind.BaseMemory, loc - nDisk];
+      return [ChunkKind.Earlier, loc - litBase];
+    };
+
+    const stats: OverlayStats = {
+      diskChunksScanned: 0, diskSame: 0, diskZero: 0, diskLiteral: 0, diskBaseDisk: 0, diskBaseMemory: 0, diskEarlier: 0,
+      memoryPages: 0, memorySame: 0, memoryZero: 0, memoryLiteral: 0, memoryBaseDisk: 0, memoryBaseMemory: 0, memoryEarlier: 0,
+      literalBytes: 0, compressedBytes: 0, overlayBytes: 0, baseIndexEntries: index.size, baseIndexBytes: index.bytes + diskHash.byteLength + memHash.byteLength, seconds: 0,
+    };
+    const table = new EntryTable();
+    const count = (prefix: 'disk' | 'memory', kind: ChunkKind) => {
+      const name = { [ChunkKind.Zero]: 'Zero', [ChunkKind.Literal]: 'Literal', [ChunkKind.BaseDisk]: 'BaseDisk', [ChunkKind.BaseMemory]: 'BaseMemory', [ChunkKind.Earlier]: 'Earlier' }[kind];
+      (stats as unknown as Record<string, number>)[`${prefix}${name}`]++;
+    };
+
+    // --- Disk: only the clusters the customized layer defines -------------------------------------------
+    const clusters = await custom.clusters();
+    const cs = custom.clusterSize;
+    const cpc = cs / CHUNK_SIZE;
+    const clusterBuf = Buffer.alloc(cs);
+    const clusterWords = wordsOf(clusterBuf);
+    const baseWin = new WindowReader(baseDisk.handle.fd, baseDisk.size, baseDisk.path, Math.max(1 << 20, cs));
+    const diskChunks = custom.virtualSize / CHUNK_SIZE;
+    for (let ci = 0; ci < clusters.guest.length; ci++) {
+      const g = clusters.guest[ci];
+      const host = clusters.host[ci];
+      if (host < 0) clusterBuf.fill(0);
+      else {
+        const avail = Math.max(0, Math.min(cs, custom.file.size - host));
+        if (avail > 0) readSyncExact(customDiskFd, clusterBuf, 0, avail, host, custom.path);
+        if (avail < cs) clusterBuf.fill(0, avail);
+      }
+      for (let k = 0; k < cpc; k++) {
+        const c = g * cpc + k;
+        if (c >= diskChunks) break;
+        stats.diskChunksScanned++;
+        const at = k * CHUNK_SIZE;
+        const zero = isZeroChunk(clusterWords, at / 4);
+        const h = zero ? ZERO_HASH : chunkHash(clusterWords, at / 4);
+        const baseH = c < nDisk ? diskHash[c] : ZERO_HASH;
+        if (baseH === h) {
+          if (zero && baseH === ZERO_HASH) {
+            stats.diskSame++;
+            continue;
+          }
+          baseWin.read(cand, 0, CHUNK_SIZE, c * CHUNK_SIZE);
+          if (cand.compare(clusterBuf, at, at + CHUNK_SIZE) === 0) {
+            stats.diskSame++;
+            continue;
+          }
+        }
+        if (zero) {
+          table.push(ChunkKind.Zero, 0, c);
+          stats.diskZero++;
+          continue;
+        }
+        const hit = lookup(h, clusterBuf, at);
+        if (hit) {
+          table.push(hit[0], hit[1], c);
+          count('disk', hit[0]);
+          continue;
+        }
+        const lit = addLiteral(0, host + at, h, clusterBuf, at);
+        void lit;
+        table.push(ChunkKind.Literal, 0, c);
+        stats.diskLiteral++;
+        if (frameFill === frameChunks) await flushFrame();
+      }
+      if ((ci & 255) === 0) progress({ phase: 'disk', done: ci, total: clusters.guest.length });
+    }
+    progress({ phase: 'disk', done: clusters.guest.length, total: clusters.guest.length });
+    const diskEntries = table.count;
+
+    // --- Memory: every page, in RAM order ---------------------------------------------------------------
+    const customLayout = await parseSaveStream(fileSource(customMemFile, 0, customMemFile.size, 8 << 20), opts.customMemory);
+    const same = sameRamLayout(baseLayout, customLayout);
+    const customWin = new WindowReader(customMemFile.handle.fd, customMemFile.size, customMemFile.path, 4 << 20);
+    const baseMemWin = new WindowReader(baseMemFile.handle.fd, baseMemFile.size, baseMemFile.path, 4 << 20);
+    const page = Buffer.alloc(CHUNK_SIZE);
+    const pageWords = wordsOf(page);
+    for (let p = 0; p < customLayout.totalPages; p++) {
+      stats.memoryPages++;
+      const off = customLayout.pageOffsets[p];
+      let zero = off < 0;
+      if (!zero) {
+        customWin.read(page, 0, CHUNK_SIZE, off);
+        zero = isZeroChunk(pageWords, 0);
+      }
+      const h = zero ? ZERO_HASH : chunkHash(pageWords, 0);
+      if (same) {
+        const baseOff = baseLayout.pageOffsets[p];
+        if (zero && baseOff < 0) {
+          stats.memorySame++;
+          continue;
+        }
+        if (memHash[p] === h && baseOff >= 0) {
+          baseMemWin.read(cand, 0, CHUNK_SIZE, baseOff);
+          if (cand.compare(page) === 0) {
+            stats.memorySame++;
+            continue;
+          }
+        }
+      } else if (zero) {
+        stats.memorySame++; // without a base at the same place, absent pages are zero pages
+        continue;
+      }
+      if (zero) {
+        table.push(ChunkKind.Zero, 0, p);
+        stats.memoryZero++;
+        continue;
+      }
+      const hit = lookup(h, page, 0);
+      if (hit) {
+        table.push(hit[0], hit[1], p);
+        count('memory', hit[0]);
+        continue;
+      }
+      addLiteral(1, off, h, page, 0);
+      table.push(ChunkKind.Literal, 0, p);
+      stats.memoryLiteral++;
+      if (frameFill === frameChunks) await flushFrame();
+      if ((p & 4095) === 0) progress({ phase: 'memory', done: p, total: customLayout.totalPages });
+    }
+    progress({ phase: 'memory', done: customLayout.totalPages, total: customLayout.totalPages });
+    await flushFrame();
+    while (pool.inFlight > 0) await drainOne();
+    fs.closeSync(framesFd);
+    framesFd = -1;
+    stats.literalBytes = literals * CHUNK_SIZE;
+    stats.compressedBytes = compressedBytes;
+
+    // --- Assemble: header, metadata, index, frames, trailer ---------------------------------------------
+    const meta: OverlayMeta = {
+      format: 'cloudlet-vm-overlay',
+      version: FORMAT_VERSION,
+      createdBy: 'cloudlet-iac engine 0.1.0',
+      chunkSize: CHUNK_SIZE,
+      base: { disk: { sha256: baseDiskSha, size: baseDisk.size }, memory: { sha256: baseMemSha, size: baseMemFile.size } },
+      disk: { virtualSize: custom.virtualSize, clusterBits: custom.clusterBits, backingFormat: 'raw', entries: diskEntries },
+      memory: {
+        blocks: customLayout.blocks.map((b) => ({ id: b.id, length: b.length })),
+        sectionId: customLayout.sectionId,
+        footers: customLayout.footers,
+        sameLayoutAsBase: same,
+        entries: table.count - diskEntries,
+        blobs: { header: customLayout.headerRegion.length, prologue: customLayout.prologue.length, ramStart: customLayout.ramStart.length, tail: customLayout.tail.length },
+      },
+      frames: { count: frameSizes.length, literals, compressedBytes },
+    };
+    const frameTable = Buffer.alloc(frameSizes.length * 8);
+    frameSizes.forEach((s, i) => {
+      frameTable.writeUInt32LE(s, i * 8);
+      frameTable.writeUInt32LE(frameCounts[i], i * 8 + 4);
+    });
+    const indexRaw = Buffer.concat([
+      customLayout.headerRegion,
+      customLayout.prologue,
+      customLayout.ramStart,
+      customLayout.tail,
+      encodeEntries(table.kinds, table.refs, table.targets, table.count),
+      frameTable,
+    ]);
+    if (indexRaw.length !== indexRawLength(meta)) throw new Error('internal: index length mismatch');
+    if (indexRaw.length > LIMITS.maxIndexRaw) throw new CloudletError('OVERLAY_LIMIT', `overlay index of ${indexRaw.length} bytes is beyond the format's limit`);
+    const indexCompressed = compressOnce(indexRaw, 19);
+    stats.seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    // stats.overlayBytes depends on the metadata length, which contains the stats: fix it point by point.
+    let metaBytes = Buffer.alloc(0);
+    let fileLength = 0;
+    for (let i = 0; i < 4; i++) {
+      meta.stats = { ...stats } as unknown as Record<string, number>;
+      metaBytes = Buffer.from(JSON.stringify(meta));
+      const next = HEADER_BYTES + metaBytes.length + indexCompressed.length + compressedBytes + TRAILER_BYTES;
+      if (next === fileLength) break;
+      fileLength = next;
+      stats.overlayBytes = fileLength;
+    }
+    if (metaBytes.length > LIMITS.maxMetaBytes) throw new CloudletError('OVERLAY_LIMIT', 'metadata too large');
+    const header = encodeHeader({
+      version: FORMAT_VERSION,
+      fileLength,
+      metaLength: metaBytes.length,
+      indexCompressedLength: indexCompressed.length,
+      indexRawLength: indexRaw.length,
+      baseId: baseIdOf(baseDiskSha, baseMemSha),
+    });
+    progress({ phase: 'write', done: 0, total: fileLength });
+    const outFd = fs.openSync(tmpBase, 'wx');
+    try {
+      const digest = createHash('sha256');
+      const put = (b: Buffer) => {
+        digest.update(b);
+        let done = 0;
+        while (done < b.length) done += fs.writeSync(outFd, b, done, b.length - done);
+      };
+      put(header);
+      put(metaBytes);
+      put(indexCompressed);
+      const rfd = fs.openSync(framesPath, 'r');
+      try {
+        const buf = Buffer.allocUnsafe(4 << 20);
+        for (;;) {
+          const n = fs.readSync(rfd, buf, 0, buf.length, null);
+          if (n === 0) break;
+          put(buf.subarray(0, n));
+        }
+      } finally {
+        fs.closeSync(rfd);
+      }
+      const trailer = encodeTrailer(fileLength, Buffer.alloc(32));
+      digest.update(trailer.subarray(0, 16));
+      digest.digest().copy(trailer, 16);
+      let done = 0;
+      while (done < trailer.length) done += fs.writeSync(outFd, trailer, done, trailer.length - done);
+      fs.fsyncSync(outFd);
+      if (fs.fstatSync(outFd).size !== fileLength) throw new Error('internal: overlay length mismatch');
+    } finally {
+      fs.closeSync(outFd);
+    }
+    fs.renameSync(tmpBase, opts.output);
+    fsyncDir(path.dirname(path.resolve(opts.output)));
+    progress({ phase: 'write', done: fileLength, total: fileLength });
+    stats.seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    return stats;
+  } catch (e) {
+    throw e instanceof CloudletError ? e : ioError('cannot create overlay', opts.output, e);
+  } finally {
+    if (framesFd >= 0) fs.closeSync(framesFd);
+    await pool?.close();
+    for (const f of files.reverse()) await f.close();
+    for (const p of [framesPath, tmpBase]) fs.rmSync(p, { force: true });
+  }
+}
+
+function grownHashes(a: Uint32Array, atLeast: number): Uint32Array {
+  const b = new Uint32Array(Math.max(atLeast, a.length * 2)).fill(ZERO_HASH);
+  b.set(a);
+  return b;
+}
+
+function hashingSource(src: ByteSource, h: ReturnType<typeof createHash>): ByteSource {
+  return {
+    async read() {
+      const b = await src.read();
+      if (b) h.update(b);
+      return b;
+    },
+  };
+}
+
+/** Refuses a customized disk whose backing file exists and is not the base disk given. */
+function checkBacking(custom: Qcow2Image, baseDisk: string): void {
+  if (custom.backingFile === null) throw new CloudletError('IMAGE_MISMATCH', `${custom.path} has no backing file; a customized disk must be a qcow2 layer on the base disk`);
+  if (custom.backingFormat !== null && custom.backingFormat !== 'raw') {
+    throw new CloudletError('QCOW2_UNSUPPORTED', `${custom.path} is layered on a ${custom.backingFormat} image; only a raw base disk is supported`);
+  }
+  const resolved = path.resolve(path.dirname(custom.path), custom.backingFile);
+  let a: fs.Stats;
+  try {
+    a = fs.statSync(resolved);
+  } catch {
+    return; // backing file moved or named relative to elsewhere: trust the caller's base
+  }
+  const b = fs.statSync(baseDisk);
+  if (a.ino !== b.ino || a.dev !== b.dev) {
+    throw new CloudletError('IMAGE_MISMATCH', `${custom.path} is layered on ${resolved}, not on the base disk ${baseDisk}`);
+  }
+}
+
+export function fsyncDir(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // some filesystems refuse directory fsync; the rename is still atomic
+  }
+}
+
+export type { SaveFileLayout };
