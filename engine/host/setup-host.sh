@@ -8,7 +8,7 @@ PACKAGES=(
   qemu-system-x86 qemu-utils
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   xdelta3 zstd xz-utils e2fsprogs busybox-static cpio debootstrap
-  iproute2 procps ca-certificates
+  iproute2 procps ca-certificates time
 )
 
 need_root() {

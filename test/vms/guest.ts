@@ -1,0 +1,313 @@
+// Test and benchmark guests, built from Debian packages and cached (see README.md here): boot, save, restore,
+// and the build of each guest's base and customized VM artifacts.
+
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ExecResult, guestExec } from './control';
+import { VirshSession, prepareEmbedRoot } from './virsh';
+
+export type GuestName = 'tiny' | 'realistic';
+export const GUEST_VERSION = 2;
+
+export interface GuestManifest {
+  name: GuestName;
+  version: number;
+  memoryMiB: number;
+  diskBytes: number;
+  counterAtBaseSave: number;
+  counterAtCustomSave: number;
+  customMarker: string;
+  /** md5 of /run/app-state, application state kept only in the customized VM's memory (tmpfs). */
+  appStateMd5: string;
+  buildSeconds: number;
+  files: Record<string, string>;
+}
+
+export interface GuestArtifacts {
+  dir: string;
+  kernel: string;
+  initrd: string;
+  baseDisk: string;
+  baseMemory: string;
+  customDisk: string;
+  customMemory: string;
+  manifest: GuestManifest;
+}
+
+const SPECS: Record<GuestName, { memoryMiB: number; cmdline: string }> = {
+  tiny: { memoryMiB: 256, cmdline: 'console=ttyS0 quiet panic=-1' },
+  realistic: { memoryMiB: 512, cmdline: 'console=ttyS0 quiet panic=-1 cloudlet.root=/dev/vda' },
+};
+
+export function cacheRoot(): string {
+  return process.env.CLOUDLET_GUEST_CACHE ?? path.join(os.homedir(), '.cache', 'cloudlet-iac', 'guests');
+}
+
+function artifacts(dir: string, manifest: GuestManifest): GuestArtifacts {
+  return {
+    dir,
+    kernel: path.join(dir, 'kernel'),
+    initrd: path.join(dir, 'initrd.img'),
+    baseDisk: path.join(dir, 'base', 'disk.raw'),
+    baseMemory: path.join(dir, 'base', 'memory.save'),
+    customDisk: path.join(dir, 'custom', 'disk.qcow2'),
+    customMemory: path.join(dir, 'custom', 'memory.save'),
+    manifest,
+  };
+}
+
+export function domainXml(o: { name: string; memoryMiB: number; kernel: string; initrd: string; cmdline: string; disks: { path: string; format: 'raw' | 'qcow2'; dev: string }[]; socket: string; consoleLog: string }): string {
+  const disks = o.disks
+    .map((d) => `<disk type='file' device='disk'><driver name='qemu' type='${d.format}'/><source file='${d.path}'/><target dev='${d.dev}' bus='virtio'/></disk>`)
+    .join('\n    ');
+  return `<domain type='${fs.existsSync('/dev/kvm') ? 'kvm' : 'qemu'}'>
+  <name>${o.name}</name>
+  <memory unit='MiB'>${o.memoryMiB}</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${o.kernel}</kernel><initrd>${o.initrd}</initrd><cmdline>${o.cmdline}</cmdline></os>
+  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>
+  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
+  <devices>
+    ${disks}
+    <serial type='file'><source path='${o.consoleLog}'/><target port='0'/></serial>
+    <serial type='unix'><source mode='bind' path='${o.socket}'/><target port='1'/></serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+`;
+}
+
+/** A running guest on its own embedded libvirt root. */
+export class RunningGuest {
+  constructor(readonly virsh: VirshSession, readonly name: string, readonly socket: string, readonly consoleLog: string) {}
+
+  exec(cmd: string, timeoutMs = 60000): Promise<ExecResult> {
+    return guestExec(this.socket, cmd, timeoutMs);
+  }
+
+  async execOk(cmd: string, timeoutMs = 60000): Promise<string> {
+    const r = await this.exec(cmd, timeoutMs);
+    if (r.code !== 0) throw new Error(`guest command failed (${r.code}): ${cmd}\n${r.stdout}`);
+    return r.stdout;
+  }
+
+  async counter(): Promise<number> {
+    return Number((await this.execOk('cat /run/counter')).trim());
+  }
+
+  async state(): Promise<string> {
+    return (await this.virsh.run(`domstate ${this.name}`)).trim();
+  }
+
+  async save(file: string): Promise<void> {
+    await this.virsh.run(`save ${this.name} ${file}`, 600000);
+    await this.virsh.close();
+  }
+
+  async destroy(): Promise<void> {
+    try {
+      await this.virsh.run(`destroy ${this.name}`);
+    } catch {
+      // already gone
+    }
+    await this.virsh.close();
+  }
+}
+
+export async function bootGuest(workDir: string, xmlOpts: Parameters<typeof domainXml>[0], readyTimeoutMs = 300000): Promise<RunningGuest> {
+  fs.mkdirSync(workDir, { recursive: true });
+  const virsh = new VirshSession(prepareEmbedRoot(shortRoot()));
+  const xmlFile = path.join(workDir, 'domain.xml');
+  fs.writeFileSync(xmlFile, domainXml(xmlOpts));
+  await virsh.run(`create ${xmlFile}`);
+  const g = new RunningGuest(virsh, xmlOpts.name, xmlOpts.socket, xmlOpts.consoleLog);
+  try {
+    // Poll so a guest that panics (and is destroyed, on_reboot=destroy) fails fast instead of timing out.
+    const deadline = Date.now() + readyTimeoutMs;
+    for (;;) {
+      const r = await g.exec('true', 5000).catch(() => null);
+      if (r && r.code === 0) break;
+      if (Date.now() > deadline) throw new Error(`no answer from the guest agent in ${readyTimeoutMs} ms`);
+      const st = await g.state().catch(() => 'gone');
+      if (!st.startsWith('running')) throw new Error(`guest stopped while booting (state: ${st})`);
+    }
+  } catch (e) {
+    const log = fs.existsSync(xmlOpts.consoleLog) ? fs.readFileSync(xmlOpts.consoleLog, 'utf8').slice(-3000) : '(no console log)';
+    await g.destroy();
+    throw new Error(`guest did not become ready: ${(e as Error).message}\nconsole:\n${log}`);
+  }
+  return g;
+}
+
+/**
+ * Restores a save file as a running VM with its disk and control socket moved to new paths (the XML stored
+ * in the save names the paths of the VM that was saved).
+ */
+export async function restoreGuest(o: { memory: string; disk: string; workDir: string; name?: string }): Promise<RunningGuest> {
+  fs.mkdirSync(o.workDir, { recursive: true });
+  const root = shortRoot();
+  const virsh = new VirshSession(prepareEmbedRoot(root));
+  let xml = await virsh.run(`save-image-dumpxml ${o.memory}`);
+  const socket = path.join(root, 'ctl.sock');
+  const consoleLog = path.join(o.workDir, 'console.log');
+  const name = (/<name>([^<]+)<\/name>/.exec(xml) ?? [])[1];
+  xml = xml
+    .replace(/(<disk type='file' device='disk'>[\s\S]*?<source file=')[^']*(')/, `$1${path.resolve(o.disk)}$2`)
+    .replace(/(<serial type='unix'>[\s\S]*?<source mode='bind' path=')[^']*(')/, `$1${socket}$2`)
+    .replace(/(<serial type='file'>[\s\S]*?<source path=')[^']*(')/, `$1${consoleLog}$2`);
+  const format = fs.readFileSync(o.disk).subarray(0, 4).toString('latin1') === 'QFI\xfb' ? 'qcow2' : 'raw';
+  xml = xml.replace(/(<disk type='file' device='disk'>\s*<driver name='qemu' type=')[^']*(')/, `$1${format}$2`);
+  const xmlFile = path.join(o.workDir, 'restore.xml');
+  fs.writeFileSync(xmlFile, xml);
+  await virsh.run(`restore ${o.memory} --xml ${xmlFile} --running`, 600000);
+  return new RunningGuest(virsh, name, socket, consoleLog);
+}
+
+/**
+ * A short directory for an embedded libvirt root: libvirt puts the QEMU monitor socket under it, and unix
+ * socket paths must stay under 108 bytes. Callers' work directories can be deep.
+ */
+export function shortRoot(): string {
+  return fs.mkdtempSync('/tmp/clv-');
+}
+
+function sha256(file: string): string {
+  const h = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  const buf = Buffer.allocUnsafe(8 << 20);
+  try {
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+const log = (s: string) => process.stderr.write(`guests: ${s}\n`);
+
+/** Returns the cached guest, building it first if needed (tiny: about a minute; realistic: several). */
+export async function ensureGuest(name: GuestName): Promise<GuestArtifacts> {
+  const dir = path.join(cacheRoot(), `${name}-v${GUEST_VERSION}`);
+  const mf = path.join(dir, 'manifest.json');
+  if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
+  const t0 = Date.now();
+  fs.mkdirSync(cacheRoot(), { recursive: true });
+  const tmp = `${dir}.build-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(path.join(tmp, 'base'), { recursive: true });
+  fs.mkdirSync(path.join(tmp, 'custom'), { recursive: true });
+  try {
+    log(`building ${name} in ${tmp}`);
+    execFileSync('bash', [resolveScript(), name, tmp, cacheRoot()], { stdio: ['ignore', 'inherit', 'inherit'] });
+    fs.renameSync(path.join(tmp, 'disk.raw'), path.join(tmp, 'base', 'disk.raw'));
+    const spec = SPECS[name];
+    // Paths inside the saved XML are the final ones, so restores from the cache need no rewriting by default.
+    const final = (p: string) => path.join(dir, path.relative(tmp, p));
+    const run = path.join(tmp, 'run');
+    const common = { memoryMiB: spec.memoryMiB, kernel: final(path.join(tmp, 'kernel')), initrd: final(path.join(tmp, 'initrd.img')), cmdline: spec.cmdline };
+    // The guest boots from the final paths via symlinks made now and replaced by the rename at the end.
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.symlinkSync(tmp, dir);
+    try {
+      log('booting base VM');
+      const base = await bootGuest(path.join(run, 'base'), { name: `cloudlet-${name}`, ...common, disks: [{ path: final(path.join(tmp, 'base', 'disk.raw')), format: 'raw', dev: 'vda' }], socket: path.join(shortRoot(), 'ctl.sock'), consoleLog: path.join(run, 'base', 'console.log') });
+      await new Promise((r) => setTimeout(r, 3000));
+      const counterAtBaseSave = await base.counter();
+      if (!(counterAtBaseSave > 0)) throw new Error('base workload is not counting');
+      await base.execOk('sync');
+      log(`saving base VM (counter ${counterAtBaseSave})`);
+      await base.save(path.join(tmp, 'base', 'memory.save'));
+
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', '../base/disk.raw', path.join(tmp, 'custom', 'disk.qcow2')]);
+      log('restoring base VM onto the customized disk');
+      const payload = name === 'realistic' ? path.join(tmp, 'payload.raw') : null;
+      const custom = await restoreGuest({ memory: path.join(tmp, 'base', 'memory.save'), disk: final(path.join(tmp, 'custom', 'disk.qcow2')), workDir: path.join(run, 'custom') });
+      const marker = `customized-${Date.now().toString(36)}`;
+      if (payload) {
+        await custom.virsh.run(`attach-disk ${custom.name} ${payload} vdb --targetbus virtio --driver qemu --subdriver raw --live`);
+        await customizeRealistic(custom, marker);
+        await custom.virsh.run(`detach-disk ${custom.name} vdb --live`);
+        await new Promise((r) => setTimeout(r, 3000));
+      } else {
+        await customizeTiny(custom, marker);
+      }
+      const appStateMd5 = (await custom.execOk('md5sum /run/app-state')).split(' ')[0];
+      const counterAtCustomSave = await custom.counter();
+      log(`saving customized VM (counter ${counterAtCustomSave})`);
+      await custom.save(path.join(tmp, 'custom', 'memory.save'));
+      if (payload) fs.rmSync(payload);
+      fs.rmSync(run, { recursive: true, force: true });
+      const files: Record<string, string> = {};
+      for (const f of ['kernel', 'initrd.img', 'base/disk.raw', 'base/memory.save', 'custom/disk.qcow2', 'custom/memory.save']) files[f] = sha256(path.join(tmp, f));
+      const manifest: GuestManifest = {
+        name,
+        version: GUEST_VERSION,
+        memoryMiB: spec.memoryMiB,
+        diskBytes: fs.statSync(path.join(tmp, 'base', 'disk.raw')).size,
+        counterAtBaseSave,
+        counterAtCustomSave,
+        customMarker: marker,
+        appStateMd5,
+        buildSeconds: Math.round((Date.now() - t0) / 1000),
+        files,
+      };
+      fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    } finally {
+      fs.rmSync(dir, { force: true }); // the symlink
+    }
+    fs.renameSync(tmp, dir);
+    log(`${name} ready in ${dir} (${Math.round((Date.now() - t0) / 1000)} s)`);
+    return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function resolveScript(): string {
+  // Works from ts-jest (test/vms/*.ts) and from compiled output (dist/test/vms/*.js).
+  const here = path.join(__dirname, 'prepare.sh');
+  return fs.existsSync(here) ? here : path.join(__dirname, '..', '..', '..', 'test', 'vms', 'prepare.sh');
+}
+
+async function customizeTiny(g: RunningGuest, marker: string): Promise<void> {
+  await g.execOk("grep -q ' /data ext4 ' /proc/mounts");
+  await g.execOk(`echo ${marker} > /data/marker`);
+  await g.execOk('dd if=/dev/urandom of=/data/random.bin bs=64k count=64 2>/dev/null');
+  await g.execOk('cp /bin/busybox /data/busybox.copy && cp /bin/busybox /data/busybox.copy2');
+  await g.execOk('dd if=/dev/zero of=/data/zeros.bin bs=64k count=32 2>/dev/null');
+  await g.execOk('dd if=/dev/urandom of=/run/app-state bs=64k count=48 2>/dev/null; cat /bin/busybox /bin/busybox > /run/app-cache');
+  await g.execOk('sync');
+}
+
+async function customizeRealistic(g: RunningGuest, marker: string): Promise<void> {
+  await g.execOk('mkdir -p /mnt/payload && mount -t ext4 /dev/vdb /mnt/payload', 120000);
+  log('installing python3 inside the guest (dpkg under TCG takes a few minutes)');
+  await g.execOk('dpkg -i /mnt/payload/*.deb > /var/log/payload-install.log 2>&1 || { tail -30 /var/log/payload-install.log; exit 1; }', 1800000);
+  await g.execOk('umount /mnt/payload');
+  await g.execOk(`echo ${marker} > /data/marker`);
+  await g.execOk('head -c 3000000 /dev/urandom > /run/app-state');
+  await g.execOk(
+    `mkdir -p /srv/www && python3 -c "
+import json, random
+random.seed(7)
+for i in range(40):
+    rows = [{'id': j, 'name': 'item-%d-%d' % (i, j), 'value': random.random(), 'tags': ['edge', 'cloudlet', str(j % 17)]} for j in range(1500)]
+    open('/srv/www/data-%02d.json' % i, 'w').write(json.dumps(rows))
+open('/srv/www/index.html', 'w').write('<h1>cloudlet app</h1>')
+"`,
+    600000,
+  );
+  await g.execOk('cd /srv/www && (python3 -m http.server 8000 --bind 127.0.0.1 > /var/log/app.log 2>&1 &) ; sleep 5');
+  const page = await g.execOk(`python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/index.html').read().decode())"`, 120000);
+  if (!page.includes('cloudlet app')) throw new Error(`web service did not answer: ${page}`);
+  await g.execOk(`python3 -c "import urllib.request; [urllib.request.urlopen('http://127.0.0.1:8000/data-%02d.json' % i).read() for i in range(40)]"`, 300000);
+  await g.execOk('sync');
+}

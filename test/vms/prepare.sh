@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Builds the files a test guest boots from, out of Debian packages: kernel + modules from linux-image, a
+# busybox initramfs with our /init, the base disk, and (realistic) the .deb payload the customization installs.
+# Usage: prepare.sh tiny|realistic OUTDIR CACHEDIR. Called by test/vms/build.ts; safe to re-run.
+set -euo pipefail
+name=$1 out=$2 cache=$3
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$out" "$cache/debs"
+
+kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+[ -n "$kpkg" ] || { echo "prepare: cannot find the Debian kernel package (apt-get update?)" >&2; exit 1; }
+if ! ls "$cache/debs/${kpkg}"_*.deb >/dev/null 2>&1; then
+  echo "prepare: downloading $kpkg"
+  (cd "$cache/debs" && apt-get download -q "$kpkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+  ls "$cache/debs/${kpkg}"_*.deb >/dev/null
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+dpkg -x "$cache/debs/${kpkg}"_*.deb "$work/k"
+cp "$work"/k/boot/vmlinuz-* "$out/kernel"
+mods=$(echo "$work"/k/lib/modules/*)
+
+# initramfs: busybox, the modules for virtio disks and ext4 (all modular in Debian's kernel), our init.
+ir="$work/initramfs"
+mkdir -p "$ir"/{bin,sbin,proc,sys,dev,run,data,newroot,lib/modules,etc}
+cp /bin/busybox "$ir/bin/busybox"
+ln -s busybox "$ir/bin/sh"
+for m in drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_pci_modern_dev.ko \
+         drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko drivers/block/virtio_blk.ko \
+         lib/crc16.ko fs/mbcache.ko fs/jbd2/jbd2.ko crypto/crc32c_generic.ko fs/ext4/ext4.ko; do
+  f="$mods/kernel/$m"
+  [ -f "$f" ] || f="$f.xz"
+  case "$f" in *.xz) xz -dc "$f" > "$ir/lib/modules/$(basename "${m}")" ;; *) cp "$f" "$ir/lib/modules/" ;; esac
+  echo "$(basename "$m")" >> "$ir/lib/modules/order"
+done
+cp "$here/guest-init.sh" "$ir/init"
+cp "$here/guest-agent.sh" "$ir/bin/cloudlet-agent"
+chmod +x "$ir/init" "$ir/bin/cloudlet-agent"
+(cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initrd.img"
+
+case "$name" in
+tiny)
+  mkdir -p "$work/data"
+  echo "tiny guest data disk" > "$work/data/README"
+  truncate -s 64M "$out/disk.raw"
+  mkfs.ext4 -q -F -L data -d "$work/data" "$out/disk.raw"
+  ;;
+realistic)
+  tarball="$cache/debootstrap-bookworm-minbase.tgz"
+  if [ ! -f "$tarball" ]; then
+    echo "prepare: debootstrap --make-tarball (downloads Debian minbase packages once)"
+    debootstrap --variant=minbase --make-tarball="$tarball.tmp" bookworm "$work/dl" http://deb.debian.org/debian >/dev/null
+    mv "$tarball.tmp" "$tarball"
+  fi
+  root="$work/root"
+  echo "prepare: debootstrap minbase root file system"
+  debootstrap --variant=minbase --unpack-tarball="$tarball" bookworm "$root" http://deb.debian.org/debian >/dev/null
+  # Payload for the customization: python3 and whatever it needs beyond minbase, fetched by the root's own apt.
+  if [ ! -f "$cache/payload.done" ]; then
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    chroot "$root" apt-get -q update >/dev/null
+    chroot "$root" apt-get -q install -y --download-only --no-install-recommends python3 >/dev/null
+    rm -rf "$cache/payload" && mkdir -p "$cache/payload"
+    cp "$root"/var/cache/apt/archives/*.deb "$cache/payload/"
+    touch "$cache/payload.done"
+  fi
+  chroot "$root" apt-get clean >/dev/null 2>&1 || true
+  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+  install -m 0755 /bin/busybox "$root/usr/local/bin/busybox"
+  install -m 0755 "$here/guest-agent.sh" "$root/usr/local/bin/cloudlet-agent"
+  install -m 0755 "$here/guest-init.sh" "$root/sbin/cloudlet-init"
+  truncate -s 1536M "$out/disk.raw"
+  mkfs.ext4 -q -F -L root -d "$root" "$out/disk.raw"
+  rm -rf "$out/payload" && mkdir -p "$out/payload"
+  truncate -s 256M "$out/payload.raw"
+  mkfs.ext4 -q -F -L payload -d "$cache/payload" "$out/payload.raw"
+  ;;
+*) echo "prepare: unknown guest $name" >&2; exit 2 ;;
+esac
+echo "prepare: done"

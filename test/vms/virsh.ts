@@ -1,0 +1,79 @@
+// A long-lived `virsh` on libvirt's embedded QEMU driver (qemu:///embed?root=DIR). The embedded driver lives
+// inside the process that opened it, so one guest's whole life (define/restore, save, destroy) goes through
+// one virsh process fed commands on stdin; a fresh virsh on the same root would fight over its state.
+
+import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Creates an embedded-driver root whose qemu.conf suits a root container without virtlogd. */
+export function prepareEmbedRoot(root: string): string {
+  fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'etc', 'qemu.conf'), 'stdio_handler = "file"\nuser = "root"\ngroup = "root"\nsave_image_format = "raw"\n');
+  return `qemu:///embed?root=${root}`;
+}
+
+export class VirshSession {
+  private readonly proc: ChildProcessWithoutNullStreams;
+  private out = '';
+  private err = '';
+  private seq = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private exited = false;
+
+  constructor(readonly uri: string, readonly root = uri.replace(/^qemu:\/\/\/embed\?root=/, '')) {
+    this.proc = spawn('virsh', ['-q', '-c', uri], { stdio: 'pipe' });
+    this.proc.stdout.on('data', (d) => (this.out += d.toString()));
+    this.proc.stderr.on('data', (d) => (this.err += d.toString()));
+    this.proc.on('exit', () => (this.exited = true));
+  }
+
+  /** Runs one virsh command line; resolves with its stdout, rejects with its error text. */
+  run(command: string, timeoutMs = 120000): Promise<string> {
+    const p = this.queue.then(() => this.runNow(command, timeoutMs));
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  private async runNow(command: string, timeoutMs: number): Promise<string> {
+    if (this.exited) throw new Error(`virsh exited; cannot run: ${command}\n${this.err}`);
+    const mark = `__cloudlet_done_${++this.seq}__`;
+    this.out = '';
+    this.err = '';
+    this.proc.stdin.write(`${command}\necho ${mark}\n`);
+    const deadline = Date.now() + timeoutMs;
+    while (!this.out.includes(mark)) {
+      if (this.exited) throw new Error(`virsh exited during: ${command}\n${this.err}`);
+      if (Date.now() > deadline) throw new Error(`virsh timed out: ${command}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 30)); // let stderr of the command arrive
+    // Fed from a pipe, virsh still prints its prompt and echoes each command: keep only what lies between
+    // our command's echo and the marker's echo.
+    let out = this.out.slice(0, Math.max(0, this.out.indexOf(`echo ${mark}`)));
+    out = out.replace(/virsh # $/, '').replace(/^virsh # /, '');
+    if (out.startsWith(`${command}\n`)) out = out.slice(command.length + 1);
+    if (/^error:/m.test(this.err)) throw new Error(`virsh ${command}: ${this.err.trim()}`);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.quit();
+    if (this.root.startsWith('/tmp/clv-')) fs.rmSync(this.root, { recursive: true, force: true });
+  }
+
+  private async quit(): Promise<void> {
+    if (this.exited) return;
+    this.proc.stdin.end('quit\n');
+    await new Promise<void>((r) => {
+      const t = setTimeout(() => {
+        this.proc.kill('SIGKILL');
+        r();
+      }, 10000);
+      this.proc.on('exit', () => {
+        clearTimeout(t);
+        r();
+      });
+    });
+  }
+}
