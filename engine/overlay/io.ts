@@ -108,29 +108,29 @@ export class SequentialReader {
 
   /** Returns false at a clean end of stream, otherwise makes at least min(n, remaining) bytes available. */
   async fill(n: number): Promise<boolean> {
-    while (this.end - this.at < n && !this.eof) {
+    const have = this.end - this.at;
+    if (have >= n || this.eof) return have >= n;
+    // Gather pieces until n bytes are there, then join once (a piece-by-piece join would copy O(n^2) bytes
+    // when a large frame arrives in small network reads). When nothing is left over and one piece suffices,
+    // adopt it without copying.
+    const pieces: Buffer[] = [];
+    let total = have;
+    while (total < n) {
       const chunk = await this.source.read();
       if (chunk === null) {
         this.eof = true;
         break;
       }
       if (chunk.length === 0) continue;
-      const have = this.end - this.at;
-      if (this.at + have + chunk.length > this.buf.length) {
-        const need = have + chunk.length;
-        if (need > this.buf.length || this.at === 0) {
-          const nb = Buffer.allocUnsafe(Math.max(need, Math.min(this.buf.length * 2, need + (8 << 20))));
-          this.buf.copy(nb, 0, this.at, this.end);
-          this.buf = nb;
-        } else {
-          this.buf.copy(this.buf, 0, this.at, this.end);
-        }
-        this.base += this.at;
-        this.at = 0;
-        this.end = have;
-      }
-      this.buf.set(chunk, this.end);
-      this.end += chunk.length;
+      pieces.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      total += chunk.length;
+    }
+    if (pieces.length > 0) {
+      const nb = have === 0 && pieces.length === 1 ? pieces[0] : Buffer.concat([this.buf.subarray(this.at, this.end), ...pieces], total);
+      this.base += this.at;
+      this.buf = nb;
+      this.at = 0;
+      this.end = nb.length;
     }
     return this.end - this.at >= n;
   }

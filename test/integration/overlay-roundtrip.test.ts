@@ -14,8 +14,8 @@ test('tiny guest: rebuilt disk is identical and the rebuilt memory resumes a run
   // the disk changes made before the save are visible to the resumed VM
   expect(r.marker).toMatch(/^customized-/);
   expect(r.appStateMatches).toBe(true);
-  // the customization wrote two copies of busybox: the second is deduplicated against the first
-  expect(r.stats.diskEarlier).toBeGreaterThan(400);
+  // the customization wrote two copies of busybox: both are found in the base's memory or the first copy
+  expect(r.stats.diskEarlier + r.stats.diskBaseMemory).toBeGreaterThan(900);
   expect(r.stats.memorySame).toBeGreaterThan(1000);
   expect(r.summary.verified).toBe(true);
 });

@@ -10,7 +10,7 @@ import { ExecResult, guestExec } from './control';
 import { VirshSession, prepareEmbedRoot } from './virsh';
 
 export type GuestName = 'tiny' | 'realistic';
-export const GUEST_VERSION = 2;
+export const GUEST_VERSION = 3;
 
 export interface GuestManifest {
   name: GuestName;
@@ -68,6 +68,7 @@ export function domainXml(o: { name: string; memoryMiB: number; kernel: string; 
   <memory unit='MiB'>${o.memoryMiB}</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${o.kernel}</kernel><initrd>${o.initrd}</initrd><cmdline>${o.cmdline}</cmdline></os>
+  <features><acpi/><apic/></features>
   <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>
   <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
   <devices>

@@ -43,7 +43,7 @@ tiny)
   mkdir -p "$work/data"
   echo "tiny guest data disk" > "$work/data/README"
   truncate -s 64M "$out/disk.raw"
-  mkfs.ext4 -q -F -L data -d "$work/data" "$out/disk.raw"
+  mkfs.ext4 -q -F -b 4096 -L data -d "$work/data" "$out/disk.raw"  # 4 KiB blocks, as real VM disks have
   ;;
 realistic)
   tarball="$cache/debootstrap-bookworm-minbase.tgz"
