@@ -56,11 +56,20 @@ export class RandomAccessFile {
 /** Anything that hands out successive pieces of a byte stream; null at the end. */
 export interface ByteSource {
   read(): Promise<Uint8Array | null>;
+  /** Optional zero-copy path: reads up to `max` bytes into buf[offset..]; 0 at the end. */
+  readInto?(buf: Buffer, offset: number, max: number): Promise<number>;
 }
 
 export function fileSource(file: RandomAccessFile, start = 0, end = file.size, blockSize = 4 << 20): ByteSource {
   let pos = start;
   return {
+    async readInto(buf: Buffer, offset: number, max: number) {
+      const n = Math.min(max, end - pos);
+      if (n <= 0) return 0;
+      await file.readExact(buf, offset, n, pos);
+      pos += n;
+      return n;
+    },
     async read() {
       if (pos >= end) return null;
       const n = Math.min(blockSize, end - pos);
@@ -110,6 +119,7 @@ export class SequentialReader {
   async fill(n: number): Promise<boolean> {
     const have = this.end - this.at;
     if (have >= n || this.eof) return have >= n;
+    if (this.source.readInto) return this.fillInto(n);
     // Gather pieces until n bytes are there, then join once (a piece-by-piece join would copy O(n^2) bytes
     // when a large frame arrives in small network reads). When nothing is left over and one piece suffices,
     // adopt it without copying.
@@ -133,6 +143,31 @@ export class SequentialReader {
       this.end = nb.length;
     }
     return this.end - this.at >= n;
+  }
+
+  /** Refill for sources that read into our buffer: move the remainder to the front, read behind it. */
+  private async fillInto(n: number): Promise<boolean> {
+    const have = this.end - this.at;
+    const size = Math.max(n, 8 << 20);
+    if (this.buf.length < size) {
+      const nb = Buffer.allocUnsafe(size);
+      this.buf.copy(nb, 0, this.at, this.end);
+      this.buf = nb;
+    } else if (this.at > 0) {
+      this.buf.copy(this.buf, 0, this.at, this.end);
+    }
+    this.base += this.at;
+    this.at = 0;
+    this.end = have;
+    while (this.end < n) {
+      const got = await this.source.readInto!(this.buf, this.end, this.buf.length - this.end);
+      if (got === 0) {
+        this.eof = true;
+        break;
+      }
+      this.end += got;
+    }
+    return this.end >= n;
   }
 
   async ensure(n: number, what: string): Promise<void> {
