@@ -5,7 +5,7 @@ import { overlayRoundTrip } from './roundtrip';
 
 async function main(): Promise<void> {
   const r = await overlayRoundTrip('tiny', (s) => console.log(`- ${s}`));
-  const ok = r.counterAfterResume[0] >= r.counterAtCustomSave && r.counterAfterResume[1] > r.counterAfterResume[0];
+  const ok = r.counterAfterResume[0] >= r.counterAtCustomSave && r.counterAfterResume[1] > r.counterAfterResume[0] && r.diskFileMatches;
   console.log(`
 overlay round trip on the "${r.guest}" VM
   overlay            ${(r.overlayBytes / 2 ** 20).toFixed(2)} MiB (created in ${r.createSeconds.toFixed(2)} s, applied in ${r.applySeconds.toFixed(2)} s)
@@ -13,7 +13,7 @@ overlay round trip on the "${r.guest}" VM
   memory pages       ${JSON.stringify(r.summary.memory.byKind)}
   rebuilt disk       identical to the customized disk (qemu-img compare)
   resumed VM         running; counter ${r.counterAtCustomSave} at save -> ${r.counterAfterResume.join(' -> ')} after resume
-  disk marker        ${r.marker}
+  disk changes       marker ${r.marker}; written file ${r.diskFileMatches ? 'matches' : 'DIFFERS'} (read with caches dropped)
   result             ${ok && r.appStateMatches ? 'OK' : 'FAILED'}`);
   if (!ok || !r.appStateMatches) process.exitCode = 1;
 }

@@ -20,6 +20,7 @@ export interface RoundTripReport {
   counterAtCustomSave: number;
   counterAfterResume: number[];
   marker: string;
+  diskFileMatches: boolean;
   appStateMatches: boolean;
 }
 
@@ -44,7 +45,10 @@ export async function overlayRoundTrip(name: GuestName, log: (s: string) => void
       const c1 = await vm.counter();
       await new Promise((r) => setTimeout(r, 2500));
       const c2 = await vm.counter();
+      // Read the customization's disk changes back from the disk itself, not the guest's page cache.
+      await vm.execOk('sync; echo 3 > /proc/sys/vm/drop_caches');
       const marker = (await vm.execOk('cat /data/marker')).trim();
+      const diskFileMatches = (await vm.execOk(`md5sum ${g.manifest.diskFile}`)).split(' ')[0] === g.manifest.diskFileMd5;
       // Application state that lived only in the customized VM's memory (tmpfs), against its recorded digest.
       const appState = (await vm.execOk('md5sum /run/app-state')).split(' ')[0];
       let appStateMatches = appState === g.manifest.appStateMd5;
@@ -63,6 +67,7 @@ export async function overlayRoundTrip(name: GuestName, log: (s: string) => void
         counterAtCustomSave: g.manifest.counterAtCustomSave,
         counterAfterResume: [c1, c2],
         marker,
+        diskFileMatches,
         appStateMatches,
       };
     } finally {

@@ -13,6 +13,7 @@ test('tiny guest: rebuilt disk is identical and the rebuilt memory resumes a run
   expect(r.counterAfterResume[1]).toBeGreaterThan(r.counterAfterResume[0]);
   // the disk changes made before the save are visible to the resumed VM
   expect(r.marker).toMatch(/^customized-/);
+  expect(r.diskFileMatches).toBe(true);
   expect(r.appStateMatches).toBe(true);
   // the customization wrote two copies of busybox: both are found in the base's memory or the first copy
   expect(r.stats.diskEarlier + r.stats.diskBaseMemory).toBeGreaterThan(900);

@@ -10,7 +10,7 @@ import { ExecResult, guestExec } from './control';
 import { VirshSession, prepareEmbedRoot } from './virsh';
 
 export type GuestName = 'tiny' | 'realistic';
-export const GUEST_VERSION = 3;
+export const GUEST_VERSION = 4;
 
 export interface GuestManifest {
   name: GuestName;
@@ -22,6 +22,9 @@ export interface GuestManifest {
   customMarker: string;
   /** md5 of /run/app-state, application state kept only in the customized VM's memory (tmpfs). */
   appStateMd5: string;
+  /** A file the customization wrote to disk, and its md5 (read back with caches dropped). */
+  diskFile: string;
+  diskFileMd5: string;
   buildSeconds: number;
   files: Record<string, string>;
 }
@@ -159,6 +162,10 @@ export async function restoreGuest(o: { memory: string; disk: string; workDir: s
     .replace(/(<disk type='file' device='disk'>[\s\S]*?<source file=')[^']*(')/, `$1${path.resolve(o.disk)}$2`)
     .replace(/(<serial type='unix'>[\s\S]*?<source mode='bind' path=')[^']*(')/, `$1${socket}$2`)
     .replace(/(<serial type='file'>[\s\S]*?<source path=')[^']*(')/, `$1${consoleLog}$2`);
+  // The saved XML says the base disk had no backing store (<backingStore/>); left in, libvirt would open our
+  // qcow2 with no backing file and every unallocated cluster would read as zeros. Without the element,
+  // libvirt reads the chain from the image itself.
+  xml = xml.replace(/<backingStore\/>|<backingStore[\s\S]*?<\/backingStore>/g, '');
   const format = fs.readFileSync(o.disk).subarray(0, 4).toString('latin1') === 'QFI\xfb' ? 'qcow2' : 'raw';
   xml = xml.replace(/(<disk type='file' device='disk'>\s*<driver name='qemu' type=')[^']*(')/, `$1${format}$2`);
   const xmlFile = path.join(o.workDir, 'restore.xml');
@@ -231,6 +238,7 @@ export async function ensureGuest(name: GuestName): Promise<GuestArtifacts> {
       const payload = name === 'realistic' ? path.join(tmp, 'payload.raw') : null;
       const custom = await restoreGuest({ memory: path.join(tmp, 'base', 'memory.save'), disk: final(path.join(tmp, 'custom', 'disk.qcow2')), workDir: path.join(run, 'custom') });
       const marker = `customized-${Date.now().toString(36)}`;
+      try {
       if (payload) {
         await custom.virsh.run(`attach-disk ${custom.name} ${payload} vdb --targetbus virtio --driver qemu --subdriver raw --live`);
         await customizeRealistic(custom, marker);
@@ -239,7 +247,13 @@ export async function ensureGuest(name: GuestName): Promise<GuestArtifacts> {
       } else {
         await customizeTiny(custom, marker);
       }
+      } catch (e) {
+        await custom.destroy();
+        throw e;
+      }
       const appStateMd5 = (await custom.execOk('md5sum /run/app-state')).split(' ')[0];
+      const diskFile = name === 'tiny' ? '/data/random.bin' : '/srv/www/data-07.json';
+      const diskFileMd5 = (await custom.execOk(`md5sum ${diskFile}`)).split(' ')[0];
       const counterAtCustomSave = await custom.counter();
       log(`saving customized VM (counter ${counterAtCustomSave})`);
       await custom.save(path.join(tmp, 'custom', 'memory.save'));
@@ -256,6 +270,8 @@ export async function ensureGuest(name: GuestName): Promise<GuestArtifacts> {
         counterAtCustomSave,
         customMarker: marker,
         appStateMd5,
+        diskFile,
+        diskFileMd5,
         buildSeconds: Math.round((Date.now() - t0) / 1000),
         files,
       };
@@ -267,7 +283,8 @@ export async function ensureGuest(name: GuestName): Promise<GuestArtifacts> {
     log(`${name} ready in ${dir} (${Math.round((Date.now() - t0) / 1000)} s)`);
     return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    if (process.env.CLOUDLET_KEEP_FAILED_GUEST) log(`kept the failed build in ${tmp}`);
+    else fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
 }
