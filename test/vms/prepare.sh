@@ -7,7 +7,9 @@ name=$1 out=$2 cache=$3
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out" "$cache/debs"
 
-kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
+kpkg=$(kernel_pkg)
+if [ -z "$kpkg" ]; then apt-get update -qq; kpkg=$(kernel_pkg); fi
 [ -n "$kpkg" ] || { echo "prepare: cannot find the Debian kernel package (apt-get update?)" >&2; exit 1; }
 if ! ls "$cache/debs/${kpkg}"_*.deb >/dev/null 2>&1; then
   echo "prepare: downloading $kpkg"
