@@ -306,9 +306,15 @@ async function customizeTiny(g: RunningGuest, marker: string): Promise<void> {
 }
 
 async function customizeRealistic(g: RunningGuest, marker: string): Promise<void> {
-  await g.execOk('mkdir -p /mnt/payload && mount -t ext4 /dev/vdb /mnt/payload', 120000);
+  // The hot-plugged disk shows up once the guest has handled the ACPI event and probed it.
+  await g.execOk('i=0; while [ ! -b /dev/vdb ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done; mkdir -p /mnt/payload && mount -t ext4 /dev/vdb /mnt/payload', 180000);
   log('installing python3 inside the guest (dpkg under TCG takes a few minutes)');
-  await g.execOk('dpkg -i /mnt/payload/*.deb > /var/log/payload-install.log 2>&1 || { tail -30 /var/log/payload-install.log; exit 1; }', 1800000);
+  // dpkg -i of the whole set refuses python3-minimal and python3 (their pre-dependencies are in the same set
+  // but not yet configured), so install in three steps: libraries and python3.11, then the two of them.
+  await g.execOk(
+    'export DEBIAN_FRONTEND=noninteractive; cd /mnt/payload && { dpkg -i $(ls *.deb | grep -v -e "^python3-minimal_" -e "^python3_") && dpkg -i python3-minimal_*.deb && dpkg -i python3_*.deb; } > /var/log/payload-install.log 2>&1 || { grep -iE -B3 "error|fail" /var/log/payload-install.log | tail -40; exit 1; }',
+    1800000,
+  );
   await g.execOk('umount /mnt/payload');
   await g.execOk(`echo ${marker} > /data/marker`);
   await g.execOk('head -c 3000000 /dev/urandom > /run/app-state');

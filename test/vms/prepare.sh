@@ -61,6 +61,7 @@ realistic)
   if [ ! -f "$cache/payload.done" ]; then
     cp /etc/resolv.conf "$root/etc/resolv.conf"
     chroot "$root" apt-get -q update >/dev/null
+    chroot "$root" apt-get clean  # debootstrap leaves the base system's .debs here; the payload is python3 only
     chroot "$root" apt-get -q install -y --download-only --no-install-recommends python3 >/dev/null
     rm -rf "$cache/payload" && mkdir -p "$cache/payload"
     cp "$root"/var/cache/apt/archives/*.deb "$cache/payload/"
