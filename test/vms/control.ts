@@ -32,24 +32,19 @@ function attempt(socketPath: string, id: string, command: string, deadline: numb
     const sock = net.createConnection(socketPath);
     let buf = '';
     const re = new RegExp(`@@${id} (\\d+) ([A-Za-z0-9+/=]*)@@`);
-    // Resend the request now and then: a guest agent blocked in a read that began before a restore may
-    // have missed the first copy; the id makes duplicates harmless (the first reply wins).
-    let resend: NodeJS.Timeout | undefined;
+    // Sent once: the agent runs every line it reads, so a resent request would run the command again.
     const timer = setTimeout(() => {
-      if (resend) clearInterval(resend);
       sock.destroy();
       reject(new Error('timeout waiting for the guest agent'));
     }, Math.max(1, deadline - Date.now()));
     const done = (f: () => void) => {
       clearTimeout(timer);
-      if (resend) clearInterval(resend);
       sock.destroy();
       f();
     };
     sock.on('connect', () => {
       const line = `\n${id} ${Buffer.from(command).toString('base64')}\n`;
       sock.write(line);
-      resend = setInterval(() => sock.write(line), 5000);
     });
     sock.on('data', (d) => {
       buf += d.toString('latin1');
