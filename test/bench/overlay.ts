@@ -73,7 +73,7 @@ function main(): void {
     const xd = timed(`xdelta3 -9 -B ${window} -e -f -s ${q(baseDisk)} custom.raw disk.xd && xdelta3 -9 -B ${window} -e -f -s ${q(baseMem)} ${q(cMem)} mem.xd`, work);
     for (const lvl of [5, 9]) {
       const x = timed(`xz -${lvl} -T1 -k -c disk.xd > disk.xd.xz && xz -${lvl} -T1 -k -c mem.xd > mem.xd.xz`, work);
-      const xa = timed(`xz -dc disk.xd.xz | xdelta3 -d -B ${window} -f -s ${q(baseDisk)} - x.raw && xz -dc mem.xd.xz | xdelta3 -d -B ${window} -f -s ${q(baseMem)} - x.save && cmp x.raw custom.raw && cmp x.save ${q(cMem)}`, work);
+      const xa = timed(`xz -dc disk.xd.xz | xdelta3 -d -c -B ${window} -s ${q(baseDisk)} > x.raw && xz -dc mem.xd.xz | xdelta3 -d -c -B ${window} -s ${q(baseMem)} > x.save && cmp x.raw custom.raw && cmp x.save ${q(cMem)}`, work);
       rows.push({
         tool: `xdelta3 -9 + xz -${lvl}`,
         overlayBytes: size(path.join(work, 'disk.xd.xz'), path.join(work, 'mem.xd.xz')),
