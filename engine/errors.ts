@@ -32,10 +32,6 @@ export class CloudletError extends Error {
   }
 }
 
-export function isCloudletError(e: unknown, code?: ErrorCode): e is CloudletError {
-  return e instanceof CloudletError && (code === undefined || e.code === code);
-}
-
 /** Wraps a Node I/O error so callers always see a CloudletError naming the file involved. */
 export function ioError(what: string, path: string, e: unknown): CloudletError {
   if (e instanceof CloudletError) return e;

@@ -24,10 +24,9 @@ import {
   validateMeta,
 } from './format';
 import { CHUNK_SIZE } from './hash';
-import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, fileSource, readSyncExact } from './io';
+import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, fileSource, fsyncDir, readSyncExact } from './io';
 import { planQcow2Layout } from './qcow2';
 import { RamBlock, canonicalPrefix, canonicalSuffix, parseSaveFile, writePageRecordHeader } from './savefile';
-import { fsyncDir } from './writer';
 
 export interface ApplyOverlayOptions {
   /** Overlay file path, or a byte stream (e.g. an HTTP body still downloading). */

@@ -127,6 +127,3 @@ export function compressOnce(data: Uint8Array, level: number): Buffer {
   return c.compress(data);
 }
 
-export function compressBound(n: number): number {
-  return zstdBinding.compressBound(n);
-}

@@ -201,12 +201,6 @@ export interface OverlayIndex {
   frameChunks: Uint32Array;
 }
 
-export interface IndexBuilderEntry {
-  kind: ChunkKind;
-  ref: number;
-  target: number;
-}
-
 export function indexRawLength(meta: OverlayMeta): number {
   const b = meta.memory.blobs;
   return b.header + b.prologue + b.ramStart + b.tail + (meta.disk.entries + meta.memory.entries) * ENTRY_BYTES + meta.frames.count * FRAME_ENTRY_BYTES;

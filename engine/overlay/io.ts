@@ -41,13 +41,6 @@ export class RandomAccessFile {
     }
   }
 
-  /** Like readExact, but bytes past the end of the file read as zeros (a raw disk shorter than its overlay). */
-  async readZeroExtended(buf: Uint8Array, offset: number, length: number, position: number): Promise<void> {
-    const avail = Math.max(0, Math.min(length, this.size - position));
-    if (avail > 0) await this.readExact(buf, offset, avail, position);
-    if (avail < length) buf.fill(0, offset + avail, offset + length);
-  }
-
   async close(): Promise<void> {
     await this.handle.close().catch(() => undefined);
   }
@@ -77,17 +70,6 @@ export function fileSource(file: RandomAccessFile, start = 0, end = file.size, b
       await file.readExact(buf, 0, n, pos);
       pos += n;
       return buf;
-    },
-  };
-}
-
-export function iterableSource(it: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): ByteSource {
-  const iter = Symbol.asyncIterator in it ? (it as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]() : null;
-  const syncIter = iter ? null : (it as Iterable<Uint8Array>)[Symbol.iterator]();
-  return {
-    async read() {
-      const r = iter ? await iter.next() : syncIter!.next();
-      return r.done ? null : r.value;
     },
   };
 }
@@ -207,71 +189,11 @@ export class SequentialReader {
     this.at += n;
     return v;
   }
-  async skip(n: number, what: string): Promise<void> {
-    while (n > 0) {
-      if (this.end - this.at === 0) await this.ensure(1, what);
-      const k = Math.min(n, this.end - this.at);
-      this.at += k;
-      n -= k;
-    }
-  }
   /** Copies the next n bytes out (for data that must outlive the buffer). */
   async copyOut(n: number, what: string): Promise<Buffer> {
     await this.ensure(n, what);
     return Buffer.from(this.take(n));
   }
-}
-
-/** Writes to a file at explicit positions, surfacing errors with the file's name. */
-export class PositionalWriter {
-  private constructor(readonly path: string, readonly handle: fsp.FileHandle) {}
-
-  static async create(path: string): Promise<PositionalWriter> {
-    try {
-      return new PositionalWriter(path, await fsp.open(path, 'wx+'));
-    } catch (e) {
-      throw ioError('cannot create', path, e);
-    }
-  }
-
-  async write(buf: Uint8Array, position: number): Promise<void> {
-    let done = 0;
-    try {
-      while (done < buf.length) {
-        const { bytesWritten } = await this.handle.write(buf, done, buf.length - done, position + done);
-        done += bytesWritten;
-      }
-    } catch (e) {
-      throw ioError('cannot write', this.path, e);
-    }
-  }
-
-  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<void> {
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(buf, offset + done, length - done, position + done);
-      if (bytesRead === 0) throw new CloudletError('IO', `${this.path}: short read of own output at ${position + done}`);
-      done += bytesRead;
-    }
-  }
-
-  async truncate(size: number): Promise<void> {
-    await this.handle.truncate(size);
-  }
-
-  async close(sync = true): Promise<void> {
-    try {
-      if (sync) await this.handle.sync();
-    } finally {
-      await this.handle.close().catch(() => undefined);
-    }
-  }
-}
-
-/** Splits a 64-bit value given as hi/lo halves into a safe JS number, or throws if it does not fit. */
-export function join64(hi: number, lo: number, what: string, code: ErrorCode): number {
-  if (hi > 0x1fffff) throw new CloudletError(code, `${what} is absurdly large (${hi.toString(16)}${lo.toString(16).padStart(8, '0')}h)`);
-  return hi * 0x100000000 + lo;
 }
 
 export function writeBE64(buf: Buffer, value: number, at: number): void {
@@ -364,5 +286,19 @@ export class CoalescingWriter {
     } catch (e) {
       throw ioError('cannot write', this.path, e);
     }
+  }
+}
+
+/** Makes a rename durable; some filesystems refuse directory fsync, and the rename is atomic regardless. */
+export function fsyncDir(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // see above
   }
 }

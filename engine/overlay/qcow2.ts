@@ -80,7 +80,6 @@ export class Qcow2Image {
     if (l1Size < needL1) throw bad(`L1 table has ${l1Size} entries, ${needL1} needed for ${virtualSize} bytes`);
     if (l1Size > needL1 + 1024 || l1Offset % cs !== 0 || l1Offset + l1Size * 8 > file.size) throw bad('L1 table out of bounds');
     let headerLength = 72;
-    let refcountOrder = 4;
     if (version === 3) {
       if (h.length < 104) throw bad('version 3 header truncated');
       const incompat = h.readUInt32BE(76); // low word; the high word must be zero
@@ -90,11 +89,9 @@ export class Qcow2Image {
       if (incompat & INCOMPAT_CORRUPT) throw bad('image is marked corrupt; run qemu-img check -r all');
       if (incompat & INCOMPAT_EXTERNAL_DATA) throw unsupported('images with an external data file are not supported');
       if (incompat & INCOMPAT_EXTENDED_L2) throw unsupported('images with extended L2 entries (subclusters) are not supported');
-      refcountOrder = h.readUInt32BE(96);
       headerLength = h.readUInt32BE(100);
       if (headerLength < 104 || headerLength > h.length || headerLength % 8 !== 0) throw bad(`bad header length ${headerLength}`);
     }
-    void refcountOrder;
     let backingFormat: string | null = null;
     for (let p = headerLength; p + 8 <= h.length; ) {
       const type = h.readUInt32BE(p);

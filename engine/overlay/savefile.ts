@@ -97,7 +97,6 @@ export async function parseSaveStream(source: ByteSource, name: string, onPage?:
   if (dataLen > SAVE_LIMITS.maxHeaderData) throw bad(`XML region of ${dataLen} bytes is beyond the ${SAVE_LIMITS.maxHeaderData}-byte limit`);
   const headerRegion = await r.copyOut(LIBVIRT_HEADER_BYTES + dataLen, 'the domain XML');
 
-  const streamStart = r.position;
   await r.ensure(8, 'the QEMU stream header');
   if (r.be32() !== QEVM) throw bad('QEMU migration stream magic "QEVM" not found after the XML');
   const streamVersion = r.be32();
@@ -113,7 +112,6 @@ export async function parseSaveStream(source: ByteSource, name: string, onPage?:
   let totalPages = 0;
   let pageOffsets = new Float64Array(0);
   let resent = false;
-  let tailStart = -1;
 
   const readIdstr = async (what: string): Promise<string> => {
     await r.ensure(1, what);
@@ -220,7 +218,6 @@ export async function parseSaveStream(source: ByteSource, name: string, onPage?:
       continue;
     }
     if (type === SEC_START) {
-      const startAt = r.at;
       r.at += 1;
       await r.ensure(4, 'a section header');
       const id = r.be32();
@@ -237,7 +234,6 @@ export async function parseSaveStream(source: ByteSource, name: string, onPage?:
       startHeader[5] = idstr.length;
       startHeader.write(idstr, 6, 'latin1');
       r.buf.copy(startHeader, 6 + idstr.length, r.at - 8, r.at);
-      void startAt;
       await readRam(true, startHeader);
       if (!ramStart) throw bad('RAM section starts without a block list');
       await readFooter(id);
@@ -254,14 +250,12 @@ export async function parseSaveStream(source: ByteSource, name: string, onPage?:
       continue;
     }
     if ((type === SEC_FULL || type === SEC_EOF) && ramEnded) {
-      tailStart = r.position;
       break;
     }
     throw bad(`unexpected section type 0x${type.toString(16)} at byte ${secAt}`);
   }
   const prologue = Buffer.concat(prologueParts);
   if (prologue.length > SAVE_LIMITS.maxPrologue) throw bad('stream prologue too long');
-  void streamStart;
 
   const tailParts: Buffer[] = [];
   let tailLen = 0;
@@ -271,7 +265,6 @@ export async function parseSaveStream(source: ByteSource, name: string, onPage?:
     if (tailLen > SAVE_LIMITS.maxTail) throw unsupported(`device state after RAM is over ${SAVE_LIMITS.maxTail} bytes`);
     tailParts.push(Buffer.from(r.take(n)));
   }
-  void tailStart;
   return { headerRegion, prologue, ramStart: ramStart!, sectionId: ramId, footers, blocks, totalPages, tail: Buffer.concat(tailParts), pageOffsets, resent };
 }
 
@@ -301,11 +294,6 @@ export function canonicalSuffix(l: Pick<SaveFileLayout, 'sectionId' | 'footers' 
   return Buffer.concat(parts);
 }
 
-/** Size of one page record in the canonical stream (see writePageRecord). */
-export function pageRecordSize(block: RamBlock, pageInBlock: number, zero: boolean): number {
-  return 8 + (pageInBlock === 0 ? 1 + block.id.length : 0) + (zero ? 1 : CHUNK_SIZE);
-}
-
 /**
  * Writes one page record header into `out` at `at` and returns the offset where the page's 4 KiB of data go
  * (data pages) or the end of the record (zero pages, whose single fill byte 0 is written here). The first
@@ -325,12 +313,6 @@ export function writePageRecordHeader(out: Buffer, at: number, block: RamBlock, 
   }
   if (zero) out[at++] = 0;
   return at;
-}
-
-/** The block a flat page belongs to (blocks are few; a linear walk from a hint is cheap). */
-export function blockOfPage(blocks: RamBlock[], page: number): RamBlock {
-  for (let i = blocks.length - 1; i >= 0; i--) if (blocks[i].firstPage <= page) return blocks[i];
-  throw new Error('page before first block');
 }
 
 export function sameRamLayout(a: Pick<SaveFileLayout, 'blocks'>, b: Pick<SaveFileLayout, 'blocks'>): boolean {

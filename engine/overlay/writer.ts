@@ -26,9 +26,9 @@ import {
   indexRawLength,
 } from './format';
 import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from './hash';
-import { ByteSource, RandomAccessFile, WindowReader, fileSource, readSyncExact } from './io';
+import { ByteSource, RandomAccessFile, WindowReader, fileSource, fsyncDir, readSyncExact } from './io';
 import { Qcow2Image } from './qcow2';
-import { SaveFileLayout, parseSaveStream, sameRamLayout } from './savefile';
+import { parseSaveStream, sameRamLayout } from './savefile';
 
 export interface CreateOverlayOptions {
   baseDisk: string;
@@ -314,8 +314,7 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
           count('disk', hit[0]);
           continue;
         }
-        const lit = addLiteral(0, host + at, h, clusterBuf, at);
-        void lit;
+        addLiteral(0, host + at, h, clusterBuf, at);
         table.push(ChunkKind.Literal, 0, c);
         stats.diskLiteral++;
         if (frameFill === frameChunks) await flushFrame();
@@ -520,18 +519,3 @@ function checkBacking(custom: Qcow2Image, baseDisk: string): void {
     throw new CloudletError('IMAGE_MISMATCH', `${custom.path} is layered on ${resolved}, not on the base disk ${baseDisk}`);
   }
 }
-
-export function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // some filesystems refuse directory fsync; the rename is still atomic
-  }
-}
-
-export type { SaveFileLayout };

@@ -151,40 +151,31 @@ describe('overlay rejects bad input with typed errors and no output', () => {
   });
 
   test('hostile tables with a valid digest are refused', async () => {
-    const at = (p: ReturnType<typeof split>, i: number) => entriesStart(p.meta) + i * 16;
+    type Parts = ReturnType<typeof split>;
+    const at = (p: Parts, i: number) => entriesStart(p.meta) + i * 16;
+    /** Applies a copy of the good overlay changed by `mutate` and re-sealed with a valid digest. */
+    const tampered = (mutate: (p: Parts) => void) => {
+      const p = split(good);
+      mutate(p);
+      return applyBytes(seal(p));
+    };
     // a target beyond the disk
-    let p = split(good);
-    p.index.writeUInt32LE(0x00ffffff, at(p, 0) + 8);
-    expect(await applyBytes(seal(p))).toBe('OVERLAY_CORRUPT');
+    expect(await tampered((p) => p.index.writeUInt32LE(0x00ffffff, at(p, 0) + 8))).toBe('OVERLAY_CORRUPT');
     // entries out of order
-    p = split(good);
-    p.index.copy(p.index, at(p, 1) + 8, at(p, 0) + 8, at(p, 0) + 16);
-    expect(await applyBytes(seal(p))).toBe('OVERLAY_CORRUPT');
+    expect(await tampered((p) => p.index.copy(p.index, at(p, 1) + 8, at(p, 0) + 8, at(p, 0) + 16))).toBe('OVERLAY_CORRUPT');
     // an Earlier reference forward, and an unknown kind
-    p = split(good);
-    p.index[at(p, 0)] = 5;
-    p.index.writeUInt32LE(1000000, at(p, 0) + 4);
-    expect(await applyBytes(seal(p))).toBe('OVERLAY_CORRUPT');
-    p = split(good);
-    p.index[at(p, 0)] = 9;
-    expect(await applyBytes(seal(p))).toBe('OVERLAY_CORRUPT');
+    expect(await tampered((p) => { p.index[at(p, 0)] = 5; p.index.writeUInt32LE(1000000, at(p, 0) + 4); })).toBe('OVERLAY_CORRUPT');
+    expect(await tampered((p) => { p.index[at(p, 0)] = 9; })).toBe('OVERLAY_CORRUPT');
     // a base reference beyond the base disk
-    p = split(good);
-    p.index[at(p, 0)] = 3;
-    p.index.writeUInt32LE(0xfffffff0, at(p, 0) + 4);
-    expect(await applyBytes(seal(p))).toBe('OVERLAY_CORRUPT');
+    expect(await tampered((p) => { p.index[at(p, 0)] = 3; p.index.writeUInt32LE(0xfffffff0, at(p, 0) + 4); })).toBe('OVERLAY_CORRUPT');
     // a frame claiming a million chunks
-    p = split(good);
-    const frames = p.index.length - p.meta.frames.count * 8;
-    p.index.writeUInt32LE(1 << 20, frames + 4);
-    expect(await applyBytes(seal(p))).toBe('OVERLAY_LIMIT');
+    const framesAt = (p: Parts) => p.index.length - p.meta.frames.count * 8;
+    expect(await tampered((p) => p.index.writeUInt32LE(1 << 20, framesAt(p) + 4))).toBe('OVERLAY_LIMIT');
     // entry count in metadata disagreeing with the index
-    p = split(good);
-    p.meta.disk.entries += 1;
-    expect(await applyBytes(seal(p))).toBe('OVERLAY_CORRUPT');
+    expect(await tampered((p) => { p.meta.disk.entries += 1; })).toBe('OVERLAY_CORRUPT');
     // a frame whose bytes are replaced by another valid zstd frame of a different size
-    p = split(good);
-    const firstLen = p.index.readUInt32LE(frames);
+    const p = split(good);
+    const firstLen = p.index.readUInt32LE(framesAt(p));
     const fake = zstd.compress(Buffer.alloc(4096 * 3));
     const fakePadded = Buffer.concat([fake, Buffer.alloc(Math.max(0, firstLen - fake.length))]).subarray(0, firstLen);
     p.frames = Buffer.concat([fakePadded, p.frames.subarray(firstLen)]);
