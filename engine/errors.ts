@@ -13,7 +13,21 @@ export type ErrorCode =
   | 'SAVEFILE_INVALID' // not a readable libvirt/QEMU save file
   | 'SAVEFILE_UNSUPPORTED' // a save-file feature the engine does not handle (compressed image, XBZRLE, ...)
   | 'IMAGE_MISMATCH' // inputs that must agree do not (sizes, backing file, RAM layout)
-  | 'INVALID_ARGUMENT'
+  | 'INVALID_ARGUMENT' // a request or option that is malformed or out of range
+  | 'UNAUTHORIZED' // missing or wrong API token
+  | 'NOT_FOUND' // no such base, overlay, instance or operation
+  | 'IN_USE' // refused because other objects depend on it (a base with instances or overlays)
+  | 'CONFLICT' // the object is not in a state that allows this (e.g. an instance that is not running)
+  | 'HASH_MISMATCH' // content does not match the hash it was promised to have
+  | 'ARCHIVE_INVALID' // a base archive that is malformed, truncated or incomplete
+  | 'DOWNLOAD_FAILED' // a URL that answered with an error status, timed out or broke off
+  | 'VM_FAILED' // libvirt/QEMU refused or failed an operation on a VM
+  | 'GUEST_AGENT' // the guest's control agent did not answer
+  | 'ENGINE_LOCKED' // another engine already owns this state directory
+  | 'ENGINE_UNAVAILABLE' // the client could not reach (or start) an engine
+  | 'INTERRUPTED' // the engine stopped (crash, restart) while the operation ran
+  | 'CANCELLED' // the operation was cancelled by a client
+  | 'INTERNAL' // a bug: an unexpected error, reported with its message
   | 'IO';
 
 export class CloudletError extends Error {

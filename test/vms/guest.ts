@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ExecResult, guestExec } from './control';
-import { VirshSession, prepareEmbedRoot } from './virsh';
+import { ExecResult, guestExec } from '../../engine/vm/guest-agent';
+import { VirshSession, prepareEmbedRoot } from '../../engine/vm/virsh';
 
 export type GuestName = 'tiny' | 'realistic';
 export const GUEST_VERSION = 4;
@@ -108,7 +108,7 @@ export class RunningGuest {
 
   async save(file: string): Promise<void> {
     await this.virsh.run(`save ${this.name} ${file}`, 600000);
-    await this.virsh.close();
+    await this.virsh.close(true);
   }
 
   async destroy(): Promise<void> {
@@ -117,7 +117,7 @@ export class RunningGuest {
     } catch {
       // already gone
     }
-    await this.virsh.close();
+    await this.virsh.close(true);
   }
 }
 

@@ -1,6 +1,8 @@
-// A long-lived `virsh` on libvirt's embedded QEMU driver (qemu:///embed?root=DIR). The embedded driver lives
-// inside the process that opened it, so one guest's whole life (define/restore, save, destroy) goes through
-// one virsh process fed commands on stdin; a fresh virsh on the same root would fight over its state.
+// A long-lived `virsh` fed commands on stdin. With libvirt's embedded QEMU driver (qemu:///embed?root=DIR) the
+// driver lives inside the process that opened it, so every VM on a root is driven through one virsh process;
+// a second process on the same root would fight over its state. virsh is used rather than the
+// @unraid/libvirt binding because the embedded driver refuses to open without a registered event loop
+// ("An event loop implementation must be registered") and the binding never registers one.
 
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -57,9 +59,14 @@ export class VirshSession {
     return out;
   }
 
-  async close(): Promise<void> {
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  /** Ends the virsh process (VMs keep running); with removeRoot, deletes the embedded root too. */
+  async close(removeRoot = false): Promise<void> {
     await this.quit();
-    if (this.root.startsWith('/tmp/clv-')) fs.rmSync(this.root, { recursive: true, force: true });
+    if (removeRoot) fs.rmSync(this.root, { recursive: true, force: true });
   }
 
   private async quit(): Promise<void> {

@@ -1,0 +1,325 @@
+// The engine's state directory: the only place a cloudlet's objects live, and the only writer is the engine
+// holding its lock. Every object appears atomically: bases and overlays are built in tmp/ and renamed into
+// place as a whole directory; records are JSON files replaced by rename after fsync. Whatever is in tmp/ at
+// start-up was left by a crash and is removed.
+//
+//   <state>/engine.lock            pid of the engine that owns the directory
+//   <state>/token                  API token (0600), created at first start
+//   <state>/engine.json            engine id
+//   <state>/bases/<id>/            base.json, disk.raw, memory.save, [kernel], [initrd.img]
+//   <state>/overlays/<id>/         overlay.json, overlay.clov
+//   <state>/instances/<id>/        instance.json, disk.qcow2 (and memory.save while being restored)
+//   <state>/operations/<id>.json   long-running operations and their results
+//   <state>/tmp/                   work in progress
+//   <state>/libvirt                embedded libvirt root (or a symlink to a short one, see vm/driver.ts)
+
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CloudletError, ErrorCode, ioError } from '../errors';
+import { fsyncDir } from '../overlay/io';
+
+export interface BaseFile {
+  sha256: string;
+  bytes: number;
+}
+
+export interface BaseRecord {
+  id: string;
+  name: string;
+  created: string;
+  disk: BaseFile & { format: 'raw' };
+  memory: BaseFile;
+  kernel?: BaseFile;
+  initrd?: BaseFile;
+  memoryMiB: number;
+  vcpus: number;
+  cpuModel: string;
+  /** Where it came from: an archive path/URL, a disk image, or an instance. */
+  source: string;
+}
+
+export interface OverlayRecord {
+  id: string;
+  bytes: number;
+  baseId: string;
+  created: string;
+  source: string;
+}
+
+export type InstanceState = 'creating' | 'running' | 'paused' | 'stopped' | 'failed';
+
+export interface InstanceRecord {
+  id: string;
+  name: string;
+  baseId: string;
+  overlayId?: string;
+  domain: string;
+  state: InstanceState;
+  created: string;
+  requestId?: string;
+  timings: Record<string, number>;
+  error?: { code: ErrorCode; message: string };
+}
+
+export type OperationState = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface OperationRecord {
+  id: string;
+  kind: string;
+  state: OperationState;
+  phase: string;
+  done: number;
+  total: number;
+  /** The object the operation creates or works on, once known. */
+  target?: { type: 'base' | 'overlay' | 'instance'; id: string };
+  requestId?: string;
+  created: string;
+  updated: string;
+  timings: Record<string, number>;
+  result?: unknown;
+  error?: { code: ErrorCode; message: string };
+}
+
+const ID_RE = /^[a-z0-9][a-z0-9-]{0,70}$/;
+
+export function newId(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+export function writeJsonAtomic(file: string, value: unknown, mode = 0o644): void {
+  const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+  try {
+    const fd = fs.openSync(tmp, 'wx', mode);
+    try {
+      fs.writeSync(fd, JSON.stringify(value, null, 2) + '\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw ioError('cannot write', file, e);
+  }
+}
+
+function readJson<T>(file: string): T | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+export class Store {
+  readonly bases: string;
+  readonly overlays: string;
+  readonly instances: string;
+  readonly operations: string;
+  readonly tmp: string;
+  private lockHeld = false;
+
+  constructor(readonly root: string) {
+    this.root = path.resolve(root);
+    this.bases = path.join(this.root, 'bases');
+    this.overlays = path.join(this.root, 'overlays');
+    this.instances = path.join(this.root, 'instances');
+    this.operations = path.join(this.root, 'operations');
+    this.tmp = path.join(this.root, 'tmp');
+  }
+
+  get lockFile(): string {
+    return path.join(this.root, 'engine.lock');
+  }
+
+  /** Takes the state directory for this process; a live engine holding it is an ENGINE_LOCKED error. */
+  lock(): void {
+    fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.writeFileSync(this.lockFile, `${process.pid}\n`, { flag: 'wx' });
+        this.lockHeld = true;
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('cannot create lock', this.lockFile, e);
+      }
+      const pid = Number(fs.readFileSync(this.lockFile, 'utf8').trim());
+      if (pid > 0 && pid !== process.pid && processAlive(pid)) {
+        throw new CloudletError('ENGINE_LOCKED', `another engine (pid ${pid}) owns ${this.root}`);
+      }
+      fs.rmSync(this.lockFile, { force: true }); // stale: its engine died without unlocking
+    }
+    throw new CloudletError('ENGINE_LOCKED', `could not take ${this.lockFile}`);
+  }
+
+  unlock(): void {
+    if (!this.lockHeld) return;
+    this.lockHeld = false;
+    try {
+      if (Number(fs.readFileSync(this.lockFile, 'utf8').trim()) === process.pid) fs.rmSync(this.lockFile);
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Creates the layout and removes work a crash left behind. */
+  prepare(): { removedTemp: number } {
+    for (const d of [this.bases, this.overlays, this.instances, this.operations, this.tmp]) fs.mkdirSync(d, { recursive: true });
+    let removed = 0;
+    for (const e of fs.readdirSync(this.tmp)) {
+      fs.rmSync(path.join(this.tmp, e), { recursive: true, force: true });
+      removed++;
+    }
+    for (const d of [this.bases, this.overlays, this.instances, this.operations]) {
+      for (const e of fs.readdirSync(d)) {
+        if (e.includes('.tmp-')) {
+          fs.rmSync(path.join(d, e), { recursive: true, force: true });
+          removed++;
+        }
+      }
+    }
+    return { removedTemp: removed };
+  }
+
+  /** A fresh directory under tmp/ for work in progress. */
+  tempDir(label: string): string {
+    const d = path.join(this.tmp, `${label}-${randomBytes(6).toString('hex')}`);
+    fs.mkdirSync(d, { recursive: true });
+    return d;
+  }
+
+  // ---- bases ----
+
+  baseDir(id: string): string {
+    checkId(id, 'base');
+    return path.join(this.bases, id);
+  }
+
+  getBase(id: string): BaseRecord | null {
+    if (!ID_RE.test(id)) return null;
+    return readJson<BaseRecord>(path.join(this.bases, id, 'base.json'));
+  }
+
+  listBases(): BaseRecord[] {
+    return this.listDirs(this.bases).map((id) => this.getBase(id)).filter((b): b is BaseRecord => b !== null);
+  }
+
+  /** Moves a finished base directory (files in place) into the store under its id. */
+  commitBase(dir: string, rec: BaseRecord): BaseRecord {
+    writeJsonAtomic(path.join(dir, 'base.json'), rec);
+    return this.commitDir(dir, this.baseDir(rec.id), () => this.getBase(rec.id)!) as BaseRecord;
+  }
+
+  // ---- overlays ----
+
+  overlayDir(id: string): string {
+    checkId(id, 'overlay');
+    return path.join(this.overlays, id);
+  }
+
+  overlayFile(id: string): string {
+    return path.join(this.overlayDir(id), 'overlay.clov');
+  }
+
+  getOverlay(id: string): OverlayRecord | null {
+    if (!ID_RE.test(id)) return null;
+    return readJson<OverlayRecord>(path.join(this.overlays, id, 'overlay.json'));
+  }
+
+  listOverlays(): OverlayRecord[] {
+    return this.listDirs(this.overlays).map((id) => this.getOverlay(id)).filter((o): o is OverlayRecord => o !== null);
+  }
+
+  /** `file` is moved into the store; returns the stored record (an existing one if the content was known). */
+  commitOverlay(file: string, rec: OverlayRecord): OverlayRecord {
+    const dir = this.tempDir('overlay');
+    fs.renameSync(file, path.join(dir, 'overlay.clov'));
+    writeJsonAtomic(path.join(dir, 'overlay.json'), rec);
+    return this.commitDir(dir, this.overlayDir(rec.id), () => this.getOverlay(rec.id)!) as OverlayRecord;
+  }
+
+  // ---- instances ----
+
+  instanceDir(id: string): string {
+    checkId(id, 'instance');
+    return path.join(this.instances, id);
+  }
+
+  getInstance(id: string): InstanceRecord | null {
+    if (!ID_RE.test(id)) return null;
+    return readJson<InstanceRecord>(path.join(this.instances, id, 'instance.json'));
+  }
+
+  listInstances(): InstanceRecord[] {
+    return this.listDirs(this.instances).map((id) => this.getInstance(id)).filter((i): i is InstanceRecord => i !== null);
+  }
+
+  putInstance(rec: InstanceRecord): void {
+    const dir = this.instanceDir(rec.id);
+    fs.mkdirSync(dir, { recursive: true });
+    writeJsonAtomic(path.join(dir, 'instance.json'), rec);
+  }
+
+  // ---- operations ----
+
+  putOperation(rec: OperationRecord): void {
+    checkId(rec.id, 'operation');
+    writeJsonAtomic(path.join(this.operations, `${rec.id}.json`), rec);
+  }
+
+  getOperation(id: string): OperationRecord | null {
+    if (!ID_RE.test(id)) return null;
+    return readJson<OperationRecord>(path.join(this.operations, `${id}.json`));
+  }
+
+  listOperations(): OperationRecord[] {
+    return fs
+      .readdirSync(this.operations)
+      .filter((f) => f.endsWith('.json') && !f.includes('.tmp-'))
+      .map((f) => readJson<OperationRecord>(path.join(this.operations, f)))
+      .filter((o): o is OperationRecord => o !== null);
+  }
+
+  /** Removes an object directory: renamed out of sight first, so a crash never leaves half of one. */
+  removeDir(dir: string): void {
+    if (!fs.existsSync(dir)) return;
+    const trash = path.join(this.tmp, `trash-${randomBytes(6).toString('hex')}`);
+    fs.renameSync(dir, trash);
+    fsyncDir(path.dirname(dir));
+    fs.rmSync(trash, { recursive: true, force: true });
+  }
+
+  private listDirs(d: string): string[] {
+    return fs.readdirSync(d).filter((e) => ID_RE.test(e));
+  }
+
+  private commitDir(from: string, to: string, existing: () => unknown): unknown {
+    try {
+      fs.renameSync(from, to);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        // Content-addressed: the same object is already stored.
+        fs.rmSync(from, { recursive: true, force: true });
+        return existing();
+      }
+      throw ioError('cannot store', to, e);
+    }
+    fsyncDir(path.dirname(to));
+    return existing();
+  }
+}
+
+function checkId(id: string, what: string): void {
+  if (!ID_RE.test(id)) throw new CloudletError('INVALID_ARGUMENT', `not a valid ${what} id: ${JSON.stringify(id)}`);
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,118 @@
+// Domain descriptions (libvirt XML) for cloudlet VMs: the XML a base VM is first booted with, and the rewrite
+// that turns the XML stored in a memory snapshot into one instance's own (name, UUID, disk, serial ports,
+// kernel paths). libvirt writes the XML it stores, so the rewrite works on its exact shapes and fails loudly
+// when an element it must change is missing.
+
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import { CloudletError } from '../errors';
+
+/** The CPU model every cloudlet can run: a memory snapshot only restores where the guest CPU is the same. */
+export const PORTABLE_CPU_MODEL = 'qemu64';
+
+export function hypervisorType(): 'kvm' | 'qemu' {
+  return fs.existsSync('/dev/kvm') ? 'kvm' : 'qemu';
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;');
+
+export interface BootDomainSpec {
+  name: string;
+  memoryMiB: number;
+  vcpus: number;
+  disk: { path: string; format: 'raw' | 'qcow2' };
+  /** Direct kernel boot; without it the disk's own boot loader is used. */
+  kernel?: { kernel: string; initrd?: string; cmdline?: string };
+  controlSocket: string;
+  consoleLog: string;
+}
+
+/** XML for a VM booted from a disk (used to make a base from a disk image). */
+export function bootDomainXml(s: BootDomainSpec): string {
+  const k = s.kernel;
+  const os = k
+    ? `<kernel>${esc(k.kernel)}</kernel>${k.initrd ? `<initrd>${esc(k.initrd)}</initrd>` : ''}${k.cmdline ? `<cmdline>${esc(k.cmdline)}</cmdline>` : ''}`
+    : `<boot dev='hd'/>`;
+  return `<domain type='${hypervisorType()}'>
+  <name>${esc(s.name)}</name>
+  <memory unit='MiB'>${s.memoryMiB}</memory>
+  <vcpu>${s.vcpus}</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type>${os}</os>
+  <features><acpi/><apic/></features>
+  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>${PORTABLE_CPU_MODEL}</model></cpu>
+  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='${s.disk.format}'/><source file='${esc(s.disk.path)}'/><target dev='vda' bus='virtio'/></disk>
+    <serial type='file'><source path='${esc(s.consoleLog)}'/><target port='0'/></serial>
+    <serial type='unix'><source mode='bind' path='${esc(s.controlSocket)}'/><target port='1'/></serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+`;
+}
+
+export interface SnapshotFacts {
+  memoryMiB: number;
+  vcpus: number;
+  cpuModel: string;
+  hasKernel: boolean;
+  hasInitrd: boolean;
+  disks: number;
+}
+
+/**
+ * What a base's memory snapshot XML says about the VM, refusing what would not restore on another cloudlet:
+ * a host-dependent CPU, more or fewer than one disk.
+ */
+export function snapshotFacts(xml: string, what: string): SnapshotFacts {
+  const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', `${what}: ${m}`);
+  const cpu = /<cpu\b([^>]*)>([\s\S]*?)<\/cpu>|<cpu\b([^>]*)\/>/.exec(xml);
+  const mode = cpu ? (/mode='([^']+)'/.exec(cpu[1] ?? cpu[3] ?? '') ?? [])[1] ?? 'custom' : 'none';
+  if (mode === 'host-passthrough' || mode === 'host-model' || mode === 'maximum') {
+    throw bad(`the VM was saved with CPU mode '${mode}'; its memory snapshot would only restore on an identical host. Save it with an explicit CPU model (e.g. <cpu mode='custom'><model>${PORTABLE_CPU_MODEL}</model></cpu>).`);
+  }
+  const model = cpu ? (/<model[^>]*>([^<]+)<\/model>/.exec(cpu[2] ?? '') ?? [])[1] : undefined;
+  if (!model) throw bad(`the domain XML pins no CPU model; a memory snapshot needs one every cloudlet can run (e.g. ${PORTABLE_CPU_MODEL})`);
+  const disks = (xml.match(/<disk type='file' device='disk'>/g) ?? []).length;
+  if (disks !== 1) throw bad(`a base VM has exactly one file disk; this one has ${disks}`);
+  const memKiB = Number((/<memory unit='KiB'>(\d+)<\/memory>/.exec(xml) ?? [])[1]);
+  const vcpus = Number((/<vcpu[^>]*>(\d+)<\/vcpu>/.exec(xml) ?? [])[1]);
+  if (!(memKiB > 0) || !(vcpus > 0)) throw bad('the domain XML has no memory size or vCPU count');
+  return { memoryMiB: Math.round(memKiB / 1024), vcpus, cpuModel: model, hasKernel: /<kernel>/.test(xml), hasInitrd: /<initrd>/.test(xml), disks };
+}
+
+export interface InstancePaths {
+  name: string;
+  uuid?: string;
+  disk: string;
+  diskFormat: 'raw' | 'qcow2';
+  kernel?: string;
+  initrd?: string;
+  controlSocket: string;
+  consoleLog: string;
+}
+
+function replaceOnce(xml: string, re: RegExp, by: string, what: string): string {
+  if (!re.test(xml)) throw new CloudletError('SAVEFILE_INVALID', `the memory snapshot's domain XML has no ${what}`);
+  return xml.replace(re, by);
+}
+
+/** Rewrites a saved domain XML for one instance. Device model, CPU and memory layout stay as saved. */
+export function instanceDomainXml(saved: string, p: InstancePaths): string {
+  let x = saved;
+  x = x.replace(/<domain type='[^']*'/, `<domain type='${hypervisorType()}'`);
+  x = replaceOnce(x, /<name>[^<]*<\/name>/, `<name>${esc(p.name)}</name>`, '<name>');
+  x = replaceOnce(x, /<uuid>[^<]*<\/uuid>/, `<uuid>${p.uuid ?? randomUUID()}</uuid>`, '<uuid>');
+  x = replaceOnce(x, /(<disk type='file' device='disk'>\s*<driver name='qemu' type=')[^']*(')/, `$1${p.diskFormat}$2`, 'disk driver');
+  x = replaceOnce(x, /(<disk type='file' device='disk'>[\s\S]*?<source file=')[^']*(')/, `$1${esc(p.disk)}$2`, 'disk source');
+  // The saved XML records the saved disk's chain (often <backingStore/>, "no backing file"); left in, libvirt
+  // would open the instance's qcow2 without its base and unallocated clusters would read as zeros.
+  x = x.replace(/<backingStore\/>|<backingStore[\s\S]*?<\/backingStore>/g, '');
+  if (p.kernel) x = x.replace(/<kernel>[^<]*<\/kernel>/, `<kernel>${esc(p.kernel)}</kernel>`);
+  if (p.initrd) x = x.replace(/<initrd>[^<]*<\/initrd>/, `<initrd>${esc(p.initrd)}</initrd>`);
+  x = replaceOnce(x, /(<serial type='unix'>[\s\S]*?<source mode='bind' path=')[^']*(')/, `$1${esc(p.controlSocket)}$2`, 'unix serial port (the control channel)');
+  x = x.replace(/(<serial type='file'>[\s\S]*?<source path=')[^']*(')/, `$1${esc(p.consoleLog)}$2`);
+  // libvirt derives <console> from the first serial port; a stale copy would name the old log path.
+  x = x.replace(/\s*<console\b[\s\S]*?<\/console>/g, '');
+  return x;
+}

@@ -1,0 +1,133 @@
+// The engine's VM driver: start, save, restore, list and destroy domains on one libvirt connection. Every
+// call goes through one long-lived virsh (see virsh.ts for why), restarted if it dies; VMs outlive it.
+
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CloudletError } from '../errors';
+import { VirshSession, prepareEmbedRoot } from './virsh';
+
+export type DomainState = 'running' | 'paused' | 'shut off' | 'crashed' | 'other';
+
+export class VmDriver {
+  private session: VirshSession;
+
+  private constructor(readonly uri: string) {
+    this.session = new VirshSession(uri);
+  }
+
+  /** Opens a connection; for the embedded driver, prepares its root first. */
+  static async open(uri: string): Promise<VmDriver> {
+    const m = /^qemu:\/\/\/embed\?root=(.+)$/.exec(uri);
+    if (m) prepareEmbedRoot(m[1]);
+    const d = new VmDriver(uri);
+    try {
+      await d.run('uri', 30000);
+      // On open, the embedded driver reconnects to QEMU processes it finds in its root in background threads;
+      // commands issued before that settles can see a domain vanish. List, wait a moment, list again.
+      await d.run('list --all');
+      await new Promise((r) => setTimeout(r, 1000));
+      await d.run('list --all');
+    } catch (e) {
+      await d.close();
+      throw e;
+    }
+    return d;
+  }
+
+  get embedded(): boolean {
+    return this.uri.startsWith('qemu:///embed');
+  }
+
+  private async run(cmd: string, timeoutMs = 120000): Promise<string> {
+    if (!this.session.alive) this.session = new VirshSession(this.uri);
+    try {
+      return await this.session.run(cmd, timeoutMs);
+    } catch (e) {
+      throw new CloudletError('VM_FAILED', (e as Error).message.replace(/^virsh /, 'libvirt: '), e);
+    }
+  }
+
+  /** Every domain libvirt knows, by name. */
+  async list(): Promise<Map<string, DomainState>> {
+    const out = await this.run('list --all');
+    const r = new Map<string, DomainState>();
+    for (const line of out.split('\n')) {
+      const m = /^\s*(\d+|-)\s+(\S+)\s+(.+?)\s*$/.exec(line);
+      if (m) r.set(m[2], normalize(m[3]));
+    }
+    return r;
+  }
+
+  async state(name: string): Promise<DomainState | null> {
+    return (await this.list()).get(name) ?? null;
+  }
+
+  /** Starts a transient domain from an XML file. */
+  async create(xmlFile: string): Promise<void> {
+    await this.run(`create ${quote(xmlFile)}`, 120000);
+  }
+
+  /** Restores a save file (using the domain XML stored in it) and leaves it running. */
+  async restore(saveFile: string): Promise<void> {
+    await this.run(`restore ${quote(saveFile)} --running`, 900000);
+  }
+
+  /** Saves a running VM's memory to a file; the domain stops. */
+  async save(name: string, file: string): Promise<void> {
+    await this.run(`save ${quote(name)} ${quote(file)}`, 900000);
+  }
+
+  async suspend(name: string): Promise<void> {
+    await this.run(`suspend ${quote(name)}`);
+  }
+
+  async resume(name: string): Promise<void> {
+    await this.run(`resume ${quote(name)}`);
+  }
+
+  /** Stops a domain at once; a domain that is already gone is not an error. */
+  async destroy(name: string): Promise<void> {
+    try {
+      await this.run(`destroy ${quote(name)}`);
+    } catch (e) {
+      if (/not found|not running|no domain/i.test((e as Error).message)) return;
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.session.close(false);
+  }
+}
+
+function normalize(s: string): DomainState {
+  if (s === 'running' || s === 'paused' || s === 'shut off' || s === 'crashed') return s;
+  if (s === 'in shutdown' || s === 'idle') return 'running';
+  return 'other';
+}
+
+/** virsh splits its input lines on whitespace; quote paths for it. */
+function quote(s: string): string {
+  if (/['\n]/.test(s)) throw new CloudletError('INVALID_ARGUMENT', `path not usable with libvirt: ${JSON.stringify(s)}`);
+  return `'${s}'`;
+}
+
+/**
+ * The embedded driver's root holds QEMU monitor sockets, whose paths must stay under 108 bytes. A deep state
+ * directory gets its root under /tmp, named after the state directory, with a symlink from the state dir.
+ */
+export function embedRootFor(stateDir: string): string {
+  const inside = path.join(stateDir, 'libvirt');
+  if (inside.length <= 48) {
+    if (fs.lstatSync(inside, { throwIfNoEntry: false })?.isSymbolicLink()) fs.unlinkSync(inside);
+    fs.mkdirSync(inside, { recursive: true });
+    return inside;
+  }
+  const hash = createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 12);
+  const short = `/tmp/cloudlet-embed-${hash}`;
+  fs.mkdirSync(short, { recursive: true, mode: 0o700 });
+  const link = fs.lstatSync(inside, { throwIfNoEntry: false });
+  if (!link) fs.symlinkSync(short, inside);
+  return short;
+}
