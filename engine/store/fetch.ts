@@ -96,7 +96,6 @@ async function openHttp(url: string, o: FetchOptions): Promise<OpenedSource> {
       headersTimeout: timeout,
       bodyTimeout: timeout,
       dispatcher: o.dispatcher,
-      maxRedirections: undefined,
     });
   } catch (e) {
     if (o.signal?.aborted) throw new CloudletError('CANCELLED', 'cancelled');

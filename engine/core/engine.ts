@@ -1,0 +1,752 @@
+// The cloudlet engine: base VMs, overlays and instances on one state directory, carried out as operations.
+// The API layer (engine/api) and nothing else calls this; it calls the store, the overlay codec and the VM
+// driver. Every multi-step job builds in tmp/ or in an instance directory marked "creating", so a crash at
+// any point leaves objects that are either whole or recognisably unfinished (cleaned up by recover()).
+
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { CloudletError } from '../errors';
+import { applyOverlay, inspectOverlay } from '../overlay/apply';
+import { rememberDigest } from '../overlay/digest';
+import { FORMAT_VERSION, baseIdOf } from '../overlay/format';
+import { ByteSource } from '../overlay/io';
+import { createOverlay } from '../overlay/writer';
+import { ArchiveManifest, archiveBytes, memberName, readBaseArchive, writeBaseArchive } from '../store/archive';
+import { openSource, redactUrl } from '../store/fetch';
+import { BaseRecord, InstanceRecord, OperationRecord, OverlayRecord, Store, newId } from '../store/store';
+import { bootDomainXml, hypervisorType, instanceDomainXml, snapshotFacts } from '../vm/domain';
+import { VmDriver, embedRootFor } from '../vm/driver';
+import { guestExec } from '../vm/guest-agent';
+import { copyWithDomainXml, patchDomainXmlInPlace, readSaveHeader } from '../vm/save-header';
+import { Operation, OperationTable } from './operations';
+
+const run = promisify(execFile);
+
+export const ENGINE_VERSION = '0.1.0';
+
+export interface EngineOptions {
+  stateDir: string;
+  /** Default: the embedded driver on <state>/libvirt. */
+  libvirtUri?: string;
+  log?: (line: string) => void;
+}
+
+export interface OverlaySpec {
+  /** An overlay already in this engine's store. */
+  id?: string;
+  /** Where to fetch it: http(s) URL, file:// URL or local path. */
+  url?: string;
+  /** Expected SHA-256 of the overlay file; also lets a stored copy be used instead of downloading. */
+  sha256?: string;
+}
+
+export interface CreateInstanceRequest {
+  name: string;
+  baseId: string;
+  /** Absent: resume the base as it is (a customization VM). */
+  overlay?: OverlaySpec;
+  requestId?: string;
+}
+
+const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export class Engine {
+  readonly store: Store;
+  readonly ops: OperationTable;
+  readonly uri: string;
+  private readonly ctlDir: string;
+  private readonly log: (s: string) => void;
+  /** Instances with an operation working on them, so a second one is refused instead of interleaved. */
+  private readonly busy = new Set<string>();
+
+  private constructor(store: Store, readonly driver: VmDriver, ctlDir: string, log: (s: string) => void) {
+    this.store = store;
+    this.uri = driver.uri;
+    this.ctlDir = ctlDir;
+    this.log = log;
+    this.ops = new OperationTable(store, log);
+  }
+
+  /** Takes the state directory, connects to libvirt and recovers from whatever a crash left. */
+  static async open(o: EngineOptions): Promise<Engine> {
+    const log = o.log ?? (() => undefined);
+    const store = new Store(o.stateDir);
+    store.lock();
+    try {
+      const { removedTemp } = store.prepare();
+      if (removedTemp > 0) log(`removed ${removedTemp} unfinished temporary object(s)`);
+      const root = embedRootFor(store.root);
+      const ctlDir = path.join(root, 'ctl');
+      fs.mkdirSync(ctlDir, { recursive: true });
+      const driver = await VmDriver.open(o.libvirtUri ?? `qemu:///embed?root=${root}`);
+      const e = new Engine(store, driver, ctlDir, log);
+      await e.recover();
+      return e;
+    } catch (err) {
+      store.unlock();
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const op of this.ops.running()) op.abort.abort();
+    await this.driver.close();
+    this.store.unlock();
+  }
+
+  /** After a crash: fail interrupted operations, remove half-made instances, find running VMs again. */
+  private async recover(): Promise<void> {
+    for (const op of this.store.listOperations()) {
+      if (op.state !== 'running') continue;
+      op.state = 'failed';
+      op.error = { code: 'INTERRUPTED', message: `the engine stopped while this operation was in phase "${op.phase}"; nothing half-made was kept` };
+      op.updated = new Date().toISOString();
+      this.store.putOperation(op);
+      this.log(`operation ${op.id} (${op.kind}) was interrupted`);
+    }
+    const domains = await this.driver.list();
+    for (const inst of this.store.listInstances()) {
+      const dir = this.store.instanceDir(inst.id);
+      if (inst.state === 'creating') {
+        await this.driver.destroy(inst.domain);
+        this.store.removeDir(dir);
+        this.log(`removed unfinished instance ${inst.id}`);
+        continue;
+      }
+      const st = domains.get(inst.domain);
+      const saved = path.join(dir, 'resume.save');
+      if (!st && fs.existsSync(saved)) {
+        // Stopped for an overlay or base capture when the engine died: put it back as it was.
+        try {
+          await this.driver.restore(saved);
+          fs.rmSync(saved, { force: true });
+          this.log(`resumed instance ${inst.id} from its interrupted snapshot`);
+        } catch (e) {
+          this.log(`could not resume instance ${inst.id}: ${(e as Error).message}`);
+        }
+      }
+      await this.refresh(inst);
+    }
+  }
+
+  // ---------------------------------------------------------------- info
+
+  async info(): Promise<Record<string, unknown>> {
+    const disk = fs.statfsSync(this.store.root);
+    return {
+      engine: { version: ENGINE_VERSION, stateDir: this.store.root, pid: process.pid },
+      hypervisor: { type: hypervisorType() === 'kvm' ? 'kvm' : 'tcg', libvirtUri: this.uri.replace(/root=.*/, 'root=…'), embedded: this.driver.embedded },
+      extensions: {
+        overlayFormats: [FORMAT_VERSION],
+        compressions: ['zstd'],
+        baseArchiveFormats: [1],
+        synthesis: { fromUrl: true, upload: true, applyWhileDownloading: true },
+        handoff: false,
+      },
+      capacity: {
+        cpus: os.cpus().length,
+        memoryBytes: os.totalmem(),
+        freeMemoryBytes: os.freemem(),
+        diskFreeBytes: disk.bavail * disk.bsize,
+      },
+      counts: { bases: this.store.listBases().length, overlays: this.store.listOverlays().length, instances: this.store.listInstances().length, operationsRunning: this.ops.running().length },
+    };
+  }
+
+  // ---------------------------------------------------------------- bases
+
+  listBases(): BaseRecord[] {
+    return this.store.listBases();
+  }
+
+  getBase(id: string): BaseRecord {
+    const b = this.store.getBase(id);
+    if (!b) throw new CloudletError('NOT_FOUND', `no base VM ${id}`);
+    return b;
+  }
+
+  deleteBase(id: string): void {
+    this.getBase(id);
+    const users = this.store.listInstances().filter((i) => i.baseId === id).map((i) => `instance ${i.id}`);
+    users.push(...this.store.listOverlays().filter((o) => o.baseId === id).map((o) => `overlay ${o.id}`));
+    if (users.length > 0) throw new CloudletError('IN_USE', `base VM ${id} is used by ${users.join(', ')}; delete those first`);
+    this.store.removeDir(this.store.baseDir(id));
+  }
+
+  /** Imports a base archive from a path or URL. An already stored base returns at once. */
+  importBase(req: { source: string; sha256?: string; name?: string; requestId?: string }): OperationRecord {
+    if (typeof req.source !== 'string' || req.source === '') throw new CloudletError('INVALID_ARGUMENT', 'source: a path or URL of a base archive is required');
+    if (req.sha256 !== undefined && !HEX64.test(req.sha256)) throw new CloudletError('INVALID_ARGUMENT', 'sha256: expected the base id, 64 lowercase hex digits');
+    const again = req.requestId ? this.ops.byRequestId('import-base', req.requestId) : null;
+    if (again) return again;
+    if (req.sha256 && this.store.getBase(req.sha256)) {
+      // Content-addressed: nothing to fetch.
+      return this.ops.start('import-base', req.requestId, async (op) => {
+        op.setTarget({ type: 'base', id: req.sha256! });
+        return { base: this.getBase(req.sha256!), cached: true };
+      }).rec;
+    }
+    return this.ops.start('import-base', req.requestId, async (op) => {
+      const shown = /^https?:/.test(req.source) ? redactUrl(req.source) : req.source;
+      op.phase('download');
+      const src = await openSource(req.source, { signal: op.signal });
+      const dir = this.store.tempDir('base');
+      try {
+        let cached: string | null = null;
+        const manifest = await readBaseArchive({
+          source: src.source,
+          what: shown,
+          dir,
+          onManifest: (m) => {
+            if (req.sha256 && m.id !== req.sha256) throw new CloudletError('HASH_MISMATCH', `${shown}: the archive holds base ${m.id}, expected ${req.sha256}`);
+            if (this.store.getBase(m.id)) {
+              cached = m.id;
+              return false;
+            }
+            op.progress(0, Object.values(m.files).reduce((a, f) => a + f!.bytes, 0));
+            return true;
+          },
+          onProgress: (done, total) => {
+            op.throwIfCancelled();
+            op.progress(done, total);
+          },
+        });
+        if (cached) {
+          op.setTarget({ type: 'base', id: cached });
+          return { base: this.getBase(cached), cached: true };
+        }
+        op.phase('verify');
+        const m = manifest!;
+        const id = baseIdOf(m.files.disk!.sha256, m.files.memory!.sha256).toString('hex');
+        if (id !== m.id) throw new CloudletError('HASH_MISMATCH', `${shown}: the manifest's id ${m.id} is not the id of its disk and memory (${id})`);
+        const rec = this.baseRecord(dir, m, req.name ?? m.name, shown);
+        const stored = this.store.commitBase(dir, rec);
+        op.setTarget({ type: 'base', id: stored.id });
+        return { base: stored, cached: false };
+      } finally {
+        src.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }).rec;
+  }
+
+  private baseRecord(dir: string, m: Pick<ArchiveManifest, 'id' | 'files'>, name: string, source: string): BaseRecord {
+    const xml = readSaveHeader(path.join(dir, 'memory.save')).xml;
+    const facts = snapshotFacts(xml, `base ${name}`);
+    if (facts.hasKernel && !m.files.kernel) throw new CloudletError('ARCHIVE_INVALID', `base ${name}: the VM boots a kernel file that the archive does not contain`);
+    const disk = path.join(dir, 'disk.raw');
+    const head = Buffer.alloc(4);
+    const fd = fs.openSync(disk, 'r');
+    fs.readSync(fd, head, 0, 4, 0);
+    fs.closeSync(fd);
+    if (head.toString('latin1') === 'QFI\xfb') throw new CloudletError('INVALID_ARGUMENT', `base ${name}: the disk must be a raw image (convert it with qemu-img convert -O raw)`);
+    // The overlay codec caches file digests next to the files; seed them with what was just verified.
+    rememberDigest(disk, m.files.disk!.sha256);
+    rememberDigest(path.join(dir, 'memory.save'), m.files.memory!.sha256);
+    return {
+      id: m.id,
+      name,
+      created: new Date().toISOString(),
+      disk: { ...m.files.disk!, format: 'raw' },
+      memory: m.files.memory!,
+      kernel: m.files.kernel,
+      initrd: m.files.initrd,
+      memoryMiB: facts.memoryMiB,
+      vcpus: facts.vcpus,
+      cpuModel: facts.cpuModel,
+      source,
+    } as BaseRecord;
+  }
+
+  /** Makes a base from a bootable disk image: boot it, wait until it is ready, save its memory. */
+  importBaseFromDisk(req: {
+    disk: string;
+    name: string;
+    memoryMiB?: number;
+    vcpus?: number;
+    kernel?: string;
+    initrd?: string;
+    cmdline?: string;
+    /** 'agent': wait for the guest control agent to answer; a number: wait that many seconds. */
+    ready?: 'agent' | number;
+    readyTimeoutSeconds?: number;
+    requestId?: string;
+  }): OperationRecord {
+    const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', m);
+    if (typeof req.disk !== 'string' || !fs.existsSync(req.disk)) throw bad(`disk: no such file ${JSON.stringify(req.disk)}`);
+    if (req.kernel !== undefined && !fs.existsSync(req.kernel)) throw bad(`kernel: no such file ${JSON.stringify(req.kernel)}`);
+    if (req.initrd !== undefined && !fs.existsSync(req.initrd)) throw bad(`initrd: no such file ${JSON.stringify(req.initrd)}`);
+    if (typeof req.name !== 'string' || !NAME_RE.test(req.name)) throw bad('name: lowercase letters, digits and dashes, at most 63');
+    const memoryMiB = req.memoryMiB ?? 256;
+    const vcpus = req.vcpus ?? 1;
+    if (!Number.isInteger(memoryMiB) || memoryMiB < 64 || memoryMiB > 65536) throw bad('memoryMiB: an integer from 64 to 65536');
+    if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 64) throw bad('vcpus: an integer from 1 to 64');
+    const ready = req.ready ?? 'agent';
+    if (ready !== 'agent' && !(typeof ready === 'number' && ready >= 0 && ready <= 3600)) throw bad("ready: 'agent' or a number of seconds");
+    const again = req.requestId ? this.ops.byRequestId('import-base-disk', req.requestId) : null;
+    if (again) return again;
+    return this.ops.start('import-base-disk', req.requestId, async (op) => {
+      const dir = this.store.tempDir('base');
+      const domain = `cl-import-${op.id.slice(3)}`;
+      let started = false;
+      try {
+        op.phase('convert');
+        await run('qemu-img', ['convert', '-O', 'raw', req.disk, path.join(dir, 'disk.raw')], { maxBuffer: 1 << 20 });
+        if (req.kernel) fs.copyFileSync(req.kernel, path.join(dir, 'kernel'));
+        if (req.initrd) fs.copyFileSync(req.initrd, path.join(dir, 'initrd.img'));
+        op.phase('boot');
+        const socket = path.join(this.ctlDir, `${op.id}.sock`);
+        const xmlFile = path.join(dir, 'boot.xml');
+        fs.writeFileSync(
+          xmlFile,
+          bootDomainXml({
+            name: domain,
+            memoryMiB,
+            vcpus,
+            disk: { path: path.join(dir, 'disk.raw'), format: 'raw' },
+            kernel: req.kernel ? { kernel: path.join(dir, 'kernel'), initrd: req.initrd ? path.join(dir, 'initrd.img') : undefined, cmdline: req.cmdline } : undefined,
+            controlSocket: socket,
+            consoleLog: path.join(dir, 'console.log'),
+          }),
+        );
+        await this.driver.create(xmlFile);
+        started = true;
+        op.phase('wait-ready');
+        if (ready === 'agent') await this.waitForAgent(socket, domain, (req.readyTimeoutSeconds ?? 600) * 1000, op);
+        else await sleep(ready * 1000, op.signal);
+        if (ready === 'agent') await guestExec(socket, 'sync', 60000).catch(() => undefined);
+        op.phase('save');
+        await this.driver.save(domain, path.join(dir, 'memory.save'));
+        started = false;
+        fs.rmSync(xmlFile, { force: true });
+        fs.rmSync(path.join(dir, 'console.log'), { force: true });
+        fs.rmSync(socket, { force: true });
+        op.phase('hash');
+        const rec = await this.hashNewBase(dir, req.name, `disk image ${req.disk}`);
+        const stored = this.store.commitBase(dir, rec);
+        op.setTarget({ type: 'base', id: stored.id });
+        return { base: stored };
+      } finally {
+        if (started) await this.driver.destroy(domain).catch(() => undefined);
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }).rec;
+  }
+
+  private async waitForAgent(socket: string, domain: string, timeoutMs: number, op: Operation): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      op.throwIfCancelled();
+      const r = await guestExec(socket, 'true', 5000).catch(() => null);
+      if (r && r.code === 0) return;
+      if (Date.now() > deadline) throw new CloudletError('GUEST_AGENT', `the VM did not answer on its control channel within ${timeoutMs / 1000} s`);
+      const st = await this.driver.state(domain);
+      if (st !== 'running') throw new CloudletError('VM_FAILED', `the VM stopped while booting (state: ${st ?? 'gone'})`);
+    }
+  }
+
+  private async hashNewBase(dir: string, name: string, source: string): Promise<BaseRecord> {
+    const files: ArchiveManifest['files'] = {};
+    for (const key of ['disk', 'memory', 'kernel', 'initrd'] as const) {
+      const f = path.join(dir, memberName(key));
+      if (!fs.existsSync(f)) continue;
+      files[key] = { name: memberName(key), bytes: fs.statSync(f).size, sha256: await sha256File(f) };
+    }
+    const id = baseIdOf(files.disk!.sha256, files.memory!.sha256).toString('hex');
+    return this.baseRecord(dir, { id, files }, name, source);
+  }
+
+  /** Captures a running instance (disk flattened, memory saved) as a new base; the instance keeps running. */
+  createBaseFromInstance(req: { instanceId: string; name: string; requestId?: string }): OperationRecord {
+    if (typeof req.name !== 'string' || !NAME_RE.test(req.name)) throw new CloudletError('INVALID_ARGUMENT', 'name: lowercase letters, digits and dashes, at most 63');
+    const again = req.requestId ? this.ops.byRequestId('create-base', req.requestId) : null;
+    if (again) return again;
+    const inst = this.runningInstance(req.instanceId);
+    const base = this.getBase(inst.baseId);
+    this.claim(inst.id);
+    return this.ops.start('create-base', req.requestId, async (op) => {
+      const dir = this.store.tempDir('base');
+      try {
+        const saved = await this.pauseToFile(op, inst);
+        try {
+          op.phase('flatten');
+          await run('qemu-img', ['convert', '-O', 'raw', path.join(this.store.instanceDir(inst.id), 'disk.qcow2'), path.join(dir, 'disk.raw')], { maxBuffer: 1 << 20 });
+          fs.copyFileSync(saved, path.join(dir, 'memory.save'));
+          const bdir = this.store.baseDir(base.id);
+          if (base.kernel) fs.copyFileSync(path.join(bdir, 'kernel'), path.join(dir, 'kernel'));
+          if (base.initrd) fs.copyFileSync(path.join(bdir, 'initrd.img'), path.join(dir, 'initrd.img'));
+        } finally {
+          await this.resumeFromFile(op, inst, saved);
+        }
+        op.phase('hash');
+        const rec = await this.hashNewBase(dir, req.name, `instance ${inst.id}`);
+        const stored = this.store.commitBase(dir, rec);
+        op.setTarget({ type: 'base', id: stored.id });
+        return { base: stored };
+      } finally {
+        this.busy.delete(inst.id);
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }).rec;
+  }
+
+  /** A base as an archive that importBase reads back. */
+  exportBase(id: string): { bytes: number; stream: AsyncGenerator<Buffer> } {
+    const b = this.getBase(id);
+    const dir = this.store.baseDir(id);
+    const files: ArchiveManifest['files'] = { disk: { name: 'disk.raw', bytes: b.disk.bytes, sha256: b.disk.sha256 }, memory: { name: 'memory.save', ...b.memory } };
+    if (b.kernel) files.kernel = { name: 'kernel', ...b.kernel };
+    if (b.initrd) files.initrd = { name: 'initrd.img', ...b.initrd };
+    const manifest: ArchiveManifest = { format: 1, id: b.id, name: b.name, files };
+    const paths = { disk: path.join(dir, 'disk.raw'), memory: path.join(dir, 'memory.save'), kernel: path.join(dir, 'kernel'), initrd: path.join(dir, 'initrd.img') };
+    return { bytes: archiveBytes(manifest), stream: writeBaseArchive(manifest, paths) };
+  }
+
+  // ---------------------------------------------------------------- overlays
+
+  listOverlays(): OverlayRecord[] {
+    return this.store.listOverlays();
+  }
+
+  getOverlay(id: string): OverlayRecord {
+    const o = this.store.getOverlay(id);
+    if (!o) throw new CloudletError('NOT_FOUND', `no overlay ${id}`);
+    return o;
+  }
+
+  overlayPath(id: string): string {
+    this.getOverlay(id);
+    return this.store.overlayFile(id);
+  }
+
+  deleteOverlay(id: string): void {
+    this.getOverlay(id);
+    this.store.removeDir(this.store.overlayDir(id));
+  }
+
+  /** Stores an overlay from a stream (an upload); checked whole before it is kept. */
+  async storeOverlay(source: ByteSource, origin: string, expectSha256?: string): Promise<OverlayRecord> {
+    const dir = this.store.tempDir('upload');
+    const file = path.join(dir, 'overlay.clov');
+    try {
+      const { sha256, bytes } = await teeToFile(source, file, 1 << 40);
+      if (expectSha256 && sha256 !== expectSha256) throw new CloudletError('HASH_MISMATCH', `the overlay's SHA-256 is ${sha256}, expected ${expectSha256}`);
+      const summary = await inspectOverlay(file, true);
+      const baseId = baseIdOf(summary.base.disk.sha256, summary.base.memory.sha256).toString('hex');
+      return this.store.commitOverlay(file, { id: sha256, bytes, baseId, created: new Date().toISOString(), source: origin });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Creates an overlay from a running instance: the VM is saved, diffed against its base, and resumed. */
+  createOverlayFromInstance(req: { instanceId: string; level?: number; requestId?: string }): OperationRecord {
+    if (req.level !== undefined && !(Number.isInteger(req.level) && req.level >= 1 && req.level <= 19)) throw new CloudletError('INVALID_ARGUMENT', 'level: a zstd level from 1 to 19');
+    const again = req.requestId ? this.ops.byRequestId('create-overlay', req.requestId) : null;
+    if (again) return again;
+    const inst = this.runningInstance(req.instanceId);
+    const base = this.getBase(inst.baseId);
+    this.claim(inst.id);
+    return this.ops.start('create-overlay', req.requestId, async (op) => {
+      const dir = this.store.tempDir('overlay');
+      const out = path.join(dir, 'overlay.clov');
+      try {
+        const saved = await this.pauseToFile(op, inst);
+        try {
+          op.phase('delta');
+          const bdir = this.store.baseDir(base.id);
+          await createOverlay({
+            baseDisk: path.join(bdir, 'disk.raw'),
+            baseMemory: path.join(bdir, 'memory.save'),
+            customDisk: path.join(this.store.instanceDir(inst.id), 'disk.qcow2'),
+            customMemory: saved,
+            output: out,
+            level: req.level,
+            onProgress: (p) => op.progress(p.done, p.total),
+          });
+        } finally {
+          await this.resumeFromFile(op, inst, saved);
+        }
+        op.phase('store');
+        const sha256 = await sha256File(out);
+        const rec = this.store.commitOverlay(out, { id: sha256, bytes: fs.statSync(out).size, baseId: base.id, created: new Date().toISOString(), source: `instance ${inst.id}` });
+        op.setTarget({ type: 'overlay', id: rec.id });
+        return { overlay: rec };
+      } finally {
+        this.busy.delete(inst.id);
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }).rec;
+  }
+
+  /** Saves a running instance's memory next to its disk; recover() resumes from it after a crash. */
+  private async pauseToFile(op: Operation, inst: InstanceRecord): Promise<string> {
+    op.phase('save');
+    const saved = path.join(this.store.instanceDir(inst.id), 'resume.save');
+    fs.rmSync(saved, { force: true });
+    await this.driver.save(inst.domain, saved);
+    return saved;
+  }
+
+  private async resumeFromFile(op: Operation, inst: InstanceRecord, saved: string): Promise<void> {
+    op.phase('resume');
+    await this.driver.restore(saved);
+    fs.rmSync(saved, { force: true });
+  }
+
+  // ---------------------------------------------------------------- instances
+
+  listInstances(): Promise<InstanceRecord[]> {
+    return Promise.all(this.store.listInstances().map((i) => this.refresh(i)));
+  }
+
+  async getInstance(id: string): Promise<InstanceRecord & { controlSocket: string; consoleLog: string }> {
+    const i = this.store.getInstance(id) ?? this.store.listInstances().find((x) => x.name === id);
+    if (!i) throw new CloudletError('NOT_FOUND', `no instance ${id}`);
+    const r = await this.refresh(i);
+    return { ...r, controlSocket: this.controlSocket(i.id), consoleLog: path.join(this.store.instanceDir(i.id), 'console.log') };
+  }
+
+  /** Brings the recorded state in line with libvirt's (a VM destroyed out of band shows as stopped). */
+  private async refresh(i: InstanceRecord): Promise<InstanceRecord> {
+    if (i.state === 'creating' || i.state === 'failed' || this.busy.has(i.id)) return i;
+    const st = await this.driver.state(i.domain);
+    const now = st === 'running' ? 'running' : st === 'paused' ? 'paused' : 'stopped';
+    if (now !== i.state) {
+      i.state = now;
+      this.store.putInstance(i);
+    }
+    return i;
+  }
+
+  private runningInstance(id: string): InstanceRecord {
+    const inst = this.store.getInstance(id) ?? this.store.listInstances().find((x) => x.name === id);
+    if (!inst) throw new CloudletError('NOT_FOUND', `no instance ${id}`);
+    if (inst.state !== 'running') throw new CloudletError('CONFLICT', `instance ${inst.id} is ${inst.state}, not running`);
+    if (this.busy.has(inst.id)) throw new CloudletError('CONFLICT', `instance ${inst.id} is busy with another operation`);
+    return inst;
+  }
+
+  private claim(id: string): void {
+    if (this.busy.has(id)) throw new CloudletError('CONFLICT', `instance ${id} is busy with another operation`);
+    this.busy.add(id);
+  }
+
+  private controlSocket(id: string): string {
+    return path.join(this.ctlDir, `${id}.sock`);
+  }
+
+  /** Synthesizes an instance from a base and an overlay (or resumes the base alone). Idempotent on requestId. */
+  createInstance(req: CreateInstanceRequest): OperationRecord {
+    const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', m);
+    if (typeof req.name !== 'string' || !NAME_RE.test(req.name)) throw bad('name: lowercase letters, digits and dashes, starting with a letter or digit, at most 63');
+    if (req.requestId !== undefined && (typeof req.requestId !== 'string' || req.requestId.length > 200)) throw bad('requestId: a string of at most 200 characters');
+    const again = req.requestId ? this.ops.byRequestId('synthesize', req.requestId) : null;
+    if (again) return again;
+    if (typeof req.baseId !== 'string') throw bad('baseId: required');
+    const base = this.getBase(req.baseId);
+    const ov = req.overlay;
+    if (ov !== undefined) {
+      if (typeof ov !== 'object' || ov === null) throw bad('overlay: an object with id, url and/or sha256');
+      if (ov.sha256 !== undefined && !HEX64.test(ov.sha256)) throw bad('overlay.sha256: 64 lowercase hex digits');
+      if (ov.id !== undefined) this.getOverlay(ov.id);
+      if (ov.url !== undefined && (typeof ov.url !== 'string' || !/^(https?:\/\/|file:\/\/|\/)/.test(ov.url))) throw bad('overlay.url: an http(s) or file URL, or an absolute path');
+      if (ov.id === undefined && ov.url === undefined) throw bad('overlay: give id or url');
+      if (ov.id !== undefined) {
+        const o = this.getOverlay(ov.id);
+        if (o.baseId !== base.id) throw new CloudletError('OVERLAY_WRONG_BASE', `overlay ${o.id} was made against base ${o.baseId}, not ${base.id}`);
+      }
+    }
+    if (this.store.listInstances().some((i) => i.name === req.name)) throw new CloudletError('CONFLICT', `an instance named ${req.name} already exists`);
+    const id = newId('i');
+    const inst: InstanceRecord = { id, name: req.name, baseId: base.id, domain: `cl-${id}`, state: 'creating', created: new Date().toISOString(), requestId: req.requestId, timings: {} };
+    this.store.putInstance(inst);
+    this.busy.add(id);
+    return this.ops.start('synthesize', req.requestId, async (op) => {
+      op.setTarget({ type: 'instance', id });
+      try {
+        await this.synthesize(op, inst, base, ov);
+        return { instance: await this.getInstance(id) };
+      } catch (e) {
+        await this.driver.destroy(inst.domain).catch(() => undefined);
+        this.store.removeDir(this.store.instanceDir(id));
+        throw e;
+      } finally {
+        this.busy.delete(id);
+      }
+    }).rec;
+  }
+
+  private async synthesize(op: Operation, inst: InstanceRecord, base: BaseRecord, ov: OverlaySpec | undefined): Promise<void> {
+    const dir = this.store.instanceDir(inst.id);
+    const bdir = this.store.baseDir(base.id);
+    const disk = path.join(dir, 'disk.qcow2');
+    const memory = path.join(dir, 'memory.save');
+    const t0 = Date.now();
+    if (ov) {
+      op.phase('fetch-apply');
+      let storedId = ov.id ?? (ov.sha256 && this.store.getOverlay(ov.sha256) ? ov.sha256 : undefined);
+      const location = storedId ? this.store.overlayFile(storedId) : ov.url!;
+      const src = await openSource(location, { signal: op.signal });
+      const teeFile = storedId ? null : path.join(this.store.tempDir('fetch'), 'overlay.clov');
+      const tee = teeFile ? new TeeSource(src.source, teeFile) : null;
+      const counted: ByteSource = tee ?? src.source;
+      const timer = setInterval(() => op.progress(src.received, src.total), 250);
+      try {
+        const r = await applyOverlay({
+          overlay: counted,
+          baseDisk: path.join(bdir, 'disk.raw'),
+          baseMemory: path.join(bdir, 'memory.save'),
+          outputDisk: disk,
+          outputMemory: memory,
+          baseDigests: { disk: base.disk.sha256, memory: base.memory.sha256 },
+        });
+        op.progress(src.received, src.received);
+        if (tee) {
+          const { sha256, bytes } = await tee.finish();
+          if (ov.sha256 && sha256 !== ov.sha256) throw new CloudletError('HASH_MISMATCH', `the overlay from ${redactUrl(ov.url!)} has SHA-256 ${sha256}, expected ${ov.sha256}`);
+          const baseId = baseIdOf(r.meta.base.disk.sha256, r.meta.base.memory.sha256).toString('hex');
+          storedId = this.store.commitOverlay(teeFile!, { id: sha256, bytes, baseId, created: new Date().toISOString(), source: redactUrl(ov.url!) }).id;
+        }
+      } finally {
+        clearInterval(timer);
+        src.close();
+        tee?.abandon();
+        if (teeFile) fs.rmSync(path.dirname(teeFile), { recursive: true, force: true });
+      }
+      inst.overlayId = storedId;
+    } else {
+      op.phase('prepare');
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', path.relative(dir, path.join(bdir, 'disk.raw')), disk]);
+    }
+    op.phase('restore');
+    const xml = instanceDomainXml(readSaveHeader(ov ? memory : path.join(bdir, 'memory.save')).xml, {
+      name: inst.domain,
+      disk,
+      diskFormat: 'qcow2',
+      kernel: base.kernel ? path.join(bdir, 'kernel') : undefined,
+      initrd: base.initrd ? path.join(bdir, 'initrd.img') : undefined,
+      controlSocket: this.controlSocket(inst.id),
+      consoleLog: path.join(dir, 'console.log'),
+    });
+    if (!ov) await copyWithDomainXml(path.join(bdir, 'memory.save'), memory, xml);
+    else if (!patchDomainXmlInPlace(memory, xml)) {
+      await copyWithDomainXml(memory, `${memory}.new`, xml);
+      fs.renameSync(`${memory}.new`, memory);
+    }
+    op.throwIfCancelled();
+    await this.driver.restore(memory);
+    fs.rmSync(memory, { force: true });
+    inst.state = 'running';
+    inst.timings = { ...op.rec.timings, total: (Date.now() - t0) / 1000 };
+    this.store.putInstance(inst);
+  }
+
+  async deleteInstance(id: string): Promise<void> {
+    const inst = this.store.getInstance(id) ?? this.store.listInstances().find((x) => x.name === id);
+    if (!inst) throw new CloudletError('NOT_FOUND', `no instance ${id}`);
+    if (this.busy.has(inst.id)) throw new CloudletError('CONFLICT', `instance ${inst.id} is busy with another operation`);
+    await this.driver.destroy(inst.domain);
+    this.store.removeDir(this.store.instanceDir(inst.id));
+    fs.rmSync(this.controlSocket(inst.id), { force: true });
+  }
+
+  /** Runs a command in the instance through the guest control agent (the sample bases ship one). */
+  async exec(id: string, command: string, timeoutSeconds = 60): Promise<{ code: number; stdout: string }> {
+    if (typeof command !== 'string' || command === '') throw new CloudletError('INVALID_ARGUMENT', 'command: required');
+    if (!(timeoutSeconds > 0 && timeoutSeconds <= 3600)) throw new CloudletError('INVALID_ARGUMENT', 'timeoutSeconds: from 1 to 3600');
+    const inst = this.runningInstance(id);
+    try {
+      return await guestExec(this.controlSocket(inst.id), command, timeoutSeconds * 1000);
+    } catch (e) {
+      throw new CloudletError('GUEST_AGENT', `instance ${inst.id}: ${(e as Error).message}`);
+    }
+  }
+
+  cancelOperation(id: string): OperationRecord {
+    const op = this.ops.liveOp(id);
+    if (!op) {
+      const rec = this.ops.get(id);
+      if (!rec) throw new CloudletError('NOT_FOUND', `no operation ${id}`);
+      return rec;
+    }
+    op.abort.abort();
+    return op.rec;
+  }
+}
+
+/** Passes a source through while writing it to a file and hashing it. */
+class TeeSource implements ByteSource {
+  private readonly fd: number;
+  private readonly hash = createHash('sha256');
+  private bytes = 0;
+  private closed = false;
+
+  constructor(private readonly inner: ByteSource, readonly file: string) {
+    this.fd = fs.openSync(file, 'wx');
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    const b = await this.inner.read();
+    if (b && b.length > 0) {
+      this.hash.update(b);
+      fs.writeSync(this.fd, b, 0, b.length, this.bytes);
+      this.bytes += b.length;
+    }
+    return b;
+  }
+
+  /** Reads to the end (anything the consumer did not need) and returns the digest. */
+  async finish(): Promise<{ sha256: string; bytes: number }> {
+    while ((await this.read()) !== null) {
+      // drain
+    }
+    fs.fsyncSync(this.fd);
+    this.abandon();
+    return { sha256: this.hash.digest('hex'), bytes: this.bytes };
+  }
+
+  abandon(): void {
+    if (!this.closed) {
+      this.closed = true;
+      fs.closeSync(this.fd);
+    }
+  }
+}
+
+async function teeToFile(source: ByteSource, file: string, limit: number): Promise<{ sha256: string; bytes: number }> {
+  const t = new TeeSource(source, file);
+  try {
+    let n = 0;
+    for (;;) {
+      const b = await t.read();
+      if (b === null) break;
+      n += b.length;
+      if (n > limit) throw new CloudletError('OVERLAY_LIMIT', `upload larger than ${limit} bytes`);
+    }
+    return await t.finish();
+  } finally {
+    t.abandon();
+  }
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 8 << 20 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(new CloudletError('CANCELLED', 'the operation was cancelled'));
+    });
+  });
+}
