@@ -1,4 +1,4 @@
-// `cloudlet overlay create | apply | inspect`: the overlay codec from the command line.
+// `cloudlet overlay build | apply | inspect`: the overlay codec on local files, no engine involved.
 
 import { applyOverlay, inspectOverlay } from '../overlay/apply';
 import { createOverlay } from '../overlay/writer';
@@ -33,18 +33,20 @@ const INSPECT: OptionSpec = {
   json: { type: 'boolean', help: 'print as JSON' },
 };
 
-export const OVERLAY_USAGE = `usage:
-  cloudlet overlay create --base-disk F --base-memory F --disk F --memory F --output F [--level N] [--threads N] [--json]
+export const LOCAL_OVERLAY_USAGE = `usage:
+  cloudlet overlay build --base-disk F --base-memory F --disk F --memory F --output F [--level N] [--threads N] [--json]
 ${helpText(CREATE)}
   cloudlet overlay apply OVERLAY --base-disk F --base-memory F --out-disk F --out-memory F [--backing-file NAME]
 ${helpText(APPLY)}
   cloudlet overlay inspect OVERLAY [--verify] [--json]
 ${helpText(INSPECT)}`;
 
-export async function overlayCommand(argv: string[], out: (s: string) => void): Promise<void> {
+export const LOCAL_OVERLAY_COMMANDS = ['build', 'apply', 'inspect'];
+
+export async function localOverlayCommand(argv: string[], out: (s: string) => void): Promise<void> {
   const [sub, ...rest] = argv;
-  if (sub === 'create') {
-    const { positionals, options: o } = parseArgs(rest, CREATE, OVERLAY_USAGE);
+  if (sub === 'build') {
+    const { positionals, options: o } = parseArgs(rest, CREATE, LOCAL_OVERLAY_USAGE);
     if (positionals.length) throw new CloudletError('INVALID_ARGUMENT', `unexpected argument ${positionals[0]}`);
     const stats = await createOverlay({
       baseDisk: o['base-disk'] as string,
@@ -54,7 +56,7 @@ export async function overlayCommand(argv: string[], out: (s: string) => void): 
       output: o.output as string,
       level: o.level as number | undefined,
       threads: o.threads as number | undefined,
-      onProgress: o.quiet ? undefined : progressPrinter('overlay create'),
+      onProgress: o.quiet ? undefined : progressPrinter('overlay build'),
     });
     if (o.json) out(JSON.stringify(stats, null, 2));
     else
@@ -66,8 +68,8 @@ export async function overlayCommand(argv: string[], out: (s: string) => void): 
     return;
   }
   if (sub === 'apply') {
-    const { positionals, options: o } = parseArgs(rest, APPLY, OVERLAY_USAGE);
-    if (positionals.length !== 1) throw new CloudletError('INVALID_ARGUMENT', `overlay apply needs exactly one overlay file\n${OVERLAY_USAGE}`);
+    const { positionals, options: o } = parseArgs(rest, APPLY, LOCAL_OVERLAY_USAGE);
+    if (positionals.length !== 1) throw new CloudletError('INVALID_ARGUMENT', `overlay apply needs exactly one overlay file\n${LOCAL_OVERLAY_USAGE}`);
     const r = await applyOverlay({
       overlay: positionals[0],
       baseDisk: o['base-disk'] as string,
@@ -82,8 +84,8 @@ export async function overlayCommand(argv: string[], out: (s: string) => void): 
     return;
   }
   if (sub === 'inspect') {
-    const { positionals, options: o } = parseArgs(rest, INSPECT, OVERLAY_USAGE);
-    if (positionals.length !== 1) throw new CloudletError('INVALID_ARGUMENT', `overlay inspect needs exactly one overlay file\n${OVERLAY_USAGE}`);
+    const { positionals, options: o } = parseArgs(rest, INSPECT, LOCAL_OVERLAY_USAGE);
+    if (positionals.length !== 1) throw new CloudletError('INVALID_ARGUMENT', `overlay inspect needs exactly one overlay file\n${LOCAL_OVERLAY_USAGE}`);
     const s = await inspectOverlay(positionals[0], o.verify === true);
     if (o.json) {
       out(JSON.stringify(s, null, 2));
@@ -103,5 +105,5 @@ export async function overlayCommand(argv: string[], out: (s: string) => void): 
     );
     return;
   }
-  throw new CloudletError('INVALID_ARGUMENT', `unknown overlay command ${sub ?? '(none)'}\n${OVERLAY_USAGE}`);
+  throw new CloudletError('INVALID_ARGUMENT', `unknown overlay command ${sub ?? '(none)'}\n${LOCAL_OVERLAY_USAGE}`);
 }

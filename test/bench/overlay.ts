@@ -58,7 +58,7 @@ function main(): void {
   try {
     // ours
     const ovl = path.join(work, 'ours.ovl');
-    const c = timed(`node ${q(CLI)} overlay create --quiet --base-disk ${q(baseDisk)} --base-memory ${q(baseMem)} --disk ${q(cDisk)} --memory ${q(cMem)} --output ${q(ovl)}`, work);
+    const c = timed(`node ${q(CLI)} overlay build --quiet --base-disk ${q(baseDisk)} --base-memory ${q(baseMem)} --disk ${q(cDisk)} --memory ${q(cMem)} --output ${q(ovl)}`, work);
     const a = timed(`node ${q(CLI)} overlay apply --quiet ${q(ovl)} --base-disk ${q(baseDisk)} --base-memory ${q(baseMem)} --out-disk r.qcow2 --out-memory r.save`, work);
     execFileSync('qemu-img', ['compare', '-q', cDisk, path.join(work, 'r.qcow2')]);
     const copy = timed(`cp r.qcow2 copy.qcow2 && cp r.save copy.save && sync -f copy.save`, work);

@@ -22,7 +22,7 @@ beforeEach(() => {
 afterEach(() => jest.restoreAllMocks());
 
 test('usage errors exit 2 and name the problem', async () => {
-  expect(await main(['overlay', 'create', '--base-disk', 'x'])).toBe(2);
+  expect(await main(['overlay', 'build', '--base-disk', 'x'])).toBe(2);
   expect(err).toMatch(/INVALID_ARGUMENT: missing required option --base-memory/);
   expect(await main(['overlay', 'inspect', 'a.ovl', '--bogus'])).toBe(2);
   expect(err).toMatch(/unknown option --bogus/);
@@ -40,7 +40,7 @@ test('typed errors exit 1 with their code', async () => {
 
 test('create, inspect --verify --json, apply', async () => {
   const o = path.join(vm.dir, 'cli.ovl');
-  expect(await main(['overlay', 'create', '--quiet', '--threads', '0', '--base-disk', vm.baseDisk, '--base-memory', vm.baseMemory, '--disk', vm.customDisk, '--memory', vm.customMemory, '--output', o])).toBe(0);
+  expect(await main(['overlay', 'build', '--quiet', '--threads', '0', '--base-disk', vm.baseDisk, '--base-memory', vm.baseMemory, '--disk', vm.customDisk, '--memory', vm.customMemory, '--output', o])).toBe(0);
   expect(out).toMatch(/wrote .*cli\.ovl: .* literal/);
   out = '';
   expect(await main(['overlay', 'inspect', o, '--verify', '--json'])).toBe(0);

@@ -1,0 +1,290 @@
+// The `cloudlet` client commands: each one an engine API call (or an operation followed to its end with a
+// progress line), printed for people or, with --json, as the API's JSON.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EngineClient, OperationView, connectLocal, defaultStateDir } from '../client/client';
+import { CloudletError } from '../errors';
+import { OptionSpec, helpText, parseArgs } from './args';
+import { formatBytes, progressPrinter } from './progress';
+
+const CONNECT: OptionSpec = {
+  endpoint: { type: 'string', help: 'engine endpoint: unix:PATH, http(s)://HOST:PORT (default: $CLOUDLET_ENDPOINT, else the local engine, started if needed)' },
+  'token-file': { type: 'string', help: 'file holding the API token (default: $CLOUDLET_TOKEN, else <state>/token)' },
+  'state-dir': { type: 'string', help: 'local engine state directory (default: $CLOUDLET_STATE_DIR or ~/.local/share/cloudlet)' },
+  ca: { type: 'string', help: 'PEM CA certificate for an https endpoint' },
+  json: { type: 'boolean', help: 'print JSON' },
+  quiet: { type: 'boolean', help: 'no progress output' },
+};
+
+const spec = (extra: OptionSpec): OptionSpec => ({ ...extra, ...CONNECT });
+
+type Out = (s: string) => void;
+type Opts = Record<string, string | number | boolean | undefined>;
+
+export async function clientFor(o: Opts): Promise<EngineClient> {
+  const endpoint = (o.endpoint as string | undefined) ?? process.env.CLOUDLET_ENDPOINT;
+  const tokenFile = o['token-file'] as string | undefined;
+  const ca = o.ca ? fs.readFileSync(o.ca as string, 'utf8') : undefined;
+  if (endpoint) {
+    const token = tokenFile ? fs.readFileSync(tokenFile, 'utf8').trim() : process.env.CLOUDLET_TOKEN;
+    if (!token) throw new CloudletError('INVALID_ARGUMENT', 'a token is needed for --endpoint: give --token-file or set CLOUDLET_TOKEN');
+    return new EngineClient({ endpoint, token, ca });
+  }
+  const local = await connectLocal(path.resolve((o['state-dir'] as string | undefined) ?? defaultStateDir()));
+  return new EngineClient({ endpoint: local.endpoint, token: tokenFile ? fs.readFileSync(tokenFile, 'utf8').trim() : local.token });
+}
+
+async function follow(c: EngineClient, op: OperationView, o: Opts, label: string): Promise<OperationView> {
+  const bar = o.quiet || o.json ? undefined : progressPrinter(label);
+  return c.wait(op, bar ? (v) => bar({ phase: v.phase, done: v.done, total: v.total || (v.state === 'running' ? 0 : 1) }) : undefined);
+}
+
+function table(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join('  ')).join('\n');
+}
+
+/** Accepts a full id or a unique prefix of at least 6 characters (bases and overlays have 64-hex ids). */
+async function resolveId(c: EngineClient, kind: 'bases' | 'overlays', given: string): Promise<string> {
+  if (/^[0-9a-f]{64}$/.test(given)) return given;
+  const list = (await c.call<Record<string, { id: string; name?: string }[]>>('GET', `/v1/${kind}`))[kind];
+  const hits = list.filter((x) => (given.length >= 6 && x.id.startsWith(given)) || x.name === given);
+  if (hits.length === 1) return hits[0].id;
+  if (hits.length > 1) throw new CloudletError('INVALID_ARGUMENT', `${given} matches ${hits.length} ${kind}; give more of the id`);
+  throw new CloudletError('NOT_FOUND', `no ${kind.slice(0, -1)} ${given}`);
+}
+
+function one(pos: string[], what: string, usage: string): string {
+  if (pos.length !== 1) throw new CloudletError('INVALID_ARGUMENT', `expected ${what}\n${usage}`);
+  return pos[0];
+}
+
+export const CLIENT_USAGE = `engine connection options (every command below):
+${helpText(CONNECT)}
+
+  cloudlet info
+  cloudlet base import ARCHIVE|URL [--sha256 BASE_ID] [--name N]
+  cloudlet base import --disk IMAGE --name N [--kernel F --initrd F --cmdline S] [--memory-mib N] [--vcpus N] [--ready agent|SECONDS]
+  cloudlet base capture INSTANCE --name N        (new base from a running instance)
+  cloudlet base list | show BASE | delete BASE | export BASE FILE
+  cloudlet resume BASE --name N                   (start the base VM for customization)
+  cloudlet overlay create INSTANCE [--level N]    (from a running VM; it keeps running)
+  cloudlet overlay list | show ID | delete ID | download ID FILE | upload FILE
+  cloudlet synthesize --base BASE (--overlay-url URL [--overlay-sha256 H] | --overlay ID) --name N [--request-id R]
+  cloudlet instance list | show ID | delete ID | console ID
+  cloudlet instance exec ID -- COMMAND...         (through the guest's control agent)
+  cloudlet operation list | show ID | cancel ID`;
+
+export async function clientCommand(cmd: string, argv: string[], out: Out): Promise<void> {
+  const [sub, ...rest] = argv;
+  const usage = CLIENT_USAGE;
+  const print = (o: Opts, json: unknown, human: () => string) => out(o.json ? JSON.stringify(json, null, 2) : human());
+
+  if (cmd === 'info') {
+    const { options: o } = parseArgs(argv, spec({}), usage);
+    const c = await clientFor(o);
+    try {
+      const i = await c.call<{ engine: { version: string; stateDir: string }; hypervisor: { type: string; libvirtUri: string }; extensions: Record<string, unknown>; capacity: Record<string, number>; counts: Record<string, number> }>('GET', '/v1/info');
+      print(o, i, () =>
+        [
+          `engine       ${i.engine.version} (${i.engine.stateDir})`,
+          `hypervisor   ${i.hypervisor.type} via ${i.hypervisor.libvirtUri}`,
+          `extensions   ${JSON.stringify(i.extensions)}`,
+          `capacity     ${i.capacity.cpus} CPUs, ${formatBytes(i.capacity.memoryBytes)} RAM (${formatBytes(i.capacity.freeMemoryBytes)} free), ${formatBytes(i.capacity.diskFreeBytes)} disk free`,
+          `objects      ${i.counts.bases} bases, ${i.counts.overlays} overlays, ${i.counts.instances} instances`,
+        ].join('\n'),
+      );
+    } finally {
+      await c.close();
+    }
+    return;
+  }
+
+  if (cmd === 'base') {
+    const S = spec({
+      sha256: { type: 'string', help: 'expected base id' },
+      name: { type: 'string', help: 'base name' },
+      disk: { type: 'string', help: 'bootable disk image to make a base from' },
+      kernel: { type: 'string', help: 'kernel for direct boot' },
+      initrd: { type: 'string', help: 'initrd for direct boot' },
+      cmdline: { type: 'string', help: 'kernel command line' },
+      'memory-mib': { type: 'number', help: 'RAM (default 256)' },
+      vcpus: { type: 'number', help: 'vCPUs (default 1)' },
+      ready: { type: 'string', help: "'agent' (default) or seconds to wait after boot" },
+    });
+    const { positionals: p, options: o } = parseArgs(rest, S, usage);
+    const c = await clientFor(o);
+    try {
+      const showBase = (b: Record<string, unknown>) => out(o.json ? JSON.stringify(b, null, 2) : `base ${b.id}\n  name ${b.name}, ${b.memoryMiB} MiB, ${b.vcpus} vCPU, CPU ${b.cpuModel}\n  disk ${formatBytes((b.disk as { bytes: number }).bytes)}, memory ${formatBytes((b.memory as { bytes: number }).bytes)}\n  source ${b.source}`);
+      if (sub === 'list') {
+        const { bases } = await c.call<{ bases: { id: string; name: string; memoryMiB: number; disk: { bytes: number }; created: string }[] }>('GET', '/v1/bases');
+        print(o, bases, () => table([['ID', 'NAME', 'MEMORY', 'DISK', 'CREATED'], ...bases.map((b) => [b.id.slice(0, 16), b.name, `${b.memoryMiB} MiB`, formatBytes(b.disk.bytes), b.created])]));
+      } else if (sub === 'show') {
+        showBase(await c.call('GET', `/v1/bases/${await resolveId(c, 'bases', one(p, 'a base id', usage))}`));
+      } else if (sub === 'delete') {
+        const id = await resolveId(c, 'bases', one(p, 'a base id', usage));
+        await c.call('DELETE', `/v1/bases/${id}`);
+        print(o, { deleted: id }, () => `deleted base ${id}`);
+      } else if (sub === 'export') {
+        if (p.length !== 2) throw new CloudletError('INVALID_ARGUMENT', `base export BASE FILE\n${usage}`);
+        const id = await resolveId(c, 'bases', p[0]);
+        const bar = o.quiet || o.json ? undefined : progressPrinter('base export');
+        const n = await c.download(`/v1/bases/${id}/archive`, p[1], bar ? (d, t) => bar({ phase: 'download', done: d, total: t }) : undefined);
+        print(o, { file: p[1], bytes: n }, () => `wrote ${p[1]} (${formatBytes(n)})`);
+      } else if (sub === 'import') {
+        let body: Record<string, unknown>;
+        if (o.disk) {
+          if (p.length) throw new CloudletError('INVALID_ARGUMENT', 'give either an archive or --disk, not both');
+          const abs = (f: unknown) => (f === undefined ? undefined : path.resolve(f as string));
+          const ready = o.ready === undefined || o.ready === 'agent' ? o.ready : Number(o.ready);
+          if (typeof ready === 'number' && !Number.isFinite(ready)) throw new CloudletError('INVALID_ARGUMENT', "--ready: 'agent' or a number of seconds");
+          body = { disk: abs(o.disk), name: o.name, kernel: abs(o.kernel), initrd: abs(o.initrd), cmdline: o.cmdline, memoryMiB: o['memory-mib'], vcpus: o.vcpus, ready };
+        } else {
+          const src = one(p, 'an archive path or URL', usage);
+          body = { source: /^https?:\/\//.test(src) ? src : path.resolve(src), sha256: o.sha256, name: o.name };
+        }
+        const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/bases', body);
+        const done = await follow(c, operation, o, 'base import');
+        const b = (done.result as { base: Record<string, unknown>; cached?: boolean }).base;
+        if (o.json) out(JSON.stringify(done.result, null, 2));
+        else out(`base ${b.id} (${b.name})${(done.result as { cached?: boolean }).cached ? ' was already here' : ' imported'} in ${done.timings.total} s`);
+      } else if (sub === 'capture') {
+        const inst = one(p, 'an instance id', usage);
+        const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/bases', { instanceId: inst, name: o.name });
+        const done = await follow(c, operation, o, 'base capture');
+        const b = (done.result as { base: Record<string, unknown> }).base;
+        print(o, done.result, () => `base ${b.id} (${b.name}) captured from ${inst} in ${done.timings.total} s`);
+      } else throw new CloudletError('INVALID_ARGUMENT', `unknown base command ${sub ?? '(none)'}\n${usage}`);
+    } finally {
+      await c.close();
+    }
+    return;
+  }
+
+  if (cmd === 'resume' || cmd === 'synthesize') {
+    const S = spec({
+      name: { type: 'string', required: true, help: 'instance name' },
+      base: { type: 'string', help: 'base id (synthesize)' },
+      overlay: { type: 'string', help: 'overlay id already on this engine' },
+      'overlay-url': { type: 'string', help: 'URL (or path) of the overlay to fetch' },
+      'overlay-sha256': { type: 'string', help: 'expected SHA-256 of the overlay file' },
+      'request-id': { type: 'string', help: 'idempotency key: a retry with the same key returns the same operation' },
+    });
+    const { positionals: p, options: o } = parseArgs(argv, S, usage);
+    const c = await clientFor(o);
+    try {
+      let baseGiven = o.base as string | undefined;
+      if (cmd === 'resume') baseGiven = one(p, 'a base id', usage);
+      if (!baseGiven) throw new CloudletError('INVALID_ARGUMENT', `--base is required\n${usage}`);
+      const baseId = await resolveId(c, 'bases', baseGiven);
+      let overlay: Record<string, unknown> | undefined;
+      if (cmd === 'synthesize') {
+        if (!o.overlay && !o['overlay-url']) throw new CloudletError('INVALID_ARGUMENT', 'give --overlay ID or --overlay-url URL');
+        const url = o['overlay-url'] as string | undefined;
+        overlay = { id: o.overlay ? await resolveId(c, 'overlays', o.overlay as string) : undefined, url: url && !/^(https?|file):\/\//.test(url) ? path.resolve(url) : url, sha256: o['overlay-sha256'] };
+      }
+      const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/instances', { name: o.name, baseId, overlay, requestId: o['request-id'] });
+      const done = await follow(c, operation, o, cmd);
+      const inst = (done.result as { instance: Record<string, unknown> }).instance;
+      const phases = Object.entries(done.timings).map(([k, v]) => `${k} ${v} s`).join(', ');
+      print(o, done.result, () => `instance ${inst.id} (${inst.name}) ${inst.state}; ${phases}\n  control socket ${inst.controlSocket}\n  console log    ${inst.consoleLog}`);
+    } finally {
+      await c.close();
+    }
+    return;
+  }
+
+  if (cmd === 'overlay') {
+    const S = spec({ level: { type: 'number', help: 'zstd level (default 9)' } });
+    const { positionals: p, options: o } = parseArgs(rest, S, usage);
+    const c = await clientFor(o);
+    try {
+      if (sub === 'list') {
+        const { overlays } = await c.call<{ overlays: { id: string; bytes: number; baseId: string; source: string }[] }>('GET', '/v1/overlays');
+        print(o, overlays, () => table([['ID', 'SIZE', 'BASE', 'SOURCE'], ...overlays.map((x) => [x.id.slice(0, 16), formatBytes(x.bytes), x.baseId.slice(0, 16), x.source])]));
+      } else if (sub === 'show') {
+        const v = await c.call<Record<string, unknown>>('GET', `/v1/overlays/${await resolveId(c, 'overlays', one(p, 'an overlay id', usage))}`);
+        print(o, v, () => `overlay ${v.id}\n  ${formatBytes(v.bytes as number)}, base ${v.baseId}\n  source ${v.source}\n  download ${v.downloadUrl ?? v.downloadPath}`);
+      } else if (sub === 'delete') {
+        const id = await resolveId(c, 'overlays', one(p, 'an overlay id', usage));
+        await c.call('DELETE', `/v1/overlays/${id}`);
+        print(o, { deleted: id }, () => `deleted overlay ${id}`);
+      } else if (sub === 'download') {
+        if (p.length !== 2) throw new CloudletError('INVALID_ARGUMENT', `overlay download ID FILE\n${usage}`);
+        const id = await resolveId(c, 'overlays', p[0]);
+        const bar = o.quiet || o.json ? undefined : progressPrinter('overlay download');
+        const n = await c.download(`/v1/overlays/${id}/file`, p[1], bar ? (d, t) => bar({ phase: 'download', done: d, total: t }) : undefined);
+        print(o, { file: p[1], bytes: n }, () => `wrote ${p[1]} (${formatBytes(n)})`);
+      } else if (sub === 'upload') {
+        const file = one(p, 'an overlay file', usage);
+        const v = await c.upload<Record<string, unknown>>('/v1/overlays', file);
+        print(o, v, () => `overlay ${v.id} stored (${formatBytes(v.bytes as number)})`);
+      } else if (sub === 'create') {
+        const inst = one(p, 'an instance id', usage);
+        const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/overlays', { instanceId: inst, level: o.level });
+        const done = await follow(c, operation, o, 'overlay create');
+        const v = (done.result as { overlay: Record<string, unknown> }).overlay;
+        print(o, done.result, () => `overlay ${v.id} (${formatBytes(v.bytes as number)}) from ${inst}; ${Object.entries(done.timings).map(([k, t]) => `${k} ${t} s`).join(', ')}`);
+      } else throw new CloudletError('INVALID_ARGUMENT', `unknown overlay command ${sub ?? '(none)'}\n${usage}`);
+    } finally {
+      await c.close();
+    }
+    return;
+  }
+
+  if (cmd === 'instance') {
+    const S = spec({ timeout: { type: 'number', help: 'exec: seconds to wait (default 60)' } });
+    const { positionals: p, options: o } = parseArgs(rest, S, usage);
+    const c = await clientFor(o);
+    try {
+      if (sub === 'list') {
+        const { instances } = await c.call<{ instances: { id: string; name: string; state: string; baseId: string; overlayId?: string }[] }>('GET', '/v1/instances');
+        print(o, instances, () => table([['ID', 'NAME', 'STATE', 'BASE', 'OVERLAY'], ...instances.map((i) => [i.id, i.name, i.state, i.baseId.slice(0, 16), (i.overlayId ?? '-').slice(0, 16)])]));
+      } else if (sub === 'show') {
+        const v = await c.call<Record<string, unknown>>('GET', `/v1/instances/${one(p, 'an instance id', usage)}`);
+        print(o, v, () => Object.entries(v).map(([k, x]) => `${k.padEnd(14)} ${typeof x === 'object' ? JSON.stringify(x) : x}`).join('\n'));
+      } else if (sub === 'delete') {
+        const id = one(p, 'an instance id', usage);
+        await c.call('DELETE', `/v1/instances/${id}`);
+        print(o, { deleted: id }, () => `deleted instance ${id}`);
+      } else if (sub === 'console') {
+        const v = await c.call<{ consoleLog: string }>('GET', `/v1/instances/${one(p, 'an instance id', usage)}`);
+        out(fs.existsSync(v.consoleLog) ? fs.readFileSync(v.consoleLog, 'utf8') : `(no console log at ${v.consoleLog}; the console is only readable on the engine's host)`);
+      } else if (sub === 'exec') {
+        if (p.length < 2) throw new CloudletError('INVALID_ARGUMENT', `instance exec ID -- COMMAND\n${usage}`);
+        const r = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${p[0]}/exec`, { command: p.slice(1).join(' '), timeoutSeconds: o.timeout }, { timeoutMs: ((o.timeout as number | undefined) ?? 60) * 1000 + 10000 });
+        if (o.json) out(JSON.stringify(r));
+        else {
+          process.stdout.write(r.stdout);
+          if (r.code !== 0) throw new CloudletError('GUEST_AGENT', `the command exited with ${r.code} in the guest`);
+        }
+      } else throw new CloudletError('INVALID_ARGUMENT', `unknown instance command ${sub ?? '(none)'}\n${usage}`);
+    } finally {
+      await c.close();
+    }
+    return;
+  }
+
+  if (cmd === 'operation') {
+    const { positionals: p, options: o } = parseArgs(rest, spec({}), usage);
+    const c = await clientFor(o);
+    try {
+      if (sub === 'list') {
+        const { operations } = await c.call<{ operations: OperationView[] }>('GET', '/v1/operations');
+        print(o, operations, () => table([['ID', 'KIND', 'STATE', 'PHASE', 'ERROR'], ...operations.map((x) => [x.id, x.kind, x.state, x.phase, x.error ? `${x.error.code}: ${x.error.message}` : ''])]));
+      } else if (sub === 'show') {
+        const v = await c.call<OperationView>('GET', `/v1/operations/${one(p, 'an operation id', usage)}`);
+        out(JSON.stringify(v, null, 2));
+      } else if (sub === 'cancel') {
+        const v = await c.call<OperationView>('DELETE', `/v1/operations/${one(p, 'an operation id', usage)}`);
+        print(o, v, () => `operation ${v.id}: ${v.state}`);
+      } else throw new CloudletError('INVALID_ARGUMENT', `unknown operation command ${sub ?? '(none)'}\n${usage}`);
+    } finally {
+      await c.close();
+    }
+    return;
+  }
+  throw new CloudletError('INVALID_ARGUMENT', `unknown command ${cmd}`);
+}

@@ -1,0 +1,70 @@
+// `cloudlet engine serve`: runs the engine daemon for one state directory until SIGTERM/SIGINT. VMs keep
+// running when it stops; the next engine on the same directory finds them again.
+
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ApiServer } from '../api/server';
+import { defaultStateDir } from '../client/client';
+import { Engine } from '../core/engine';
+import { CloudletError } from '../errors';
+import { OptionSpec, helpText, parseArgs } from './args';
+
+const SERVE: OptionSpec = {
+  'state-dir': { type: 'string', help: 'state directory (default: $CLOUDLET_STATE_DIR or ~/.local/share/cloudlet)' },
+  listen: { type: 'string', help: 'unix:PATH or HOST:PORT (default: unix:<state>/engine.sock)' },
+  'tls-cert': { type: 'string', help: 'PEM certificate: serve HTTPS' },
+  'tls-key': { type: 'string', help: 'PEM private key for --tls-cert' },
+  'token-file': { type: 'string', help: 'file holding the API token (default: <state>/token, created if absent)' },
+  'libvirt-uri': { type: 'string', help: 'libvirt URI (default: qemu:///embed?root=<state>/libvirt; qemu:///system for libvirtd)' },
+};
+
+export const SERVE_USAGE = `  cloudlet engine serve [options]\n${helpText(SERVE)}`;
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+}
+
+/** Reads the token file, or creates one with a fresh random token (mode 0600). */
+export function ensureToken(file: string): string {
+  if (fs.existsSync(file)) {
+    const t = fs.readFileSync(file, 'utf8').trim();
+    if (t.length < 16) throw new CloudletError('INVALID_ARGUMENT', `${file}: a token must be at least 16 characters`);
+    return t;
+  }
+  const t = randomBytes(32).toString('hex');
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, t + '\n', { mode: 0o600 });
+  fs.renameSync(tmp, file);
+  return t;
+}
+
+export async function serveCommand(argv: string[]): Promise<void> {
+  const { positionals, options: o } = parseArgs(argv, SERVE, SERVE_USAGE);
+  if (positionals.length) throw new CloudletError('INVALID_ARGUMENT', `unexpected argument ${positionals[0]}\n${SERVE_USAGE}`);
+  if (!!o['tls-cert'] !== !!o['tls-key']) throw new CloudletError('INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
+  const stateDir = path.resolve((o['state-dir'] as string | undefined) ?? defaultStateDir());
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const engine = await Engine.open({ stateDir, libvirtUri: o['libvirt-uri'] as string | undefined, log });
+  let server: ApiServer | undefined;
+  try {
+    const token = ensureToken((o['token-file'] as string | undefined) ?? path.join(stateDir, 'token'));
+    const tls = o['tls-cert'] ? { cert: fs.readFileSync(o['tls-cert'] as string, 'utf8'), key: fs.readFileSync(o['tls-key'] as string, 'utf8') } : undefined;
+    server = new ApiServer({ engine, token, tls, log });
+    const where = await server.listen((o.listen as string | undefined) ?? `unix:${path.join(stateDir, 'engine.sock')}`);
+    log(`cloudlet engine serving ${where} for ${stateDir} (libvirt ${engine.uri.replace(/root=.*/, 'root=…')}, pid ${process.pid})`);
+  } catch (e) {
+    await engine.close();
+    throw e;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      log(`${sig}: stopping (VMs keep running)`);
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await server.close();
+  await engine.close();
+}

@@ -1,0 +1,232 @@
+// Client of the engine API, shared by the CLI and the Terraform provider (one code path, two clients).
+// Endpoints: `unix:/path/engine.sock`, `http://host:port`, `https://host:port` (with an optional CA).
+// With no endpoint, `connectLocal` uses the default state directory's engine, starting it in the background
+// when it is not running.
+
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Agent, Dispatcher } from 'undici';
+import { CloudletError, ErrorCode } from '../errors';
+
+export interface ClientOptions {
+  endpoint: string;
+  token: string;
+  /** PEM of a CA to trust for https endpoints (besides the system store). */
+  ca?: string;
+  /** Per-request timeout for ordinary calls (default 120 s). */
+  timeoutMs?: number;
+}
+
+export interface OperationView {
+  id: string;
+  kind: string;
+  state: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  phase: string;
+  done: number;
+  total: number;
+  target?: { type: string; id: string };
+  timings: Record<string, number>;
+  result?: Record<string, unknown>;
+  error?: { code: ErrorCode; message: string };
+}
+
+export function defaultStateDir(): string {
+  if (process.env.CLOUDLET_STATE_DIR) return path.resolve(process.env.CLOUDLET_STATE_DIR);
+  const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  return path.join(data, 'cloudlet');
+}
+
+export class EngineClient {
+  private readonly dispatcher: Dispatcher;
+  private readonly origin: string;
+
+  constructor(readonly o: ClientOptions) {
+    if (o.endpoint.startsWith('unix:')) {
+      this.dispatcher = new Agent({ connect: { socketPath: o.endpoint.slice(5) } });
+      this.origin = 'http://localhost';
+    } else if (/^https?:\/\//.test(o.endpoint)) {
+      this.dispatcher = new Agent({ connect: o.ca ? { ca: o.ca } : {} });
+      this.origin = o.endpoint.replace(/\/+$/, '');
+    } else {
+      throw new CloudletError('INVALID_ARGUMENT', `endpoint: expected unix:PATH, http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(o.endpoint)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  /** One API call; a JSON error body becomes a CloudletError with the engine's code. */
+  async call<T = Record<string, unknown>>(method: string, p: string, body?: unknown, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+    const timeout = opts.timeoutMs ?? this.o.timeoutMs ?? 120000;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.dispatcher.request({
+        origin: this.origin,
+        path: p,
+        method: method as Dispatcher.HttpMethod,
+        headers: { authorization: `Bearer ${this.o.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+        signal: opts.signal,
+      });
+    } catch (e) {
+      throw unreachable(this.o.endpoint, e);
+    }
+    const text = await res.body.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? {} : JSON.parse(text);
+    } catch {
+      throw new CloudletError('ENGINE_UNAVAILABLE', `${this.o.endpoint} answered ${res.statusCode} with a body that is not JSON; is it a cloudlet engine?`);
+    }
+    if (res.statusCode >= 400) {
+      const err = (parsed as { error?: { code?: ErrorCode; message?: string } }).error;
+      if (res.statusCode === 401) throw new CloudletError('UNAUTHORIZED', `${this.o.endpoint} refused the token (HTTP 401): check the token you configured`);
+      throw new CloudletError(err?.code ?? 'INTERNAL', err?.message ?? `HTTP ${res.statusCode}`);
+    }
+    return parsed as T;
+  }
+
+  /** Polls an operation until it ends, reporting progress; a failed operation becomes its typed error. */
+  async wait(op: OperationView, onProgress?: (op: OperationView) => void, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<OperationView> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 24 * 3600 * 1000);
+    let cur = op;
+    onProgress?.(cur);
+    while (cur.state === 'running') {
+      if (opts.signal?.aborted) {
+        await this.call('DELETE', `/v1/operations/${cur.id}`).catch(() => undefined);
+        throw new CloudletError('CANCELLED', `operation ${cur.id} cancelled`);
+      }
+      if (Date.now() > deadline) throw new CloudletError('CANCELLED', `operation ${cur.id} did not finish in time (still in phase ${cur.phase})`);
+      // Long-poll in short slices so progress keeps coming.
+      await new Promise((r) => setTimeout(r, 200));
+      cur = await this.call<OperationView>('GET', `/v1/operations/${cur.id}?wait=1`, undefined, { signal: opts.signal });
+      onProgress?.(cur);
+    }
+    if (cur.state !== 'succeeded') throw new CloudletError(cur.error?.code ?? 'INTERNAL', cur.error?.message ?? `operation ${cur.id} ${cur.state}`);
+    return cur;
+  }
+
+  /** Streams a raw body upload (an overlay file). */
+  async upload<T>(p: string, file: string): Promise<T> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.dispatcher.request({
+        origin: this.origin,
+        path: p,
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/octet-stream', 'content-length': String(fs.statSync(file).size) },
+        body: fs.createReadStream(file),
+      });
+    } catch (e) {
+      throw unreachable(this.o.endpoint, e);
+    }
+    const parsed = (await res.body.json()) as T & { error?: { code: ErrorCode; message: string } };
+    if (res.statusCode >= 400) throw new CloudletError(parsed.error?.code ?? 'INTERNAL', parsed.error?.message ?? `HTTP ${res.statusCode}`);
+    return parsed;
+  }
+
+  /** Streams a GET body to a file (written to a temporary name, renamed when complete). */
+  async download(p: string, file: string, onProgress?: (done: number, total: number) => void): Promise<number> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.dispatcher.request({ origin: this.origin, path: p, method: 'GET', headers: { authorization: `Bearer ${this.o.token}` } });
+    } catch (e) {
+      throw unreachable(this.o.endpoint, e);
+    }
+    if (res.statusCode >= 400) {
+      const parsed = (await res.body.json().catch(() => ({}))) as { error?: { code: ErrorCode; message: string } };
+      throw new CloudletError(parsed.error?.code ?? 'INTERNAL', parsed.error?.message ?? `HTTP ${res.statusCode}`);
+    }
+    const total = Number(res.headers['content-length'] ?? 0);
+    const tmp = `${file}.part-${process.pid}`;
+    const fd = fs.openSync(tmp, 'w');
+    let done = 0;
+    try {
+      for await (const c of res.body) {
+        fs.writeSync(fd, c as Buffer);
+        done += (c as Buffer).length;
+        onProgress?.(done, total);
+      }
+      if (total && done !== total) throw new CloudletError('DOWNLOAD_FAILED', `download ended after ${done} of ${total} bytes`);
+      fs.fsyncSync(fd);
+    } catch (e) {
+      fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+    fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+    return done;
+  }
+
+  /** An absolute URL for a path on this engine (TCP endpoints only). */
+  url(p: string): string | undefined {
+    return this.origin === 'http://localhost' ? undefined : this.origin + p;
+  }
+}
+
+function unreachable(endpoint: string, e: unknown): CloudletError {
+  if (e instanceof CloudletError) return e;
+  const err = e as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = err.code ?? err.cause?.code;
+  if (err?.message?.includes('aborted') || code === 'UND_ERR_ABORTED') return new CloudletError('CANCELLED', 'cancelled');
+  const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOENT' ? 'no engine socket there' : code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timed out waiting for an answer' : err.cause?.message ?? err.message ?? String(e);
+  return new CloudletError('ENGINE_UNAVAILABLE', `cannot reach the cloudlet engine at ${endpoint}: ${why}`, e);
+}
+
+export interface LocalEngine {
+  stateDir: string;
+  endpoint: string;
+  token: string;
+}
+
+/**
+ * The local default engine for a state directory: its socket and token, starting it in the background
+ * (logging to <state>/engine.log) if it is not answering.
+ */
+export async function connectLocal(stateDir = defaultStateDir(), opts: { startTimeoutMs?: number; libvirtUri?: string } = {}): Promise<LocalEngine> {
+  const sock = path.join(stateDir, 'engine.sock');
+  const tokenFile = path.join(stateDir, 'token');
+  const endpoint = `unix:${sock}`;
+  const probe = async (): Promise<boolean> => {
+    if (!fs.existsSync(sock) || !fs.existsSync(tokenFile)) return false;
+    const c = new EngineClient({ endpoint, token: fs.readFileSync(tokenFile, 'utf8').trim(), timeoutMs: 5000 });
+    try {
+      await c.call('GET', '/v1/info');
+      return true;
+    } catch (e) {
+      if ((e as CloudletError).code === 'UNAUTHORIZED') throw e;
+      return false;
+    } finally {
+      await c.close();
+    }
+  };
+  if (!(await probe())) {
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const logFd = fs.openSync(path.join(stateDir, 'engine.log'), 'a');
+    const main = path.join(__dirname, '..', 'cli', 'main.js');
+    const args = [main, 'engine', 'serve', '--state-dir', stateDir];
+    if (opts.libvirtUri) args.push('--libvirt-uri', opts.libvirtUri);
+    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env: process.env });
+    child.unref();
+    fs.closeSync(logFd);
+    const deadline = Date.now() + (opts.startTimeoutMs ?? 60000);
+    let exited: number | null = null;
+    child.on('exit', (c) => (exited = c ?? -1));
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 150));
+      if (await probe()) break;
+      // A second client may have started it first (its engine holds the lock and ours exits): keep probing.
+      if (Date.now() > deadline) {
+        const log = fs.readFileSync(path.join(stateDir, 'engine.log'), 'utf8').split('\n').slice(-15).join('\n');
+        throw new CloudletError('ENGINE_UNAVAILABLE', `the local engine for ${stateDir} did not start within ${(opts.startTimeoutMs ?? 60000) / 1000} s${exited !== null ? ` (it exited with ${exited})` : ''}; last lines of engine.log:\n${log}`);
+      }
+    }
+  }
+  return { stateDir, endpoint, token: fs.readFileSync(tokenFile, 'utf8').trim() };
+}
