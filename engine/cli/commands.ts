@@ -37,7 +37,7 @@ export async function clientFor(o: Opts): Promise<EngineClient> {
 
 async function follow(c: EngineClient, op: OperationView, o: Opts, label: string): Promise<OperationView> {
   const bar = o.quiet || o.json ? undefined : progressPrinter(label);
-  return c.wait(op, bar ? (v) => bar({ phase: v.phase, done: v.done, total: v.total || (v.state === 'running' ? 0 : 1) }) : undefined);
+  return c.wait(op, bar ? (v) => (v.state === 'running' ? bar({ phase: v.phase, done: v.done, total: v.total }) : undefined) : undefined);
 }
 
 function table(rows: string[][]): string {
@@ -257,7 +257,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         const r = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${p[0]}/exec`, { command: p.slice(1).join(' '), timeoutSeconds: o.timeout }, { timeoutMs: ((o.timeout as number | undefined) ?? 60) * 1000 + 10000 });
         if (o.json) out(JSON.stringify(r));
         else {
-          process.stdout.write(r.stdout);
+          process.stdout.write(r.stdout.endsWith('\n') || r.stdout === '' ? r.stdout : `${r.stdout}\n`);
           if (r.code !== 0) throw new CloudletError('GUEST_AGENT', `the command exited with ${r.code} in the guest`);
         }
       } else throw new CloudletError('INVALID_ARGUMENT', `unknown instance command ${sub ?? '(none)'}\n${usage}`);

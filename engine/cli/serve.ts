@@ -8,6 +8,7 @@ import { ApiServer } from '../api/server';
 import { defaultStateDir } from '../client/client';
 import { Engine } from '../core/engine';
 import { CloudletError } from '../errors';
+import { writeJsonAtomic } from '../store/store';
 import { OptionSpec, helpText, parseArgs } from './args';
 
 const SERVE: OptionSpec = {
@@ -52,6 +53,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     const tls = o['tls-cert'] ? { cert: fs.readFileSync(o['tls-cert'] as string, 'utf8'), key: fs.readFileSync(o['tls-key'] as string, 'utf8') } : undefined;
     server = new ApiServer({ engine, token, tls, log });
     const where = await server.listen((o.listen as string | undefined) ?? `unix:${path.join(stateDir, 'engine.sock')}`);
+    writeJsonAtomic(path.join(stateDir, 'engine.json'), { pid: process.pid, endpoint: where, started: new Date().toISOString() });
     log(`cloudlet engine serving ${where} for ${stateDir} (libvirt ${engine.uri.replace(/root=.*/, 'root=…')}, pid ${process.pid})`);
   } catch (e) {
     await engine.close();

@@ -6,6 +6,10 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { baseIdOf } from '../../engine/overlay/format';
+import { ArchiveManifest, writeBaseArchive } from '../../engine/store/archive';
 import { ExecResult, guestExec } from '../../engine/vm/guest-agent';
 import { VirshSession, prepareEmbedRoot } from '../../engine/vm/virsh';
 
@@ -287,6 +291,30 @@ export async function ensureGuest(name: GuestName): Promise<GuestArtifacts> {
     else fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/**
+ * The guest's base VM as a base archive (the format `cloudlet base import` reads), cached next to the guest.
+ * Returns the archive path and the base id.
+ */
+export async function ensureBaseArchive(name: GuestName): Promise<{ file: string; baseId: string }> {
+  const g = await ensureGuest(name);
+  const file = path.join(g.dir, 'base.tar');
+  const f = g.manifest.files;
+  const baseId = baseIdOf(f['base/disk.raw'], f['base/memory.save']).toString('hex');
+  if (fs.existsSync(file)) return { file, baseId };
+  const entry = (n: string, rel: string) => ({ name: n, bytes: fs.statSync(path.join(g.dir, rel)).size, sha256: f[rel] });
+  const manifest: ArchiveManifest = {
+    format: 1,
+    id: baseId,
+    name: `${name}-base`,
+    files: { disk: entry('disk.raw', 'base/disk.raw'), memory: entry('memory.save', 'base/memory.save'), kernel: entry('kernel', 'kernel'), initrd: entry('initrd.img', 'initrd.img') },
+  };
+  const tmp = `${file}.tmp-${process.pid}`;
+  const out = fs.createWriteStream(tmp);
+  await pipeline(Readable.from(writeBaseArchive(manifest, { disk: g.baseDisk, memory: g.baseMemory, kernel: g.kernel, initrd: g.initrd })), out);
+  fs.renameSync(tmp, file);
+  return { file, baseId };
 }
 
 function resolveScript(): string {
