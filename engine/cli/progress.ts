@@ -11,8 +11,12 @@ export function progressPrinter(label: string): (p: { phase: string; done: numbe
     if (p.phase === lastPhase && finished && !tty) return;
     lastPrint = now;
     lastPhase = p.phase;
-    const pct = p.total > 0 ? Math.min(100, (100 * p.done) / p.total).toFixed(0) : '100';
-    const line = `${label}: ${p.phase} ${pct}%`;
+    let line = `${label}: ${p.phase}`;
+    if (p.total > 0) {
+      const frac = Math.min(1, p.done / p.total);
+      const bar = '#'.repeat(Math.round(frac * 20)).padEnd(20, '.');
+      line += ` [${bar}] ${(frac * 100).toFixed(0)}% of ${formatBytes(p.total)}`;
+    } else line += ' ...';
     if (tty) process.stderr.write(`\r\x1b[K${line}${finished ? '\n' : ''}`);
     else process.stderr.write(`${line}\n`);
   };

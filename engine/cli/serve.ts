@@ -17,6 +17,7 @@ const SERVE: OptionSpec = {
   'tls-cert': { type: 'string', help: 'PEM certificate: serve HTTPS' },
   'tls-key': { type: 'string', help: 'PEM private key for --tls-cert' },
   'token-file': { type: 'string', help: 'file holding the API token (default: <state>/token, created if absent)' },
+  'fetch-timeout': { type: 'number', help: 'seconds a download may wait for an answer or stall (default 30)' },
   'libvirt-uri': { type: 'string', help: 'libvirt URI (default: qemu:///embed?root=<state>/libvirt; qemu:///system for libvirtd)' },
 };
 
@@ -46,7 +47,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   if (!!o['tls-cert'] !== !!o['tls-key']) throw new CloudletError('INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
   const stateDir = path.resolve((o['state-dir'] as string | undefined) ?? defaultStateDir());
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const engine = await Engine.open({ stateDir, libvirtUri: o['libvirt-uri'] as string | undefined, log });
+  const engine = await Engine.open({ stateDir, libvirtUri: o['libvirt-uri'] as string | undefined, log, fetchTimeoutMs: o['fetch-timeout'] ? (o['fetch-timeout'] as number) * 1000 : undefined });
   let server: ApiServer | undefined;
   try {
     const token = ensureToken((o['token-file'] as string | undefined) ?? path.join(stateDir, 'token'));

@@ -33,6 +33,8 @@ export interface EngineOptions {
   /** Default: the embedded driver on <state>/libvirt. */
   libvirtUri?: string;
   log?: (line: string) => void;
+  /** How long a download may wait for headers or stall in its body (default 30 s). */
+  fetchTimeoutMs?: number;
 }
 
 export interface OverlaySpec {
@@ -63,6 +65,7 @@ export class Engine {
   private readonly log: (s: string) => void;
   /** Instances with an operation working on them, so a second one is refused instead of interleaved. */
   private readonly busy = new Set<string>();
+  fetchTimeoutMs = 30000;
 
   private constructor(store: Store, readonly driver: VmDriver, ctlDir: string, log: (s: string) => void) {
     this.store = store;
@@ -85,7 +88,13 @@ export class Engine {
       fs.mkdirSync(ctlDir, { recursive: true });
       const driver = await VmDriver.open(o.libvirtUri ?? `qemu:///embed?root=${root}`);
       const e = new Engine(store, driver, ctlDir, log);
-      await e.recover();
+      if (o.fetchTimeoutMs) e.fetchTimeoutMs = o.fetchTimeoutMs;
+      try {
+        await e.recover();
+      } catch (err) {
+        await driver.close();
+        throw err;
+      }
       return e;
     } catch (err) {
       store.unlock();
@@ -194,7 +203,7 @@ export class Engine {
     return this.ops.start('import-base', req.requestId, async (op) => {
       const shown = /^https?:/.test(req.source) ? redactUrl(req.source) : req.source;
       op.phase('download');
-      const src = await openSource(req.source, { signal: op.signal });
+      const src = await openSource(req.source, { signal: op.signal, timeoutMs: this.fetchTimeoutMs });
       const dir = this.store.tempDir('base');
       try {
         let cached: string | null = null;
@@ -592,7 +601,7 @@ export class Engine {
       op.phase('fetch-apply');
       let storedId = ov.id ?? (ov.sha256 && this.store.getOverlay(ov.sha256) ? ov.sha256 : undefined);
       const location = storedId ? this.store.overlayFile(storedId) : ov.url!;
-      const src = await openSource(location, { signal: op.signal });
+      const src = await openSource(location, { signal: op.signal, timeoutMs: this.fetchTimeoutMs });
       const teeFile = storedId ? null : path.join(this.store.tempDir('fetch'), 'overlay.clov');
       const tee = teeFile ? new TeeSource(src.source, teeFile) : null;
       const counted: ByteSource = tee ?? src.source;

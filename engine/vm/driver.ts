@@ -91,7 +91,7 @@ export class VmDriver {
     try {
       await this.run(`destroy ${quote(name)}`);
     } catch (e) {
-      if (/not found|not running|no domain/i.test((e as Error).message)) return;
+      if (/not found|not running|no domain|failed to get domain/i.test((e as Error).message)) return;
       throw e;
     }
   }

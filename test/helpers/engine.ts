@@ -1,0 +1,196 @@
+// Real engines for integration tests: `cloudlet engine serve` started from the compiled CLI (dist/, built by
+// `npm test` before jest runs) on its own state directory and TCP port, plus a small HTTP file server whose
+// misbehaviours (404, stall, garbage, truncation, throttling) are chosen per path.
+
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EngineClient, OperationView } from '../../engine/client/client';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+export const CLI_JS = path.join(ROOT, 'dist', 'engine', 'cli', 'main.js');
+
+export function requireBuild(): void {
+  if (!fs.existsSync(CLI_JS)) throw new Error(`${CLI_JS} is missing: run \`npm run build\` (npm test does) before these tests`);
+}
+
+export class TestEngine {
+  proc!: ChildProcess;
+  endpoint = '';
+  token = '';
+  client!: EngineClient;
+  private logFd = -1;
+
+  constructor(readonly stateDir: string, readonly extraArgs: string[] = []) {}
+
+  static async start(label: string, extraArgs: string[] = []): Promise<TestEngine> {
+    requireBuild();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cle-${label}-`));
+    const e = new TestEngine(dir, extraArgs);
+    await e.boot();
+    return e;
+  }
+
+  get log(): string {
+    return fs.readFileSync(path.join(this.stateDir, 'engine.log'), 'utf8');
+  }
+
+  async boot(): Promise<void> {
+    fs.rmSync(path.join(this.stateDir, 'engine.json'), { force: true });
+    this.logFd = fs.openSync(path.join(this.stateDir, 'engine.log'), 'a');
+    this.proc = spawn(process.execPath, [CLI_JS, 'engine', 'serve', '--state-dir', this.stateDir, '--listen', '127.0.0.1:0', ...this.extraArgs], { stdio: ['ignore', this.logFd, this.logFd] });
+    const deadline = Date.now() + 60000;
+    const info = path.join(this.stateDir, 'engine.json');
+    while (!fs.existsSync(info)) {
+      if (this.proc.exitCode !== null) throw new Error(`engine exited with ${this.proc.exitCode}:\n${this.log}`);
+      if (Date.now() > deadline) throw new Error(`engine did not start:\n${this.log}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    this.endpoint = (JSON.parse(fs.readFileSync(info, 'utf8')) as { endpoint: string }).endpoint;
+    this.token = fs.readFileSync(path.join(this.stateDir, 'token'), 'utf8').trim();
+    this.client = new EngineClient({ endpoint: this.endpoint, token: this.token });
+  }
+
+  async call<T = Record<string, unknown>>(method: string, p: string, body?: unknown): Promise<T> {
+    return this.client.call<T>(method, p, body);
+  }
+
+  /** Starts an operation through `method path body` and waits for it; returns the final view (any state). */
+  async op(method: string, p: string, body: unknown): Promise<OperationView> {
+    const { operation } = await this.call<{ operation: OperationView }>(method, p, body);
+    return this.settle(operation.id);
+  }
+
+  async settle(id: string, timeoutMs = 600000): Promise<OperationView> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await this.call<OperationView>('GET', `/v1/operations/${id}?wait=5`);
+      if (v.state !== 'running') return v;
+      if (Date.now() > deadline) throw new Error(`operation ${id} still running in phase ${v.phase}`);
+    }
+  }
+
+  async kill9(): Promise<void> {
+    await this.client.close().catch(() => undefined);
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.kill('SIGKILL');
+    await exited;
+    fs.closeSync(this.logFd);
+  }
+
+  async stop(): Promise<void> {
+    await this.client?.close().catch(() => undefined);
+    if (this.proc && this.proc.exitCode === null) {
+      const exited = new Promise((r) => this.proc.once('exit', r));
+      this.proc.kill('SIGTERM');
+      await exited;
+    }
+    if (this.logFd >= 0) fs.closeSync(this.logFd);
+    this.logFd = -1;
+  }
+
+  /** Deletes every instance (through the API), then stops the engine and removes its state. */
+  async destroy(): Promise<void> {
+    try {
+      const { instances } = await this.call<{ instances: { id: string }[] }>('GET', '/v1/instances');
+      for (const i of instances) await this.call('DELETE', `/v1/instances/${i.id}`).catch(() => undefined);
+    } catch {
+      // engine already gone
+    }
+    await this.stop();
+    fs.rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+export type Behaviour = 'ok' | '404' | 'stall' | 'truncate' | 'garbage' | { throttleBytesPerSec: number };
+
+/** A static file server for test URLs. `serve(name, file, behaviour)` publishes a file at /name. */
+export class FileServer {
+  private readonly files = new Map<string, { file: string; how: Behaviour }>();
+  private server!: http.Server;
+  origin = '';
+  readonly sockets = new Set<import('node:net').Socket>();
+
+  async start(): Promise<void> {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
+    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  serve(name: string, file: string, how: Behaviour = 'ok'): string {
+    this.files.set(name, { file, how });
+    return `${this.origin}/${name}`;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const f = this.files.get((req.url ?? '/').slice(1));
+    if (!f || f.how === '404') {
+      res.writeHead(404);
+      return void res.end('not found');
+    }
+    if (f.how === 'stall') return; // never answers
+    if (f.how === 'garbage') {
+      res.writeHead(200, { 'content-length': 1 << 20 });
+      return void res.end(Buffer.alloc(1 << 20, 0x5a));
+    }
+    const size = fs.statSync(f.file).size;
+    res.writeHead(200, { 'content-length': size });
+    if (f.how === 'truncate') {
+      // Sends about half of the file, then drops the connection.
+      const rs = fs.createReadStream(f.file, { start: 0, end: Math.floor(size / 2) });
+      rs.on('data', (c) => res.write(c));
+      rs.on('end', () => res.socket?.destroy());
+      return;
+    }
+    if (typeof f.how === 'object') {
+      const rate = f.how.throttleBytesPerSec;
+      const fd = fs.openSync(f.file, 'r');
+      let pos = 0;
+      const slice = Math.max(1024, Math.floor(rate / 10));
+      const tick = setInterval(() => {
+        if (res.destroyed) {
+          clearInterval(tick);
+          fs.closeSync(fd);
+          return;
+        }
+        const b = Buffer.alloc(Math.min(slice, size - pos));
+        fs.readSync(fd, b, 0, b.length, pos);
+        pos += b.length;
+        res.write(b);
+        if (pos >= size) {
+          clearInterval(tick);
+          fs.closeSync(fd);
+          res.end();
+        }
+      }, 100);
+      return;
+    }
+    fs.createReadStream(f.file).pipe(res);
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/** QEMU processes whose command line names this libvirt domain. */
+export function qemuRunning(domain: string): boolean {
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.startsWith('/usr/bin/qemu-system') && cmd.includes(`guest=${domain},`)) return true;
+    } catch {
+      // process ended
+    }
+  }
+  return false;
+}
