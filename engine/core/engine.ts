@@ -443,7 +443,7 @@ export class Engine {
     const dir = this.store.tempDir('upload');
     const file = path.join(dir, 'overlay.clov');
     try {
-      const { sha256, bytes } = await teeToFile(source, file, 1 << 40);
+      const { sha256, bytes } = await teeToFile(source, file, 2 ** 40);
       if (expectSha256 && sha256 !== expectSha256) throw new CloudletError('HASH_MISMATCH', `the overlay's SHA-256 is ${sha256}, expected ${expectSha256}`);
       const summary = await inspectOverlay(file, true);
       const baseId = baseIdOf(summary.base.disk.sha256, summary.base.memory.sha256).toString('hex');

@@ -101,6 +101,8 @@ async function openHttp(url: string, o: FetchOptions): Promise<OpenedSource> {
     if (o.signal?.aborted) throw new CloudletError('CANCELLED', 'cancelled');
     throw new CloudletError('DOWNLOAD_FAILED', `${shown}: ${describe(e)}`, e);
   }
+  // A destroyed body emits 'error' (RequestAbortedError); nobody else listens once we let go of it.
+  res.body.on('error', () => undefined);
   if (res.statusCode < 200 || res.statusCode > 299) {
     res.body.destroy();
     throw new CloudletError('DOWNLOAD_FAILED', `${shown}: HTTP ${res.statusCode}`);
