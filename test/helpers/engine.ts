@@ -24,12 +24,13 @@ export class TestEngine {
   client!: EngineClient;
   private logFd = -1;
 
-  constructor(readonly stateDir: string, readonly extraArgs: string[] = []) {}
+  /** `wrap` prefixes the engine's command line (e.g. `ip netns exec NS`). */
+  constructor(readonly stateDir: string, readonly extraArgs: string[] = [], readonly wrap: string[] = [], readonly listen = '127.0.0.1:0') {}
 
-  static async start(label: string, extraArgs: string[] = []): Promise<TestEngine> {
+  static async start(label: string, extraArgs: string[] = [], wrap: string[] = [], listen?: string): Promise<TestEngine> {
     requireBuild();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cle-${label}-`));
-    const e = new TestEngine(dir, extraArgs);
+    const e = new TestEngine(dir, extraArgs, wrap, listen);
     await e.boot();
     return e;
   }
@@ -41,7 +42,8 @@ export class TestEngine {
   async boot(): Promise<void> {
     fs.rmSync(path.join(this.stateDir, 'engine.json'), { force: true });
     this.logFd = fs.openSync(path.join(this.stateDir, 'engine.log'), 'a');
-    this.proc = spawn(process.execPath, [CLI_JS, 'engine', 'serve', '--state-dir', this.stateDir, '--listen', '127.0.0.1:0', ...this.extraArgs], { stdio: ['ignore', this.logFd, this.logFd] });
+    const cmd = [...this.wrap, process.execPath, CLI_JS, 'engine', 'serve', '--state-dir', this.stateDir, '--listen', this.listen, ...this.extraArgs];
+    this.proc = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', this.logFd, this.logFd] });
     const deadline = Date.now() + 60000;
     const info = path.join(this.stateDir, 'engine.json');
     while (!fs.existsSync(info)) {
@@ -114,14 +116,14 @@ export class FileServer {
   origin = '';
   readonly sockets = new Set<import('node:net').Socket>();
 
-  async start(): Promise<void> {
+  async start(host = '127.0.0.1'): Promise<void> {
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
-    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    await new Promise<void>((r) => this.server.listen(0, host, () => r()));
+    this.origin = `http://${host}:${(this.server.address() as AddressInfo).port}`;
   }
 
   serve(name: string, file: string, how: Behaviour = 'ok'): string {
