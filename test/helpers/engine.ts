@@ -10,7 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineClient, OperationView } from '../../engine/client/client';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+// From ts-jest (test/helpers) or compiled (dist/test/helpers, used by the benchmarks).
+const up = path.resolve(__dirname, '..', '..');
+const ROOT = path.basename(up) === 'dist' ? path.dirname(up) : up;
 export const CLI_JS = path.join(ROOT, 'dist', 'engine', 'cli', 'main.js');
 
 export function requireBuild(): void {
