@@ -6,7 +6,8 @@
 // Goals (issue 3): synthesis >= 5x faster than the no-overlay path at 100 Mbit/s, and end-to-end within
 // 1.3 x (overlay transfer time at link speed + restore time), which needs apply-while-downloading.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,6 +16,7 @@ import { FileServer, TestEngine } from '../helpers/engine';
 import { ensureBaseArchive, ensureGuest, restoreGuest } from '../vms/guest';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
+const execFileAsync = promisify(execFile);
 const NS = 'clbench';
 const HOST_IF = 'clb-h';
 const HOST_IP = '10.77.0.1';
@@ -49,8 +51,11 @@ function shape(mbit: number | null): void {
   if (mbit !== null) sh(['tc', 'qdisc', 'add', 'dev', HOST_IF, 'root', 'tbf', 'rate', `${mbit}mbit`, 'burst', '256kb', 'latency', '100ms']);
 }
 
-/** Downloads URLs from inside the namespace, one after another; returns wall seconds. */
-function fetchInNs(urls: string[], outDir: string): number {
+/**
+ * Downloads URLs from inside the namespace, one after another; returns wall seconds. Asynchronous: the file
+ * server answering it lives in this process.
+ */
+async function fetchInNs(urls: string[], outDir: string): Promise<number> {
   const script = `
 const fs=require('node:fs');const path=require('node:path');
 (async()=>{const t0=Date.now();for(const u of ${JSON.stringify(urls)}){const r=await fetch(u);if(!r.ok)throw new Error(u+': '+r.status);
@@ -58,7 +63,8 @@ const out=fs.createWriteStream(path.join(${JSON.stringify(outDir)},path.basename
 for await(const c of r.body){if(!out.write(c))await new Promise(res=>out.once('drain',res));}
 await new Promise(res=>out.end(res));}
 console.log((Date.now()-t0)/1000);})().catch(e=>{console.error(e);process.exit(1)});`;
-  return Number(execFileSync('ip', ['netns', 'exec', NS, process.execPath, '-e', script], { encoding: 'utf8' }).trim());
+  const { stdout } = await execFileAsync('ip', ['netns', 'exec', NS, process.execPath, '-e', script], { encoding: 'utf8' });
+  return Number(stdout.trim());
 }
 
 interface LinkResult {
@@ -104,7 +110,7 @@ async function main(): Promise<void> {
       process.stderr.write(`bench: ${label}\n`);
       shape(link);
       const dlDir = fs.mkdtempSync(path.join(work, 'dl-'));
-      const overlayTransferSeconds = fetchInNs([overlayUrl], dlDir);
+      const overlayTransferSeconds = await fetchInNs([overlayUrl], dlDir);
 
       const t0 = Date.now();
       const syn = await engine.op('POST', '/v1/instances', { name: `synth-${link ?? 'fast'}`, baseId, overlay: { url: overlayUrl } });
@@ -114,7 +120,7 @@ async function main(): Promise<void> {
       if (probe.stdout.trim() !== g.manifest.customMarker) throw new Error(`synthesized VM lacks the customization: ${probe.stdout}`);
       await engine.call('DELETE', `/v1/instances/${syn.target!.id}`);
 
-      const naiveTransfer = fetchInNs(naiveUrls, dlDir);
+      const naiveTransfer = await fetchInNs(naiveUrls, dlDir);
       const r0 = Date.now();
       const vm = await restoreGuest({ memory: path.join(dlDir, 'full-memory.save'), disk: path.join(dlDir, 'full-disk.qcow2'), workDir: path.join(dlDir, 'run') });
       const restoreSeconds = (Date.now() - r0) / 1000;
