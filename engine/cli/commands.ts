@@ -35,6 +35,16 @@ export async function clientFor(o: Opts): Promise<EngineClient> {
   return new EngineClient({ endpoint: local.endpoint, token: tokenFile ? fs.readFileSync(tokenFile, 'utf8').trim() : local.token });
 }
 
+/** Runs `fn` with a client for the options' engine, closing it afterwards. */
+async function withClient(o: Opts, fn: (c: EngineClient) => Promise<void>): Promise<void> {
+  const c = await clientFor(o);
+  try {
+    await fn(c);
+  } finally {
+    await c.close();
+  }
+}
+
 async function follow(c: EngineClient, op: OperationView, o: Opts, label: string): Promise<OperationView> {
   const bar = o.quiet || o.json ? undefined : progressPrinter(label);
   return c.wait(op, bar ? (v) => (v.state === 'running' ? bar({ phase: v.phase, done: v.done, total: v.total }) : undefined) : undefined);
@@ -84,8 +94,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
 
   if (cmd === 'info') {
     const { options: o } = parseArgs(argv, spec({}), usage);
-    const c = await clientFor(o);
-    try {
+    await withClient(o, async (c) => {
       const i = await c.call<{ engine: { version: string; stateDir: string }; hypervisor: { type: string; libvirtUri: string }; extensions: Record<string, unknown>; capacity: Record<string, number>; counts: Record<string, number> }>('GET', '/v1/info');
       print(o, i, () =>
         [
@@ -96,9 +105,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
           `objects      ${i.counts.bases} bases, ${i.counts.overlays} overlays, ${i.counts.instances} instances`,
         ].join('\n'),
       );
-    } finally {
-      await c.close();
-    }
+    });
     return;
   }
 
@@ -115,8 +122,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       ready: { type: 'string', help: "'agent' (default) or seconds to wait after boot" },
     });
     const { positionals: p, options: o } = parseArgs(rest, S, usage);
-    const c = await clientFor(o);
-    try {
+    await withClient(o, async (c) => {
       const showBase = (b: Record<string, unknown>) => out(o.json ? JSON.stringify(b, null, 2) : `base ${b.id}\n  name ${b.name}, ${b.memoryMiB} MiB, ${b.vcpus} vCPU, CPU ${b.cpuModel}\n  disk ${formatBytes((b.disk as { bytes: number }).bytes)}, memory ${formatBytes((b.memory as { bytes: number }).bytes)}\n  source ${b.source}`);
       if (sub === 'list') {
         const { bases } = await c.call<{ bases: { id: string; name: string; memoryMiB: number; disk: { bytes: number }; created: string }[] }>('GET', '/v1/bases');
@@ -157,9 +163,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         const b = (done.result as { base: Record<string, unknown> }).base;
         print(o, done.result, () => `base ${b.id} (${b.name}) captured from ${inst} in ${done.timings.total} s`);
       } else throw new CloudletError('INVALID_ARGUMENT', `unknown base command ${sub ?? '(none)'}\n${usage}`);
-    } finally {
-      await c.close();
-    }
+    });
     return;
   }
 
@@ -173,8 +177,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       'request-id': { type: 'string', help: 'idempotency key: a retry with the same key returns the same operation' },
     });
     const { positionals: p, options: o } = parseArgs(argv, S, usage);
-    const c = await clientFor(o);
-    try {
+    await withClient(o, async (c) => {
       let baseGiven = o.base as string | undefined;
       if (cmd === 'resume') baseGiven = one(p, 'a base id', usage);
       if (!baseGiven) throw new CloudletError('INVALID_ARGUMENT', `--base is required\n${usage}`);
@@ -190,17 +193,14 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       const inst = (done.result as { instance: Record<string, unknown> }).instance;
       const phases = Object.entries(done.timings).map(([k, v]) => `${k} ${v} s`).join(', ');
       print(o, done.result, () => `instance ${inst.id} (${inst.name}) ${inst.state}; ${phases}\n  control socket ${inst.controlSocket}\n  console log    ${inst.consoleLog}`);
-    } finally {
-      await c.close();
-    }
+    });
     return;
   }
 
   if (cmd === 'overlay') {
     const S = spec({ level: { type: 'number', help: 'zstd level (default 9)' } });
     const { positionals: p, options: o } = parseArgs(rest, S, usage);
-    const c = await clientFor(o);
-    try {
+    await withClient(o, async (c) => {
       if (sub === 'list') {
         const { overlays } = await c.call<{ overlays: { id: string; bytes: number; baseId: string; source: string }[] }>('GET', '/v1/overlays');
         print(o, overlays, () => table([['ID', 'SIZE', 'BASE', 'SOURCE'], ...overlays.map((x) => [x.id.slice(0, 16), formatBytes(x.bytes), x.baseId.slice(0, 16), x.source])]));
@@ -228,17 +228,14 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         const v = (done.result as { overlay: Record<string, unknown> }).overlay;
         print(o, done.result, () => `overlay ${v.id} (${formatBytes(v.bytes as number)}) from ${inst}; ${Object.entries(done.timings).map(([k, t]) => `${k} ${t} s`).join(', ')}`);
       } else throw new CloudletError('INVALID_ARGUMENT', `unknown overlay command ${sub ?? '(none)'}\n${usage}`);
-    } finally {
-      await c.close();
-    }
+    });
     return;
   }
 
   if (cmd === 'instance') {
     const S = spec({ timeout: { type: 'number', help: 'exec: seconds to wait (default 60)' } });
     const { positionals: p, options: o } = parseArgs(rest, S, usage);
-    const c = await clientFor(o);
-    try {
+    await withClient(o, async (c) => {
       if (sub === 'list') {
         const { instances } = await c.call<{ instances: { id: string; name: string; state: string; baseId: string; overlayId?: string }[] }>('GET', '/v1/instances');
         print(o, instances, () => table([['ID', 'NAME', 'STATE', 'BASE', 'OVERLAY'], ...instances.map((i) => [i.id, i.name, i.state, i.baseId.slice(0, 16), (i.overlayId ?? '-').slice(0, 16)])]));
@@ -261,16 +258,13 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
           if (r.code !== 0) throw new CloudletError('GUEST_AGENT', `the command exited with ${r.code} in the guest`);
         }
       } else throw new CloudletError('INVALID_ARGUMENT', `unknown instance command ${sub ?? '(none)'}\n${usage}`);
-    } finally {
-      await c.close();
-    }
+    });
     return;
   }
 
   if (cmd === 'operation') {
     const { positionals: p, options: o } = parseArgs(rest, spec({}), usage);
-    const c = await clientFor(o);
-    try {
+    await withClient(o, async (c) => {
       if (sub === 'list') {
         const { operations } = await c.call<{ operations: OperationView[] }>('GET', '/v1/operations');
         print(o, operations, () => table([['ID', 'KIND', 'STATE', 'PHASE', 'ERROR'], ...operations.map((x) => [x.id, x.kind, x.state, x.phase, x.error ? `${x.error.code}: ${x.error.message}` : ''])]));
@@ -281,9 +275,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         const v = await c.call<OperationView>('DELETE', `/v1/operations/${one(p, 'an operation id', usage)}`);
         print(o, v, () => `operation ${v.id}: ${v.state}`);
       } else throw new CloudletError('INVALID_ARGUMENT', `unknown operation command ${sub ?? '(none)'}\n${usage}`);
-    } finally {
-      await c.close();
-    }
+    });
     return;
   }
   throw new CloudletError('INVALID_ARGUMENT', `unknown command ${cmd}`);

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { CloudletError } from '../errors';
 import { applyOverlay, inspectOverlay } from '../overlay/apply';
-import { rememberDigest } from '../overlay/digest';
+import { fileDigest, rememberDigest } from '../overlay/digest';
 import { FORMAT_VERSION, baseIdOf } from '../overlay/format';
 import { ByteSource } from '../overlay/io';
 import { createOverlay } from '../overlay/writer';
@@ -19,7 +19,7 @@ import { ArchiveManifest, archiveBytes, memberName, readBaseArchive, writeBaseAr
 import { openSource, redactUrl } from '../store/fetch';
 import { BaseRecord, InstanceRecord, OperationRecord, OverlayRecord, Store, newId } from '../store/store';
 import { bootDomainXml, hypervisorType, instanceDomainXml, snapshotFacts } from '../vm/domain';
-import { VmDriver, embedRootFor } from '../vm/driver';
+import { DomainState, VmDriver, embedRootFor } from '../vm/driver';
 import { guestExec } from '../vm/guest-agent';
 import { copyWithDomainXml, patchDomainXmlInPlace, readSaveHeader } from '../vm/save-header';
 import { Operation, OperationTable } from './operations';
@@ -139,7 +139,7 @@ export class Engine {
           this.log(`could not resume instance ${inst.id}: ${(e as Error).message}`);
         }
       }
-      await this.refresh(inst);
+      await this.refresh(inst, domains);
     }
   }
 
@@ -364,7 +364,7 @@ export class Engine {
     for (const key of ['disk', 'memory', 'kernel', 'initrd'] as const) {
       const f = path.join(dir, memberName(key));
       if (!fs.existsSync(f)) continue;
-      files[key] = { name: memberName(key), bytes: fs.statSync(f).size, sha256: await sha256File(f) };
+      files[key] = { name: memberName(key), bytes: fs.statSync(f).size, sha256: await fileDigest(f) };
     }
     const id = baseIdOf(files.disk!.sha256, files.memory!.sha256).toString('hex');
     return this.baseRecord(dir, { id, files }, name, source);
@@ -373,35 +373,26 @@ export class Engine {
   /** Captures a running instance (disk flattened, memory saved) as a new base; the instance keeps running. */
   createBaseFromInstance(req: { instanceId: string; name: string; requestId?: string }): OperationRecord {
     if (typeof req.name !== 'string' || !NAME_RE.test(req.name)) throw new CloudletError('INVALID_ARGUMENT', 'name: lowercase letters, digits and dashes, at most 63');
-    const again = req.requestId ? this.ops.byRequestId('create-base', req.requestId) : null;
-    if (again) return again;
-    const inst = this.runningInstance(req.instanceId);
-    const base = this.getBase(inst.baseId);
-    this.claim(inst.id);
-    return this.ops.start('create-base', req.requestId, async (op) => {
+    return this.startOnInstance('create-base', req.instanceId, req.requestId, async (op, inst, base) => {
       const dir = this.store.tempDir('base');
       try {
-        const saved = await this.pauseToFile(op, inst);
-        try {
+        await this.whilePaused(op, inst, async (saved) => {
           op.phase('flatten');
           await run('qemu-img', ['convert', '-O', 'raw', path.join(this.store.instanceDir(inst.id), 'disk.qcow2'), path.join(dir, 'disk.raw')], { maxBuffer: 1 << 20 });
           fs.copyFileSync(saved, path.join(dir, 'memory.save'));
           const bdir = this.store.baseDir(base.id);
           if (base.kernel) fs.copyFileSync(path.join(bdir, 'kernel'), path.join(dir, 'kernel'));
           if (base.initrd) fs.copyFileSync(path.join(bdir, 'initrd.img'), path.join(dir, 'initrd.img'));
-        } finally {
-          await this.resumeFromFile(op, inst, saved);
-        }
+        });
         op.phase('hash');
         const rec = await this.hashNewBase(dir, req.name, `instance ${inst.id}`);
         const stored = this.store.commitBase(dir, rec);
         op.setTarget({ type: 'base', id: stored.id });
         return { base: stored };
       } finally {
-        this.busy.delete(inst.id);
         fs.rmSync(dir, { recursive: true, force: true });
       }
-    }).rec;
+    });
   }
 
   /** A base as an archive that importBase reads back. */
@@ -456,17 +447,11 @@ export class Engine {
   /** Creates an overlay from a running instance: the VM is saved, diffed against its base, and resumed. */
   createOverlayFromInstance(req: { instanceId: string; level?: number; requestId?: string }): OperationRecord {
     if (req.level !== undefined && !(Number.isInteger(req.level) && req.level >= 1 && req.level <= 19)) throw new CloudletError('INVALID_ARGUMENT', 'level: a zstd level from 1 to 19');
-    const again = req.requestId ? this.ops.byRequestId('create-overlay', req.requestId) : null;
-    if (again) return again;
-    const inst = this.runningInstance(req.instanceId);
-    const base = this.getBase(inst.baseId);
-    this.claim(inst.id);
-    return this.ops.start('create-overlay', req.requestId, async (op) => {
+    return this.startOnInstance('create-overlay', req.instanceId, req.requestId, async (op, inst, base) => {
       const dir = this.store.tempDir('overlay');
       const out = path.join(dir, 'overlay.clov');
       try {
-        const saved = await this.pauseToFile(op, inst);
-        try {
+        await this.whilePaused(op, inst, async (saved) => {
           op.phase('delta');
           const bdir = this.store.baseDir(base.id);
           await createOverlay({
@@ -478,53 +463,82 @@ export class Engine {
             level: req.level,
             onProgress: (p) => op.progress(p.done, p.total),
           });
-        } finally {
-          await this.resumeFromFile(op, inst, saved);
-        }
+        });
         op.phase('store');
-        const sha256 = await sha256File(out);
+        const sha256 = await fileDigest(out);
         const rec = this.store.commitOverlay(out, { id: sha256, bytes: fs.statSync(out).size, baseId: base.id, created: new Date().toISOString(), source: `instance ${inst.id}` });
         op.setTarget({ type: 'overlay', id: rec.id });
         return { overlay: rec };
       } finally {
-        this.busy.delete(inst.id);
         fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /**
+   * Starts an operation on a running instance (idempotent on requestId), holding the instance for its whole
+   * run so no second operation interleaves with it.
+   */
+  private startOnInstance(kind: string, instanceId: string, requestId: string | undefined, work: (op: Operation, inst: InstanceRecord, base: BaseRecord) => Promise<unknown>): OperationRecord {
+    const again = requestId ? this.ops.byRequestId(kind, requestId) : null;
+    if (again) return again;
+    const inst = this.runningInstance(instanceId);
+    const base = this.getBase(inst.baseId);
+    this.claim(inst.id);
+    return this.ops.start(kind, requestId, async (op) => {
+      try {
+        return await work(op, inst, base);
+      } finally {
+        this.busy.delete(inst.id);
       }
     }).rec;
   }
 
-  /** Saves a running instance's memory next to its disk; recover() resumes from it after a crash. */
-  private async pauseToFile(op: Operation, inst: InstanceRecord): Promise<string> {
+  /**
+   * Saves a running instance's memory next to its disk, runs `work` on the stopped VM, and resumes it whatever
+   * happened; recover() resumes from the same file after a crash.
+   */
+  private async whilePaused(op: Operation, inst: InstanceRecord, work: (saved: string) => Promise<void>): Promise<void> {
     op.phase('save');
     const saved = path.join(this.store.instanceDir(inst.id), 'resume.save');
     fs.rmSync(saved, { force: true });
     await this.driver.save(inst.domain, saved);
-    return saved;
-  }
-
-  private async resumeFromFile(op: Operation, inst: InstanceRecord, saved: string): Promise<void> {
-    op.phase('resume');
-    await this.driver.restore(saved);
-    fs.rmSync(saved, { force: true });
+    try {
+      await work(saved);
+    } finally {
+      op.phase('resume');
+      await this.driver.restore(saved);
+      fs.rmSync(saved, { force: true });
+    }
   }
 
   // ---------------------------------------------------------------- instances
 
-  listInstances(): Promise<InstanceRecord[]> {
-    return Promise.all(this.store.listInstances().map((i) => this.refresh(i)));
+  async listInstances(): Promise<InstanceRecord[]> {
+    const domains = await this.driver.list();
+    return Promise.all(this.store.listInstances().map((i) => this.refresh(i, domains)));
   }
 
   async getInstance(id: string): Promise<InstanceRecord & { controlSocket: string; consoleLog: string }> {
-    const i = this.store.getInstance(id) ?? this.store.listInstances().find((x) => x.name === id);
-    if (!i) throw new CloudletError('NOT_FOUND', `no instance ${id}`);
+    const i = this.findInstance(id);
     const r = await this.refresh(i);
     return { ...r, controlSocket: this.controlSocket(i.id), consoleLog: path.join(this.store.instanceDir(i.id), 'console.log') };
   }
 
-  /** Brings the recorded state in line with libvirt's (a VM destroyed out of band shows as stopped). */
-  private async refresh(i: InstanceRecord): Promise<InstanceRecord> {
+  /** An instance by id or by name. */
+  private findInstance(id: string): InstanceRecord {
+    const inst = this.store.getInstance(id) ?? this.store.listInstances().find((x) => x.name === id);
+    if (!inst) throw new CloudletError('NOT_FOUND', `no instance ${id}`);
+    return inst;
+  }
+
+  /**
+   * Brings the recorded state in line with libvirt's (a VM destroyed out of band shows as stopped). Callers
+   * refreshing many instances pass one listing of the domains.
+   */
+  private async refresh(i: InstanceRecord, domains?: Map<string, DomainState>): Promise<InstanceRecord> {
     if (i.state === 'creating' || i.state === 'failed' || this.busy.has(i.id)) return i;
-    const st = await this.driver.state(i.domain);
+    const st = domains ? (domains.get(i.domain) ?? null) : await this.driver.state(i.domain);
     const now = st === 'running' ? 'running' : st === 'paused' ? 'paused' : 'stopped';
     if (now !== i.state) {
       i.state = now;
@@ -534,8 +548,7 @@ export class Engine {
   }
 
   private runningInstance(id: string): InstanceRecord {
-    const inst = this.store.getInstance(id) ?? this.store.listInstances().find((x) => x.name === id);
-    if (!inst) throw new CloudletError('NOT_FOUND', `no instance ${id}`);
+    const inst = this.findInstance(id);
     if (inst.state !== 'running') throw new CloudletError('CONFLICT', `instance ${inst.id} is ${inst.state}, not running`);
     if (this.busy.has(inst.id)) throw new CloudletError('CONFLICT', `instance ${inst.id} is busy with another operation`);
     return inst;
@@ -657,8 +670,7 @@ export class Engine {
   }
 
   async deleteInstance(id: string): Promise<void> {
-    const inst = this.store.getInstance(id) ?? this.store.listInstances().find((x) => x.name === id);
-    if (!inst) throw new CloudletError('NOT_FOUND', `no instance ${id}`);
+    const inst = this.findInstance(id);
     if (this.busy.has(inst.id)) throw new CloudletError('CONFLICT', `instance ${inst.id} is busy with another operation`);
     await this.driver.destroy(inst.domain);
     this.store.removeDir(this.store.instanceDir(inst.id));
@@ -742,12 +754,6 @@ async function teeToFile(source: ByteSource, file: string, limit: number): Promi
   } finally {
     t.abandon();
   }
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 8 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

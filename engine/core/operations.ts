@@ -81,7 +81,8 @@ export class Operation {
   private closePhase(): void {
     const now = Date.now();
     if (this.rec.phase && this.rec.phase !== 'queued') {
-      this.rec.timings[this.rec.phase] = Math.round((this.rec.timings[this.rec.phase] ?? 0) + (now - this.phaseStart)) / 1000;
+      // Seconds, to the millisecond; a phase entered twice accumulates.
+      this.rec.timings[this.rec.phase] = Math.round((this.rec.timings[this.rec.phase] ?? 0) * 1000 + (now - this.phaseStart)) / 1000;
     }
     this.phaseStart = now;
   }

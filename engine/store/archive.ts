@@ -97,7 +97,9 @@ export async function readBaseArchive(o: ReadArchiveOptions): Promise<ArchiveMan
     if (h.every((x) => x === 0)) break;
     if (!checksumOk(h)) throw invalid(`${o.what}: not a tar archive, or a corrupt header at byte ${r.position - BLOCK}`);
     const type = String.fromCharCode(h[156] || 48);
-    const rawName = (h.toString('utf8', 345, 500).replace(/\0.*$/s, '') ? h.toString('utf8', 345, 500).replace(/\0.*$/s, '') + '/' : '') + h.toString('utf8', 0, 100).replace(/\0.*$/s, '');
+    const field = (from: number, to: number) => h.toString('utf8', from, to).replace(/\0.*$/s, '');
+    const prefix = field(345, 500);
+    const rawName = (prefix ? `${prefix}/` : '') + field(0, 100);
     const size = paxSize ?? octal(h, 124, 12, o.what);
     const name = (paxPath ?? rawName).replace(/^\.\//, '');
     paxPath = paxSize = undefined;

@@ -1,14 +1,16 @@
 // Test and benchmark guests, built from Debian packages and cached (see README.md here): boot, save, restore,
 // and the build of each guest's base and customized VM artifacts.
 
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { fileDigest } from '../../engine/overlay/digest';
 import { baseIdOf } from '../../engine/overlay/format';
+import { BootDomainSpec, bootDomainXml, instanceDomainXml } from '../../engine/vm/domain';
+import { readSaveHeader } from '../../engine/vm/save-header';
 import { ArchiveManifest, writeBaseArchive } from '../../engine/store/archive';
 import { ExecResult, guestExec } from '../../engine/vm/guest-agent';
 import { VirshSession, prepareEmbedRoot } from '../../engine/vm/virsh';
@@ -66,28 +68,6 @@ function artifacts(dir: string, manifest: GuestManifest): GuestArtifacts {
   };
 }
 
-export function domainXml(o: { name: string; memoryMiB: number; kernel: string; initrd: string; cmdline: string; disks: { path: string; format: 'raw' | 'qcow2'; dev: string }[]; socket: string; consoleLog: string }): string {
-  const disks = o.disks
-    .map((d) => `<disk type='file' device='disk'><driver name='qemu' type='${d.format}'/><source file='${d.path}'/><target dev='${d.dev}' bus='virtio'/></disk>`)
-    .join('\n    ');
-  return `<domain type='${fs.existsSync('/dev/kvm') ? 'kvm' : 'qemu'}'>
-  <name>${o.name}</name>
-  <memory unit='MiB'>${o.memoryMiB}</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${o.kernel}</kernel><initrd>${o.initrd}</initrd><cmdline>${o.cmdline}</cmdline></os>
-  <features><acpi/><apic/></features>
-  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>
-  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
-  <devices>
-    ${disks}
-    <serial type='file'><source path='${o.consoleLog}'/><target port='0'/></serial>
-    <serial type='unix'><source mode='bind' path='${o.socket}'/><target port='1'/></serial>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-`;
-}
-
 /** A running guest on its own embedded libvirt root. */
 export class RunningGuest {
   constructor(readonly virsh: VirshSession, readonly name: string, readonly socket: string, readonly consoleLog: string) {}
@@ -125,13 +105,13 @@ export class RunningGuest {
   }
 }
 
-export async function bootGuest(workDir: string, xmlOpts: Parameters<typeof domainXml>[0], readyTimeoutMs = 300000): Promise<RunningGuest> {
+export async function bootGuest(workDir: string, spec: BootDomainSpec, readyTimeoutMs = 300000): Promise<RunningGuest> {
   fs.mkdirSync(workDir, { recursive: true });
   const virsh = new VirshSession(prepareEmbedRoot(shortRoot()));
   const xmlFile = path.join(workDir, 'domain.xml');
-  fs.writeFileSync(xmlFile, domainXml(xmlOpts));
+  fs.writeFileSync(xmlFile, bootDomainXml(spec));
   await virsh.run(`create ${xmlFile}`);
-  const g = new RunningGuest(virsh, xmlOpts.name, xmlOpts.socket, xmlOpts.consoleLog);
+  const g = new RunningGuest(virsh, spec.name, spec.controlSocket, spec.consoleLog);
   try {
     // Poll so a guest that panics (and is destroyed, on_reboot=destroy) fails fast instead of timing out.
     const deadline = Date.now() + readyTimeoutMs;
@@ -143,7 +123,7 @@ export async function bootGuest(workDir: string, xmlOpts: Parameters<typeof doma
       if (!st.startsWith('running')) throw new Error(`guest stopped while booting (state: ${st})`);
     }
   } catch (e) {
-    const log = fs.existsSync(xmlOpts.consoleLog) ? fs.readFileSync(xmlOpts.consoleLog, 'utf8').slice(-3000) : '(no console log)';
+    const log = fs.existsSync(spec.consoleLog) ? fs.readFileSync(spec.consoleLog, 'utf8').slice(-3000) : '(no console log)';
     await g.destroy();
     throw new Error(`guest did not become ready: ${(e as Error).message}\nconsole:\n${log}`);
   }
@@ -158,20 +138,17 @@ export async function restoreGuest(o: { memory: string; disk: string; workDir: s
   fs.mkdirSync(o.workDir, { recursive: true });
   const root = shortRoot();
   const virsh = new VirshSession(prepareEmbedRoot(root));
-  let xml = await virsh.run(`save-image-dumpxml ${o.memory}`);
+  const saved = readSaveHeader(o.memory).xml;
   const socket = path.join(root, 'ctl.sock');
   const consoleLog = path.join(o.workDir, 'console.log');
-  const name = (/<name>([^<]+)<\/name>/.exec(xml) ?? [])[1];
-  xml = xml
-    .replace(/(<disk type='file' device='disk'>[\s\S]*?<source file=')[^']*(')/, `$1${path.resolve(o.disk)}$2`)
-    .replace(/(<serial type='unix'>[\s\S]*?<source mode='bind' path=')[^']*(')/, `$1${socket}$2`)
-    .replace(/(<serial type='file'>[\s\S]*?<source path=')[^']*(')/, `$1${consoleLog}$2`);
-  // The saved XML says the base disk had no backing store (<backingStore/>); left in, libvirt would open our
-  // qcow2 with no backing file and every unallocated cluster would read as zeros. Without the element,
-  // libvirt reads the chain from the image itself.
-  xml = xml.replace(/<backingStore\/>|<backingStore[\s\S]*?<\/backingStore>/g, '');
-  const format = fs.readFileSync(o.disk).subarray(0, 4).toString('latin1') === 'QFI\xfb' ? 'qcow2' : 'raw';
-  xml = xml.replace(/(<disk type='file' device='disk'>\s*<driver name='qemu' type=')[^']*(')/, `$1${format}$2`);
+  const name = (/<name>([^<]+)<\/name>/.exec(saved) ?? [])[1];
+  const uuid = (/<uuid>([^<]+)<\/uuid>/.exec(saved) ?? [])[1];
+  const magic = Buffer.alloc(4);
+  const fd = fs.openSync(o.disk, 'r');
+  fs.readSync(fd, magic, 0, 4, 0);
+  fs.closeSync(fd);
+  const format = magic.toString('latin1') === 'QFI\xfb' ? 'qcow2' : 'raw';
+  const xml = instanceDomainXml(saved, { name, uuid, disk: path.resolve(o.disk), diskFormat: format, controlSocket: socket, consoleLog });
   const xmlFile = path.join(o.workDir, 'restore.xml');
   fs.writeFileSync(xmlFile, xml);
   await virsh.run(`restore ${o.memory} --xml ${xmlFile} --running`, 600000);
@@ -184,22 +161,6 @@ export async function restoreGuest(o: { memory: string; disk: string; workDir: s
  */
 export function shortRoot(): string {
   return fs.mkdtempSync('/tmp/clv-');
-}
-
-function sha256(file: string): string {
-  const h = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  const buf = Buffer.allocUnsafe(8 << 20);
-  try {
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
 }
 
 const log = (s: string) => process.stderr.write(`guests: ${s}\n`);
@@ -223,13 +184,13 @@ export async function ensureGuest(name: GuestName): Promise<GuestArtifacts> {
     // Paths inside the saved XML are the final ones, so restores from the cache need no rewriting by default.
     const final = (p: string) => path.join(dir, path.relative(tmp, p));
     const run = path.join(tmp, 'run');
-    const common = { memoryMiB: spec.memoryMiB, kernel: final(path.join(tmp, 'kernel')), initrd: final(path.join(tmp, 'initrd.img')), cmdline: spec.cmdline };
+    const common = { memoryMiB: spec.memoryMiB, vcpus: 1, kernel: { kernel: final(path.join(tmp, 'kernel')), initrd: final(path.join(tmp, 'initrd.img')), cmdline: spec.cmdline } };
     // The guest boots from the final paths via symlinks made now and replaced by the rename at the end.
     fs.rmSync(dir, { recursive: true, force: true });
     fs.symlinkSync(tmp, dir);
     try {
       log('booting base VM');
-      const base = await bootGuest(path.join(run, 'base'), { name: `cloudlet-${name}`, ...common, disks: [{ path: final(path.join(tmp, 'base', 'disk.raw')), format: 'raw', dev: 'vda' }], socket: path.join(shortRoot(), 'ctl.sock'), consoleLog: path.join(run, 'base', 'console.log') });
+      const base = await bootGuest(path.join(run, 'base'), { name: `cloudlet-${name}`, ...common, disk: { path: final(path.join(tmp, 'base', 'disk.raw')), format: 'raw' }, controlSocket: path.join(shortRoot(), 'ctl.sock'), consoleLog: path.join(run, 'base', 'console.log') });
       await new Promise((r) => setTimeout(r, 3000));
       const counterAtBaseSave = await base.counter();
       if (!(counterAtBaseSave > 0)) throw new Error('base workload is not counting');
@@ -264,7 +225,7 @@ export async function ensureGuest(name: GuestName): Promise<GuestArtifacts> {
       if (payload) fs.rmSync(payload);
       fs.rmSync(run, { recursive: true, force: true });
       const files: Record<string, string> = {};
-      for (const f of ['kernel', 'initrd.img', 'base/disk.raw', 'base/memory.save', 'custom/disk.qcow2', 'custom/memory.save']) files[f] = sha256(path.join(tmp, f));
+      for (const f of ['kernel', 'initrd.img', 'base/disk.raw', 'base/memory.save', 'custom/disk.qcow2', 'custom/memory.save']) files[f] = await fileDigest(path.join(tmp, f));
       const manifest: GuestManifest = {
         name,
         version: GUEST_VERSION,
