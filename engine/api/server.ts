@@ -219,7 +219,10 @@ export class ApiServer {
         return;
       }
       const b = await readJson(req);
-      const op = e.createOverlayFromInstance({ instanceId: str(b, 'instanceId'), level: optNum(b, 'level'), requestId: optStr(b, 'requestId') });
+      const op =
+        b.url !== undefined
+          ? e.importOverlay({ url: str(b, 'url'), sha256: optStr(b, 'sha256'), requestId: optStr(b, 'requestId') })
+          : e.createOverlayFromInstance({ instanceId: str(b, 'instanceId'), level: optNum(b, 'level'), requestId: optStr(b, 'requestId') });
       send(res, 202, { operation: op });
     });
     this.route('GET', '/v1/overlays/:id/file', async (req, res, [id]) => serveFile(req, res, e.overlayPath(id), `"${id}"`), true);
@@ -242,6 +245,10 @@ export class ApiServer {
     this.route('DELETE', '/v1/instances/:id', async (_q, res, [id]) => {
       await e.deleteInstance(id);
       send(res, 200, { deleted: id });
+    });
+    this.route('POST', '/v1/instances/:id/power', async (req, res, [id]) => {
+      const b = await readJson(req);
+      send(res, 200, await e.setPowerState(id, str(b, 'state') as 'running' | 'paused' | 'stopped'));
     });
     this.route('POST', '/v1/instances/:id/exec', async (req, res, [id]) => {
       const b = await readJson(req);

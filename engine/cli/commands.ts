@@ -82,8 +82,10 @@ ${helpText(CONNECT)}
   cloudlet resume BASE --name N                   (start the base VM for customization)
   cloudlet overlay create INSTANCE [--level N]    (from a running VM; it keeps running)
   cloudlet overlay list | show ID | delete ID | download ID FILE | upload FILE
+  cloudlet overlay import URL|PATH [--sha256 H]   (the engine fetches it into its store)
   cloudlet synthesize --base BASE (--overlay-url URL [--overlay-sha256 H] | --overlay ID) --name N [--request-id R]
   cloudlet instance list | show ID | delete ID | console ID
+  cloudlet instance start ID | stop ID | pause ID (stop powers off; start boots a stopped VM from its disk)
   cloudlet instance exec ID -- COMMAND...         (through the guest's control agent)
   cloudlet operation list | show ID | cancel ID`;
 
@@ -198,7 +200,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
   }
 
   if (cmd === 'overlay') {
-    const S = spec({ level: { type: 'number', help: 'zstd level (default 9)' } });
+    const S = spec({ level: { type: 'number', help: 'zstd level (default 9)' }, sha256: { type: 'string', help: 'import: expected SHA-256 of the overlay file' } });
     const { positionals: p, options: o } = parseArgs(rest, S, usage);
     await withClient(o, async (c) => {
       if (sub === 'list') {
@@ -221,6 +223,12 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         const file = one(p, 'an overlay file', usage);
         const v = await c.upload<Record<string, unknown>>('/v1/overlays', file);
         print(o, v, () => `overlay ${v.id} stored (${formatBytes(v.bytes as number)})`);
+      } else if (sub === 'import') {
+        const url = one(p, 'an overlay URL or absolute path', usage);
+        const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/overlays', { url: url.startsWith('/') || /^[a-z]+:\/\//.test(url) ? url : path.resolve(url), sha256: o.sha256 });
+        const done = await follow(c, operation, o, 'overlay import');
+        const v = (done.result as { overlay: Record<string, unknown> }).overlay;
+        print(o, done.result, () => `overlay ${v.id} (${formatBytes(v.bytes as number)}) for base ${v.baseId}`);
       } else if (sub === 'create') {
         const inst = one(p, 'an instance id', usage);
         const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/overlays', { instanceId: inst, level: o.level });
@@ -246,6 +254,11 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         const id = one(p, 'an instance id', usage);
         await c.call('DELETE', `/v1/instances/${id}`);
         print(o, { deleted: id }, () => `deleted instance ${id}`);
+      } else if (sub === 'start' || sub === 'stop' || sub === 'pause') {
+        const id = one(p, 'an instance id', usage);
+        const want = sub === 'start' ? 'running' : sub === 'stop' ? 'stopped' : 'paused';
+        const v = await c.call<{ id: string; state: string }>('POST', `/v1/instances/${id}/power`, { state: want });
+        print(o, v, () => `instance ${v.id} ${v.state}`);
       } else if (sub === 'console') {
         const v = await c.call<{ consoleLog: string }>('GET', `/v1/instances/${one(p, 'an instance id', usage)}`);
         out(fs.existsSync(v.consoleLog) ? fs.readFileSync(v.consoleLog, 'utf8') : `(no console log at ${v.consoleLog}; the console is only readable on the engine's host)`);

@@ -189,7 +189,7 @@ export interface LocalEngine {
  * The local default engine for a state directory: its socket and token, starting it in the background
  * (logging to <state>/engine.log) if it is not answering.
  */
-export async function connectLocal(stateDir = defaultStateDir(), opts: { startTimeoutMs?: number; libvirtUri?: string } = {}): Promise<LocalEngine> {
+export async function connectLocal(stateDir = defaultStateDir(), opts: { startTimeoutMs?: number; libvirtUri?: string; signal?: AbortSignal } = {}): Promise<LocalEngine> {
   const sock = path.join(stateDir, 'engine.sock');
   const tokenFile = path.join(stateDir, 'token');
   const endpoint = `unix:${sock}`;
@@ -209,7 +209,9 @@ export async function connectLocal(stateDir = defaultStateDir(), opts: { startTi
   if (!(await probe())) {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const logFd = fs.openSync(path.join(stateDir, 'engine.log'), 'a');
-    const main = path.join(__dirname, '..', 'cli', 'main.js');
+    // A bundled client (the Terraform provider) lives away from the engine's files and is told where they are.
+    const main = process.env.CLOUDLET_ENGINE_MAIN || path.join(__dirname, '..', 'cli', 'main.js');
+    if (!fs.existsSync(main)) throw new CloudletError('ENGINE_UNAVAILABLE', `cannot start the local engine: ${main} does not exist (build the project with npm run build, or set CLOUDLET_ENGINE_MAIN)`);
     const args = [main, 'engine', 'serve', '--state-dir', stateDir];
     if (opts.libvirtUri) args.push('--libvirt-uri', opts.libvirtUri);
     const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env: process.env });
@@ -220,6 +222,7 @@ export async function connectLocal(stateDir = defaultStateDir(), opts: { startTi
     child.on('exit', (c) => (exited = c ?? -1));
     for (;;) {
       await new Promise((r) => setTimeout(r, 150));
+      if (opts.signal?.aborted) throw new CloudletError('CANCELLED', 'cancelled while waiting for the local engine to start');
       if (await probe()) break;
       // A second client may have started it first (its engine holds the lock and ours exits): keep probing.
       if (Date.now() > deadline) {

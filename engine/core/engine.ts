@@ -82,6 +82,7 @@ export class Engine {
     store.lock();
     try {
       const { removedTemp } = store.prepare();
+      store.identity();
       if (removedTemp > 0) log(`removed ${removedTemp} unfinished temporary object(s)`);
       const root = embedRootFor(store.root);
       const ctlDir = path.join(root, 'ctl');
@@ -148,6 +149,7 @@ export class Engine {
   async info(): Promise<Record<string, unknown>> {
     const disk = fs.statfsSync(this.store.root);
     return {
+      cloudlet: this.store.identity(),
       engine: { version: ENGINE_VERSION, stateDir: this.store.root, pid: process.pid },
       hypervisor: { type: hypervisorType() === 'kvm' ? 'kvm' : 'tcg', libvirtUri: this.uri.replace(/root=.*/, 'root=…'), embedded: this.driver.embedded },
       extensions: {
@@ -444,6 +446,33 @@ export class Engine {
     }
   }
 
+  /** Fetches an overlay from a URL or path into the store (already stored when its sha256 is known here). */
+  importOverlay(req: { url: string; sha256?: string; requestId?: string }): OperationRecord {
+    if (typeof req.url !== 'string' || !/^(https?:\/\/|file:\/\/|\/)/.test(req.url)) throw new CloudletError('INVALID_ARGUMENT', 'url: an http(s) or file URL, or an absolute path');
+    if (req.sha256 !== undefined && !HEX64.test(req.sha256)) throw new CloudletError('INVALID_ARGUMENT', 'sha256: 64 lowercase hex digits');
+    const again = req.requestId ? this.ops.byRequestId('import-overlay', req.requestId) : null;
+    if (again) return again;
+    return this.ops.start('import-overlay', req.requestId, async (op) => {
+      const have = req.sha256 ? this.store.getOverlay(req.sha256) : null;
+      if (have) {
+        op.setTarget({ type: 'overlay', id: have.id });
+        return { overlay: have, cached: true };
+      }
+      op.phase('download');
+      const src = await openSource(req.url, { signal: op.signal, timeoutMs: this.fetchTimeoutMs });
+      const timer = setInterval(() => op.progress(src.received, src.total), 250);
+      try {
+        const rec = await this.storeOverlay(src.source, redactUrl(req.url), req.sha256);
+        op.progress(src.received, src.received);
+        op.setTarget({ type: 'overlay', id: rec.id });
+        return { overlay: rec, cached: false };
+      } finally {
+        clearInterval(timer);
+        src.close();
+      }
+    }).rec;
+  }
+
   /** Creates an overlay from a running instance: the VM is saved, diffed against its base, and resumed. */
   createOverlayFromInstance(req: { instanceId: string; level?: number; requestId?: string }): OperationRecord {
     if (req.level !== undefined && !(Number.isInteger(req.level) && req.level >= 1 && req.level <= 19)) throw new CloudletError('INVALID_ARGUMENT', 'level: a zstd level from 1 to 19');
@@ -647,15 +676,7 @@ export class Engine {
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', path.relative(dir, path.join(bdir, 'disk.raw')), disk]);
     }
     op.phase('restore');
-    const xml = instanceDomainXml(readSaveHeader(ov ? memory : path.join(bdir, 'memory.save')).xml, {
-      name: inst.domain,
-      disk,
-      diskFormat: 'qcow2',
-      kernel: base.kernel ? path.join(bdir, 'kernel') : undefined,
-      initrd: base.initrd ? path.join(bdir, 'initrd.img') : undefined,
-      controlSocket: this.controlSocket(inst.id),
-      consoleLog: path.join(dir, 'console.log'),
-    });
+    const xml = this.instanceXml(inst, base, ov ? memory : path.join(bdir, 'memory.save'));
     if (!ov) await copyWithDomainXml(path.join(bdir, 'memory.save'), memory, xml);
     else if (!patchDomainXmlInPlace(memory, xml)) {
       await copyWithDomainXml(memory, `${memory}.new`, xml);
@@ -667,6 +688,52 @@ export class Engine {
     inst.state = 'running';
     inst.timings = { ...op.rec.timings, total: (Date.now() - t0) / 1000 };
     this.store.putInstance(inst);
+  }
+
+  /** The instance's own domain XML, from the XML saved in a memory snapshot (its own or its base's). */
+  private instanceXml(inst: InstanceRecord, base: BaseRecord, saveFile: string): string {
+    const dir = this.store.instanceDir(inst.id);
+    const bdir = this.store.baseDir(base.id);
+    return instanceDomainXml(readSaveHeader(saveFile).xml, {
+      name: inst.domain,
+      disk: path.join(dir, 'disk.qcow2'),
+      diskFormat: 'qcow2',
+      kernel: base.kernel ? path.join(bdir, 'kernel') : undefined,
+      initrd: base.initrd ? path.join(bdir, 'initrd.img') : undefined,
+      controlSocket: this.controlSocket(inst.id),
+      consoleLog: path.join(dir, 'console.log'),
+    });
+  }
+
+  /**
+   * Brings an instance to a power state. `running`: a paused VM resumes; a stopped one boots afresh from its
+   * disk (its memory state went with the power-off). `paused`: suspends it. `stopped`: powers it off, keeping
+   * the disk.
+   */
+  async setPowerState(id: string, want: 'running' | 'paused' | 'stopped'): Promise<InstanceRecord> {
+    if (want !== 'running' && want !== 'paused' && want !== 'stopped') throw new CloudletError('INVALID_ARGUMENT', "state: 'running', 'paused' or 'stopped'");
+    const found = this.findInstance(id);
+    this.claim(found.id);
+    try {
+      const inst = await this.refresh(found);
+      if (inst.state === 'creating' || inst.state === 'failed') throw new CloudletError('CONFLICT', `instance ${inst.id} is ${inst.state}`);
+      if (inst.state === want) return inst;
+      if (want === 'stopped') await this.driver.destroy(inst.domain);
+      else if (want === 'paused') {
+        if (inst.state === 'stopped') throw new CloudletError('CONFLICT', `instance ${inst.id} is stopped; start it before pausing it`);
+        await this.driver.suspend(inst.domain);
+      } else if (inst.state === 'paused') await this.driver.resume(inst.domain);
+      else {
+        const xmlFile = path.join(this.store.instanceDir(inst.id), 'boot.xml');
+        fs.writeFileSync(xmlFile, this.instanceXml(inst, this.getBase(inst.baseId), path.join(this.store.baseDir(inst.baseId), 'memory.save')));
+        fs.rmSync(this.controlSocket(inst.id), { force: true });
+        await this.driver.create(xmlFile);
+      }
+      this.busy.delete(inst.id);
+      return await this.refresh(inst);
+    } finally {
+      this.busy.delete(found.id);
+    }
   }
 
   async deleteInstance(id: string): Promise<void> {

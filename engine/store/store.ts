@@ -5,7 +5,8 @@
 //
 //   <state>/engine.lock            pid of the engine that owns the directory
 //   <state>/token                  API token (0600), created at first start
-//   <state>/engine.json            engine id
+//   <state>/engine.json            pid and endpoint of the running engine
+//   <state>/cloudlet.json          this cloudlet's identity (id, name), made at first start
 //   <state>/bases/<id>/            base.json, disk.raw, memory.save, [kernel], [initrd.img]
 //   <state>/overlays/<id>/         overlay.json, overlay.clov
 //   <state>/instances/<id>/        instance.json, disk.qcow2 (and memory.save while being restored)
@@ -180,6 +181,17 @@ export class Store {
       }
     }
     return { removedTemp: removed };
+  }
+
+  /** This cloudlet's identity: made once, kept for the life of the state directory (placement names it). */
+  identity(name?: string): { id: string; name: string; created: string } {
+    const file = path.join(this.root, 'cloudlet.json');
+    const have = readJson<{ id: string; name: string; created: string }>(file);
+    if (have && typeof have.id === 'string') return have;
+    const id = newId('cloudlet');
+    const made = { id, name: name ?? id, created: new Date().toISOString() };
+    writeJsonAtomic(file, made);
+    return made;
   }
 
   /** A fresh directory under tmp/ for work in progress. */
