@@ -1,0 +1,56 @@
+// Schema pieces and value helpers the cloudlet resources share.
+
+import * as path from 'node:path';
+import { CtyValue, isUnknown } from '../protocol/cty';
+import { AttributeSchema, NestedBlockSchema } from '../framework/schema';
+import { Obj, parseDuration } from '../framework/server';
+
+export const HEX64 = /^[0-9a-f]{64}$/;
+export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export const validHex64 = (what: string) => (v: CtyValue) => (typeof v === 'string' && HEX64.test(v) ? undefined : `${what}: expected 64 lowercase hexadecimal digits, got ${JSON.stringify(v)}`);
+export const validName = (v: CtyValue) => (typeof v === 'string' && NAME_RE.test(v) ? undefined : `expected lowercase letters, digits and dashes, starting with a letter or digit, at most 63 characters; got ${JSON.stringify(v)}`);
+export const validSource = (v: CtyValue) =>
+  typeof v === 'string' && v.trim() !== '' && (/^(https?|file):\/\/./.test(v) || !/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) ? undefined : `expected a path or an http(s)/file URL, got ${JSON.stringify(v)}`;
+
+/** A `timeouts` block with the given operations, each a Go duration string ("30m", "1h"). */
+export function timeoutsBlock(ops: ('create' | 'update' | 'delete')[], defaults: Record<string, string>): NestedBlockSchema {
+  const attributes: Record<string, AttributeSchema> = {};
+  for (const op of ops) {
+    attributes[op] = {
+      type: 'string',
+      optional: true,
+      description: `How long ${op} may take before it is cancelled on the engine, as a duration like "30m" or "1h30m". Default ${defaults[op]}.`,
+      validate: (v) => (typeof v === 'string' && parseDuration(v) !== undefined ? undefined : `expected a duration like "90s", "30m" or "1h30m", got ${JSON.stringify(v)}`),
+    };
+  }
+  return { nesting: 'single', block: { description: 'Time limits for long operations.', attributes } };
+}
+
+export function ms(d: string): number {
+  return parseDuration(d)!;
+}
+
+export const cloudletAttr: AttributeSchema = {
+  type: 'string',
+  computed: true,
+  description: 'Id of the cloudlet (engine state directory) the object lives on: its placement.',
+};
+
+export function str(o: Obj, k: string): string | null {
+  const v = o[k];
+  return typeof v === 'string' ? v : null;
+}
+
+export function known(v: CtyValue | undefined): boolean {
+  return v !== undefined && !isUnknown(v);
+}
+
+/** A source as the engine should see it: URLs as given, relative paths made absolute from Terraform's working directory. */
+export function engineSource(s: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(s) ? s : path.resolve(s);
+}
+
+export function isUrl(s: string): boolean {
+  return /^(https?|file):\/\//.test(s);
+}

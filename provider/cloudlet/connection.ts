@@ -1,0 +1,145 @@
+// The configured provider: one cloudlet engine reached through the shared engine client, with what resources
+// need on top of raw calls: waiting on operations with progress in Terraform's log, cancellation, errors
+// turned into diagnostics that say what to do, and one instance listing shared by many reads during a plan.
+
+import { CloudletError } from '../../engine/errors';
+import { EngineClient, OperationView } from '../../engine/client/client';
+import { DiagnosticError, PathStep, error } from '../protocol/diagnostics';
+import { log } from '../protocol/log';
+
+export interface EngineInstance {
+  id: string;
+  name: string;
+  baseId: string;
+  overlayId?: string;
+  state: string;
+  created: string;
+  timings: Record<string, number>;
+  controlSocket?: string;
+}
+
+export interface EngineBase {
+  id: string;
+  name: string;
+  created: string;
+  disk: { sha256: string; bytes: number };
+  memory: { sha256: string; bytes: number };
+  memoryMiB: number;
+  vcpus: number;
+  cpuModel: string;
+  source: string;
+}
+
+export interface EngineOverlay {
+  id: string;
+  bytes: number;
+  baseId: string;
+  created: string;
+  source: string;
+  downloadPath: string;
+  downloadUrl?: string;
+}
+
+/** How long one listing of instances answers reads (a plan refreshes every instance at once). */
+const LISTING_TTL_MS = 1500;
+
+export class Cloudlet {
+  private listing: { at: number; items: Promise<Map<string, EngineInstance>> } | null = null;
+
+  constructor(
+    readonly client: EngineClient,
+    /** The endpoint as the user sees it (no token). */
+    readonly endpoint: string,
+    readonly id: string,
+    readonly name: string,
+  ) {}
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  /** One API call; engine errors become diagnostics. NOT_FOUND is returned as null when `missingOk`. */
+  async call<T>(method: string, p: string, body?: unknown, opts: { signal?: AbortSignal; missingOk?: boolean } = {}): Promise<T> {
+    try {
+      const r = await this.client.call<T>(method, p, body, { signal: opts.signal });
+      if (method !== 'GET') this.listing = null;
+      return r;
+    } catch (e) {
+      if (opts.missingOk && (e as CloudletError).code === 'NOT_FOUND') return null as T;
+      throw engineDiagnostic(e, this.endpoint);
+    }
+  }
+
+  /** Starts an operation and waits for it, logging progress; the context's signal cancels it on the engine. */
+  async operation(method: string, p: string, body: unknown, what: string, signal: AbortSignal): Promise<OperationView> {
+    const { operation } = await this.call<{ operation: OperationView }>(method, p, body, { signal });
+    let lastLog = 0;
+    let lastPhase = '';
+    try {
+      const done = await this.client.wait(
+        operation,
+        (op) => {
+          const now = Date.now();
+          if (op.phase !== lastPhase || now - lastLog > 5000) {
+            lastLog = now;
+            lastPhase = op.phase;
+            const pct = op.total > 0 ? ` ${Math.floor((100 * op.done) / op.total)}% of ${(op.total / 1048576).toFixed(1)} MiB` : '';
+            log('info', `${what}: ${op.phase}${pct}`, { operation: op.id });
+          }
+        },
+        { signal },
+      );
+      log('info', `${what}: done`, { operation: done.id, timings: done.timings });
+      return done;
+    } catch (e) {
+      if (signal.aborted && (e as CloudletError).code === 'CANCELLED') {
+        throw new DiagnosticError([error(`${what} cancelled`, `The operation ${operation.id} was cancelled on the engine at ${this.endpoint} (Terraform was interrupted or the timeout passed). Nothing half-made was kept.`)]);
+      }
+      throw engineDiagnostic(e, this.endpoint);
+    } finally {
+      this.listing = null;
+    }
+  }
+
+  /** An instance by id, from a listing shared by the reads of one plan. */
+  async instance(id: string, signal?: AbortSignal): Promise<EngineInstance | null> {
+    if (!this.listing || Date.now() - this.listing.at > LISTING_TTL_MS) {
+      const items = this.call<{ instances: EngineInstance[] }>('GET', '/v1/instances', undefined, { signal }).then((r) => new Map(r.instances.map((i) => [i.id, i])));
+      this.listing = { at: Date.now(), items };
+      items.catch(() => (this.listing = null));
+    }
+    return (await this.listing.items).get(id) ?? null;
+  }
+
+  private readonly bases = new Map<string, EngineBase>();
+
+  /** A base by id (bases are immutable, so they are cached for the process). */
+  async base(id: string, signal?: AbortSignal): Promise<EngineBase | null> {
+    const have = this.bases.get(id);
+    if (have) return have;
+    const b = await this.call<EngineBase | null>('GET', `/v1/bases/${encodeURIComponent(id)}`, undefined, { signal, missingOk: true });
+    if (b) this.bases.set(id, b);
+    return b;
+  }
+}
+
+/** An engine failure as a diagnostic: the engine's message and code, and a hint where there is one. */
+export function engineDiagnostic(e: unknown, endpoint: string, path?: PathStep[]): DiagnosticError {
+  if (e instanceof DiagnosticError) return e;
+  const err = e as CloudletError;
+  const code = err?.code ?? 'INTERNAL';
+  const msg = err?.message ?? String(e);
+  const hints: Partial<Record<string, string>> = {
+    ENGINE_UNAVAILABLE: 'Check that the engine is running and that `endpoint` is right (`cloudlet engine status` on the cloudlet host).',
+    UNAUTHORIZED: 'Check the provider `token` (or the CLOUDLET_TOKEN environment variable) against the engine\'s token file.',
+    IN_USE: 'Terraform destroys dependents first when they are in the same configuration; something outside it still uses this object.',
+    OVERLAY_WRONG_BASE: 'An overlay applies only to the base it was made from: use that base, or make the overlay again against this one.',
+    HASH_MISMATCH: 'The bytes fetched are not the ones the configuration expects: check the hash, or the source for tampering.',
+  };
+  const summaries: Partial<Record<string, string>> = {
+    ENGINE_UNAVAILABLE: 'Cannot reach the cloudlet engine',
+    UNAUTHORIZED: 'The cloudlet engine refused the token',
+    NOT_FOUND: 'Not found on the cloudlet',
+  };
+  return new DiagnosticError([error(summaries[code] ?? `Cloudlet engine error ${code}`, `${msg}${hints[code] ? `\n\n${hints[code]}` : ''}\n\n(engine ${endpoint}, code ${code})`, path)]);
+}

@@ -1,0 +1,38 @@
+// data "cloudlet_base_vm": a base VM the cloudlet already has, looked up by id (its hash) or by name, for
+// configurations that build on a base managed elsewhere.
+
+import { Diagnostic, DiagnosticError, error } from '../../protocol/diagnostics';
+import { BlockSchema } from '../../framework/schema';
+import { CallContext, DataSourceType, Obj } from '../../framework/server';
+import { Cloudlet, EngineBase } from '../connection';
+import { baseAttributes, baseState } from '../resources/base-vm';
+import { cloudletAttr, validHex64 } from '../common';
+
+const schema: BlockSchema = {
+  description: 'A base VM already on the cloudlet, found by `id` (its content hash) or by `name`.',
+  attributes: {
+    id: { type: 'string', optional: true, computed: true, description: 'The base id (SHA-256 content address) to look up.', validate: validHex64('id') },
+    name: { type: 'string', optional: true, computed: true, description: 'The base name to look up; it must match exactly one base.' },
+    ...Object.fromEntries(Object.entries(baseAttributes).filter(([k]) => k !== 'name')),
+    source: { type: 'string', computed: true, description: 'Where the base came from.' },
+    cloudlet: cloudletAttr,
+  },
+};
+
+export const baseVmDataSource: DataSourceType<Cloudlet> = {
+  typeName: 'cloudlet_base_vm',
+  schema: { version: 0, block: schema },
+  validate(config: Obj): Diagnostic[] {
+    if (config.id === null && config.name === null) return [error('Missing lookup key', 'Set `id` or `name` to say which base VM to look up.', ['id'])];
+    return [];
+  },
+  async read(ctx: CallContext<Cloudlet>, config: Obj): Promise<Obj> {
+    const c = ctx.provider;
+    const { bases } = await c.call<{ bases: EngineBase[] }>('GET', '/v1/bases', undefined, { signal: ctx.signal });
+    const found = bases.filter((b) => (config.id === null || b.id === config.id) && (config.name === null || b.name === config.name));
+    const key = config.id !== null ? `id ${String(config.id)}` : `name ${JSON.stringify(config.name)}`;
+    if (found.length === 0) throw new DiagnosticError([error('Base VM not found', `The cloudlet ${c.id} has no base VM with ${key}${bases.length ? `; it has: ${bases.map((b) => `${b.name} (${b.id.slice(0, 12)})`).join(', ')}` : ''}.`, [config.id !== null ? 'id' : 'name'])]);
+    if (found.length > 1) throw new DiagnosticError([error('Ambiguous base VM name', `${found.length} bases are named ${JSON.stringify(config.name)}: ${found.map((b) => b.id).join(', ')}. Look it up by id.`, ['name'])]);
+    return { ...baseState(found[0], c.id), source: found[0].source };
+  },
+};

@@ -1,0 +1,132 @@
+// The cloudlet provider: its configuration (which engine, which credentials, which peers) and the list of
+// resources and data sources. Configuring connects to the engine once, so a wrong endpoint or token is one
+// clear diagnostic on the provider block instead of one per resource.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EngineClient, connectLocal, defaultStateDir } from '../../engine/client/client';
+import { CloudletError } from '../../engine/errors';
+import { Diagnostic, DiagnosticError, error } from '../protocol/diagnostics';
+import { log } from '../protocol/log';
+import { Obj, ProviderDefinition } from '../framework/server';
+import { Cloudlet, engineDiagnostic } from './connection';
+import { str } from './common';
+import { baseVmResource } from './resources/base-vm';
+import { overlayResource } from './resources/overlay';
+import { customizationResource } from './resources/customization';
+import { instanceResource } from './resources/instance';
+import { engineDataSource } from './data-sources/engine';
+import { baseVmDataSource } from './data-sources/base-vm';
+
+export const TOKEN_ENV = 'CLOUDLET_TOKEN';
+export const ENDPOINT_ENV = 'CLOUDLET_ENDPOINT';
+
+const ENDPOINT_RE = /^(unix:\/.+|https?:\/\/[^/\s]+\/?)$/;
+
+export function cloudletProvider(): ProviderDefinition<Cloudlet> {
+  return {
+    schema: {
+      version: 0,
+      block: {
+        description: 'Manages base VMs, VM overlays and synthesized VM instances on a cloudlet engine.',
+        attributes: {
+          endpoint: {
+            type: 'string',
+            optional: true,
+            description: `The engine API: \`unix:/path/engine.sock\`, \`http://host:port\` or \`https://host:port\`. Default: the \`${ENDPOINT_ENV}\` environment variable, else the local embedded engine for \`state_dir\`, started in the background when it is not running.`,
+            validate: (v) => (typeof v === 'string' && ENDPOINT_RE.test(v) ? undefined : `expected unix:/PATH, http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(v)}`),
+          },
+          state_dir: {
+            type: 'string',
+            optional: true,
+            description: 'State directory of the local embedded engine, used when no endpoint is set. Default: `$CLOUDLET_STATE_DIR`, else `~/.local/share/cloudlet`.',
+          },
+          token: {
+            type: 'string',
+            optional: true,
+            sensitive: true,
+            description: `API token of a remote engine. Default: the \`${TOKEN_ENV}\` environment variable. The local embedded engine's token is read from its state directory.`,
+          },
+          ca_cert: {
+            type: 'string',
+            optional: true,
+            description: 'PEM of the certificate authority that signed an https engine\'s certificate, if it is not in the system store.',
+          },
+        },
+        blocks: {
+          peer: {
+            nesting: 'list',
+            block: {
+              description: 'Another cloudlet this one may hand instances off to or from (used by handoff).',
+              attributes: {
+                name: { type: 'string', required: true, description: 'Name the peer is known by in this configuration.' },
+                endpoint: { type: 'string', required: true, description: 'The peer engine API endpoint (`https://host:port` or `http://host:port`).' },
+                token: { type: 'string', optional: true, sensitive: true, description: 'API token of the peer engine.' },
+                ca_cert: { type: 'string', optional: true, description: 'PEM of the CA for the peer\'s certificate.' },
+              },
+            },
+          },
+        },
+      },
+    },
+    validate(config: Obj): Diagnostic[] {
+      const out: Diagnostic[] = [];
+      if (typeof config.endpoint === 'string' && typeof config.state_dir === 'string') {
+        out.push(error('Conflicting provider settings', '`state_dir` selects the local embedded engine; it cannot be combined with `endpoint`.', ['state_dir']));
+      }
+      const peers = Array.isArray(config.peer) ? (config.peer as Obj[]) : [];
+      const seen = new Set<string>();
+      peers.forEach((p, i) => {
+        if (typeof p.name === 'string') {
+          if (seen.has(p.name)) out.push(error('Duplicate peer', `Another peer is already named ${JSON.stringify(p.name)}.`, ['peer', i, 'name']));
+          seen.add(p.name);
+        }
+        if (typeof p.endpoint === 'string' && !/^https?:\/\/[^/\s]+\/?$/.test(p.endpoint)) out.push(error('Invalid value for endpoint', `expected http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(p.endpoint)}`, ['peer', i, 'endpoint']));
+      });
+      return out;
+    },
+    async configure(config: Obj, terraformVersion: string, signal: AbortSignal): Promise<Cloudlet> {
+      const endpoint = str(config, 'endpoint') ?? process.env[ENDPOINT_ENV] ?? null;
+      let client: EngineClient;
+      let shown: string;
+      if (endpoint) {
+        const token = str(config, 'token') ?? process.env[TOKEN_ENV] ?? '';
+        if (token === '') {
+          throw new DiagnosticError([error('Missing token', `The engine at ${endpoint} needs an API token: set \`token\` in the provider block or the ${TOKEN_ENV} environment variable (on the engine host it is in <state_dir>/token).`, ['token'])]);
+        }
+        try {
+          client = new EngineClient({ endpoint, token, ca: str(config, 'ca_cert') ?? undefined });
+        } catch (e) {
+          throw new DiagnosticError([error('Invalid value for endpoint', (e as Error).message, ['endpoint'])]);
+        }
+        shown = endpoint;
+      } else {
+        const stateDir = path.resolve(str(config, 'state_dir') ?? defaultStateDir());
+        try {
+          const local = await connectLocal(stateDir, { signal });
+          client = new EngineClient({ endpoint: local.endpoint, token: local.token });
+          shown = local.endpoint;
+        } catch (e) {
+          const err = e as CloudletError;
+          throw new DiagnosticError([error('Cannot start the local cloudlet engine', `${err.message}\n\nThe provider starts an engine for ${stateDir} when none is running; its log is ${path.join(stateDir, 'engine.log')}.${fs.existsSync(stateDir) ? '' : ' The directory does not exist yet and could not be used.'}`, ['state_dir'])]);
+        }
+      }
+      let info: { cloudlet?: { id: string; name: string }; engine?: { version: string } };
+      try {
+        info = await client.call('GET', '/v1/info', undefined, { signal, timeoutMs: 15000 });
+      } catch (e) {
+        await client.close().catch(() => undefined);
+        const code = (e as CloudletError).code;
+        throw engineDiagnostic(e, shown, code === 'UNAUTHORIZED' ? ['token'] : endpoint ? ['endpoint'] : ['state_dir']);
+      }
+      if (!info.cloudlet?.id) {
+        await client.close().catch(() => undefined);
+        throw new DiagnosticError([error('Engine too old', `The engine at ${shown} does not report a cloudlet id; upgrade it to the version this provider came with.`, endpoint ? ['endpoint'] : undefined)]);
+      }
+      log('info', 'configured', { endpoint: shown, cloudlet: info.cloudlet.id, engine_version: info.engine?.version, terraform_version: terraformVersion });
+      return new Cloudlet(client, shown, info.cloudlet.id, info.cloudlet.name);
+    },
+    resources: [baseVmResource, overlayResource, customizationResource, instanceResource],
+    dataSources: [engineDataSource, baseVmDataSource],
+  };
+}

@@ -1,0 +1,90 @@
+// cloudlet_customization: a VM resumed from a base for customizing, with commands run in it through the
+// guest control agent. A `cloudlet_overlay` with `customization_id` captures what changed; the VM can then be
+// destroyed. Created all or nothing: if a command fails, the VM is removed and nothing is left behind.
+
+import { DiagnosticError, error } from '../../protocol/diagnostics';
+import { log } from '../../protocol/log';
+import { BlockSchema } from '../../framework/schema';
+import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
+import { Cloudlet, EngineInstance } from '../connection';
+import { cloudletAttr, known, ms, str, timeoutsBlock, validName } from '../common';
+
+const schema: BlockSchema = {
+  description: 'A VM resumed from a base VM and customized by running commands in it; capture it with a `cloudlet_overlay` (`customization_id`).',
+  attributes: {
+    id: { type: 'string', computed: true, description: 'The VM\'s instance id on the cloudlet.' },
+    name: { type: 'string', required: true, requiresReplace: true, description: 'Instance name, unique on the cloudlet.', validate: validName },
+    base_id: { type: 'string', required: true, requiresReplace: true, description: 'Id of the base VM to resume.' },
+    commands: {
+      type: { list: 'string' },
+      optional: true,
+      requiresReplace: true,
+      description: 'Shell commands run in order inside the guest (through its control agent) once it runs. A non-zero exit status fails the create and removes the VM.',
+    },
+    command_timeout_seconds: {
+      type: 'number',
+      optional: true,
+      computed: true,
+      default: 300,
+      description: 'Time limit for each command, in seconds. Default 300.',
+      validate: (v) => (typeof v === 'number' && v >= 1 && v <= 3600 ? undefined : `expected 1 to 3600, got ${JSON.stringify(v)}`),
+    },
+    outputs: { type: { list: 'string' }, computed: true, description: 'Standard output of each command, in order.' },
+    state: { type: 'string', computed: true, description: 'Power state on the cloudlet: running, paused or stopped.' },
+    cloudlet: cloudletAttr,
+  },
+  blocks: { timeouts: timeoutsBlock(['create', 'delete'], { create: '30m', delete: '5m' }) },
+};
+
+export const customizationResource: ResourceType<Cloudlet> = {
+  typeName: 'cloudlet_customization',
+  schema: { version: 0, block: schema },
+  timeouts: { create: ms('30m'), delete: ms('5m') },
+
+  modifyPlan(p: PlanContext): void {
+    // An imported customization has no record of the commands that made it: adopting the configured list
+    // is a state-only change, not a reason to rebuild the VM.
+    if (p.prior && p.prior.commands === null && known(p.config.commands)) {
+      p.requiresReplace = p.requiresReplace.filter((x) => x[0] !== 'commands');
+      p.planned.outputs = p.prior.outputs;
+    }
+  },
+
+  async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
+    const c = ctx.provider;
+    const name = str(planned, 'name')!;
+    const op = await c.operation('POST', '/v1/instances', { name, baseId: str(planned, 'base_id') }, `resume base for customization ${name}`, ctx.signal);
+    const inst = (op.result as { instance: EngineInstance }).instance;
+    const outputs: string[] = [];
+    try {
+      const timeout = Number(planned.command_timeout_seconds ?? 300);
+      for (const [i, cmd] of ((planned.commands as string[] | null) ?? []).entries()) {
+        log('info', `customization ${name}: command ${i + 1}`, { command: cmd.length > 200 ? `${cmd.slice(0, 200)}…` : cmd });
+        const r = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${inst.id}/exec`, { command: cmd, timeoutSeconds: timeout }, { signal: ctx.signal });
+        if (r.code !== 0) {
+          throw new DiagnosticError([error('Customization command failed', `Command ${i + 1} exited with status ${r.code} in ${name}:\n  ${cmd}\nIts output:\n${r.stdout.slice(-2000)}\n\nThe VM was removed.`, ['commands', i])]);
+        }
+        outputs.push(r.stdout);
+      }
+    } catch (e) {
+      await c.call('DELETE', `/v1/instances/${inst.id}`, undefined, { missingOk: true }).catch(() => undefined);
+      throw e;
+    }
+    return { id: inst.id, outputs, state: inst.state, cloudlet: c.id };
+  },
+
+  async read(ctx: CallContext<Cloudlet>, state: Obj): Promise<Obj | null> {
+    const i = await ctx.provider.instance(String(state.id), ctx.signal);
+    return i ? { name: i.name, base_id: i.baseId, state: i.state, cloudlet: ctx.provider.id } : null;
+  },
+
+  async delete(ctx: CallContext<Cloudlet>, state: Obj): Promise<void> {
+    await ctx.provider.call('DELETE', `/v1/instances/${encodeURIComponent(String(state.id))}`, undefined, { signal: ctx.signal, missingOk: true });
+  },
+
+  async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
+    const i = await ctx.provider.call<EngineInstance | null>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
+    if (!i) throw new DiagnosticError([error('Cannot import cloudlet_customization', `The cloudlet ${ctx.provider.id} has no instance ${id}.`)]);
+    return { id: i.id, name: i.name, base_id: i.baseId, commands: null, command_timeout_seconds: 300, outputs: [], state: i.state, cloudlet: ctx.provider.id };
+  },
+};

@@ -1,0 +1,172 @@
+// cloudlet_instance: a VM synthesized on the cloudlet from a base VM and an overlay (or the base alone).
+// Its placement (the cloudlet it runs on, and that cloudlet's endpoint) lives in computed attributes so that
+// a later provider configuration can find it where the state says it is (see DESIGN.md, handoff).
+// Power state is declarative: `power_state` is what the configuration wants; a VM stopped or paused out of
+// band reads back as such, shows as a change in the next plan, and is put back on apply.
+
+import { Diagnostic, DiagnosticError, error } from '../../protocol/diagnostics';
+import { BlockSchema } from '../../framework/schema';
+import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
+import { Cloudlet, EngineInstance } from '../connection';
+import { cloudletAttr, known, ms, str, timeoutsBlock, validHex64, validName, validSource } from '../common';
+
+const POWER_STATES = ['running', 'paused', 'stopped'];
+
+const schema: BlockSchema = {
+  description: 'A VM instance synthesized from a base VM and a VM overlay: the overlay is applied to the base (while it downloads, for a URL) and the VM resumes from its memory snapshot.',
+  attributes: {
+    id: { type: 'string', computed: true, description: 'The instance id on the cloudlet.' },
+    name: { type: 'string', required: true, requiresReplace: true, description: 'Instance name, unique on the cloudlet.', validate: validName },
+    base_id: { type: 'string', required: true, requiresReplace: true, description: 'Id of the base VM (`cloudlet_base_vm.x.id`).' },
+    overlay_id: {
+      type: 'string',
+      optional: true,
+      computed: true,
+      requiresReplace: true,
+      description: 'Id of an overlay stored on this cloudlet (`cloudlet_overlay.x.id`). With `overlay_url` instead, this is the id the fetched overlay got. Neither: the base VM resumes as it is.',
+      validate: validHex64('overlay_id'),
+    },
+    overlay_url: {
+      type: 'string',
+      optional: true,
+      requiresReplace: true,
+      description: 'URL (or path on the engine host) of an overlay to fetch and apply while it downloads, such as another cloudlet\'s `download_url`.',
+      validate: validSource,
+    },
+    overlay_sha256: { type: 'string', optional: true, requiresReplace: true, description: 'Expected SHA-256 of the overlay at `overlay_url`; skips the download when the cloudlet already has it.', validate: validHex64('overlay_sha256') },
+    vcpus: {
+      type: 'number',
+      optional: true,
+      computed: true,
+      requiresReplace: true,
+      description: 'Virtual CPUs. An instance resumes from its base\'s memory snapshot, so this must equal the base\'s; it defaults to it.',
+    },
+    memory_mib: {
+      type: 'number',
+      optional: true,
+      computed: true,
+      requiresReplace: true,
+      description: 'Guest memory in MiB; must equal the base\'s (a memory snapshot cannot be resized) and defaults to it.',
+    },
+    power_state: {
+      type: 'string',
+      optional: true,
+      computed: true,
+      default: 'running',
+      description: 'Wanted power state: `running` (default), `paused` or `stopped`. After a refresh it holds the actual state, so a VM stopped out of band plans a change back. Starting a stopped VM boots it from its disk (its memory state went with the power-off).',
+      validate: (v) => (typeof v === 'string' && POWER_STATES.includes(v) ? undefined : `expected one of ${POWER_STATES.join(', ')}, got ${JSON.stringify(v)}`),
+    },
+    state: { type: 'string', computed: true, changesOnUpdate: true, description: 'State as the cloudlet reports it: running, paused or stopped.' },
+    address: {
+      type: 'string',
+      computed: true,
+      description: 'How to reach the guest: its control channel on the cloudlet host (`unix:PATH`), which `cloudlet instance exec` uses. The sample bases have no network interface.',
+    },
+    cloudlet: cloudletAttr,
+    cloudlet_endpoint: { type: 'string', computed: true, description: 'Endpoint of the engine the instance runs on, as this provider reached it (placement, used by handoff).' },
+    created: { type: 'string', computed: true, description: 'When the instance was synthesized (RFC 3339).' },
+    timings: { type: { map: 'number' }, computed: true, description: 'Seconds spent in each phase of synthesis (fetch-apply, restore, total).' },
+  },
+  blocks: { timeouts: timeoutsBlock(['create', 'update', 'delete'], { create: '30m', update: '10m', delete: '5m' }) },
+};
+
+function instanceState(i: EngineInstance, c: Cloudlet, base: { vcpus: number; memoryMiB: number } | null): Obj {
+  return {
+    id: i.id,
+    name: i.name,
+    base_id: i.baseId,
+    overlay_id: i.overlayId ?? null,
+    vcpus: base?.vcpus ?? null,
+    memory_mib: base?.memoryMiB ?? null,
+    power_state: i.state,
+    state: i.state,
+    address: i.controlSocket ? `unix:${i.controlSocket}` : null,
+    cloudlet: c.id,
+    cloudlet_endpoint: c.endpoint,
+    created: i.created,
+    timings: i.timings ?? {},
+  };
+}
+
+async function setPower(ctx: CallContext<Cloudlet>, id: string, want: string): Promise<EngineInstance> {
+  return ctx.provider.call<EngineInstance>('POST', `/v1/instances/${id}/power`, { state: want }, { signal: ctx.signal });
+}
+
+async function fullView(ctx: CallContext<Cloudlet>, id: string): Promise<EngineInstance> {
+  return ctx.provider.call<EngineInstance>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal });
+}
+
+export const instanceResource: ResourceType<Cloudlet> = {
+  typeName: 'cloudlet_instance',
+  schema: { version: 0, block: schema },
+  timeouts: { create: ms('30m'), update: ms('10m'), delete: ms('5m') },
+
+  validate(config: Obj): Diagnostic[] {
+    const out: Diagnostic[] = [];
+    if (config.overlay_id !== null && config.overlay_url !== null) out.push(error('Conflicting overlays', 'Set `overlay_id` (an overlay on this cloudlet) or `overlay_url` (one to fetch), not both.', ['overlay_url']));
+    if (config.overlay_sha256 !== null && config.overlay_url === null) out.push(error('overlay_sha256 without overlay_url', '`overlay_sha256` checks the file fetched from `overlay_url`.', ['overlay_sha256']));
+    return out;
+  },
+
+  async modifyPlan(p: PlanContext, c: Cloudlet): Promise<void> {
+    // Sizes come from the base's memory snapshot: check them against it now rather than fail at apply.
+    const baseId = p.config.base_id;
+    if (typeof baseId !== 'string') return;
+    const base = await c.base(baseId);
+    if (!base) {
+      if (p.prior === null) p.diagnostics.push(error('Base VM not found', `The cloudlet ${c.id} (${c.endpoint}) has no base VM ${baseId}.`, ['base_id']));
+      return;
+    }
+    for (const [attr, have, unit] of [['vcpus', base.vcpus, 'vCPUs'], ['memory_mib', base.memoryMiB, 'MiB']] as const) {
+      const want = p.config[attr];
+      if (typeof want === 'number' && want !== have) {
+        p.diagnostics.push(error(`Invalid value for ${attr}`, `The base VM ${base.name} (${base.id.slice(0, 12)}) was snapshotted with ${have} ${unit}; an instance resumes from that snapshot, so ${attr} must be ${have} (or left unset).`, [attr]));
+      }
+      if (want === null) p.planned[attr] = have;
+    }
+  },
+
+  async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
+    const c = ctx.provider;
+    const name = str(planned, 'name')!;
+    const overlayId = known(planned.overlay_id) ? str(planned, 'overlay_id') : null;
+    const url = str(planned, 'overlay_url');
+    const overlay = url ? { url, sha256: str(planned, 'overlay_sha256') ?? undefined } : overlayId ? { id: overlayId } : undefined;
+    const op = await c.operation('POST', '/v1/instances', { name, baseId: str(planned, 'base_id'), overlay }, `synthesize ${name}`, ctx.signal);
+    let inst = (op.result as { instance: EngineInstance }).instance;
+    const want = str(planned, 'power_state') ?? 'running';
+    if (want !== 'running') inst = await setPower(ctx, inst.id, want);
+    const view = await fullView(ctx, inst.id);
+    return instanceState(view, c, await c.base(view.baseId, ctx.signal));
+  },
+
+  async read(ctx: CallContext<Cloudlet>, state: Obj): Promise<Obj | null> {
+    const c = ctx.provider;
+    const i = await c.instance(String(state.id), ctx.signal);
+    if (!i) return null;
+    const s = instanceState(i, c, await c.base(i.baseId, ctx.signal));
+    // The listing does not carry the control socket; it does not change for the life of the instance.
+    if (s.address === null) s.address = state.address ?? null;
+    return s;
+  },
+
+  async update(ctx: CallContext<Cloudlet>, prior: Obj, planned: Obj): Promise<Obj> {
+    const want = str(planned, 'power_state') ?? 'running';
+    if (want !== prior.power_state || want !== prior.state) await setPower(ctx, String(prior.id), want);
+    const view = await fullView(ctx, String(prior.id));
+    if (view.state !== want) {
+      throw new DiagnosticError([error('Power state not reached', `Instance ${view.name} is ${view.state} after asking for ${want}; its console log on the cloudlet host may say why.`, ['power_state'])]);
+    }
+    return instanceState(view, ctx.provider, await ctx.provider.base(view.baseId, ctx.signal));
+  },
+
+  async delete(ctx: CallContext<Cloudlet>, state: Obj): Promise<void> {
+    await ctx.provider.call('DELETE', `/v1/instances/${encodeURIComponent(String(state.id))}`, undefined, { signal: ctx.signal, missingOk: true });
+  },
+
+  async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
+    const i = await ctx.provider.call<EngineInstance | null>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
+    if (!i) throw new DiagnosticError([error('Cannot import cloudlet_instance', `The cloudlet ${ctx.provider.id} has no instance with id or name ${JSON.stringify(id)}. \`cloudlet instance list\` shows them.`)]);
+    return { ...instanceState(i, ctx.provider, await ctx.provider.base(i.baseId, ctx.signal)), overlay_url: null, overlay_sha256: null };
+  },
+};

@@ -1,0 +1,114 @@
+// cloudlet_overlay: a VM overlay stored on the cloudlet, either brought in from a file or URL, or captured
+// from a running customization VM (the VM keeps running). Its id is the SHA-256 of the overlay file.
+
+import * as fs from 'node:fs';
+import { Diagnostic, DiagnosticError, error } from '../../protocol/diagnostics';
+import { BlockSchema } from '../../framework/schema';
+import { CallContext, Obj, ResourceType } from '../../framework/server';
+import { Cloudlet, EngineOverlay, engineDiagnostic } from '../connection';
+import { cloudletAttr, engineSource, isUrl, known, ms, str, timeoutsBlock, validHex64, validSource } from '../common';
+
+const schema: BlockSchema = {
+  description: 'A VM overlay on the cloudlet: the compressed difference between a customized VM and its base. Give either `source` or `customization_id`.',
+  attributes: {
+    id: { type: 'string', computed: true, description: 'SHA-256 of the overlay file (its content address).' },
+    source: {
+      type: 'string',
+      optional: true,
+      requiresReplace: true,
+      description: 'Where the overlay file is: an http(s) or file URL the engine fetches, or a local path the provider uploads (relative to Terraform\'s working directory).',
+      validate: validSource,
+    },
+    sha256: { type: 'string', optional: true, requiresReplace: true, description: 'Expected SHA-256 of the overlay file; a different file is refused.', validate: validHex64('sha256') },
+    customization_id: {
+      type: 'string',
+      optional: true,
+      requiresReplace: true,
+      description: 'Id of a running VM on this cloudlet (a `cloudlet_customization`) to capture the overlay from. The VM is paused for the capture and keeps running afterwards.',
+    },
+    compression_level: {
+      type: 'number',
+      optional: true,
+      requiresReplace: true,
+      description: 'zstd level for an overlay captured from `customization_id`, 1 to 19. Default 9.',
+      validate: (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 19 ? undefined : `expected an integer from 1 to 19, got ${JSON.stringify(v)}`),
+    },
+    keep_on_destroy: { type: 'bool', optional: true, computed: true, default: false, description: 'Leave the overlay on the cloudlet when this resource is destroyed. Default false.' },
+    base_id: { type: 'string', computed: true, description: 'Id of the base VM the overlay applies to.' },
+    size_bytes: { type: 'number', computed: true, description: 'Size of the overlay file in bytes.' },
+    download_url: {
+      type: 'string',
+      computed: true,
+      sensitive: true,
+      description: 'A signed URL other cloudlets can fetch the overlay from without a token (null when the engine is reached over a unix socket). Sensitive: anyone holding it can download the overlay.',
+    },
+    cloudlet: cloudletAttr,
+  },
+  blocks: { timeouts: timeoutsBlock(['create', 'delete'], { create: '30m', delete: '5m' }) },
+};
+
+function overlayState(o: EngineOverlay, cloudletId: string): Obj {
+  return { id: o.id, base_id: o.baseId, size_bytes: o.bytes, download_url: o.downloadUrl ?? null, cloudlet: cloudletId };
+}
+
+export const overlayResource: ResourceType<Cloudlet> = {
+  typeName: 'cloudlet_overlay',
+  schema: { version: 0, block: schema },
+  timeouts: { create: ms('30m'), delete: ms('5m') },
+
+  validate(config: Obj): Diagnostic[] {
+    const out: Diagnostic[] = [];
+    const hasSource = config.source !== null;
+    const hasCustom = config.customization_id !== null;
+    if (!hasSource && !hasCustom) out.push(error('Missing overlay origin', 'Set `source` (a file or URL) or `customization_id` (a running VM to capture).', ['source']));
+    if (hasSource && hasCustom) out.push(error('Conflicting overlay origins', '`source` and `customization_id` are alternatives; set one.', ['customization_id']));
+    if (config.compression_level !== null && !hasCustom) out.push(error('compression_level without customization_id', '`compression_level` applies only to an overlay captured from `customization_id`.', ['compression_level']));
+    if (config.sha256 !== null && hasCustom && !hasSource) out.push(error('sha256 with customization_id', 'A captured overlay\'s hash is known only after the capture; `sha256` checks a `source`.', ['sha256']));
+    return out;
+  },
+
+  async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
+    const c = ctx.provider;
+    const source = str(planned, 'source');
+    const sha256 = str(planned, 'sha256') ?? undefined;
+    let o: EngineOverlay;
+    if (source === null) {
+      const inst = str(planned, 'customization_id')!;
+      const op = await c.operation('POST', '/v1/overlays', { instanceId: inst, level: planned.compression_level ?? undefined }, `capture overlay from ${inst}`, ctx.signal);
+      o = (op.result as { overlay: EngineOverlay }).overlay;
+    } else if (isUrl(source)) {
+      const op = await c.operation('POST', '/v1/overlays', { url: source, sha256 }, `import overlay from ${source.replace(/\?.*$/, '')}`, ctx.signal);
+      o = (op.result as { overlay: EngineOverlay }).overlay;
+    } else {
+      const file = engineSource(source);
+      if (!fs.existsSync(file)) throw new DiagnosticError([error('Overlay file not found', `${file} does not exist.`, ['source'])]);
+      try {
+        o = await c.client.upload<EngineOverlay>(`/v1/overlays${sha256 ? `?sha256=${sha256}` : ''}`, file);
+      } catch (e) {
+        throw engineDiagnostic(e, c.endpoint, ['source']);
+      }
+    }
+    // The engine's own view carries the download URL (the upload answer does too; an operation result does not).
+    const view = (await c.call<EngineOverlay | null>('GET', `/v1/overlays/${o.id}`, undefined, { signal: ctx.signal, missingOk: true })) ?? o;
+    return overlayState(view, c.id);
+  },
+
+  async read(ctx: CallContext<Cloudlet>, state: Obj): Promise<Obj | null> {
+    const o = await ctx.provider.call<EngineOverlay | null>('GET', `/v1/overlays/${encodeURIComponent(String(state.id))}`, undefined, { signal: ctx.signal, missingOk: true });
+    return o ? overlayState(o, ctx.provider.id) : null;
+  },
+
+  async delete(ctx: CallContext<Cloudlet>, state: Obj): Promise<void> {
+    if (state.keep_on_destroy === true) return;
+    await ctx.provider.call('DELETE', `/v1/overlays/${encodeURIComponent(String(state.id))}`, undefined, { signal: ctx.signal, missingOk: true });
+  },
+
+  async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
+    const o = await ctx.provider.call<EngineOverlay | null>('GET', `/v1/overlays/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
+    if (!o) throw new DiagnosticError([error('Cannot import cloudlet_overlay', `The cloudlet ${ctx.provider.id} has no overlay ${id}. \`cloudlet overlay list\` shows the ids it has.`)]);
+    // Where it came from is not recoverable as configuration; a known URL origin is kept as the source.
+    return { ...overlayState(o, ctx.provider.id), source: isUrl(o.source) ? o.source : null, sha256: null, customization_id: null, keep_on_destroy: false };
+  },
+};
+
+export { known };

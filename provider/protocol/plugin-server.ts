@@ -1,0 +1,149 @@
+// The go-plugin side of a Terraform provider process: check that Terraform started us, make a certificate for
+// AutoMTLS, serve tfplugin6.Provider plus go-plugin's controller, stdio and health services over gRPC, and
+// print the handshake line. Nothing here knows about cloudlets; `ProviderHandlers` is the seam.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { selfSignedCertificate } from './cert';
+import { log } from './log';
+
+/** What Terraform sets to say "you are being run as my plugin". */
+export const MAGIC_COOKIE_KEY = 'TF_PLUGIN_MAGIC_COOKIE';
+export const MAGIC_COOKIE_VALUE = 'd602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2';
+/** go-plugin's own protocol version, first field of the handshake line. */
+const CORE_PROTOCOL_VERSION = 1;
+const APP_PROTOCOL_VERSION = 6;
+/** Schemas and states of many resources travel in one message; the gRPC default of 4 MiB is too small. */
+const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+
+/** A decoded request or response message, as @grpc/proto-loader represents it. */
+export type Message = Record<string, unknown>;
+
+/** One handler per tfplugin6.Provider RPC; each gets the decoded request and returns the response. */
+export type ProviderHandlers = Record<string, (req: Message) => Promise<Message>>;
+
+export interface ServeOptions {
+  /** Called once the controller asks us to stop, before the process exits. */
+  onShutdown?: () => Promise<void>;
+  /** Where the .proto files are (next to the bundle when packaged). */
+  protoDir?: string;
+}
+
+export interface RunningPlugin {
+  server: grpc.Server;
+  handshake: string;
+  stop(): Promise<void>;
+}
+
+function findProtoDir(): string {
+  for (const d of [path.join(__dirname, 'proto'), path.join(__dirname, 'protocol', 'proto'), path.join(__dirname, '..', '..', '..', 'provider', 'protocol', 'proto')]) {
+    if (fs.existsSync(path.join(d, 'tfplugin6.proto'))) return d;
+  }
+  throw new Error(`cannot find tfplugin6.proto near ${__dirname}`);
+}
+
+/** Loads the service definitions (our .proto files; Google's well-known types come with protobufjs). */
+export function loadServices(protoDir = findProtoDir()): Record<string, grpc.ServiceDefinition> {
+  const def = protoLoader.loadSync(['tfplugin6.proto', 'plugin.proto', 'health.proto'], {
+    includeDirs: [protoDir],
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    bytes: Buffer,
+    defaults: true,
+    oneofs: true,
+  });
+  const svc = (name: string) => def[name] as grpc.ServiceDefinition;
+  return {
+    provider: svc('tfplugin6.Provider'),
+    controller: svc('plugin.GRPCController'),
+    stdio: svc('plugin.GRPCStdio'),
+    health: svc('grpc.health.v1.Health'),
+  };
+}
+
+/** Wraps an async handler as a unary gRPC handler; a throw becomes an INTERNAL status naming the RPC. */
+function unary(rpc: string, fn: (req: Message) => Promise<Message>): grpc.handleUnaryCall<Message, Message> {
+  return (call, cb) => {
+    fn(call.request).then(
+      (res) => cb(null, res),
+      (e: unknown) => {
+        log('error', `${rpc} failed`, { error: String((e as Error)?.stack ?? e) });
+        cb({ code: grpc.status.INTERNAL, details: `${rpc}: ${(e as Error)?.message ?? String(e)}` });
+      },
+    );
+  };
+}
+
+/**
+ * Serves a provider as Terraform expects and prints the handshake line on stdout. `env` is the process
+ * environment Terraform gave us.
+ */
+export async function servePlugin(handlers: ProviderHandlers, env: NodeJS.ProcessEnv, opts: ServeOptions = {}): Promise<RunningPlugin> {
+  const versions = (env.PLUGIN_PROTOCOL_VERSIONS ?? String(APP_PROTOCOL_VERSION)).split(',').map((v) => Number(v.trim()));
+  if (!versions.includes(APP_PROTOCOL_VERSION)) {
+    throw new Error(`Terraform offers plugin protocol versions ${versions.join(', ')}, but this provider speaks only ${APP_PROTOCOL_VERSION} (Terraform 1.0 or later)`);
+  }
+  const services = loadServices(opts.protoDir);
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
+
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const rpc of Object.keys(services.provider)) {
+    const h = handlers[rpc];
+    impl[rpc] = unary(rpc, h ?? (async () => Promise.reject(new Error(`${rpc} is not implemented by this provider`))));
+  }
+  server.addService(services.provider, impl);
+
+  let stopping: Promise<void> | null = null;
+  const stdioStreams = new Set<grpc.ServerWritableStream<Message, Message>>();
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await opts.onShutdown?.().catch(() => undefined);
+      for (const s of stdioStreams) s.end();
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    })();
+    return stopping;
+  };
+
+  server.addService(services.controller, {
+    Shutdown: (_call: unknown, cb: grpc.sendUnaryData<Message>) => {
+      cb(null, {});
+      // Answer first: Terraform waits for the reply, then for the process to go away.
+      setImmediate(() => void stop().finally(() => process.exit(0)));
+    },
+  });
+  // We log to stderr directly (go-plugin reads it too), so the stdio stream stays open and quiet.
+  server.addService(services.stdio, {
+    StreamStdio: (call: grpc.ServerWritableStream<Message, Message>) => {
+      stdioStreams.add(call);
+      call.on('cancelled', () => stdioStreams.delete(call));
+    },
+  });
+  server.addService(services.health, {
+    Check: (call: grpc.ServerUnaryCall<Message, Message>, cb: grpc.sendUnaryData<Message>) => {
+      const svc = String(call.request.service ?? '');
+      cb(null, { status: svc === '' || svc === 'plugin' ? 'SERVING' : 'SERVICE_UNKNOWN' });
+    },
+    Watch: (call: grpc.ServerWritableStream<Message, Message>) => {
+      call.write({ status: 'SERVING' });
+    },
+  });
+
+  // AutoMTLS: Terraform gives us its client certificate; we answer with ours in the handshake line, and each
+  // side trusts exactly the other's.
+  const clientCert = env.PLUGIN_CLIENT_CERT;
+  let creds: grpc.ServerCredentials;
+  let certField = '';
+  if (clientCert) {
+    const mine = selfSignedCertificate();
+    creds = grpc.ServerCredentials.createSsl(Buffer.from(clientCert), [{ private_key: Buffer.from(mine.keyPem), cert_chain: Buffer.from(mine.certPem) }], true);
+    certField = mine.certDer.toString('base64').replace(/=+$/, '');
+  } else {
+    creds = grpc.ServerCredentials.createInsecure();
+  }
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))));
+  const handshake = `${CORE_PROTOCOL_VERSION}|${APP_PROTOCOL_VERSION}|tcp|127.0.0.1:${port}|grpc|${certField}`;
+  return { server, handshake, stop };
+}
