@@ -4,9 +4,9 @@
 import * as fs from 'node:fs';
 import { Diagnostic, DiagnosticError, error } from '../../protocol/diagnostics';
 import { BlockSchema } from '../../framework/schema';
-import { CallContext, Obj, ResourceType } from '../../framework/server';
+import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
 import { Cloudlet, EngineOverlay, engineDiagnostic } from '../connection';
-import { cloudletAttr, engineSource, isUrl, known, ms, str, timeoutsBlock, validHex64, validSource } from '../common';
+import { cloudletAttr, engineSource, isUrl, ms, str, timeoutsBlock, validHex64, validSource } from '../common';
 
 const schema: BlockSchema = {
   description: 'A VM overlay on the cloudlet: the compressed difference between a customized VM and its base. Give either `source` or `customization_id`.',
@@ -67,6 +67,14 @@ export const overlayResource: ResourceType<Cloudlet> = {
     return out;
   },
 
+  modifyPlan(p: PlanContext): void {
+    // An imported overlay has no record of its origin: adopting the configured one is a state-only change.
+    if (p.prior && p.prior.source === null && p.prior.customization_id === null) {
+      const origin = ['source', 'customization_id', 'compression_level', 'sha256'];
+      p.requiresReplace = p.requiresReplace.filter((x) => !origin.includes(String(x[0])));
+    }
+  },
+
   async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
     const c = ctx.provider;
     const source = str(planned, 'source');
@@ -106,9 +114,8 @@ export const overlayResource: ResourceType<Cloudlet> = {
   async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
     const o = await ctx.provider.call<EngineOverlay | null>('GET', `/v1/overlays/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
     if (!o) throw new DiagnosticError([error('Cannot import cloudlet_overlay', `The cloudlet ${ctx.provider.id} has no overlay ${id}. \`cloudlet overlay list\` shows the ids it has.`)]);
-    // Where it came from is not recoverable as configuration; a known URL origin is kept as the source.
-    return { ...overlayState(o, ctx.provider.id), source: isUrl(o.source) ? o.source : null, sha256: null, customization_id: null, keep_on_destroy: false };
+    // Where it came from is not configuration the engine keeps; the next plan adopts the configured origin.
+    return { ...overlayState(o, ctx.provider.id), source: null, sha256: null, customization_id: null, compression_level: null, keep_on_destroy: false };
   },
 };
 
-export { known };
