@@ -396,7 +396,8 @@ export function planAttributes(b: BlockSchema, p: PlanContext): void {
     if (a && a.computed && !a.optional) continue;
     const before = prior[n] ?? null;
     const after = planned[n] ?? null;
-    if (isUnknown(after) || !valueEquals(before, after)) {
+    const t = (blockType(b) as { object: Record<string, CtyType> }).object[n];
+    if (isUnknown(after) || !valueEquals(before, after, t)) {
       changed = true;
       if (a?.requiresReplace) p.requiresReplace.push([n]);
     }
@@ -422,7 +423,7 @@ function settle(b: BlockSchema, planned: Obj, result: Obj): Obj {
   for (const [n, a] of Object.entries(b.attributes)) {
     const p = planned[n];
     if (a.computed && (isUnknown(p) || p === null || p === undefined) && result[n] !== undefined) out[n] = result[n];
-    else if (a.computed && !isUnknown(p) && result[n] !== undefined && !valueEquals(p, result[n])) {
+    else if (a.computed && !isUnknown(p) && result[n] !== undefined && !valueEquals(p, result[n], a.type)) {
       // A known planned computed value must not change; keep the plan's and let read report drift later.
       out[n] = p;
     }

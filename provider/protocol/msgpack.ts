@@ -672,7 +672,7 @@ export class MsgpackWriter {
     if (!Number.isInteger(type) || type < -128 || type > 127) throw new MsgpackError(`extension type ${type} is not a signed 8-bit integer`, this.used);
     checkCount(length, this.used);
     const typeByte = type & 0xff;
-    const fixed = undefined as number | undefined;
+    const fixed = FIXEXT_BY_LENGTH.get(length);
     if (fixed !== undefined) this.byteU8(fixed, typeByte);
     else if (length <= 0xff) {
       this.byteU8(0xc7, length);
