@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EngineClient, connectLocal, defaultStateDir } from '../../engine/client/client';
+import type { EngineClient } from '../../engine/client/client';
 import { CloudletError } from '../../engine/errors';
 import { Diagnostic, DiagnosticError, error } from '../protocol/diagnostics';
 import { log } from '../protocol/log';
@@ -86,6 +86,10 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
       return out;
     },
     async configure(config: Obj, terraformVersion: string, signal: AbortSignal): Promise<Cloudlet> {
+      // Loaded here, not at start-up: the HTTP client is most of the provider's load time, and Terraform
+      // starts provider processes that only answer schema questions.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { EngineClient, connectLocal, defaultStateDir } = require('../../engine/client/client') as typeof import('../../engine/client/client');
       const endpoint = str(config, 'endpoint') ?? process.env[ENDPOINT_ENV] ?? null;
       let client: EngineClient;
       let shown: string;

@@ -5,9 +5,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { selfSignedCertificate } from './cert';
 import { log } from './log';
+import { Descriptor, ProtoCodec } from './protobuf';
 
 /** What Terraform sets to say "you are being run as my plugin". */
 export const MAGIC_COOKIE_KEY = 'TF_PLUGIN_MAGIC_COOKIE';
@@ -27,8 +27,8 @@ export type ProviderHandlers = Record<string, (req: Message) => Promise<Message>
 export interface ServeOptions {
   /** Called once the controller asks us to stop, before the process exits. */
   onShutdown?: () => Promise<void>;
-  /** Where the .proto files are (next to the bundle when packaged). */
-  protoDir?: string;
+  /** The compiled protocol descriptor (default: proto/descriptor.json next to this file, as packaged). */
+  descriptor?: Descriptor;
 }
 
 export interface RunningPlugin {
@@ -37,31 +37,35 @@ export interface RunningPlugin {
   stop(): Promise<void>;
 }
 
-function findProtoDir(): string {
-  for (const d of [path.join(__dirname, 'proto'), path.join(__dirname, 'protocol', 'proto'), path.join(__dirname, '..', '..', '..', 'provider', 'protocol', 'proto')]) {
-    if (fs.existsSync(path.join(d, 'tfplugin6.proto'))) return d;
-  }
-  throw new Error(`cannot find tfplugin6.proto near ${__dirname}`);
+/** Where the compiled descriptor is: next to the bundle when packaged (build.ts writes it there). */
+function loadDescriptor(file?: string): Descriptor {
+  const candidates = file ? [file] : [path.join(__dirname, 'proto', 'descriptor.json')];
+  for (const f of candidates) if (fs.existsSync(f)) return JSON.parse(fs.readFileSync(f, 'utf8')) as Descriptor;
+  throw new Error(`cannot find the protocol descriptor (${candidates.join(', ')}); build the provider with npm run build`);
 }
 
-/** Loads the service definitions (our .proto files; Google's well-known types come with protobufjs). */
-export function loadServices(protoDir = findProtoDir()): Record<string, grpc.ServiceDefinition> {
-  const def = protoLoader.loadSync(['tfplugin6.proto', 'plugin.proto', 'health.proto'], {
-    includeDirs: [protoDir],
-    keepCase: true,
-    longs: Number,
-    enums: String,
-    bytes: Buffer,
-    defaults: true,
-    oneofs: true,
-  });
-  const svc = (name: string) => def[name] as grpc.ServiceDefinition;
-  return {
-    provider: svc('tfplugin6.Provider'),
-    controller: svc('plugin.GRPCController'),
-    stdio: svc('plugin.GRPCStdio'),
-    health: svc('grpc.health.v1.Health'),
+/** grpc-js service definitions for our services, with protobuf.ts doing the (de)serialization. */
+export function loadServices(descriptor: Descriptor): Record<'provider' | 'controller' | 'stdio' | 'health', grpc.ServiceDefinition> {
+  const codec = new ProtoCodec(descriptor);
+  const service = (name: string): grpc.ServiceDefinition => {
+    const methods = descriptor.services[name];
+    if (!methods) throw new Error(`the protocol descriptor has no service ${name}`);
+    const def: Record<string, grpc.MethodDefinition<Message, Message>> = {};
+    for (const [m, x] of Object.entries(methods)) {
+      def[m] = {
+        path: `/${name}/${m}`,
+        requestStream: x.clientStream,
+        responseStream: x.serverStream,
+        requestSerialize: (v: Message) => codec.encode(x.request, v),
+        requestDeserialize: (b: Buffer) => codec.decode(x.request, b),
+        responseSerialize: (v: Message) => codec.encode(x.response, v),
+        responseDeserialize: (b: Buffer) => codec.decode(x.response, b),
+        originalName: m,
+      };
+    }
+    return def as grpc.ServiceDefinition;
   };
+  return { provider: service('tfplugin6.Provider'), controller: service('plugin.GRPCController'), stdio: service('plugin.GRPCStdio'), health: service('grpc.health.v1.Health') };
 }
 
 /** Wraps an async handler as a unary gRPC handler; a throw becomes an INTERNAL status naming the RPC. */
@@ -86,7 +90,7 @@ export async function servePlugin(handlers: ProviderHandlers, env: NodeJS.Proces
   if (!versions.includes(APP_PROTOCOL_VERSION)) {
     throw new Error(`Terraform offers plugin protocol versions ${versions.join(', ')}, but this provider speaks only ${APP_PROTOCOL_VERSION} (Terraform 1.0 or later)`);
   }
-  const services = loadServices(opts.protoDir);
+  const services = loadServices(opts.descriptor ?? loadDescriptor());
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
 
   const impl: grpc.UntypedServiceImplementation = {};
