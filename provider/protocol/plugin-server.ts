@@ -68,9 +68,27 @@ export function loadServices(descriptor: Descriptor): Record<'provider' | 'contr
   return { provider: service('tfplugin6.Provider'), controller: service('plugin.GRPCController'), stdio: service('plugin.GRPCStdio'), health: service('grpc.health.v1.Health') };
 }
 
+/** RPCs whose requests may carry credentials, so they are never captured. */
+const NEVER_CAPTURED = new Set(['ConfigureProvider', 'ValidateProviderConfig']);
+
+/**
+ * With CLOUDLET_PROVIDER_CAPTURE_DIR set, appends each request Terraform sends to <dir>/<pid>.jsonl (bytes as
+ * base64). A debugging aid, and how the codec tests get values exactly as Terraform encodes them.
+ */
+function capture(rpc: string, req: Message): void {
+  const dir = process.env.CLOUDLET_PROVIDER_CAPTURE_DIR;
+  if (!dir || NEVER_CAPTURED.has(rpc)) return;
+  const line = JSON.stringify({ rpc, request: req }, (_k, v: unknown) => {
+    const b = v as { type?: string; data?: number[] };
+    return b && b.type === 'Buffer' && Array.isArray(b.data) ? { base64: Buffer.from(b.data).toString('base64') } : v;
+  });
+  fs.appendFileSync(path.join(dir, `${process.pid}.jsonl`), line + '\n');
+}
+
 /** Wraps an async handler as a unary gRPC handler; a throw becomes an INTERNAL status naming the RPC. */
 function unary(rpc: string, fn: (req: Message) => Promise<Message>): grpc.handleUnaryCall<Message, Message> {
   return (call, cb) => {
+    capture(rpc, call.request);
     fn(call.request).then(
       (res) => cb(null, res),
       (e: unknown) => {

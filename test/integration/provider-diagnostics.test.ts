@@ -1,0 +1,208 @@
+// Bad configurations through the real terraform binary: each must end in a Terraform diagnostic that names the
+// attribute (Terraform then quotes the configuration line), quickly, never a provider crash or a hang. And the
+// codec against values exactly as Terraform encodes them: requests captured during a real plan decode under
+// our schema (unknowns, nulls, nested blocks) and re-encode to the same bytes.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Unknown, decodeMsgpack, encodeMsgpack, isUnknown } from '../../provider/protocol/cty';
+import { blockType } from '../../provider/framework/schema';
+import { cloudletProvider } from '../../provider/cloudlet/provider';
+import { TestEngine } from '../helpers/engine';
+import { PROVIDER_BLOCK, RunResult, TerraformDir } from '../helpers/terraform';
+import { ensureBaseArchive } from '../vms/guest';
+
+jest.setTimeout(600000);
+
+let engine: TestEngine;
+let tf: TerraformDir;
+let base: { file: string; baseId: string };
+let url: string;
+
+beforeAll(async () => {
+  base = await ensureBaseArchive('tiny');
+  engine = await TestEngine.start('tfdiag');
+  url = engine.endpoint.startsWith('http') ? engine.endpoint : `http://${engine.endpoint}`;
+  const op = await engine.op('POST', '/v1/bases', { source: base.file });
+  expect(op.state).toBe('succeeded');
+  tf = new TerraformDir('diag');
+  tf.write('main.tf', PROVIDER_BLOCK);
+  await tf.ok(['init', '-input=false']);
+});
+
+afterAll(async () => {
+  await engine?.destroy();
+  tf?.cleanup();
+});
+
+function provider(args: string): string {
+  return `${PROVIDER_BLOCK}\nprovider "cloudlet" {\n${args}\n}\n`;
+}
+
+/** Plans a configuration that must fail; returns terraform's output after common checks. */
+async function planFails(main: string, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  tf.write('main.tf', main);
+  const r = await tf.run(['plan', '-input=false'], { timeoutMs: 90000, env });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/Error: /);
+  // The provider answered with diagnostics: it did not crash or stop answering.
+  expect(r.stderr).not.toMatch(/plugin crashed|Plugin did not respond|panic:|rpc error|unexpected EOF/i);
+  expect(r.ms).toBeLessThan(60000);
+  return r;
+}
+
+const good = () => provider(`  endpoint = "${url}"\n  token    = "${engine.token}"`);
+
+test('a value of the wrong type names the attribute', async () => {
+  const r = await planFails(`${good()}
+resource "cloudlet_instance" "x" {
+  name       = "x"
+  base_id    = "${base.baseId}"
+  memory_mib = "lots"
+}`);
+  expect(r.stderr).toMatch(/Inappropriate value for attribute "memory_mib"/);
+});
+
+test('a missing required argument names it', async () => {
+  const r = await planFails(`${good()}
+resource "cloudlet_instance" "x" {
+  base_id = "${base.baseId}"
+}`);
+  expect(r.stderr).toMatch(/The argument "name" is required/);
+});
+
+test('an invalid hash is our diagnostic, naming the attribute and the resource', async () => {
+  const r = await planFails(`${good()}
+resource "cloudlet_base_vm" "b" {
+  source = "${base.file}"
+  sha256 = "not-a-hash"
+}`);
+  expect(r.stderr).toMatch(/Invalid value for sha256/);
+  expect(r.stderr).toMatch(/64 lowercase hexadecimal digits, got "not-a-hash"/);
+  // Terraform 1.11 places validation diagnostics on the resource block (plan-time ones on the attribute line).
+  expect(r.stderr).toMatch(/with cloudlet_base_vm\.b/);
+});
+
+test('an unreachable endpoint is one clear diagnostic on the provider block', async () => {
+  const r = await planFails(`${provider('  endpoint = "http://127.0.0.1:9"\n  token    = "x"')}
+data "cloudlet_engine" "e" {}`);
+  expect(r.stderr).toMatch(/Cannot reach the cloudlet engine/);
+  expect(r.stderr).toMatch(/connection refused/);
+  expect(r.stderr).toMatch(/endpoint = "http:\/\/127\.0\.0\.1:9"/);
+});
+
+test('a wrong token is refused, naming the token without showing it', async () => {
+  const r = await planFails(`${provider(`  endpoint = "${url}"\n  token    = "wrong-token-value"`)}
+data "cloudlet_engine" "e" {}`);
+  expect(r.stderr).toMatch(/The cloudlet engine refused the token/);
+  // Terraform quotes the configuration line it points at; our own message never repeats the token.
+  expect(r.stderr.split('wrong-token-value').length - 1).toBe(1);
+  expect(r.stderr).toMatch(/token\s+= "wrong-token-value"/);
+});
+
+test('a missing token for a remote endpoint says where to put it', async () => {
+  const r = await planFails(`${provider(`  endpoint = "${url}"`)}
+data "cloudlet_engine" "e" {}`, { CLOUDLET_TOKEN: '' });
+  expect(r.stderr).toMatch(/Missing token/);
+  expect(r.stderr).toMatch(/CLOUDLET_TOKEN/);
+});
+
+test('a malformed endpoint is refused before any connection', async () => {
+  const r = await planFails(`${provider('  endpoint = "ftp://cloudlet"\n  token    = "x"')}
+data "cloudlet_engine" "e" {}`);
+  expect(r.stderr).toMatch(/Invalid value for endpoint/);
+});
+
+test('sizes that differ from the base snapshot are refused at plan', async () => {
+  const r = await planFails(`${good()}
+resource "cloudlet_instance" "x" {
+  name    = "x"
+  base_id = "${base.baseId}"
+  vcpus   = 4
+}`);
+  expect(r.stderr).toMatch(/Invalid value for vcpus/);
+  expect(r.stderr).toMatch(/vcpus must be 1/);
+  expect(r.stderr).toMatch(/vcpus\s+= 4/);
+});
+
+test('conflicting and missing overlay origins, a bad duration and a bad power state are named', async () => {
+  let r = await planFails(`${good()}
+resource "cloudlet_overlay" "o" {
+  source           = "/tmp/app.clov"
+  customization_id = "i-123"
+}`);
+  expect(r.stderr).toMatch(/Conflicting overlay origins/);
+  r = await planFails(`${good()}
+resource "cloudlet_overlay" "o" {}`);
+  expect(r.stderr).toMatch(/Missing overlay origin/);
+  r = await planFails(`${good()}
+resource "cloudlet_instance" "x" {
+  name        = "x"
+  base_id     = "${base.baseId}"
+  power_state = "asleep"
+  timeouts {
+    create = "soon"
+  }
+}`);
+  expect(r.stderr).toMatch(/Invalid value for power_state/);
+  expect(r.stderr).toMatch(/Invalid value for create/);
+});
+
+test('an unknown base is reported at plan, naming base_id', async () => {
+  const r = await planFails(`${good()}
+resource "cloudlet_instance" "x" {
+  name    = "x"
+  base_id = "${'0'.repeat(64)}"
+}`);
+  expect(r.stderr).toMatch(/Base VM not found/);
+  expect(r.stderr).toMatch(/base_id = "0{64}"/);
+});
+
+test('values captured from a real plan decode under our schema and re-encode to the same bytes', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-capture-'));
+  tf.write('main.tf', `${good()}
+resource "cloudlet_base_vm" "b" {
+  source = "${base.file}"
+}
+resource "cloudlet_instance" "x" {
+  name    = "captured"
+  base_id = cloudlet_base_vm.b.id
+  timeouts {
+    create = "20m"
+  }
+}`);
+  await tf.ok(['plan', '-input=false'], [0], { env: { CLOUDLET_PROVIDER_CAPTURE_DIR: dir } });
+  const calls = fs
+    .readdirSync(dir)
+    .flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').trim().split('\n'))
+    .map((l) => JSON.parse(l) as { rpc: string; request: Record<string, { msgpack?: { base64: string } } | string> });
+  fs.rmSync(dir, { recursive: true, force: true });
+  expect(calls.some((c) => c.rpc === 'ConfigureProvider')).toBe(false);
+  const plan = calls.find((c) => c.rpc === 'PlanResourceChange' && c.request.type_name === 'cloudlet_instance');
+  expect(plan).toBeDefined();
+  const schema = cloudletProvider().resources.find((r) => r.typeName === 'cloudlet_instance')!.schema.block;
+  const type = blockType(schema);
+  for (const field of ['proposed_new_state', 'config', 'prior_state']) {
+    const bytes = Buffer.from((plan!.request[field] as { msgpack: { base64: string } }).msgpack.base64, 'base64');
+    const v = decodeMsgpack(bytes, type);
+    expect(Buffer.from(encodeMsgpack(v, type)).equals(bytes)).toBe(true);
+    if (field === 'prior_state') {
+      expect(v).toBeNull(); // a create has no prior state
+      continue;
+    }
+    const o = v as Record<string, unknown>;
+    // The base does not exist yet, so its id is unknown during plan.
+    expect(isUnknown(o.base_id as Unknown)).toBe(true);
+    expect(o.name).toBe('captured');
+    expect(o.overlay_url).toBeNull();
+    expect((o.timeouts as Record<string, unknown>).create).toBe('20m');
+    expect((o.timeouts as Record<string, unknown>).delete).toBeNull();
+    // Computed attributes are unknown in the proposal for a create, and null in the configuration.
+    expect(field === 'config' ? o.state === null : isUnknown(o.state as Unknown) || o.state === null).toBe(true);
+  }
+  // The provider's answer for the same resource also decodes: computed values unknown, the default applied.
+  const validate = calls.find((c) => c.rpc === 'ValidateResourceConfig' && c.request.type_name === 'cloudlet_instance')!;
+  const cfg = decodeMsgpack(Buffer.from((validate.request.config as { msgpack: { base64: string } }).msgpack.base64, 'base64'), type) as Record<string, unknown>;
+  expect(cfg.power_state).toBeNull();
+});
