@@ -48,7 +48,9 @@ async function startOnce(exe: string, client: ReturnType<typeof selfSignedCertif
     });
     const handshake = ms();
     const [, , , addr, , cert] = line.split('|');
-    const serverPem = `-----BEGIN CERTIFICATE-----\n${cert.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+    // The handshake carries base64 without padding; PEM wants it back.
+    const b64 = Buffer.from(cert, 'base64').toString('base64');
+    const serverPem = `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
     const c = new Client(addr, grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(client.keyPem), Buffer.from(client.certPem)), { 'grpc.ssl_target_name_override': 'localhost', 'grpc.max_receive_message_length': 64 << 20 });
     await new Promise<void>((resolve, reject) =>
       (c as unknown as { GetProviderSchema: (req: object, cb: (e: Error | null) => void) => void }).GetProviderSchema({}, (e) => (e ? reject(e) : resolve())),
