@@ -66,13 +66,16 @@ export class Cloudlet {
       return r;
     } catch (e) {
       if (opts.missingOk && (e as CloudletError).code === 'NOT_FOUND') return null as T;
+      if (opts.signal?.aborted) throw new DiagnosticError([error('Cancelled', `${method} ${p.replace(/\?.*$/, '')} on ${this.endpoint} was cancelled (Terraform was interrupted, or the timeout passed).`)]);
       throw engineDiagnostic(e, this.endpoint);
     }
   }
 
   /** Starts an operation and waits for it, logging progress; the context's signal cancels it on the engine. */
   async operation(method: string, p: string, body: unknown, what: string, signal: AbortSignal): Promise<OperationView> {
-    const { operation } = await this.call<{ operation: OperationView }>(method, p, body, { signal });
+    // Not abortable: the engine answers at once with the operation it started, and an abort in between
+    // would leave that operation running with no one knowing its id. Cancellation happens in wait().
+    const { operation } = await this.call<{ operation: OperationView }>(method, p, body);
     let lastLog = 0;
     let lastPhase = '';
     try {
@@ -92,8 +95,10 @@ export class Cloudlet {
       log('info', `${what}: done`, { operation: done.id, timings: done.timings });
       return done;
     } catch (e) {
-      if (signal.aborted && (e as CloudletError).code === 'CANCELLED') {
-        throw new DiagnosticError([error(`${what} cancelled`, `The operation ${operation.id} was cancelled on the engine at ${this.endpoint} (Terraform was interrupted or the timeout passed). Nothing half-made was kept.`)]);
+      if (signal.aborted) {
+        // An abort during a poll surfaces as a failed request: make sure the engine stops too.
+        await this.client.call('DELETE', `/v1/operations/${operation.id}`).catch(() => undefined);
+        throw new DiagnosticError([error(`${what} cancelled`, `The operation ${operation.id} was cancelled on the engine at ${this.endpoint} (Terraform was interrupted, or the timeout passed). Nothing half-made was kept.`)]);
       }
       throw engineDiagnostic(e, this.endpoint);
     } finally {

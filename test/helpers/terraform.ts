@@ -57,15 +57,37 @@ export class TerraformDir {
     fs.rmSync(path.join(this.dir, name), { force: true });
   }
 
-  /** Runs terraform with -no-color; resolves with exit code and output (never rejects on a non-zero exit). */
-  run(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  /**
+   * Runs terraform with -no-color; resolves with exit code and output (never rejects on a non-zero exit).
+   * `interruptWhen` sends SIGINT to terraform's whole process group (as Ctrl-C in a terminal does, reaching
+   * the provider processes too) the first time its output matches.
+   */
+  run(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; interruptWhen?: RegExp } = {}): Promise<RunResult> {
     const t0 = Date.now();
     return new Promise((resolve, reject) => {
-      const p = spawn(TERRAFORM, [...args, ...(args[0] === 'state' || args[0] === 'output' || args[0] === 'providers' ? [] : ['-no-color'])], { cwd: this.dir, env: { ...this.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(TERRAFORM, [...args, ...(args[0] === 'state' || args[0] === 'output' || args[0] === 'providers' ? [] : ['-no-color'])], {
+        cwd: this.dir,
+        env: { ...this.env, ...opts.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: !!opts.interruptWhen,
+      });
+      let interrupted = false;
+      const watch = () => {
+        if (opts.interruptWhen && !interrupted && opts.interruptWhen.test(stdout + stderr)) {
+          interrupted = true;
+          process.kill(-p.pid!, 'SIGINT');
+        }
+      };
       let stdout = '';
       let stderr = '';
-      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        watch();
+      });
+      p.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        watch();
+      });
       const timer = setTimeout(() => {
         p.kill('SIGKILL');
         reject(new Error(`terraform ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 600000} ms\n${stdout}\n${stderr}`));

@@ -1,0 +1,79 @@
+// Ctrl-C during a long apply: Terraform and the provider get SIGINT (the provider ignores it), Terraform calls
+// StopProvider, and the provider cancels the engine operation in flight. The synthesis, fetching its overlay
+// over a slow link, is cancelled on the engine, leaves nothing behind, and the state says nothing was made.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FileServer, TestEngine } from '../helpers/engine';
+import { PROVIDER_BLOCK, TerraformDir } from '../helpers/terraform';
+import { ensureBaseArchive } from '../vms/guest';
+
+jest.setTimeout(600000);
+
+let engine: TestEngine;
+let files: FileServer;
+let tf: TerraformDir;
+let work: string;
+
+beforeAll(async () => {
+  const base = await ensureBaseArchive('tiny');
+  engine = await TestEngine.start('tfstop');
+  files = new FileServer();
+  await files.start();
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'tfstop-'));
+  // An overlay to fetch: made on the engine, downloaded, and deleted there so the synthesis must fetch it.
+  expect((await engine.op('POST', '/v1/bases', { source: base.file })).state).toBe('succeeded');
+  const custom = await engine.op('POST', '/v1/instances', { name: 'custom', baseId: base.baseId });
+  const customId = (custom.result as { instance: { id: string } }).instance.id;
+  await engine.call('POST', `/v1/instances/${customId}/exec`, { command: 'dd if=/dev/urandom of=/data/blob bs=64k count=32 2>/dev/null && sync' });
+  const ov = await engine.op('POST', '/v1/overlays', { instanceId: customId });
+  const overlayId = (ov.result as { overlay: { id: string } }).overlay.id;
+  const file = path.join(work, 'app.clov');
+  await engine.client.download(`/v1/overlays/${overlayId}/file`, file);
+  await engine.call('DELETE', `/v1/instances/${customId}`);
+  await engine.call('DELETE', `/v1/overlays/${overlayId}`);
+  // About 60 s to transfer: the interrupt lands well inside it.
+  const url = files.serve('app.clov', file, { throttleBytesPerSec: Math.ceil(fs.statSync(file).size / 60) });
+  tf = new TerraformDir('stop', { CLOUDLET_TOKEN: engine.token });
+  tf.write(
+    'main.tf',
+    `${PROVIDER_BLOCK}
+provider "cloudlet" {
+  endpoint = "${engine.endpoint.startsWith('http') ? engine.endpoint : `http://${engine.endpoint}`}"
+}
+resource "cloudlet_instance" "slow" {
+  name        = "slow"
+  base_id     = "${base.baseId}"
+  overlay_url = "${url}"
+}
+`,
+  );
+  await tf.ok(['init', '-input=false']);
+});
+
+afterAll(async () => {
+  await files?.stop();
+  await engine?.destroy();
+  tf?.cleanup();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('Ctrl-C cancels the engine operation and leaves nothing behind', async () => {
+  const r = await tf.run(['apply', '-auto-approve', '-input=false'], { interruptWhen: /cloudlet_instance\.slow: Creating\.\.\./, timeoutMs: 120000 });
+  // Stopped well before the 60 s the download would take.
+  expect(r.ms).toBeLessThan(45000);
+  expect(r.code).not.toBe(0);
+  expect(r.stdout + r.stderr).toMatch(/Interrupt received/);
+  expect(r.stderr).toMatch(/synthesize slow cancelled/);
+  const { operations } = await engine.call<{ operations: { kind: string; state: string; error?: { code: string } }[] }>('GET', '/v1/operations');
+  // The first synthesis is the customization VM made in beforeAll; the second is Terraform's.
+  const synth = operations.filter((o) => o.kind === 'synthesize').slice(1);
+  expect(synth).toHaveLength(1);
+  expect(synth[0].state === 'cancelled' || synth[0].error?.code === 'CANCELLED').toBe(true);
+  expect((await engine.call<{ instances: unknown[] }>('GET', '/v1/instances')).instances).toEqual([]);
+  expect(fs.readdirSync(path.join(engine.stateDir, 'tmp'))).toEqual([]);
+  // Nothing was recorded as made.
+  const state = fs.existsSync(path.join(tf.dir, 'terraform.tfstate')) ? tf.state().resources : [];
+  expect(state).toEqual([]);
+});
