@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 import { Agent, Dispatcher } from 'undici';
 import { CloudletError, ErrorCode } from '../errors';
 
@@ -32,6 +33,26 @@ export interface OperationView {
   error?: { code: ErrorCode; message: string };
 }
 
+/**
+ * TLS trust for https endpoints: the system store, plus the configured CA, plus CLOUDLET_EXTRA_CA_CERTS. The
+ * provider's launcher moves NODE_EXTRA_CA_CERTS there because Node reads that file at every start, which
+ * costs tens of milliseconds of Terraform's provider start-up; it is honoured here, when TLS is used.
+ */
+function trustFor(ca?: string): { ca?: string[] } {
+  const extra = process.env.CLOUDLET_EXTRA_CA_CERTS;
+  if (!ca && !extra) return {};
+  const all = [...tls.rootCertificates];
+  if (extra) {
+    try {
+      all.push(fs.readFileSync(extra, 'utf8'));
+    } catch {
+      // Node itself only warns about an unreadable NODE_EXTRA_CA_CERTS; so do we, by ignoring it.
+    }
+  }
+  if (ca) all.push(ca);
+  return { ca: all };
+}
+
 export function defaultStateDir(): string {
   if (process.env.CLOUDLET_STATE_DIR) return path.resolve(process.env.CLOUDLET_STATE_DIR);
   const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
@@ -47,7 +68,7 @@ export class EngineClient {
       this.dispatcher = new Agent({ connect: { socketPath: o.endpoint.slice(5) } });
       this.origin = 'http://localhost';
     } else if (/^https?:\/\//.test(o.endpoint)) {
-      this.dispatcher = new Agent({ connect: o.ca ? { ca: o.ca } : {} });
+      this.dispatcher = new Agent({ connect: trustFor(o.ca) });
       this.origin = o.endpoint.replace(/\/+$/, '');
     } else {
       throw new CloudletError('INVALID_ARGUMENT', `endpoint: expected unix:PATH, http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(o.endpoint)}`);
