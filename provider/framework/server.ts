@@ -141,19 +141,19 @@ export class ProviderServer<P> {
       ValidateProviderConfig: (req) =>
         this.guard('Invalid provider configuration', async () => {
           const config = this.decode(req.config, this.providerType, 'provider configuration') as Obj;
-          return { diagnostics: [...validateAttributes(this.def.schema.block, config), ...(this.def.validate?.(config) ?? [])] };
+          return { diagnostics: [...validateAttributes(this.def.schema.block, config), ...(this.def.validate?.(config) ?? [])].map(diagnosticMessage) };
         }),
       ValidateResourceConfig: (req) =>
         this.guard('Invalid resource configuration', async () => {
           const r = this.resource(String(req.type_name));
           const config = this.decode(req.config, blockType(r.schema.block), r.typeName) as Obj;
-          return { diagnostics: [...validateAttributes(r.schema.block, config), ...(r.validate?.(config) ?? [])] };
+          return { diagnostics: [...validateAttributes(r.schema.block, config), ...(r.validate?.(config) ?? [])].map(diagnosticMessage) };
         }),
       ValidateDataResourceConfig: (req) =>
         this.guard('Invalid data source configuration', async () => {
           const d = this.dataSource(String(req.type_name));
           const config = this.decode(req.config, blockType(d.schema.block), d.typeName) as Obj;
-          return { diagnostics: [...validateAttributes(d.schema.block, config), ...(d.validate?.(config) ?? [])] };
+          return { diagnostics: [...validateAttributes(d.schema.block, config), ...(d.validate?.(config) ?? [])].map(diagnosticMessage) };
         }),
       ConfigureProvider: (req) =>
         this.guard('Could not configure the cloudlet provider', async () => {
@@ -286,7 +286,7 @@ export class ProviderServer<P> {
     if (state === null) return { new_state: this.encode(null, type), private: priv ?? Buffer.alloc(0), diagnostics: [] };
     const now = await r.read(this.context(state, r, 'read'), state);
     const merged = now === null ? null : (conform({ ...state, ...now }, type) as Obj);
-    if (now === null) log('info', `${r.typeName} ${String(state.id)} no longer exists; removing it from state`);
+    if (now === null) log('info', `${r.typeName}${typeof state.id === 'string' ? ` ${state.id}` : ''} no longer exists; removing it from state`);
     return { new_state: this.encode(merged, type), private: priv ?? Buffer.alloc(0), diagnostics: [] };
   }
 

@@ -30,7 +30,8 @@ export function compileDescriptor(protoDir = defaultProtoDir()): Descriptor {
             const type = f.resolvedType ? f.resolvedType.fullName.replace(/^\./, '') : f.type;
             const out: FieldDescriptor = { name: f.name, id: f.id, type };
             if (f.repeated) out.repeated = true;
-            if (f.options?.proto3_optional || (f.partOf && f.partOf.name.startsWith('_') && f.partOf.oneof.length === 1)) out.optional = true;
+            // proto3 `optional` and oneof members both have presence: a set default value must still be sent.
+            if (f.options?.proto3_optional || f.partOf) out.optional = true;
             if (f instanceof protobuf.MapField) out.keyType = f.keyType as ScalarType;
             return out;
           }),

@@ -238,6 +238,7 @@ export class ProtoCodec {
         continue;
       }
       if (f.keyType) {
+        if (wt !== 2) throw new Error(`protobuf: map field ${f.name} with wire type ${wt}`);
         const [s, e] = r.delimited();
         const entry = this.readMapEntry(f, b, s, e, depth);
         (out[f.name] as Record<string, unknown>)[String(entry[0])] = entry[1];
@@ -270,8 +271,8 @@ export class ProtoCodec {
   }
 
   private readValue(r: Reader, type: string, wt: number, b: Uint8Array, depth: number): unknown {
+    if (wt !== wireType(type, this.d)) throw new Error(`protobuf: ${type} field with wire type ${wt}`);
     if (this.d.messages[type]) {
-      if (wt !== 2) throw new Error(`protobuf: ${type} field with wire type ${wt}`);
       const [s, e] = r.delimited();
       return this.readMessage(type, b, s, e, depth + 1);
     }

@@ -288,7 +288,7 @@ describe('the packaged provider executable', () => {
 
   /** The environment minus anything that would change how the provider starts. */
   function baseEnv(): NodeJS.ProcessEnv {
-    const env = { ...process.env, XDG_CACHE_HOME: cacheDir };
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheDir };
     for (const k of ['TF_PLUGIN_MAGIC_COOKIE', 'PLUGIN_PROTOCOL_VERSIONS', 'PLUGIN_CLIENT_CERT', 'CLOUDLET_PROVIDER_WARM_CACHE', 'CLOUDLET_PROVIDER_CAPTURE_DIR']) delete env[k];
     return env;
   }

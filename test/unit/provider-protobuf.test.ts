@@ -51,7 +51,7 @@ function toNumber(x: unknown): unknown {
   if (typeof x === 'bigint') return Number(x);
   if (x && typeof x === 'object' && 'low' in x && 'high' in x) {
     const l = x as { low: number; high: number; unsigned: boolean };
-    return protobuf.util.LongBits.from({ low: l.low, high: l.high, unsigned: l.unsigned } as unknown as number).toNumber(l.unsigned);
+    return new protobuf.util.LongBits(l.low >>> 0, l.high >>> 0).toNumber(l.unsigned);
   }
   return x;
 }
@@ -120,13 +120,16 @@ function canon(t: protobuf.Type, v: Obj | null | undefined): Obj {
 /**
  * Checks the exact shape our decoder promises, field by field: plain fields always present (defaults filled),
  * bytes as Buffer, int64 as number, known enum values as names, absent proto3 `optional` fields absent.
+ * Unset oneof members may be absent or hold their default.
  */
 function expectOurShape(t: protobuf.Type, v: Obj, where = t.fullName): void {
   for (const f of t.fieldsArray) {
     f.resolve();
     const at = `${where}.${f.name}`;
     const x = v[f.name];
-    if (isProto3Optional(f) && x === undefined) {
+    // proto3 `optional` fields, and members of a oneof (which protobufjs and proto-loader also leave out when
+    // unset), may be absent; everything else must be there.
+    if (f.partOf && x === undefined) {
       expect({ at, present: Object.prototype.hasOwnProperty.call(v, f.name) }).toEqual({ at, present: false });
       continue;
     }
