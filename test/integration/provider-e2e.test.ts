@@ -157,14 +157,19 @@ test('terraform import adopts an existing instance, with an empty plan after', a
   expect(plan.stdout).toContain('No changes.');
 });
 
-test('an import block adopts the base VM and the overlay', async () => {
+test('import blocks adopt the base VM, the customization VM and the overlay', async () => {
   const baseId = String(tf.attributes('cloudlet_base_vm', 'tiny').id);
   const overlayId = String(tf.attributes('cloudlet_overlay', 'app').id);
-  await tf.ok(['state', 'rm', 'cloudlet_base_vm.tiny', 'cloudlet_overlay.app']);
+  const customId = String(tf.attributes('cloudlet_customization', 'app').id);
+  await tf.ok(['state', 'rm', 'cloudlet_base_vm.tiny', 'cloudlet_overlay.app', 'cloudlet_customization.app']);
   tf.write('main.tf', config(`
 import {
   to = cloudlet_base_vm.tiny
   id = "${baseId}"
+}
+import {
+  to = cloudlet_customization.app
+  id = "${customId}"
 }
 import {
   to = cloudlet_overlay.app
@@ -173,12 +178,16 @@ import {
 `));
   const plan = await tf.ok(['plan', '-input=false'], [0]);
   expect(plan.stdout).toMatch(/cloudlet_base_vm\.tiny: Preparing import/);
-  expect(plan.stdout).toContain('Plan: 2 to import');
-  // The overlay's origin is not recoverable from the engine, so the configured one is adopted in place.
+  expect(plan.stdout).toMatch(/Plan: 3 to import, 0 to add, \d+ to change, 0 to destroy/);
+  // An overlay's origin and a customization's commands are not recoverable from the engine: the configured
+  // ones are adopted in place, never by rebuilding.
   expect(plan.stdout).not.toMatch(/must be replaced/);
   await tf.ok(['apply', '-auto-approve', '-input=false']);
   expect(tf.attributes('cloudlet_base_vm', 'tiny').id).toBe(baseId);
+  expect(tf.attributes('cloudlet_customization', 'app').id).toBe(customId);
   tf.write('main.tf', config());
+  const after = await tf.ok(['plan', '-input=false', '-detailed-exitcode'], [0]);
+  expect(after.stdout).toContain('No changes.');
 });
 
 test('destroy removes every object from the engine and every VM from libvirt', async () => {
