@@ -133,13 +133,14 @@ export class EngineClient {
   }
 
   /** Streams a raw body upload (an overlay file). */
-  async upload<T>(p: string, file: string): Promise<T> {
+  async upload<T>(p: string, file: string, opts: { signal?: AbortSignal } = {}): Promise<T> {
     let res: Dispatcher.ResponseData;
     try {
       res = await this.dispatcher.request({
         origin: this.origin,
         path: p,
         method: 'POST',
+        signal: opts.signal,
         headers: { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/octet-stream', 'content-length': String(fs.statSync(file).size) },
         body: fs.createReadStream(file),
       });

@@ -663,6 +663,8 @@ export class Engine {
           if (ov.sha256 && sha256 !== ov.sha256) throw new CloudletError('HASH_MISMATCH', `the overlay from ${redactUrl(ov.url!)} has SHA-256 ${sha256}, expected ${ov.sha256}`);
           const baseId = baseIdOf(r.meta.base.disk.sha256, r.meta.base.memory.sha256).toString('hex');
           storedId = this.store.commitOverlay(teeFile!, { id: sha256, bytes, baseId, created: new Date().toISOString(), source: redactUrl(ov.url!) }).id;
+          // Fetched for this instance alone: it goes when the last instance made from it goes.
+          inst.fetchedOverlay = true;
         }
       } finally {
         clearInterval(timer);
@@ -686,6 +688,7 @@ export class Engine {
     await this.driver.restore(memory);
     fs.rmSync(memory, { force: true });
     inst.state = 'running';
+    op.phase('done'); // closes the restore phase, so its time is in the timings
     inst.timings = { ...op.rec.timings, total: (Date.now() - t0) / 1000 };
     this.store.putInstance(inst);
   }
@@ -742,6 +745,11 @@ export class Engine {
     await this.driver.destroy(inst.domain);
     this.store.removeDir(this.store.instanceDir(inst.id));
     fs.rmSync(this.controlSocket(inst.id), { force: true });
+    // An overlay this instance fetched (rather than one stored on purpose) would otherwise pin the base.
+    if (inst.fetchedOverlay && inst.overlayId && !this.store.listInstances().some((i) => i.overlayId === inst.overlayId) && this.store.getOverlay(inst.overlayId)) {
+      this.store.removeDir(this.store.overlayDir(inst.overlayId));
+      this.log(`removed overlay ${inst.overlayId}, fetched for instance ${inst.id} alone`);
+    }
   }
 
   /** Runs a command in the instance through the guest control agent (the sample bases ship one). */

@@ -55,6 +55,8 @@ export interface InstanceRecord {
   name: string;
   baseId: string;
   overlayId?: string;
+  /** The overlay was fetched from a URL by this instance's synthesis (not stored beforehand). */
+  fetchedOverlay?: boolean;
   domain: string;
   state: InstanceState;
   created: string;

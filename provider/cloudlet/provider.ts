@@ -39,7 +39,7 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
           state_dir: {
             type: 'string',
             optional: true,
-            description: 'State directory of the local embedded engine, used when no endpoint is set. Default: `$CLOUDLET_STATE_DIR`, else `~/.local/share/cloudlet`.',
+            description: 'State directory of the local embedded engine, used when no endpoint is set (it takes precedence over `CLOUDLET_ENDPOINT`). Default: `$CLOUDLET_STATE_DIR`, else `$XDG_DATA_HOME/cloudlet`, else `~/.local/share/cloudlet`.',
           },
           token: {
             type: 'string',
@@ -90,7 +90,9 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
       // starts provider processes that only answer schema questions.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { EngineClient, connectLocal, defaultStateDir } = require('../../engine/client/client') as typeof import('../../engine/client/client');
-      const endpoint = str(config, 'endpoint') ?? process.env[ENDPOINT_ENV] ?? null;
+      // Configuration beats the environment: a configured state_dir means the local engine even if
+      // CLOUDLET_ENDPOINT is set.
+      const endpoint = str(config, 'endpoint') ?? (str(config, 'state_dir') === null ? process.env[ENDPOINT_ENV] || null : null);
       let client: EngineClient;
       let shown: string;
       if (endpoint) {

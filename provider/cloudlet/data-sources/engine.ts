@@ -25,7 +25,7 @@ const schema: BlockSchema = {
     extensions: {
       type: { list: 'string' },
       computed: true,
-      description: 'Capabilities, such as `overlay-format-1`, `compression-zstd`, `synthesis-from-url`, `apply-while-downloading`, `handoff`.',
+      description: 'Capabilities: `overlay-format-N`, `compression-zstd`, `base-archive-N`, `synthesis-from-url`, `overlay-upload`, `apply-while-downloading`, and `handoff` where supported.',
     },
     handoff: { type: 'bool', computed: true, description: 'Whether this engine can hand instances off to other cloudlets.' },
     cpus: { type: 'number', computed: true, description: 'CPUs of the cloudlet host.' },

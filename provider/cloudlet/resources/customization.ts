@@ -29,7 +29,7 @@ const schema: BlockSchema = {
       description: 'Time limit for each command, in seconds. Default 300.',
       validate: (v) => (typeof v === 'number' && v >= 1 && v <= 3600 ? undefined : `expected 1 to 3600, got ${JSON.stringify(v)}`),
     },
-    outputs: { type: { list: 'string' }, computed: true, description: 'Standard output of each command, in order.' },
+    outputs: { type: { list: 'string' }, computed: true, description: 'Standard output of each command, in order (null for an imported VM, whose commands are not known).' },
     state: { type: 'string', computed: true, description: 'Power state on the cloudlet: running, paused or stopped.' },
     cloudlet: cloudletAttr,
   },
@@ -42,9 +42,9 @@ export const customizationResource: ResourceType<Cloudlet> = {
   timeouts: { create: ms('30m'), delete: ms('5m') },
 
   modifyPlan(p: PlanContext): void {
-    // An imported customization has no record of the commands that made it: adopting the configured list
-    // is a state-only change, not a reason to rebuild the VM.
-    if (p.prior && p.prior.commands === null && known(p.config.commands)) {
+    // An imported customization (outputs null marks one) has no record of the commands that made it:
+    // adopting the configured list is a state-only change, not a reason to rebuild the VM.
+    if (p.prior && p.prior.commands === null && p.prior.outputs === null && known(p.config.commands)) {
       p.requiresReplace = p.requiresReplace.filter((x) => x[0] !== 'commands');
       p.planned.outputs = p.prior.outputs;
     }
@@ -85,6 +85,6 @@ export const customizationResource: ResourceType<Cloudlet> = {
   async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
     const i = await ctx.provider.call<EngineInstance | null>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
     if (!i) throw new DiagnosticError([error('Cannot import cloudlet_customization', `The cloudlet ${ctx.provider.id} has no instance ${id}.`)]);
-    return { id: i.id, name: i.name, base_id: i.baseId, commands: null, command_timeout_seconds: 300, outputs: [], state: i.state, cloudlet: ctx.provider.id };
+    return { id: i.id, name: i.name, base_id: i.baseId, commands: null, command_timeout_seconds: 300, outputs: null, state: i.state, cloudlet: ctx.provider.id };
   },
 };

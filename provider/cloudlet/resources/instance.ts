@@ -8,7 +8,7 @@ import { Diagnostic, DiagnosticError, error } from '../../protocol/diagnostics';
 import { BlockSchema } from '../../framework/schema';
 import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
 import { Cloudlet, EngineInstance } from '../connection';
-import { cloudletAttr, known, ms, str, timeoutsBlock, validHex64, validName, validSource } from '../common';
+import { cloudletAttr, engineSource, known, ms, str, timeoutsBlock, validHex64, validName, validSource } from '../common';
 
 const POWER_STATES = ['running', 'paused', 'stopped'];
 
@@ -30,7 +30,7 @@ const schema: BlockSchema = {
       type: 'string',
       optional: true,
       requiresReplace: true,
-      description: 'URL (or path on the engine host) of an overlay to fetch and apply while it downloads, such as another cloudlet\'s `download_url`.',
+      description: 'URL (or path on the engine host; relative paths are resolved from Terraform\'s working directory) of an overlay to fetch and apply while it downloads, such as another cloudlet\'s `download_url`. An overlay fetched this way is kept while instances use it and removed with the last of them.',
       validate: validSource,
     },
     overlay_sha256: { type: 'string', optional: true, requiresReplace: true, description: 'Expected SHA-256 of the overlay at `overlay_url`; skips the download when the cloudlet already has it.', validate: validHex64('overlay_sha256') },
@@ -65,7 +65,7 @@ const schema: BlockSchema = {
     cloudlet: cloudletAttr,
     cloudlet_endpoint: { type: 'string', computed: true, description: 'Endpoint of the engine the instance runs on, as this provider reached it (placement, used by handoff).' },
     created: { type: 'string', computed: true, description: 'When the instance was synthesized (RFC 3339).' },
-    timings: { type: { map: 'number' }, computed: true, description: 'Seconds spent in each phase of synthesis (fetch-apply, restore, total).' },
+    timings: { type: { map: 'number' }, computed: true, description: 'Seconds spent in each phase of synthesis: `fetch-apply` (or `prepare` for the base alone), `restore`, and `total`.' },
   },
   blocks: { timeouts: timeoutsBlock(['create', 'update', 'delete'], { create: '30m', update: '10m', delete: '5m' }) },
 };
@@ -129,10 +129,20 @@ export const instanceResource: ResourceType<Cloudlet> = {
   async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
     const c = ctx.provider;
     const name = str(planned, 'name')!;
+    const baseId = str(planned, 'base_id')!;
+    // The plan could not check sizes when the base was made in the same apply: check them now, before any work.
+    const base = await c.base(baseId, ctx.signal);
+    if (base) {
+      for (const [attr, have] of [['vcpus', base.vcpus], ['memory_mib', base.memoryMiB]] as const) {
+        const want = planned[attr];
+        if (typeof want === 'number' && want !== have) throw new DiagnosticError([error(`Invalid value for ${attr}`, `The base VM ${base.name} was snapshotted with ${have}; an instance resumes from that snapshot, so ${attr} must be ${have} (or left unset).`, [attr])]);
+      }
+    }
     const overlayId = known(planned.overlay_id) ? str(planned, 'overlay_id') : null;
-    const url = str(planned, 'overlay_url');
+    const rawUrl = str(planned, 'overlay_url');
+    const url = rawUrl === null ? null : engineSource(rawUrl);
     const overlay = url ? { url, sha256: str(planned, 'overlay_sha256') ?? undefined } : overlayId ? { id: overlayId } : undefined;
-    const op = await c.operation('POST', '/v1/instances', { name, baseId: str(planned, 'base_id'), overlay }, `synthesize ${name}`, ctx.signal);
+    const op = await c.operation('POST', '/v1/instances', { name, baseId, overlay }, `synthesize ${name}`, ctx.signal);
     let inst = (op.result as { instance: EngineInstance }).instance;
     const want = str(planned, 'power_state') ?? 'running';
     if (want !== 'running') inst = await setPower(ctx, inst.id, want);

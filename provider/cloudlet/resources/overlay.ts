@@ -34,7 +34,14 @@ const schema: BlockSchema = {
       validate: (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 19 ? undefined : `expected an integer from 1 to 19, got ${JSON.stringify(v)}`),
     },
     keep_on_destroy: { type: 'bool', optional: true, computed: true, default: false, description: 'Leave the overlay on the cloudlet when this resource is destroyed. Default false.' },
-    base_id: { type: 'string', computed: true, description: 'Id of the base VM the overlay applies to.' },
+    base_id: {
+      type: 'string',
+      optional: true,
+      computed: true,
+      requiresReplace: true,
+      description: 'Id of the base VM the overlay applies to. Set it (`cloudlet_base_vm.x.id`) to have the overlay checked against that base, and to order it after the base; otherwise it is read from the overlay.',
+      validate: validHex64('base_id'),
+    },
     size_bytes: { type: 'number', computed: true, description: 'Size of the overlay file in bytes.' },
     download_url: {
       type: 'string',
@@ -91,10 +98,16 @@ export const overlayResource: ResourceType<Cloudlet> = {
       const file = engineSource(source);
       if (!fs.existsSync(file)) throw new DiagnosticError([error('Overlay file not found', `${file} does not exist.`, ['source'])]);
       try {
-        o = await c.client.upload<EngineOverlay>(`/v1/overlays${sha256 ? `?sha256=${sha256}` : ''}`, file);
+        o = await c.client.upload<EngineOverlay>(`/v1/overlays${sha256 ? `?sha256=${sha256}` : ''}`, file, { signal: ctx.signal });
       } catch (e) {
         throw engineDiagnostic(e, c.endpoint, ['source']);
       }
+    }
+    const wantBase = str(planned, 'base_id');
+    if (wantBase !== null && o.baseId !== wantBase) {
+      // Stored already; an overlay for the wrong base must not be left behind under this resource.
+      await c.call('DELETE', `/v1/overlays/${o.id}`, undefined, { missingOk: true }).catch(() => undefined);
+      throw new DiagnosticError([error('Overlay for another base', `The overlay ${o.id} was made against base ${o.baseId}, not ${wantBase}. An overlay applies only to the base it was made from.`, ['base_id'])]);
     }
     // The engine's own view carries the download URL (the upload answer does too; an operation result does not).
     const view = (await c.call<EngineOverlay | null>('GET', `/v1/overlays/${o.id}`, undefined, { signal: ctx.signal, missingOk: true })) ?? o;
