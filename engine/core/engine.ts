@@ -626,6 +626,7 @@ export class Engine {
       } catch (e) {
         await this.driver.destroy(inst.domain).catch(() => undefined);
         this.store.removeDir(this.store.instanceDir(id));
+        this.dropFetchedOverlay(inst);
         throw e;
       } finally {
         this.busy.delete(id);
@@ -662,9 +663,10 @@ export class Engine {
           const { sha256, bytes } = await tee.finish();
           if (ov.sha256 && sha256 !== ov.sha256) throw new CloudletError('HASH_MISMATCH', `the overlay from ${redactUrl(ov.url!)} has SHA-256 ${sha256}, expected ${ov.sha256}`);
           const baseId = baseIdOf(r.meta.base.disk.sha256, r.meta.base.memory.sha256).toString('hex');
+          // Fetched for this instance alone (not stored before): it goes when the last instance made from it goes.
+          const hadIt = this.store.getOverlay(sha256) !== null;
           storedId = this.store.commitOverlay(teeFile!, { id: sha256, bytes, baseId, created: new Date().toISOString(), source: redactUrl(ov.url!) }).id;
-          // Fetched for this instance alone: it goes when the last instance made from it goes.
-          inst.fetchedOverlay = true;
+          inst.fetchedOverlay = !hadIt;
         }
       } finally {
         clearInterval(timer);
@@ -745,11 +747,15 @@ export class Engine {
     await this.driver.destroy(inst.domain);
     this.store.removeDir(this.store.instanceDir(inst.id));
     fs.rmSync(this.controlSocket(inst.id), { force: true });
-    // An overlay this instance fetched (rather than one stored on purpose) would otherwise pin the base.
-    if (inst.fetchedOverlay && inst.overlayId && !this.store.listInstances().some((i) => i.overlayId === inst.overlayId) && this.store.getOverlay(inst.overlayId)) {
-      this.store.removeDir(this.store.overlayDir(inst.overlayId));
-      this.log(`removed overlay ${inst.overlayId}, fetched for instance ${inst.id} alone`);
-    }
+    this.dropFetchedOverlay(inst);
+  }
+
+  /** An overlay an instance fetched (rather than one stored on purpose) would otherwise pin the base. */
+  private dropFetchedOverlay(inst: InstanceRecord): void {
+    const ov = inst.overlayId;
+    if (!inst.fetchedOverlay || !ov || this.store.listInstances().some((i) => i.id !== inst.id && i.overlayId === ov) || !this.store.getOverlay(ov)) return;
+    this.store.removeDir(this.store.overlayDir(ov));
+    this.log(`removed overlay ${ov}, fetched for instance ${inst.id} alone`);
   }
 
   /** Runs a command in the instance through the guest control agent (the sample bases ship one). */

@@ -108,7 +108,7 @@ test('import, resume, customize, create overlay, download, synthesize on a secon
   await new Promise((r) => setTimeout(r, 2500));
   expect(Number(await exec(b, synth, 'cat /run/counter'))).toBeGreaterThan(c1);
 
-  // B kept the overlay it fetched, content-addressed.
+  // B keeps the overlay it fetched while an instance made from it exists.
   expect((await b.call<{ id: string }>('GET', `/v1/overlays/${overlayId}`)).id).toBe(overlayId);
 
   // A base in use cannot be deleted; deleting instances removes their VMs.
@@ -116,6 +116,8 @@ test('import, resume, customize, create overlay, download, synthesize on a secon
   await b.call('DELETE', `/v1/instances/${synth}`);
   expect(qemuRunning(info.domain)).toBe(false);
   await expect(b.call('GET', `/v1/instances/${synth}`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  // The overlay B fetched for that instance alone went with it, so it does not pin the base.
+  await expect(b.call('GET', `/v1/overlays/${overlayId}`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
 });
 
 test('an engine restarted under running VMs finds them again; kill -9 mid-synthesis leaves a consistent store', async () => {
@@ -147,8 +149,9 @@ test('an engine restarted under running VMs finds them again; kill -9 mid-synthe
   expect(fs.readdirSync(path.join(b.stateDir, 'instances'))).toEqual([]);
   expect(fs.readdirSync(path.join(b.stateDir, 'tmp'))).toEqual([]);
   expect(fs.readdirSync(path.join(b.stateDir, 'bases'))).toEqual([baseId]);
-  // And the engine works afterwards: the same synthesis from the stored overlay succeeds.
-  const ok = await b.op('POST', '/v1/instances', { name: 'after-crash', baseId, overlay: { id: overlays[0].id } });
+  // And the engine works afterwards: the same synthesis, at full speed, succeeds.
+  const fastUrl = files.serve('fast.clov', path.join(a.stateDir, 'overlays', overlays[0].id, 'overlay.clov'));
+  const ok = await b.op('POST', '/v1/instances', { name: 'after-crash', baseId, overlay: { url: fastUrl, sha256: overlays[0].id } });
   expect(ok.error).toBeUndefined();
   expect(Number(await exec(b, ok.target!.id, 'cat /run/counter'))).toBeGreaterThan(0);
 });

@@ -133,9 +133,9 @@ export const instanceResource: ResourceType<Cloudlet> = {
     // The plan could not check sizes when the base was made in the same apply: check them now, before any work.
     const base = await c.base(baseId, ctx.signal);
     if (base) {
-      for (const [attr, have] of [['vcpus', base.vcpus], ['memory_mib', base.memoryMiB]] as const) {
+      for (const [attr, have, unit] of [['vcpus', base.vcpus, 'vCPUs'], ['memory_mib', base.memoryMiB, 'MiB']] as const) {
         const want = planned[attr];
-        if (typeof want === 'number' && want !== have) throw new DiagnosticError([error(`Invalid value for ${attr}`, `The base VM ${base.name} was snapshotted with ${have}; an instance resumes from that snapshot, so ${attr} must be ${have} (or left unset).`, [attr])]);
+        if (typeof want === 'number' && want !== have) throw new DiagnosticError([error(`Invalid value for ${attr}`, `The base VM ${base.name} (${base.id.slice(0, 12)}) was snapshotted with ${have} ${unit}; an instance resumes from that snapshot, so ${attr} must be ${have} (or left unset).`, [attr])]);
       }
     }
     const overlayId = known(planned.overlay_id) ? str(planned, 'overlay_id') : null;

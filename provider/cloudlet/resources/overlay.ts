@@ -105,9 +105,8 @@ export const overlayResource: ResourceType<Cloudlet> = {
     }
     const wantBase = str(planned, 'base_id');
     if (wantBase !== null && o.baseId !== wantBase) {
-      // Stored already; an overlay for the wrong base must not be left behind under this resource.
-      await c.call('DELETE', `/v1/overlays/${o.id}`, undefined, { missingOk: true }).catch(() => undefined);
-      throw new DiagnosticError([error('Overlay for another base', `The overlay ${o.id} was made against base ${o.baseId}, not ${wantBase}. An overlay applies only to the base it was made from.`, ['base_id'])]);
+      // Not deleted: the cloudlet may have had it before, for someone else. Say how to remove it.
+      throw new DiagnosticError([error('Overlay for another base', `The overlay ${o.id} was made against base ${o.baseId}, not ${wantBase}. An overlay applies only to the base it was made from. It stays stored on the cloudlet; \`cloudlet overlay delete ${o.id}\` removes it if nothing else needs it.`, ['base_id'])]);
     }
     // The engine's own view carries the download URL (the upload answer does too; an operation result does not).
     const view = (await c.call<EngineOverlay | null>('GET', `/v1/overlays/${o.id}`, undefined, { signal: ctx.signal, missingOk: true })) ?? o;
