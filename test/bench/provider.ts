@@ -17,7 +17,7 @@ import { providerPackage, repoRoot } from '../../provider/build';
 import { selfSignedCertificate } from '../../provider/protocol/cert';
 import { compileDescriptor } from '../../provider/protocol/descriptor';
 import { MAGIC_COOKIE_VALUE, loadServices } from '../../provider/protocol/plugin-server';
-import { TestEngine } from '../helpers/engine';
+import { TestEngine, makeOverlayFile } from '../helpers/engine';
 import { PROVIDER_BLOCK, TerraformDir } from '../helpers/terraform';
 import { ensureBaseArchive } from '../vms/guest';
 
@@ -88,17 +88,8 @@ async function main(): Promise<void> {
   try {
     // One overlay for all instances, made through the engine beforehand and uploaded by the configuration.
     process.stderr.write('bench: preparing an overlay\n');
-    const imp = await engine.op('POST', '/v1/bases', { source: base.file });
-    if (imp.state !== 'succeeded') throw new Error(`base import failed: ${JSON.stringify(imp.error)}`);
-    const custom = await engine.op('POST', '/v1/instances', { name: 'bench-custom', baseId: base.baseId });
-    const customId = (custom.result as { instance: { id: string } }).instance.id;
-    await engine.call('POST', `/v1/instances/${customId}/exec`, { command: 'echo bench > /data/bench.txt && sync' });
-    const ov = await engine.op('POST', '/v1/overlays', { instanceId: customId });
-    const overlayId = (ov.result as { overlay: { id: string } }).overlay.id;
     const overlayFile = path.join(work, 'app.clov');
-    await engine.client.download(`/v1/overlays/${overlayId}/file`, overlayFile);
-    await engine.call('DELETE', `/v1/instances/${customId}`);
-    await engine.call('DELETE', `/v1/overlays/${overlayId}`);
+    await makeOverlayFile(engine, base, overlayFile, 'echo bench > /data/bench.txt && sync');
 
     const configs: Record<string, string> = {
       cloudlet: `${PROVIDER_BLOCK}

@@ -198,3 +198,29 @@ export function qemuRunning(domain: string): boolean {
   }
   return false;
 }
+
+/**
+ * An overlay file of a base, made through a real engine: import the base (if needed), resume it, run
+ * `command` in the guest, capture, download to `out`; then the VM and the stored overlay are deleted again,
+ * so the engine holds only the base. Returns the overlay's id (its SHA-256).
+ */
+export async function makeOverlayFile(engine: TestEngine, base: { file: string; baseId: string }, out: string, command: string): Promise<string> {
+  const must = (v: OperationView, what: string): OperationView => {
+    if (v.state !== 'succeeded') throw new Error(`${what} failed: ${JSON.stringify(v.error)}`);
+    return v;
+  };
+  must(await engine.op('POST', '/v1/bases', { source: base.file, sha256: base.baseId }), 'base import');
+  const resumed = must(await engine.op('POST', '/v1/instances', { name: `overlay-source-${Date.now()}`, baseId: base.baseId }), 'resume');
+  const instanceId = (resumed.result as { instance: { id: string } }).instance.id;
+  try {
+    const ran = await engine.call<{ code: number; stdout: string }>('POST', `/v1/instances/${instanceId}/exec`, { command });
+    if (ran.code !== 0) throw new Error(`${command} exited ${ran.code} in the guest: ${ran.stdout}`);
+    const captured = must(await engine.op('POST', '/v1/overlays', { instanceId }), 'overlay capture');
+    const overlayId = (captured.result as { overlay: { id: string } }).overlay.id;
+    await engine.client.download(`/v1/overlays/${overlayId}/file`, out);
+    await engine.call('DELETE', `/v1/overlays/${overlayId}`);
+    return overlayId;
+  } finally {
+    await engine.call('DELETE', `/v1/instances/${instanceId}`);
+  }
+}

@@ -3,6 +3,7 @@
 // codec against values exactly as Terraform encodes them: requests captured during a real plan decode under
 // our schema (unknowns, nulls, nested blocks) and re-encode to the same bytes.
 
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -205,4 +206,31 @@ resource "cloudlet_instance" "x" {
   const validate = calls.find((c) => c.rpc === 'ValidateResourceConfig' && c.request.type_name === 'cloudlet_instance')!;
   const cfg = decodeMsgpack(Buffer.from((validate.request.config as { msgpack: { base64: string } }).msgpack.base64, 'base64'), type) as Record<string, unknown>;
   expect(cfg.power_state).toBeNull();
+});
+
+test('TLS: the provider trusts an https engine through ca_cert, also via NODE_EXTRA_CA_CERTS, and refuses it otherwise', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-tls-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const t = await TestEngine.start('tftls', ['--tls-cert', cert, '--tls-key', key]);
+  try {
+    expect(t.endpoint).toMatch(/^https:/);
+    const withCa = `${provider(`  endpoint = "${t.endpoint}"\n  token    = "${t.token}"\n  ca_cert  = file("${cert}")`)}
+data "cloudlet_engine" "e" {}
+output "id" { value = data.cloudlet_engine.e.id }`;
+    tf.write('main.tf', withCa);
+    const ok = await tf.ok(['plan', '-input=false']);
+    expect(ok.stdout).toMatch(/id = "cloudlet-[0-9a-f]+"/);
+    // The launcher hands NODE_EXTRA_CA_CERTS to the provider's TLS client.
+    tf.write('main.tf', withCa.replace(/\n  ca_cert  = file\("[^"]+"\)/, ''));
+    const viaEnv = await tf.ok(['plan', '-input=false'], [0], { env: { NODE_EXTRA_CA_CERTS: cert } });
+    expect(viaEnv.stdout).toMatch(/id = "cloudlet-[0-9a-f]+"/);
+    const r = await planFails(withCa.replace(/\n  ca_cert  = file\("[^"]+"\)/, ''), { NODE_EXTRA_CA_CERTS: '' });
+    expect(r.stderr).toMatch(/Cannot reach the cloudlet engine/);
+    expect(r.stderr).toMatch(/certificate/i);
+  } finally {
+    await t.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { OperationView } from '../../engine/client/client';
-import { TestEngine } from '../helpers/engine';
+import { TestEngine, makeOverlayFile } from '../helpers/engine';
 import { TerraformDir } from '../helpers/terraform';
 import { ensureBaseArchive } from '../vms/guest';
 
@@ -154,16 +154,8 @@ beforeAll(async () => {
   // A real overlay of the tiny base for the examples' overlay file: resume the base, change something in it,
   // capture, download; then remove what that made, so every example starts from a clean engine.
   await prepareEngine(true);
-  const resumed = await settled('POST', '/v1/instances', { name: 'docs-overlay-source', baseId: TINY_BASE_ID }, 'resume the tiny base');
-  const instanceId = (resumed.result as { instance: { id: string } }).instance.id;
-  const ran = await engine.call<{ code: number; stdout: string }>('POST', `/v1/instances/${instanceId}/exec`, { command: 'echo from-the-docs-overlay > /data/docs.txt && sync' });
-  if (ran.code !== 0) throw new Error(`customizing the overlay source VM failed with ${ran.code}: ${ran.stdout}`);
-  const captured = await settled('POST', '/v1/overlays', { instanceId }, 'capture the overlay');
-  const overlayId = (captured.result as { overlay: { id: string } }).overlay.id;
   overlayFile = path.join(work, 'app.clov');
-  await engine.client.download(`/v1/overlays/${overlayId}/file`, overlayFile);
-  await engine.call('DELETE', `/v1/instances/${instanceId}`);
-  await engine.call('DELETE', `/v1/overlays/${overlayId}`);
+  await makeOverlayFile(engine, tiny, overlayFile, 'echo from-the-docs-overlay > /data/docs.txt && sync');
   expect(await instances()).toEqual([]);
   expect(await overlays()).toEqual([]);
 });

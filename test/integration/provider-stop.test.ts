@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FileServer, TestEngine } from '../helpers/engine';
+import { FileServer, TestEngine, makeOverlayFile } from '../helpers/engine';
 import { PROVIDER_BLOCK, TerraformDir } from '../helpers/terraform';
 import { ensureBaseArchive } from '../vms/guest';
 
@@ -22,17 +22,9 @@ beforeAll(async () => {
   files = new FileServer();
   await files.start();
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'tfstop-'));
-  // An overlay to fetch: made on the engine, downloaded, and deleted there so the synthesis must fetch it.
-  expect((await engine.op('POST', '/v1/bases', { source: base.file })).state).toBe('succeeded');
-  const custom = await engine.op('POST', '/v1/instances', { name: 'custom', baseId: base.baseId });
-  const customId = (custom.result as { instance: { id: string } }).instance.id;
-  await engine.call('POST', `/v1/instances/${customId}/exec`, { command: 'dd if=/dev/urandom of=/data/blob bs=64k count=32 2>/dev/null && sync' });
-  const ov = await engine.op('POST', '/v1/overlays', { instanceId: customId });
-  const overlayId = (ov.result as { overlay: { id: string } }).overlay.id;
+  // An overlay to fetch: made on the engine and deleted there, so the synthesis must fetch it.
   const file = path.join(work, 'app.clov');
-  await engine.client.download(`/v1/overlays/${overlayId}/file`, file);
-  await engine.call('DELETE', `/v1/instances/${customId}`);
-  await engine.call('DELETE', `/v1/overlays/${overlayId}`);
+  await makeOverlayFile(engine, base, file, 'dd if=/dev/urandom of=/data/blob bs=64k count=32 2>/dev/null && sync');
   // About 60 s to transfer: the interrupt lands well inside it.
   const url = files.serve('app.clov', file, { throttleBytesPerSec: Math.ceil(fs.statSync(file).size / 60) });
   tf = new TerraformDir('stop', { CLOUDLET_TOKEN: engine.token });
