@@ -6,6 +6,7 @@
 //   npm run build:provider        then   export TF_CLI_CONFIG_FILE=$PWD/.terraform-mirror/cli.tfrc
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -48,47 +49,65 @@ ${extra}`;
 }
 
 /**
- * The entry point Terraform runs: compiles provider-core.js with a V8 code cache, which saves about 30 ms of
- * every start. V8's cache bytes differ from build to build, so the cache lives in the user's cache directory,
+ * The entry point Terraform runs: compiles provider-core.js (and engine-client.js when the provider is
+ * configured) with V8 code caches, which saves about 30 ms of every start. V8's cache bytes differ from build to build, so the cache lives in the user's cache directory,
  * keyed by the bundle's hash and the Node.js version, and not in the package (whose hash Terraform locks).
  * A missing or rejected cache only means a normal compile, after which the cache is written for next time.
  */
-function loaderSource(coreSha256: string): string {
+function loaderSource(sha256: Record<string, string>): string {
   return `'use strict';
-// Written by provider/build.ts. Loads provider-core.js through a V8 code cache.
+// Written by provider/build.ts. Loads the provider's bundles through V8 code caches.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const vm = require('vm');
 const Module = require('module');
-const file = path.join(__dirname, 'provider-core.js');
+const HASHES = ${JSON.stringify(sha256)};
 const cacheDir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'cloudlet-iac', 'provider');
-const cacheFile = path.join(cacheDir, '${coreSha256.slice(0, 16)}-' + process.version + '.v8');
-let cachedData;
-try { cachedData = fs.readFileSync(cacheFile); } catch {}
-const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData });
-const mod = { exports: {}, id: file, filename: file, loaded: false, children: [], paths: [] };
-const req = (id) => require(id.startsWith('.') ? path.join(__dirname, id) : id);
-script.runInThisContext().call(mod.exports, mod.exports, req, mod, file, __dirname);
 const warm = process.env.CLOUDLET_PROVIDER_WARM_CACHE === '1';
-if (warm || cachedData === undefined || script.cachedDataRejected) {
-  // Once start-up has run, the functions it used are compiled too, and go into the cache.
-  const t = setTimeout(() => {
-    try {
-      fs.mkdirSync(cacheDir, { recursive: true });
-      const tmp = cacheFile + '.' + process.pid;
-      fs.writeFileSync(tmp, script.createCachedData());
-      fs.renameSync(tmp, cacheFile);
-    } catch {}
-    if (warm) process.exit(0);
-  }, 300);
-  if (!warm) t.unref();
+function load(name) {
+  const file = path.join(__dirname, name);
+  const cacheFile = path.join(cacheDir, HASHES[name].slice(0, 16) + '-' + process.version + '.v8');
+  let cachedData;
+  try { cachedData = fs.readFileSync(cacheFile); } catch {}
+  const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData });
+  const mod = { exports: {}, id: file, filename: file, loaded: false, children: [], paths: [] };
+  script.runInThisContext().call(mod.exports, mod.exports, req, mod, file, __dirname);
+  if (warm || cachedData === undefined || script.cachedDataRejected) {
+    // Once the code has run a little, the functions it used are compiled too, and go into the cache.
+    setTimeout(() => {
+      try {
+        fs.mkdirSync(cacheDir, { recursive: true });
+        const tmp = cacheFile + '.' + process.pid;
+        fs.writeFileSync(tmp, script.createCachedData());
+        fs.renameSync(tmp, cacheFile);
+      } catch {}
+    }, 250).unref();
+  }
+  return mod.exports;
+}
+const loaded = {};
+function req(id) {
+  const name = path.basename(id);
+  if (id.startsWith('.') && HASHES[name]) return (loaded[name] = loaded[name] || load(name));
+  return require(id);
+}
+req('./provider-core.js');
+if (warm) {
+  req('./engine-client.js');
+  setTimeout(() => process.exit(0), 500);
 }
 `;
 }
 
 /** Runs the packaged provider once as Terraform would, so the code cache is warm before Terraform first starts it. */
 async function writeCodeCache(pkg: ProviderPackage): Promise<void> {
+  // Caches of earlier builds are dead weight once a day old (another checkout's are rebuilt when it runs).
+  const dir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'cloudlet-iac', 'provider');
+  for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    const p = path.join(dir, f);
+    if (f.endsWith('.v8') && Date.now() - fs.statSync(p).mtimeMs > 86400000) fs.rmSync(p, { force: true });
+  }
   const client = selfSignedCertificate();
   await new Promise<void>((resolve, reject) => {
     const p = spawn(pkg.executable, [], {
@@ -125,8 +144,9 @@ export async function buildProvider(root = repoRoot()): Promise<ProviderPackage>
     ],
   });
   await build({ ...common, entryPoints: [path.join(root, 'engine', 'client', 'client.ts')], outfile: path.join(pkg.packageDir, 'engine-client.js') });
-  const core = fs.readFileSync(path.join(pkg.packageDir, 'provider-core.js'));
-  fs.writeFileSync(path.join(pkg.packageDir, 'provider.js'), loaderSource(createHash('sha256').update(core).digest('hex')));
+  const hashes: Record<string, string> = {};
+  for (const f of ['provider-core.js', 'engine-client.js']) hashes[f] = createHash('sha256').update(fs.readFileSync(path.join(pkg.packageDir, f))).digest('hex');
+  fs.writeFileSync(path.join(pkg.packageDir, 'provider.js'), loaderSource(hashes));
   // The .proto files travel along for reference; the provider runs on their compiled descriptor.
   const protoDir = path.join(root, 'provider', 'protocol', 'proto');
   for (const f of fs.readdirSync(protoDir)) fs.copyFileSync(path.join(protoDir, f), path.join(pkg.packageDir, 'proto', f));

@@ -194,7 +194,7 @@ export class ProviderServer<P> {
   }
 
   private capabilities(): Message {
-    return { plan_destroy: false, get_provider_schema_optional: false, move_resource_state: false };
+    return { plan_destroy: false, get_provider_schema_optional: true, move_resource_state: false };
   }
 
   private resource(name: string): ResourceType<P> {

@@ -132,8 +132,9 @@ export async function servePlugin(handlers: ProviderHandlers, env: NodeJS.Proces
   server.addService(services.controller, {
     Shutdown: (_call: unknown, cb: grpc.sendUnaryData<Message>) => {
       cb(null, {});
-      // Answer first: Terraform waits for the reply, then for the process to go away.
-      setImmediate(() => void stop().finally(() => process.exit(0)));
+      // Answer first: Terraform waits for the reply, then for the process to go away, and it does this for
+      // every provider process of a run, so exit at once rather than draining connections gracefully.
+      setImmediate(() => void Promise.resolve(opts.onShutdown?.()).finally(() => process.exit(0)));
     },
   });
   // We log to stderr directly (go-plugin reads it too), so the stdio stream stays open and quiet.
