@@ -133,8 +133,13 @@ export async function servePlugin(handlers: ProviderHandlers, env: NodeJS.Proces
     Shutdown: (_call: unknown, cb: grpc.sendUnaryData<Message>) => {
       cb(null, {});
       // Answer first: Terraform waits for the reply, then for the process to go away, and it does this for
-      // every provider process of a run, so exit at once rather than draining connections gracefully.
-      setImmediate(() => void Promise.resolve(opts.onShutdown?.()).finally(() => process.exit(0)));
+      // every provider process of a run. A graceful drain waits on Terraform's side of the connection
+      // (about 100 ms), so exit once the reply is out or after 30 ms, whichever comes first.
+      setImmediate(() => {
+        const exit = () => process.exit(0);
+        setTimeout(exit, 30);
+        void Promise.resolve(opts.onShutdown?.()).finally(() => server.tryShutdown(exit));
+      });
     },
   });
   // We log to stderr directly (go-plugin reads it too), so the stdio stream stays open and quiet.

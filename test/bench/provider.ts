@@ -101,7 +101,8 @@ resource "cloudlet_base_vm" "tiny" {
   sha256 = "${base.baseId}"
 }
 resource "cloudlet_overlay" "app" {
-  source = "${overlayFile}"
+  source  = "${overlayFile}"
+  base_id = cloudlet_base_vm.tiny.id
 }
 resource "cloudlet_instance" "vm" {
   count       = ${COUNT}

@@ -161,7 +161,7 @@ describe('servePlugin in-process', () => {
     expect(((res.data_sources as Obj[]).map((r) => r.type_name) as string[]).sort()).toEqual(['cloudlet_base_vm', 'cloudlet_engine']);
     expect(res.diagnostics).toEqual([]);
     expect(res.functions).toEqual([]);
-    expect(res.server_capabilities).toEqual({ plan_destroy: false, get_provider_schema_optional: false, move_resource_state: false });
+    expect(res.server_capabilities).toEqual({ plan_destroy: false, get_provider_schema_optional: true, move_resource_state: false });
   });
 
   test('GetProviderSchema: provider, resource and data source schemas with cty type JSON', async () => {
