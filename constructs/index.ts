@@ -1,0 +1,13 @@
+// The cloudlet construct library for CDK for Terraform (cdktf 0.21, constructs 10).
+//   L2 (what apps use): Cloudlet, BaseVm, VmOverlay, SynthesizedInstance.
+//   L1: `l1`, the bindings cdktf generates from the provider's schema (constructs/generated; npm run generate).
+
+export { Cloudlet } from './lib/cloudlet';
+export type { CloudletProps, CloudletPeer } from './lib/cloudlet';
+export { BaseVm } from './lib/base-vm';
+export type { BaseVmProps, BaseVmLookup, IBaseVm } from './lib/base-vm';
+export { VmOverlay } from './lib/vm-overlay';
+export type { VmOverlayProps, CustomizationSpec, IVmOverlay } from './lib/vm-overlay';
+export { SynthesizedInstance } from './lib/synthesized-instance';
+export type { SynthesizedInstanceProps, PowerState } from './lib/synthesized-instance';
+export * as l1 from './generated/providers/cloudlet';

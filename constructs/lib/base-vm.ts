@@ -1,0 +1,104 @@
+// BaseVm: a base VM on a cloudlet, imported from a base archive, or (fromHash) one the cloudlet already has.
+
+import { Construct, IConstruct } from 'constructs';
+import { BaseVm as L1BaseVm } from '../generated/providers/cloudlet/base-vm';
+import { DataCloudletBaseVm } from '../generated/providers/cloudlet/data-cloudlet-base-vm';
+import { Cloudlet } from './cloudlet';
+import { checkHash, fail, isToken } from './validation';
+
+/** A base VM that overlays and instances can build on. */
+export interface IBaseVm extends IConstruct {
+  readonly cloudlet: Cloudlet;
+  /** The base id: the SHA-256 content address of its disk and memory snapshot. */
+  readonly baseId: string;
+  /** The hash the base is pinned to, when known at synth time (used to check overlays against their base). */
+  readonly pinnedHash?: string;
+  readonly memoryMib: number;
+  readonly vcpus: number;
+}
+
+export interface BaseVmProps {
+  /** The cloudlet to import the base into. */
+  readonly cloudlet: Cloudlet;
+  /** Path or http(s)/file URL of the base archive (`cloudlet base export` writes one). */
+  readonly source: string;
+  /**
+   * The expected base id (64 hex digits). The import fails if the archive holds another base, and nothing is
+   * downloaded when the cloudlet has it already.
+   * @default - not checked
+   */
+  readonly sha256?: string;
+  /**
+   * Leave the base on the cloudlet when the stack is destroyed.
+   * @default false
+   */
+  readonly keepOnDestroy?: boolean;
+}
+
+export interface BaseVmLookup {
+  readonly cloudlet: Cloudlet;
+  /** The base id to find on the cloudlet. */
+  readonly hash: string;
+}
+
+export class BaseVm extends Construct implements IBaseVm {
+  /** A base the cloudlet already has (imported elsewhere), looked up by its id at plan time. */
+  static fromHash(scope: Construct, id: string, lookup: BaseVmLookup): IBaseVm {
+    return new ExistingBaseVm(scope, id, lookup);
+  }
+
+  readonly cloudlet: Cloudlet;
+  readonly resource: L1BaseVm;
+  readonly pinnedHash?: string;
+
+  constructor(scope: Construct, id: string, props: BaseVmProps) {
+    super(scope, id);
+    if (!(props.cloudlet instanceof Cloudlet)) fail(this, 'cloudlet', 'a Cloudlet construct is required');
+    if (!isToken(props.source) && (typeof props.source !== 'string' || props.source.trim() === '')) fail(this, 'source', 'a path or URL of a base archive is required');
+    if (!isToken(props.source) && /^[a-z][a-z0-9+.-]*:\/\//i.test(props.source) && !/^(https?|file):\/\//.test(props.source)) fail(this, 'source', `only http(s) and file URLs can be fetched, got ${JSON.stringify(props.source)}`);
+    checkHash(this, 'sha256', props.sha256);
+    this.cloudlet = props.cloudlet;
+    this.pinnedHash = props.sha256 !== undefined && !isToken(props.sha256) ? props.sha256 : undefined;
+    this.resource = new L1BaseVm(this, 'resource', { provider: props.cloudlet.provider, source: props.source, sha256: props.sha256, keepOnDestroy: props.keepOnDestroy });
+  }
+
+  get baseId(): string {
+    return this.resource.id;
+  }
+
+  get memoryMib(): number {
+    return this.resource.memoryMib;
+  }
+
+  get vcpus(): number {
+    return this.resource.vcpus;
+  }
+}
+
+class ExistingBaseVm extends Construct implements IBaseVm {
+  readonly cloudlet: Cloudlet;
+  readonly pinnedHash: string;
+  private readonly data: DataCloudletBaseVm;
+
+  constructor(scope: Construct, id: string, lookup: BaseVmLookup) {
+    super(scope, id);
+    if (!(lookup.cloudlet instanceof Cloudlet)) fail(this, 'cloudlet', 'a Cloudlet construct is required');
+    if (typeof lookup.hash !== 'string' || isToken(lookup.hash)) fail(this, 'hash', 'the base id must be known at synth time');
+    checkHash(this, 'hash', lookup.hash);
+    this.cloudlet = lookup.cloudlet;
+    this.pinnedHash = lookup.hash;
+    this.data = new DataCloudletBaseVm(this, 'lookup', { provider: lookup.cloudlet.provider, id: lookup.hash });
+  }
+
+  get baseId(): string {
+    return this.data.id;
+  }
+
+  get memoryMib(): number {
+    return this.data.memoryMib;
+  }
+
+  get vcpus(): number {
+    return this.data.vcpus;
+  }
+}

@@ -1,0 +1,140 @@
+// SynthesizedInstance: a VM synthesized on a cloudlet from a base VM and an overlay (or the base alone).
+// Its placement is its provider configuration; moveTo() points it at another Cloudlet, which Terraform plans
+// as an in-place change of placement: a handoff.
+
+import { Construct } from 'constructs';
+import { TerraformStack } from 'cdktf';
+import { Instance } from '../generated/providers/cloudlet/instance';
+import { Cloudlet } from './cloudlet';
+import { IBaseVm } from './base-vm';
+import { IVmOverlay } from './vm-overlay';
+import { checkCount, checkName, fail, nameFromPath } from './validation';
+
+export type PowerState = 'running' | 'paused' | 'stopped';
+
+export interface SynthesizedInstanceProps {
+  /** The base VM to synthesize from. */
+  readonly base: IBaseVm;
+  /**
+   * The overlay to apply. On another cloudlet than the instance, it is fetched from that cloudlet's signed URL.
+   * @default - none: the base VM resumes as it is
+   */
+  readonly overlay?: IVmOverlay;
+  /**
+   * Where the instance runs.
+   * @default - the base's cloudlet
+   */
+  readonly cloudlet?: Cloudlet;
+  /**
+   * Instance name, unique on the cloudlet.
+   * @default - derived from the construct path
+   */
+  readonly name?: string;
+  /**
+   * Virtual CPUs; must equal the base's (the instance resumes from its memory snapshot).
+   * @default - the base's
+   */
+  readonly vcpus?: number;
+  /**
+   * Guest memory in MiB; must equal the base's.
+   * @default - the base's
+   */
+  readonly memoryMib?: number;
+  /**
+   * Wanted power state.
+   * @default 'running'
+   */
+  readonly powerState?: PowerState;
+}
+
+export class SynthesizedInstance extends Construct {
+  readonly resource: Instance;
+  readonly base: IBaseVm;
+  readonly overlay?: IVmOverlay;
+  private placement: Cloudlet;
+
+  constructor(scope: Construct, id: string, props: SynthesizedInstanceProps) {
+    super(scope, id);
+    if (!props.base || !(props.base.cloudlet instanceof Cloudlet)) fail(this, 'base', 'a BaseVm (or BaseVm.fromHash) is required');
+    checkName(this, 'name', props.name);
+    checkCount(this, 'vcpus', props.vcpus, 1, 64);
+    checkCount(this, 'memoryMib', props.memoryMib, 64, 65536);
+    if (props.powerState !== undefined && !['running', 'paused', 'stopped'].includes(props.powerState)) fail(this, 'powerState', `expected running, paused or stopped, got ${JSON.stringify(props.powerState)}`);
+    const cloudlet = props.cloudlet ?? props.base.cloudlet;
+    if (cloudlet !== props.base.cloudlet) {
+      fail(this, 'cloudlet', `the base ${props.base.node.path} is on ${props.base.cloudlet.node.path}, not ${cloudlet.node.path}; use a base on this cloudlet (BaseVm, or BaseVm.fromHash)`);
+    }
+    if (props.overlay) checkOverlayBase(this, props.overlay, props.base);
+    this.base = props.base;
+    this.overlay = props.overlay;
+    this.placement = cloudlet;
+    const crossCloudlet = props.overlay !== undefined && props.overlay.cloudlet !== cloudlet;
+    this.resource = new Instance(this, 'resource', {
+      provider: cloudlet.provider,
+      name: props.name ?? nameFromPath(this),
+      baseId: props.base.baseId,
+      overlayId: props.overlay && !crossCloudlet ? props.overlay.overlayId : undefined,
+      overlayUrl: crossCloudlet ? props.overlay!.downloadUrl : undefined,
+      overlaySha256: crossCloudlet ? props.overlay!.overlayId : undefined,
+      vcpus: props.vcpus,
+      memoryMib: props.memoryMib,
+      powerState: props.powerState,
+    });
+    if (crossCloudlet && props.overlay!.downloadUrl === undefined) fail(this, 'overlay', 'is on another cloudlet and has no download URL to fetch it from');
+    this.node.addValidation({ validate: () => this.validateStacks() });
+  }
+
+  /**
+   * Moves the instance to another cloudlet: its provider configuration changes, and Terraform plans an
+   * in-place change of placement that the provider carries out as a live handoff.
+   */
+  moveTo(target: Cloudlet): void {
+    if (!(target instanceof Cloudlet)) fail(this, 'moveTo(target)', 'a Cloudlet construct is required');
+    this.placement = target;
+    this.resource.provider = target.provider;
+  }
+
+  /** The cloudlet the instance is configured to run on. */
+  get cloudlet(): Cloudlet {
+    return this.placement;
+  }
+
+  get instanceId(): string {
+    return this.resource.id;
+  }
+
+  get instanceName(): string {
+    return this.resource.name;
+  }
+
+  /** How to reach the guest: its control channel on the cloudlet host. */
+  get address(): string {
+    return this.resource.address;
+  }
+
+  /** running, paused or stopped, as the cloudlet reports it. */
+  get state(): string {
+    return this.resource.state;
+  }
+
+  /** Id of the cloudlet the instance runs on (from the engine). */
+  get placementId(): string {
+    return this.resource.cloudlet;
+  }
+
+  private validateStacks(): string[] {
+    const mine = TerraformStack.of(this);
+    const errors: string[] = [];
+    if (TerraformStack.of(this.placement) !== mine) errors.push(`${this.node.path}: invalid cloudlet: ${this.placement.node.path} is in stack ${TerraformStack.of(this.placement).node.id}, but the instance is in ${mine.node.id}; a provider configuration cannot be shared across stacks, so declare a Cloudlet in each stack`);
+    if (TerraformStack.of(this.base) !== mine) errors.push(`${this.node.path}: invalid base: ${this.base.node.path} is in another stack (${TerraformStack.of(this.base).node.id}); use BaseVm.fromHash in this stack`);
+    return errors;
+  }
+}
+
+function checkOverlayBase(scope: Construct, overlay: IVmOverlay, base: IBaseVm): void {
+  if (overlay.base === base) return;
+  const a = overlay.base.pinnedHash;
+  const b = base.pinnedHash;
+  if (a !== undefined && a === b) return; // the same base by content, declared twice
+  fail(scope, 'overlay', `${overlay.node.path} applies to base ${overlay.base.node.path}${a ? ` (${a.slice(0, 12)})` : ''}, not ${base.node.path}${b ? ` (${b.slice(0, 12)})` : ''}; an overlay applies only to the base it was made from`);
+}

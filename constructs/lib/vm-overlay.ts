@@ -1,0 +1,129 @@
+// VmOverlay: the compressed difference between a customized VM and its base. Brought in from a file or URL,
+// or made here: the base is resumed, customized by commands, and captured (a customization VM + an overlay).
+
+import { Construct, IConstruct } from 'constructs';
+import { Customization } from '../generated/providers/cloudlet/customization';
+import { Overlay } from '../generated/providers/cloudlet/overlay';
+import { Cloudlet } from './cloudlet';
+import { IBaseVm } from './base-vm';
+import { checkCount, checkHash, checkName, fail, isToken, nameFromPath } from './validation';
+
+export interface IVmOverlay extends IConstruct {
+  readonly cloudlet: Cloudlet;
+  /** The base VM the overlay applies to. */
+  readonly base: IBaseVm;
+  /** The overlay id (SHA-256 of the overlay file). */
+  readonly overlayId: string;
+  /** A signed URL other cloudlets can fetch it from (sensitive; null at deploy time for a unix-socket engine). */
+  readonly downloadUrl?: string;
+}
+
+export interface CustomizationSpec {
+  /** Shell commands run in order in the guest through its control agent; a failing one fails the deploy. */
+  readonly commands: string[];
+  /**
+   * Name of the customization VM on the cloudlet.
+   * @default - derived from the construct path, with `-custom`
+   */
+  readonly name?: string;
+  /**
+   * Time limit for each command, in seconds (1 to 3600).
+   * @default 300
+   */
+  readonly commandTimeoutSeconds?: number;
+}
+
+export interface VmOverlayProps {
+  /** The base VM the overlay applies to; the overlay lives on the base's cloudlet. */
+  readonly base: IBaseVm;
+  /**
+   * Where an existing overlay file is: an http(s)/file URL the engine fetches, or a local path the provider
+   * uploads. Give either `source` or `customize`.
+   * @default - none
+   */
+  readonly source?: string;
+  /**
+   * Expected SHA-256 of the file at `source`.
+   * @default - not checked
+   */
+  readonly sha256?: string;
+  /**
+   * Make the overlay here: resume the base, run these commands, capture what changed.
+   * @default - none
+   */
+  readonly customize?: CustomizationSpec;
+  /**
+   * zstd level of a captured overlay (1 to 19).
+   * @default 9 (the engine's)
+   */
+  readonly compressionLevel?: number;
+  /**
+   * Leave the overlay on the cloudlet when the stack is destroyed.
+   * @default false
+   */
+  readonly keepOnDestroy?: boolean;
+}
+
+export class VmOverlay extends Construct implements IVmOverlay {
+  readonly cloudlet: Cloudlet;
+  readonly base: IBaseVm;
+  readonly resource: Overlay;
+  /** The customization VM, when the overlay is made here. */
+  readonly customization?: Customization;
+
+  constructor(scope: Construct, id: string, props: VmOverlayProps) {
+    super(scope, id);
+    if (!props.base || !(props.base.cloudlet instanceof Cloudlet)) fail(this, 'base', 'a BaseVm (or BaseVm.fromHash) is required');
+    if (props.source === undefined && props.customize === undefined) fail(this, 'source', 'give source (an overlay file or URL) or customize (commands to run on the base)');
+    if (props.source !== undefined && props.customize !== undefined) fail(this, 'customize', 'source and customize are alternatives; give one');
+    if (props.sha256 !== undefined && props.source === undefined) fail(this, 'sha256', 'checks the file at source; a captured overlay has no hash before it exists');
+    if (props.compressionLevel !== undefined && props.customize === undefined) fail(this, 'compressionLevel', 'applies to an overlay captured with customize');
+    checkHash(this, 'sha256', props.sha256);
+    checkCount(this, 'compressionLevel', props.compressionLevel, 1, 19);
+    if (props.source !== undefined && !isToken(props.source) && props.source.trim() === '') fail(this, 'source', 'must not be empty');
+    this.cloudlet = props.base.cloudlet;
+    this.base = props.base;
+    const provider = this.cloudlet.provider;
+    if (props.customize) {
+      const c = props.customize;
+      if (!Array.isArray(c.commands)) fail(this, 'customize.commands', 'a list of shell commands is required');
+      checkName(this, 'customize.name', c.name);
+      checkCount(this, 'customize.commandTimeoutSeconds', c.commandTimeoutSeconds, 1, 3600);
+      this.customization = new Customization(this, 'customization', {
+        provider,
+        name: c.name ?? customName(this),
+        baseId: props.base.baseId,
+        commands: c.commands,
+        commandTimeoutSeconds: c.commandTimeoutSeconds,
+      });
+    }
+    this.resource = new Overlay(this, 'resource', {
+      provider,
+      source: props.source,
+      sha256: props.sha256,
+      customizationId: this.customization?.id,
+      compressionLevel: props.compressionLevel,
+      baseId: props.base.baseId,
+      keepOnDestroy: props.keepOnDestroy,
+    });
+  }
+
+  get overlayId(): string {
+    return this.resource.id;
+  }
+
+  /** Size of the overlay file in bytes. */
+  get sizeBytes(): number {
+    return this.resource.sizeBytes;
+  }
+
+  /** A signed URL other cloudlets can fetch the overlay from (sensitive). */
+  get downloadUrl(): string {
+    return this.resource.downloadUrl;
+  }
+}
+
+function customName(scope: Construct): string {
+  const base = nameFromPath(scope);
+  return base.length > 56 ? `${base.slice(0, 56).replace(/-+$/, '')}-custom` : `${base}-custom`;
+}
