@@ -1,0 +1,253 @@
+// The L2 constructs, synthesized with cdktf's Testing helpers: the Terraform JSON each produces, and every
+// synth-time validation error (each must name the construct and the prop).
+
+import { App, TerraformOutput, TerraformStack, TerraformVariable, Testing } from 'cdktf';
+import { Construct } from 'constructs';
+import { BaseVm, Cloudlet, SynthesizedInstance, VmOverlay } from '../../constructs';
+
+const HASH = '3a216ae04d886261dae0d9bd229e28388508c9c7c0df47a5273f1eea2d697fa7';
+
+interface Synth {
+  provider: { cloudlet: Record<string, unknown>[] };
+  resource: Record<string, Record<string, Record<string, unknown>>>;
+  data?: Record<string, Record<string, Record<string, unknown>>>;
+}
+
+function stack(): { app: App; stack: TerraformStack } {
+  const app = Testing.app();
+  return { app, stack: new TerraformStack(app, 'test') };
+}
+
+function synth(s: TerraformStack): Synth {
+  return JSON.parse(Testing.synth(s, true)) as Synth;
+}
+
+let outputs = 0;
+
+/** What a token resolves to in the synthesized JSON (through an output). */
+function ref(s: TerraformStack, v: unknown): string {
+  const id = `ref${outputs++}`;
+  new TerraformOutput(s, id, { value: v });
+  return String((JSON.parse(Testing.synth(s)) as { output: Record<string, { value: unknown }> }).output[id].value);
+}
+
+function only<T>(o: Record<string, T> | undefined): T {
+  const v = Object.values(o ?? {});
+  expect(v).toHaveLength(1);
+  return v[0];
+}
+
+describe('Cloudlet', () => {
+  test('the embedded default is a provider block with no endpoint; state_dir passes through', () => {
+    const { stack: s } = stack();
+    new Cloudlet(s, 'edge', { stateDir: '/var/lib/cloudlet' });
+    const out = synth(s);
+    expect(out.provider.cloudlet).toEqual([{ state_dir: '/var/lib/cloudlet' }]);
+  });
+
+  test('a second cloudlet gets an alias; endpoint, sensitive token variable, CA and peers pass through', () => {
+    const { stack: s } = stack();
+    new Cloudlet(s, 'home');
+    const token = new TerraformVariable(s, 'token', { type: 'string', sensitive: true });
+    const c = new Cloudlet(s, 'edge', { endpoint: 'https://edge:7443', token: token.stringValue, caCert: 'PEM', peers: [{ name: 'home', endpoint: 'https://home:7443', token: token.stringValue }] });
+    const out = synth(s);
+    expect(out.provider.cloudlet).toHaveLength(2);
+    const edge = out.provider.cloudlet.find((p) => p.alias === 'edge')!;
+    expect(edge).toMatchObject({ alias: 'edge', endpoint: 'https://edge:7443', token: '${var.token}', ca_cert: 'PEM', peer: [{ name: 'home', endpoint: 'https://home:7443', token: '${var.token}' }] });
+    expect(c.provider.alias).toBe('edge');
+  });
+
+  test('the engine data source is made on first use', () => {
+    const { stack: s } = stack();
+    const c = new Cloudlet(s, 'edge');
+    expect(ref(s, c.cloudletId)).toMatch(/\$\{data\.cloudlet_engine\./);
+    expect(Object.keys(synth(s).data!.cloudlet_engine)).toHaveLength(1);
+  });
+
+  test.each([
+    [{ endpoint: 'ftp://edge' }, /edge: invalid endpoint: expected unix:\/PATH/],
+    [{ endpoint: 'https://edge:7443', stateDir: '/x' }, /edge: invalid stateDir: selects the local embedded engine/],
+    [{ token: 'plain-secret' }, /edge: invalid token: a literal token would be written/],
+    [{ alias: '1bad' }, /edge: invalid alias/],
+    [{ peers: [{ name: 'a', endpoint: 'unix:/x' }] }, /edge: invalid peers\[0\]\.endpoint/],
+    [{ peers: [{ name: 'a', endpoint: 'https://a:1', token: 'literal' }] }, /edge: invalid peers\[0\]\.token/],
+    [{ peers: [{ name: 'a', endpoint: 'https://a:1' }, { name: 'a', endpoint: 'https://b:1' }] }, /edge: invalid peers\[1\]\.name: "a" is used twice/],
+  ])('refuses %j', (props, message) => {
+    const { stack: s } = stack();
+    expect(() => new Cloudlet(s, 'edge', props)).toThrow(message);
+  });
+});
+
+describe('BaseVm', () => {
+  test('imports from an archive on its cloudlet, with the pin', () => {
+    const { stack: s } = stack();
+    const c = new Cloudlet(s, 'edge');
+    const b = new BaseVm(s, 'tiny', { cloudlet: c, source: '/images/tiny.tar', sha256: HASH, keepOnDestroy: true });
+    const r = only(synth(s).resource.cloudlet_base_vm);
+    expect(r).toMatchObject({ source: '/images/tiny.tar', sha256: HASH, keep_on_destroy: true });
+    expect(ref(s, b.baseId)).toMatch(/\$\{cloudlet_base_vm\..*\.id\}/);
+    expect(b.pinnedHash).toBe(HASH);
+  });
+
+  test('fromHash looks the base up with the data source', () => {
+    const { stack: s } = stack();
+    const c = new Cloudlet(s, 'edge');
+    const b = BaseVm.fromHash(s, 'shared', { cloudlet: c, hash: HASH });
+    expect(only(synth(s).data!.cloudlet_base_vm)).toMatchObject({ id: HASH });
+    expect(ref(s, b.baseId)).toMatch(/\$\{data\.cloudlet_base_vm\./);
+  });
+
+  test.each([
+    [{ source: '' }, /tiny: invalid source: a path or URL/],
+    [{ source: 'ftp://x/base.tar' }, /tiny: invalid source: only http\(s\) and file URLs/],
+    [{ source: '/a.tar', sha256: 'abc' }, /tiny: invalid sha256: expected 64 lowercase hexadecimal digits/],
+  ])('refuses %j', (props, message) => {
+    const { stack: s } = stack();
+    const c = new Cloudlet(s, 'edge');
+    expect(() => new BaseVm(s, 'tiny', { cloudlet: c, ...props })).toThrow(message);
+  });
+
+  test('refuses a missing cloudlet and a bad hash lookup', () => {
+    const { stack: s } = stack();
+    const c = new Cloudlet(s, 'edge');
+    expect(() => new BaseVm(s, 'x', { cloudlet: undefined as unknown as Cloudlet, source: '/a.tar' })).toThrow(/x: invalid cloudlet/);
+    expect(() => BaseVm.fromHash(s, 'y', { cloudlet: c, hash: 'nope' })).toThrow(/y: invalid hash/);
+  });
+});
+
+describe('VmOverlay', () => {
+  function base(s: Construct) {
+    const c = new Cloudlet(s, 'edge');
+    return new BaseVm(s, 'tiny', { cloudlet: c, source: '/images/tiny.tar', sha256: HASH });
+  }
+
+  test('customize makes a customization VM and captures it, ordered after the base', () => {
+    const { stack: s } = stack();
+    const o = new VmOverlay(s, 'app', { base: base(s), customize: { commands: ['echo hi > /data/x'], commandTimeoutSeconds: 60 }, compressionLevel: 3 });
+    const out = synth(s);
+    const custom = only(out.resource.cloudlet_customization);
+    expect(custom).toMatchObject({ name: 'test-app-custom', commands: ['echo hi > /data/x'], command_timeout_seconds: 60 });
+    expect(String(custom.base_id)).toMatch(/cloudlet_base_vm/);
+    const ov = only(out.resource.cloudlet_overlay);
+    expect(String(ov.customization_id)).toMatch(/cloudlet_customization\..*\.id/);
+    expect(String(ov.base_id)).toMatch(/cloudlet_base_vm/);
+    expect(ov.compression_level).toBe(3);
+    expect(ref(s, o.overlayId)).toMatch(/cloudlet_overlay/);
+  });
+
+  test('source brings a file or URL, with its hash', () => {
+    const { stack: s } = stack();
+    new VmOverlay(s, 'app', { base: base(s), source: 'https://cdn/app.clov', sha256: HASH });
+    expect(only(synth(s).resource.cloudlet_overlay)).toMatchObject({ source: 'https://cdn/app.clov', sha256: HASH });
+  });
+
+  test.each([
+    [{}, /app: invalid source: give source .* or customize/],
+    [{ source: '/a.clov', customize: { commands: [] } }, /app: invalid customize: source and customize are alternatives/],
+    [{ customize: { commands: ['x'] }, sha256: HASH }, /app: invalid sha256: checks the file at source/],
+    [{ source: '/a.clov', compressionLevel: 5 }, /app: invalid compressionLevel: applies to an overlay captured/],
+    [{ customize: { commands: ['x'] }, compressionLevel: 20 }, /app: invalid compressionLevel: expected a whole number from 1 to 19/],
+    [{ customize: { commands: ['x'], name: 'Bad Name' } }, /app: invalid customize\.name/],
+    [{ customize: { commands: ['x'], commandTimeoutSeconds: 0 } }, /app: invalid customize\.commandTimeoutSeconds/],
+  ])('refuses %j', (props, message) => {
+    const { stack: s } = stack();
+    const b = base(s);
+    expect(() => new VmOverlay(s, 'app', { base: b, ...props })).toThrow(message);
+  });
+});
+
+describe('SynthesizedInstance', () => {
+  function setup(s: Construct) {
+    const c = new Cloudlet(s, 'edge');
+    const b = new BaseVm(s, 'tiny', { cloudlet: c, source: '/images/tiny.tar', sha256: HASH });
+    const o = new VmOverlay(s, 'app', { base: b, customize: { commands: ['true'] } });
+    return { c, b, o };
+  }
+
+  test('base + overlay on one cloudlet, with sizes and power state; getters are references', () => {
+    const { stack: s } = stack();
+    const { b, o } = setup(s);
+    const i = new SynthesizedInstance(s, 'web', { base: b, overlay: o, vcpus: 1, memoryMib: 256, powerState: 'paused' });
+    const r = only(synth(s).resource.cloudlet_instance);
+    expect(r).toMatchObject({ name: 'test-web', vcpus: 1, memory_mib: 256, power_state: 'paused' });
+    expect(String(r.overlay_id)).toMatch(/cloudlet_overlay/);
+    expect(r.overlay_url).toBeUndefined();
+    for (const v of [i.address, i.state, i.placementId, i.instanceId]) expect(ref(s, v)).toMatch(/\$\{cloudlet_instance\./);
+    expect(i.cloudlet).toBe(b.cloudlet);
+  });
+
+  test('an overlay made on another cloudlet is fetched from its signed URL, checked by hash', () => {
+    const { stack: s } = stack();
+    const { o } = setup(s);
+    const far = new Cloudlet(s, 'far', { endpoint: 'https://far:7443' });
+    const farBase = new BaseVm(s, 'far-tiny', { cloudlet: far, source: 'https://cdn/tiny.tar', sha256: HASH });
+    new SynthesizedInstance(s, 'web', { base: farBase, overlay: o });
+    const r = only(synth(s).resource.cloudlet_instance);
+    expect(String(r.overlay_url)).toMatch(/cloudlet_overlay\..*\.download_url/);
+    expect(String(r.overlay_sha256)).toMatch(/cloudlet_overlay\..*\.id/);
+    expect(r.provider).toBe('cloudlet.far');
+  });
+
+  test('moveTo switches the provider configuration', () => {
+    const { stack: s } = stack();
+    const { b } = setup(s);
+    const far = new Cloudlet(s, 'far', { endpoint: 'https://far:7443' });
+    const i = new SynthesizedInstance(s, 'web', { base: b });
+    expect(only(synth(s).resource.cloudlet_instance).provider).toBe('cloudlet');
+    i.moveTo(far);
+    expect(only(synth(s).resource.cloudlet_instance).provider).toBe('cloudlet.far');
+    expect(i.cloudlet).toBe(far);
+  });
+
+  test('a long construct path still gives a valid, unique name', () => {
+    const { stack: s } = stack();
+    const { b } = setup(s);
+    const deep = new Construct(s, 'a-very-long-construct-id-that-goes-on-and-on-for-quite-a-while');
+    new SynthesizedInstance(deep, 'and-then-the-instance-itself-with-a-long-id', { base: b });
+    const name = String(only(synth(s).resource.cloudlet_instance).name);
+    expect(name).toMatch(/^[a-z0-9][a-z0-9-]{0,62}$/);
+  });
+
+  test.each([
+    [{ vcpus: 0 }, /web: invalid vcpus: expected a whole number from 1 to 64/],
+    [{ vcpus: 1.5 }, /web: invalid vcpus/],
+    [{ memoryMib: 32 }, /web: invalid memoryMib: expected a whole number from 64 to 65536/],
+    [{ name: 'Web_1' }, /web: invalid name/],
+    [{ powerState: 'asleep' }, /web: invalid powerState/],
+  ])('refuses %j', (props, message) => {
+    const { stack: s } = stack();
+    const { b } = setup(s);
+    expect(() => new SynthesizedInstance(s, 'web', { base: b, ...(props as object) })).toThrow(message);
+  });
+
+  test('refuses an overlay made from another base', () => {
+    const { stack: s } = stack();
+    const { c, o } = setup(s);
+    const other = new BaseVm(s, 'other', { cloudlet: c, source: '/images/other.tar', sha256: 'f'.repeat(64) });
+    expect(() => new SynthesizedInstance(s, 'web', { base: other, overlay: o })).toThrow(/web: invalid overlay: test\/app applies to base test\/tiny \(3a216ae04d88\), not test\/other \(ffffffffffff\)/);
+  });
+
+  test('accepts the same base declared twice by hash', () => {
+    const { stack: s } = stack();
+    const { c, o } = setup(s);
+    const again = BaseVm.fromHash(s, 'again', { cloudlet: c, hash: HASH });
+    expect(() => new SynthesizedInstance(s, 'web', { base: again, overlay: o })).not.toThrow();
+  });
+
+  test('refuses a base on another cloudlet', () => {
+    const { stack: s } = stack();
+    const { b } = setup(s);
+    const far = new Cloudlet(s, 'far', { endpoint: 'https://far:7443' });
+    expect(() => new SynthesizedInstance(s, 'web', { base: b, cloudlet: far })).toThrow(/web: invalid cloudlet: the base test\/tiny is on test\/edge, not test\/far/);
+  });
+
+  test('refuses, at synth, a cloudlet or base from another stack', () => {
+    const app = Testing.app();
+    const one = new TerraformStack(app, 'one');
+    const two = new TerraformStack(app, 'two');
+    const c = new Cloudlet(one, 'edge');
+    const b = new BaseVm(one, 'tiny', { cloudlet: c, source: '/images/tiny.tar' });
+    new SynthesizedInstance(two, 'web', { base: b });
+    expect(() => Testing.synth(two, true)).toThrow(/web: invalid cloudlet: one\/edge is in stack one, but the instance is in two/);
+  });
+});
