@@ -152,6 +152,16 @@ export const instanceResource: ResourceType<Cloudlet> = {
 
   async read(ctx: CallContext<Cloudlet>, state: Obj): Promise<Obj | null> {
     const c = ctx.provider;
+    // Placement moved to another provider configuration: this cloudlet must never answer "gone" for a VM
+    // that runs elsewhere (Terraform would forget it and plan a second one). Until handoff exists, refuse.
+    if (typeof state.cloudlet === 'string' && state.cloudlet !== c.id) {
+      throw new DiagnosticError([
+        error(
+          'Instance is on another cloudlet',
+          `${String(state.name)} runs on cloudlet ${state.cloudlet} (${String(state.cloudlet_endpoint)}), but this provider configuration is cloudlet ${c.id} (${c.endpoint}). Moving a running instance between cloudlets (handoff) is not supported by this provider version; point the resource back at the provider configuration of ${state.cloudlet}.`,
+        ),
+      ]);
+    }
     const i = await c.instance(String(state.id), ctx.signal);
     if (!i) return null;
     const s = instanceState(i, c, await c.base(i.baseId, ctx.signal));
