@@ -1,0 +1,92 @@
+// The quickstart through the real cdktf CLI and terraform, in a temporary project directory with its own
+// engine state: diff shows the planned resources, deploy ends with a running VM in libvirt whose app answers,
+// a second diff shows no changes, destroy leaves nothing behind.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EngineClient, connectLocal } from '../../engine/client/client';
+import { repoRoot } from '../../provider/build';
+import { cdktf, cdktfEnv } from '../../examples/quickstart/run';
+import { APP_PAGE } from '../../examples/quickstart/main';
+import { qemuRunning } from '../helpers/engine';
+import { ensureBaseArchive } from '../vms/guest';
+
+jest.setTimeout(900000);
+
+let dir: string;
+let state: string;
+let env: NodeJS.ProcessEnv;
+let client: EngineClient | undefined;
+
+beforeAll(async () => {
+  const base = await ensureBaseArchive('tiny');
+  const root = repoRoot();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quickstart-'));
+  state = fs.mkdtempSync(path.join(os.tmpdir(), 'qs-'));
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'quickstart-test', private: true }));
+  const cdktfJson = JSON.parse(fs.readFileSync(path.join(root, 'cdktf.json'), 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(path.join(dir, 'cdktf.json'), JSON.stringify({ ...cdktfJson, app: `node ${path.join(root, 'dist', 'examples', 'quickstart', 'main.js')}` }));
+  env = cdktfEnv({ CLOUDLET_SAMPLE_BASE: base.file, CLOUDLET_SAMPLE_BASE_ID: base.baseId, CLOUDLET_STATE_DIR: state });
+});
+
+afterAll(async () => {
+  await client?.close();
+  const pid = Number(JSON.parse(fs.readFileSync(path.join(state, 'engine.json'), 'utf8') || '{}').pid);
+  if (pid > 0) {
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 50 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(state, { recursive: true, force: true });
+});
+
+async function engine(): Promise<EngineClient> {
+  const local = await connectLocal(state);
+  client ??= new EngineClient({ endpoint: local.endpoint, token: local.token });
+  return client;
+}
+
+test('cdktf diff shows the planned resources', async () => {
+  const r = await cdktf(['diff', '--skip-provider-lock'], dir, env);
+  expect(r.code).toBe(0);
+  expect(r.output).toMatch(/cloudlet_base_vm\.sample-base_resource_\w+ \(sample-base\/resource\) will be created/);
+  expect(r.output).toMatch(/cloudlet_customization\.web-app_customization_\w+ .* will be created/);
+  expect(r.output).toMatch(/cloudlet_overlay\.web-app_resource_\w+ .* will be created/);
+  expect(r.output).toMatch(/cloudlet_instance\.web_resource_\w+ .* will be created/);
+  expect(r.output).toMatch(/Plan: 4 to add, 0 to change, 0 to destroy/);
+});
+
+test('cdktf deploy ends with the VM running in libvirt, its app answering', async () => {
+  const r = await cdktf(['deploy', '--auto-approve', '--skip-provider-lock'], dir, env);
+  if (r.code !== 0) throw new Error(r.output);
+  expect(r.output).toMatch(/Apply complete! Resources: 4 added/);
+  const c = await engine();
+  const inst = await c.call<{ id: string; state: string; domain: string }>('GET', '/v1/instances/quickstart-web');
+  expect(inst.state).toBe('running');
+  expect(qemuRunning(inst.domain)).toBe(true);
+  const page = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${inst.id}/exec`, { command: 'busybox wget -qO- http://127.0.0.1:8080/' });
+  expect(page.stdout.trim()).toBe(APP_PAGE);
+  const outputs = r.output.match(/instance_id = (i-[0-9a-f]+)/);
+  expect(outputs?.[1]).toBe(inst.id);
+});
+
+test('a second cdktf diff shows no changes', async () => {
+  const r = await cdktf(['diff', '--skip-provider-lock'], dir, env);
+  expect(r.code).toBe(0);
+  expect(r.output).toMatch(/No changes\. Your infrastructure matches the configuration/);
+});
+
+test('cdktf destroy leaves nothing behind', async () => {
+  const c = await engine();
+  const domains = (await c.call<{ instances: { domain: string }[] }>('GET', '/v1/instances')).instances.map((i) => i.domain);
+  expect(domains.length).toBe(2);
+  const r = await cdktf(['destroy', '--auto-approve', '--skip-provider-lock'], dir, env);
+  if (r.code !== 0) throw new Error(r.output);
+  expect(r.output).toMatch(/Destroy complete! Resources: 4 destroyed/);
+  expect((await c.call<{ instances: unknown[] }>('GET', '/v1/instances')).instances).toEqual([]);
+  expect((await c.call<{ overlays: unknown[] }>('GET', '/v1/overlays')).overlays).toEqual([]);
+  expect((await c.call<{ bases: unknown[] }>('GET', '/v1/bases')).bases).toEqual([]);
+  for (const d of domains) expect(qemuRunning(d)).toBe(false);
+});
