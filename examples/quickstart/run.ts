@@ -3,6 +3,7 @@
 // answering from inside the synthesized VM. `node dist/examples/quickstart/run.js destroy` removes it all.
 
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineClient, connectLocal, defaultStateDir } from '../../engine/client/client';
 import { providerPackage, repoRoot } from '../../provider/build';
@@ -43,6 +44,9 @@ async function main(): Promise<void> {
   const base = await ensureBaseArchive('tiny');
   const env = cdktfEnv({ CLOUDLET_SAMPLE_BASE: base.file, CLOUDLET_SAMPLE_BASE_ID: base.baseId });
   const args = destroy ? ['destroy', '--auto-approve', '--skip-provider-lock'] : ['deploy', '--auto-approve', '--skip-provider-lock'];
+  // The provider is built in this checkout, so a lock file from an earlier build names another package hash;
+  // terraform init records the current one again.
+  fs.rmSync(path.join(root, 'cdktf.out', 'stacks', 'quickstart', '.terraform.lock.hcl'), { force: true });
   process.stdout.write(`quickstart: cdktf ${args.join(' ')}\n`);
   const r = await cdktf(args, root, env, true);
   if (r.code !== 0) throw new Error(`cdktf ${args[0]} failed (exit ${r.code}); its output is above`);
