@@ -60,9 +60,9 @@ export class TerraformDir {
   /**
    * Runs terraform with -no-color; resolves with exit code and output (never rejects on a non-zero exit).
    * `interruptWhen` sends SIGINT to terraform's whole process group (as Ctrl-C in a terminal does, reaching
-   * the provider processes too) the first time its output matches.
+   * the provider processes too) once the promise resolves.
    */
-  run(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; interruptWhen?: RegExp } = {}): Promise<RunResult> {
+  run(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; interruptWhen?: Promise<unknown> } = {}): Promise<RunResult> {
     const t0 = Date.now();
     return new Promise((resolve, reject) => {
       const p = spawn(TERRAFORM, [...args, ...(args[0] === 'state' || args[0] === 'output' || args[0] === 'providers' ? [] : ['-no-color'])], {
@@ -71,29 +71,21 @@ export class TerraformDir {
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: !!opts.interruptWhen,
       });
-      let interrupted = false;
-      const watch = () => {
-        if (opts.interruptWhen && !interrupted && opts.interruptWhen.test(stdout + stderr)) {
-          interrupted = true;
-          process.kill(-p.pid!, 'SIGINT');
-        }
-      };
+      let exited = false;
+      void opts.interruptWhen?.then(() => {
+        if (!exited) process.kill(-p.pid!, 'SIGINT');
+      });
       let stdout = '';
       let stderr = '';
-      p.stdout.on('data', (d: Buffer) => {
-        stdout += d.toString();
-        watch();
-      });
-      p.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        watch();
-      });
+      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const timer = setTimeout(() => {
         p.kill('SIGKILL');
         reject(new Error(`terraform ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 600000} ms\n${stdout}\n${stderr}`));
       }, opts.timeoutMs ?? 600000);
       p.on('error', reject);
       p.on('close', (code) => {
+        exited = true;
         clearTimeout(timer);
         resolve({ code: code ?? -1, stdout, stderr, ms: Date.now() - t0 });
       });

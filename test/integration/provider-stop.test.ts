@@ -52,17 +52,27 @@ afterAll(async () => {
 });
 
 test('Ctrl-C cancels the engine operation and leaves nothing behind', async () => {
-  const r = await tf.run(['apply', '-auto-approve', '-input=false'], { interruptWhen: /cloudlet_instance\.slow: Creating\.\.\./, timeoutMs: 120000 });
+  // Ctrl-C once the engine is fetching the overlay for Terraform's synthesis.
+  const fetching = (async () => {
+    for (let i = 0; i < 600; i++) {
+      const { operations } = await engine.call<{ operations: { kind: string; state: string; phase: string; done: number }[] }>('GET', '/v1/operations');
+      if (operations.some((o) => o.kind === 'synthesize' && o.state === 'running' && o.phase === 'fetch-apply' && o.done > 0)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const r = await tf.run(['apply', '-auto-approve', '-input=false'], { interruptWhen: fetching, timeoutMs: 120000 });
   // Stopped well before the 60 s the download would take.
   expect(r.ms).toBeLessThan(45000);
   expect(r.code).not.toBe(0);
   expect(r.stdout + r.stderr).toMatch(/Interrupt received/);
   expect(r.stderr).toMatch(/synthesize slow cancelled/);
-  const { operations } = await engine.call<{ operations: { kind: string; state: string; error?: { code: string } }[] }>('GET', '/v1/operations');
+  const { operations } = await engine.call<{ operations: { id: string; kind: string }[] }>('GET', '/v1/operations');
   // The first synthesis is the customization VM made in beforeAll; the second is Terraform's.
-  const synth = operations.filter((o) => o.kind === 'synthesize').slice(1);
-  expect(synth).toHaveLength(1);
-  expect(synth[0].state === 'cancelled' || synth[0].error?.code === 'CANCELLED').toBe(true);
+  const mine = operations.filter((o) => o.kind === 'synthesize').slice(1);
+  expect(mine).toHaveLength(1);
+  // The cancellation was asked for; the operation unwinds on the engine (closing the download) right after.
+  const done = await engine.settle(mine[0].id, 30000);
+  expect(done.state === 'cancelled' || done.error?.code === 'CANCELLED').toBe(true);
   expect((await engine.call<{ instances: unknown[] }>('GET', '/v1/instances')).instances).toEqual([]);
   expect(fs.readdirSync(path.join(engine.stateDir, 'tmp'))).toEqual([]);
   // Nothing was recorded as made.
