@@ -93,13 +93,17 @@ export function patchDomainXmlInPlace(file: string, xml: string): boolean {
   return true;
 }
 
-/** Writes `dst`: the save file `src` with its domain XML replaced (the memory image copied unchanged). */
-export async function copyWithDomainXml(src: string, dst: string, xml: string): Promise<void> {
-  const h = readSaveHeader(src);
+/**
+ * Everything a save file holds before its QEMU migration stream, with `xml` as the domain XML: the header of
+ * `template` (a save file of the same VM, for libvirt's version fields and cookie). A live migration stream
+ * appended to these bytes is a save file libvirt restores (the handoff's destination side).
+ */
+export function saveHeaderFor(template: string, xml: string): Buffer {
+  const h = readSaveHeader(template);
   const dataLen = Math.max(h.dataLen, Buffer.byteLength(xml) + Buffer.byteLength(h.cookie) + 4096);
   const enc = encodeData({ xml, cookie: h.cookie }, dataLen)!;
   const head = Buffer.alloc(HEADER_BYTES);
-  const fd0 = fs.openSync(src, 'r');
+  const fd0 = fs.openSync(template, 'r');
   try {
     fs.readSync(fd0, head, 0, HEADER_BYTES, 0);
   } finally {
@@ -107,13 +111,18 @@ export async function copyWithDomainXml(src: string, dst: string, xml: string): 
   }
   head.writeUInt32LE(dataLen, 20);
   head.writeUInt32LE(enc.cookieOffset, 32);
+  return Buffer.concat([head, enc.data]);
+}
+
+/** Writes `dst`: the save file `src` with its domain XML replaced (the memory image copied unchanged). */
+export async function copyWithDomainXml(src: string, dst: string, xml: string): Promise<void> {
+  const h = readSaveHeader(src);
   const out = fs.createWriteStream(dst, { flags: 'wx' });
   const done = new Promise<void>((resolve, reject) => {
     out.on('finish', () => resolve());
     out.on('error', reject);
   });
-  out.write(head);
-  out.write(enc.data);
+  out.write(saveHeaderFor(src, xml));
   const rest = fs.createReadStream(src, { start: HEADER_BYTES + h.dataLen, highWaterMark: 4 << 20 });
   rest.pipe(out);
   await Promise.all([done, new Promise<void>((resolve, reject) => {
