@@ -4,7 +4,7 @@
 
 import { CloudletError } from '../../engine/errors';
 import { EngineClient, OperationView } from '../../engine/client/client';
-import { DiagnosticError, PathStep, error } from '../protocol/diagnostics';
+import { DiagnosticError, PathStep, error, fail } from '../protocol/diagnostics';
 import { log } from '../protocol/log';
 
 export interface EngineInstance {
@@ -66,7 +66,7 @@ export class Cloudlet {
       return r;
     } catch (e) {
       if (opts.missingOk && (e as CloudletError).code === 'NOT_FOUND') return null as T;
-      if (opts.signal?.aborted) throw new DiagnosticError([error('Cancelled', `${method} ${p.replace(/\?.*$/, '')} on ${this.endpoint} was cancelled (Terraform was interrupted, or the timeout passed).`)]);
+      if (opts.signal?.aborted) fail('Cancelled', `${method} ${p.replace(/\?.*$/, '')} on ${this.endpoint} was cancelled (Terraform was interrupted, or the timeout passed).`);
       throw engineDiagnostic(e, this.endpoint);
     }
   }
@@ -98,7 +98,7 @@ export class Cloudlet {
       if (signal.aborted) {
         // An abort during a poll surfaces as a failed request: make sure the engine stops too.
         await this.client.call('DELETE', `/v1/operations/${operation.id}`).catch(() => undefined);
-        throw new DiagnosticError([error(`${what} cancelled`, `The operation ${operation.id} was cancelled on the engine at ${this.endpoint} (Terraform was interrupted, or the timeout passed). Nothing half-made was kept.`)]);
+        fail(`${what} cancelled`, `The operation ${operation.id} was cancelled on the engine at ${this.endpoint} (Terraform was interrupted, or the timeout passed). Nothing half-made was kept.`);
       }
       throw engineDiagnostic(e, this.endpoint);
     } finally {

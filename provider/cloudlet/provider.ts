@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EngineClient } from '../../engine/client/client';
 import { CloudletError } from '../../engine/errors';
-import { Diagnostic, DiagnosticError, error } from '../protocol/diagnostics';
+import { Diagnostic, error, fail } from '../protocol/diagnostics';
 import { log } from '../protocol/log';
 import { Obj, ProviderDefinition } from '../framework/server';
 import { Cloudlet, engineDiagnostic } from './connection';
@@ -98,12 +98,12 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
       if (endpoint) {
         const token = str(config, 'token') ?? process.env[TOKEN_ENV] ?? '';
         if (token === '') {
-          throw new DiagnosticError([error('Missing token', `The engine at ${endpoint} needs an API token: set \`token\` in the provider block or the ${TOKEN_ENV} environment variable (on the engine host it is in <state_dir>/token).`, ['token'])]);
+          fail('Missing token', `The engine at ${endpoint} needs an API token: set \`token\` in the provider block or the ${TOKEN_ENV} environment variable (on the engine host it is in <state_dir>/token).`, ['token']);
         }
         try {
           client = new EngineClient({ endpoint, token, ca: str(config, 'ca_cert') ?? undefined });
         } catch (e) {
-          throw new DiagnosticError([error('Invalid value for endpoint', (e as Error).message, ['endpoint'])]);
+          fail('Invalid value for endpoint', (e as Error).message, ['endpoint']);
         }
         shown = endpoint;
       } else {
@@ -114,7 +114,7 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
           shown = local.endpoint;
         } catch (e) {
           const err = e as CloudletError;
-          throw new DiagnosticError([error('Cannot start the local cloudlet engine', `${err.message}\n\nThe provider starts an engine for ${stateDir} when none is running; its log is ${path.join(stateDir, 'engine.log')}.${fs.existsSync(stateDir) ? '' : ' The directory does not exist yet and could not be used.'}`, ['state_dir'])]);
+          fail('Cannot start the local cloudlet engine', `${err.message}\n\nThe provider starts an engine for ${stateDir} when none is running; its log is ${path.join(stateDir, 'engine.log')}.${fs.existsSync(stateDir) ? '' : ' The directory does not exist yet and could not be used.'}`, ['state_dir']);
         }
       }
       let info: { cloudlet?: { id: string; name: string }; engine?: { version: string } };
@@ -127,7 +127,7 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
       }
       if (!info.cloudlet?.id) {
         await client.close().catch(() => undefined);
-        throw new DiagnosticError([error('Engine too old', `The engine at ${shown} does not report a cloudlet id; upgrade it to the version this provider came with.`, endpoint ? ['endpoint'] : undefined)]);
+        fail('Engine too old', `The engine at ${shown} does not report a cloudlet id; upgrade it to the version this provider came with.`, endpoint ? ['endpoint'] : undefined);
       }
       log('info', 'configured', { endpoint: shown, cloudlet: info.cloudlet.id, engine_version: info.engine?.version, terraform_version: terraformVersion });
       return new Cloudlet(client, shown, info.cloudlet.id, info.cloudlet.name);

@@ -45,15 +45,21 @@ export interface VersionedSchema {
   block: BlockSchema;
 }
 
-/** The cty type of a block's values: an object of its attributes and nested blocks. */
+const blockTypes = new WeakMap<BlockSchema, CtyType>();
+
+/** The cty type of a block's values: an object of its attributes and nested blocks (computed once per block; every RPC needs it). */
 export function blockType(b: BlockSchema): CtyType {
+  const have = blockTypes.get(b);
+  if (have) return have;
   const object: Record<string, CtyType> = {};
   for (const [name, a] of Object.entries(b.attributes)) object[name] = a.type;
   for (const [name, nb] of Object.entries(b.blocks ?? {})) {
     const inner = blockType(nb.block);
     object[name] = nb.nesting === 'list' ? { list: inner } : nb.nesting === 'set' ? { set: inner } : nb.nesting === 'map' ? { map: inner } : inner;
   }
-  return { object };
+  const t: CtyType = { object };
+  blockTypes.set(b, t);
+  return t;
 }
 
 const NESTING: Record<NestingMode, string> = { single: 'SINGLE', list: 'LIST', set: 'SET', map: 'MAP', group: 'GROUP' };

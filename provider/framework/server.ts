@@ -4,8 +4,8 @@
 // private state, timeouts and cancellation, schema upgrades, and turning failures into diagnostics.
 // Resources only say what their schema is and how to create, read, update, delete and import.
 
-import { CtyType, CtyValue, UNKNOWN, containsUnknown, decodeJson, decodeMsgpack, encodeMsgpack, isUnknown, valueEquals } from '../protocol/cty';
-import { Diagnostic, DiagnosticError, PathStep, attributePathMessage, diagnosticMessage, diagnosticsOf, error, hasErrors } from '../protocol/diagnostics';
+import { CtyType, CtyValue, UNKNOWN, containsUnknown, decodeJson, decodeJsonValue, decodeMsgpack, encodeMsgpack, isUnknown, valueEquals } from '../protocol/cty';
+import { Diagnostic, DiagnosticError, PathStep, attributePathMessage, diagnosticMessage, diagnosticsOf, error, fail } from '../protocol/diagnostics';
 import { log } from '../protocol/log';
 import { Message, ProviderHandlers } from '../protocol/plugin-server';
 import { BlockSchema, VersionedSchema, blockType, schemaMessage, validateAttributes } from './schema';
@@ -78,21 +78,24 @@ export function parseDuration(s: string): number | undefined {
   return total;
 }
 
-/** Makes a value conform to its type: every object attribute present (missing ones null), no extra keys. */
+/**
+ * Makes a value conform to its type: every object attribute present (missing ones null), no extra keys.
+ * Other mismatches pass through for the codec to report with a path.
+ */
 export function conform(v: unknown, t: CtyType): CtyValue {
   if (v === undefined || v === null) return null;
   if (isUnknown(v as CtyValue)) return v as CtyValue;
-  if (typeof t === 'object' && 'object' in t) {
+  if (typeof t === 'object' && 'object' in t && typeof v === 'object' && !Array.isArray(v)) {
     const src = v as Record<string, unknown>;
     const out: Obj = {};
     for (const [k, at] of Object.entries(t.object)) out[k] = conform(src[k], at);
     return out;
   }
-  if (typeof t === 'object' && ('list' in t || 'set' in t)) {
+  if (typeof t === 'object' && ('list' in t || 'set' in t) && Array.isArray(v)) {
     const et = 'list' in t ? t.list : t.set;
-    return (v as unknown[]).map((x) => conform(x, et));
+    return v.map((x) => conform(x, et));
   }
-  if (typeof t === 'object' && 'map' in t) {
+  if (typeof t === 'object' && 'map' in t && typeof v === 'object') {
     const out: Obj = {};
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = conform(x, t.map);
     return out;
@@ -199,18 +202,18 @@ export class ProviderServer<P> {
 
   private resource(name: string): ResourceType<P> {
     const r = this.resources.get(name);
-    if (!r) throw new DiagnosticError([error('Unknown resource type', `The cloudlet provider has no resource type ${name}.`)]);
+    if (!r) fail('Unknown resource type', `The cloudlet provider has no resource type ${name}.`);
     return r;
   }
 
   private dataSource(name: string): DataSourceType<P> {
     const d = this.dataSources.get(name);
-    if (!d) throw new DiagnosticError([error('Unknown data source', `The cloudlet provider has no data source ${name}.`)]);
+    if (!d) fail('Unknown data source', `The cloudlet provider has no data source ${name}.`);
     return d;
   }
 
   private provider(): P {
-    if (!this.configured) throw new DiagnosticError([error('Provider not configured', 'Terraform called the cloudlet provider before configuring it.')]);
+    if (!this.configured) fail('Provider not configured', 'Terraform called the cloudlet provider before configuring it.');
     return this.configured;
   }
 
@@ -231,7 +234,7 @@ export class ProviderServer<P> {
       if (m?.msgpack && m.msgpack.length > 0) return decodeMsgpack(m.msgpack, type);
       if (m?.json && m.json.length > 0) return decodeJson(m.json.toString('utf8'), type);
     } catch (e) {
-      throw new DiagnosticError([error(`Malformed value for ${what}`, `Terraform sent a value that does not match the schema: ${(e as Error).message}`)]);
+      fail(`Malformed value for ${what}`, `Terraform sent a value that does not match the schema: ${(e as Error).message}`);
     }
     return null;
   }
@@ -257,22 +260,22 @@ export class ProviderServer<P> {
     const type = blockType(r.schema.block);
     const raw = req.raw_state as { json?: Buffer; flatmap?: Record<string, string> } | undefined;
     if (!raw?.json || raw.json.length === 0) {
-      if (raw?.flatmap && Object.keys(raw.flatmap).length > 0) throw new DiagnosticError([error('Unsupported state format', `The stored state of this ${r.typeName} is in the pre-0.12 flatmap format, which this provider never wrote.`)]);
+      if (raw?.flatmap && Object.keys(raw.flatmap).length > 0) fail('Unsupported state format', `The stored state of this ${r.typeName} is in the pre-0.12 flatmap format, which this provider never wrote.`);
       return { upgraded_state: this.encode(null, type), diagnostics: [] };
     }
     let json = JSON.parse(raw.json.toString('utf8')) as Record<string, unknown>;
     let version = Number(req.version ?? 0);
     if (version > r.schema.version) {
-      throw new DiagnosticError([error('State written by a newer provider', `This ${r.typeName} was stored with schema version ${version}; this provider knows versions up to ${r.schema.version}. Upgrade the cloudlet provider.`)]);
+      fail('State written by a newer provider', `This ${r.typeName} was stored with schema version ${version}; this provider knows versions up to ${r.schema.version}. Upgrade the cloudlet provider.`);
     }
     while (version < r.schema.version) {
       const up = r.upgraders?.[version];
-      if (!up) throw new DiagnosticError([error('Cannot upgrade state', `No upgrade path for ${r.typeName} state from schema version ${version}.`)]);
+      if (!up) fail('Cannot upgrade state', `No upgrade path for ${r.typeName} state from schema version ${version}.`);
       json = up(json);
       version++;
     }
     // Attributes a newer schema dropped are dropped; new ones start out null.
-    const value = decodeJson(JSON.stringify(stripToType(json, type)), type);
+    const value = decodeJsonValue(conform(json, type), type);
     return { upgraded_state: this.encode(value, type), diagnostics: [] };
   }
 
@@ -350,7 +353,7 @@ export class ProviderServer<P> {
             : fillUnknowns(planned, prior);
       const final = settle(r.schema.block, planned, result);
       if (containsUnknown(final)) {
-        throw new DiagnosticError([error('Provider produced an incomplete result', `${what}: some computed attributes are still unknown after apply; this is a bug in the cloudlet provider.`)]);
+        fail('Provider produced an incomplete result', `${what}: some computed attributes are still unknown after apply; this is a bug in the cloudlet provider.`);
       }
       return { new_state: this.encode(conform(final, type), type), private: priv, diagnostics: [] };
     } catch (e) {
@@ -368,8 +371,7 @@ export class ProviderServer<P> {
     const d = this.dataSource(String(req.type_name));
     const type = blockType(d.schema.block);
     const config = this.decode(req.config, type, d.typeName) as Obj;
-    const ctx: CallContext<P> = { provider: this.provider(), signal: AbortSignal.any([this.stop.signal, AbortSignal.timeout(DEFAULT_TIMEOUT_MS)]), timeoutMs: DEFAULT_TIMEOUT_MS };
-    const state = conform({ ...config, ...(await d.read(ctx, config)) }, type);
+    const state = conform({ ...config, ...(await d.read(this.context(null, null, 'read'), config)) }, type);
     return { state: this.encode(state, type), diagnostics: [] };
   }
 }
@@ -396,8 +398,7 @@ export function planAttributes(b: BlockSchema, p: PlanContext): void {
     if (a && a.computed && !a.optional) continue;
     const before = prior[n] ?? null;
     const after = planned[n] ?? null;
-    const t = (blockType(b) as { object: Record<string, CtyType> }).object[n];
-    if (isUnknown(after) || !valueEquals(before, after, t)) {
+    if (isUnknown(after) || !valueEquals(before, after, typeOf(b, n))) {
       changed = true;
       if (a?.requiresReplace) p.requiresReplace.push([n]);
     }
@@ -405,6 +406,11 @@ export function planAttributes(b: BlockSchema, p: PlanContext): void {
   if (changed && p.requiresReplace.length === 0) {
     for (const [n, a] of Object.entries(b.attributes)) if (a.changesOnUpdate) planned[n] = UNKNOWN;
   }
+}
+
+/** The type of a block's attribute or nested block. */
+function typeOf(b: BlockSchema, name: string): CtyType {
+  return (blockType(b) as { object: Record<string, CtyType> }).object[name];
 }
 
 /** Unknowns in a planned value take the prior value (an update that changed only configuration-side attributes). */
@@ -430,18 +436,3 @@ function settle(b: BlockSchema, planned: Obj, result: Obj): Obj {
   }
   return out;
 }
-
-/** Drops keys a type does not have, recursively, so older or newer state JSON decodes under this schema. */
-function stripToType(v: unknown, t: CtyType): unknown {
-  if (v === null || v === undefined) return null;
-  if (typeof t === 'object' && 'object' in t) {
-    const out: Record<string, unknown> = {};
-    for (const [k, at] of Object.entries(t.object)) out[k] = stripToType((v as Record<string, unknown>)[k], at);
-    return out;
-  }
-  if (typeof t === 'object' && ('list' in t || 'set' in t) && Array.isArray(v)) return v.map((x) => stripToType(x, 'list' in t ? t.list : t.set));
-  if (typeof t === 'object' && 'map' in t && typeof v === 'object') return Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, stripToType(x, t.map)]));
-  return v;
-}
-
-export { hasErrors };

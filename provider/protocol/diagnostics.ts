@@ -22,17 +22,9 @@ export function error(summary: string, detail: string, path?: PathStep[]): Diagn
   return { severity: 'ERROR', summary, detail, path };
 }
 
-export function warning(summary: string, detail: string, path?: PathStep[]): Diagnostic {
-  return { severity: 'WARNING', summary, detail, path };
-}
-
 /** Throws one error diagnostic. */
 export function fail(summary: string, detail: string, path?: PathStep[]): never {
   throw new DiagnosticError([error(summary, detail, path)]);
-}
-
-export function hasErrors(ds: Diagnostic[]): boolean {
-  return ds.some((d) => d.severity === 'ERROR');
 }
 
 /** The protocol's AttributePath message for a path. */

@@ -6,11 +6,7 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
 const ORDER: Record<LogLevel, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4 };
 
-let threshold: number = ORDER[(process.env.TF_LOG_PROVIDER_CLOUDLET?.toLowerCase() as LogLevel) ?? 'trace'] ?? 0;
-
-export function setLogLevel(l: LogLevel): void {
-  threshold = ORDER[l];
-}
+const threshold: number = ORDER[(process.env.TF_LOG_PROVIDER_CLOUDLET?.toLowerCase() as LogLevel) ?? 'trace'] ?? 0;
 
 export function log(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
   if (ORDER[level] < threshold) return;

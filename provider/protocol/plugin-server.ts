@@ -38,10 +38,10 @@ export interface RunningPlugin {
 }
 
 /** Where the compiled descriptor is: next to the bundle when packaged (build.ts writes it there). */
-function loadDescriptor(file?: string): Descriptor {
-  const candidates = file ? [file] : [path.join(__dirname, 'proto', 'descriptor.json')];
-  for (const f of candidates) if (fs.existsSync(f)) return JSON.parse(fs.readFileSync(f, 'utf8')) as Descriptor;
-  throw new Error(`cannot find the protocol descriptor (${candidates.join(', ')}); build the provider with npm run build`);
+function loadDescriptor(): Descriptor {
+  const file = path.join(__dirname, 'proto', 'descriptor.json');
+  if (!fs.existsSync(file)) throw new Error(`cannot find the protocol descriptor ${file}; build the provider with npm run build`);
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as Descriptor;
 }
 
 /** grpc-js service definitions for our services, with protobuf.ts doing the (de)serialization. */

@@ -1,7 +1,7 @@
 // data "cloudlet_base_vm": a base VM the cloudlet already has, looked up by id (its hash) or by name, for
 // configurations that build on a base managed elsewhere.
 
-import { Diagnostic, DiagnosticError, error } from '../../protocol/diagnostics';
+import { Diagnostic, error, fail } from '../../protocol/diagnostics';
 import { BlockSchema } from '../../framework/schema';
 import { CallContext, DataSourceType, Obj } from '../../framework/server';
 import { Cloudlet, EngineBase } from '../connection';
@@ -31,8 +31,8 @@ export const baseVmDataSource: DataSourceType<Cloudlet> = {
     const { bases } = await c.call<{ bases: EngineBase[] }>('GET', '/v1/bases', undefined, { signal: ctx.signal });
     const found = bases.filter((b) => (config.id === null || b.id === config.id) && (config.name === null || b.name === config.name));
     const key = config.id !== null ? `id ${String(config.id)}` : `name ${JSON.stringify(config.name)}`;
-    if (found.length === 0) throw new DiagnosticError([error('Base VM not found', `The cloudlet ${c.id} has no base VM with ${key}${bases.length ? `; it has: ${bases.map((b) => `${b.name} (${b.id.slice(0, 12)})`).join(', ')}` : ''}.`, [config.id !== null ? 'id' : 'name'])]);
-    if (found.length > 1) throw new DiagnosticError([error('Ambiguous base VM name', `${found.length} bases are named ${JSON.stringify(config.name)}: ${found.map((b) => b.id).join(', ')}. Look it up by id.`, ['name'])]);
+    if (found.length === 0) fail('Base VM not found', `The cloudlet ${c.id} has no base VM with ${key}${bases.length ? `; it has: ${bases.map((b) => `${b.name} (${b.id.slice(0, 12)})`).join(', ')}` : ''}.`, [config.id !== null ? 'id' : 'name']);
+    if (found.length > 1) fail('Ambiguous base VM name', `${found.length} bases are named ${JSON.stringify(config.name)}: ${found.map((b) => b.id).join(', ')}. Look it up by id.`, ['name']);
     return { ...baseState(found[0], c.id), source: found[0].source };
   },
 };

@@ -2,7 +2,7 @@
 // Bases are content-addressed: the id is the hash of disk and memory, so importing one the cloudlet already
 // has costs nothing, and when `sha256` pins the id, moving the archive to another URL is not a new base.
 
-import { DiagnosticError, error } from '../../protocol/diagnostics';
+import { fail } from '../../protocol/diagnostics';
 import { BlockSchema } from '../../framework/schema';
 import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
 import { Cloudlet, EngineBase } from '../connection';
@@ -95,7 +95,7 @@ export const baseVmResource: ResourceType<Cloudlet> = {
 
   async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
     const b = await ctx.provider.call<EngineBase | null>('GET', `/v1/bases/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
-    if (!b) throw new DiagnosticError([error('Cannot import cloudlet_base_vm', `The cloudlet ${ctx.provider.id} has no base VM ${id}. \`cloudlet base list\` shows the ids it has.`)]);
+    if (!b) fail('Cannot import cloudlet_base_vm', `The cloudlet ${ctx.provider.id} has no base VM ${id}. \`cloudlet base list\` shows the ids it has.`);
     return { ...baseState(b, ctx.provider.id), source: b.source, sha256: b.id, keep_on_destroy: false };
   },
 };

@@ -2,7 +2,7 @@
 // guest control agent. A `cloudlet_overlay` with `customization_id` captures what changed; the VM can then be
 // destroyed. Created all or nothing: if a command fails, the VM is removed and nothing is left behind.
 
-import { DiagnosticError, error } from '../../protocol/diagnostics';
+import { fail } from '../../protocol/diagnostics';
 import { log } from '../../protocol/log';
 import { BlockSchema } from '../../framework/schema';
 import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
@@ -62,7 +62,7 @@ export const customizationResource: ResourceType<Cloudlet> = {
         log('info', `customization ${name}: command ${i + 1}`, { command: cmd.length > 200 ? `${cmd.slice(0, 200)}…` : cmd });
         const r = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${inst.id}/exec`, { command: cmd, timeoutSeconds: timeout }, { signal: ctx.signal });
         if (r.code !== 0) {
-          throw new DiagnosticError([error('Customization command failed', `Command ${i + 1} exited with status ${r.code} in ${name}:\n  ${cmd}\nIts output:\n${r.stdout.slice(-2000)}\n\nThe VM was removed.`, ['commands', i])]);
+          fail('Customization command failed', `Command ${i + 1} exited with status ${r.code} in ${name}:\n  ${cmd}\nIts output:\n${r.stdout.slice(-2000)}\n\nThe VM was removed.`, ['commands', i]);
         }
         outputs.push(r.stdout);
       }
@@ -84,7 +84,7 @@ export const customizationResource: ResourceType<Cloudlet> = {
 
   async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
     const i = await ctx.provider.call<EngineInstance | null>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
-    if (!i) throw new DiagnosticError([error('Cannot import cloudlet_customization', `The cloudlet ${ctx.provider.id} has no instance ${id}.`)]);
+    if (!i) fail('Cannot import cloudlet_customization', `The cloudlet ${ctx.provider.id} has no instance ${id}.`);
     return { id: i.id, name: i.name, base_id: i.baseId, commands: null, command_timeout_seconds: 300, outputs: null, state: i.state, cloudlet: ctx.provider.id };
   },
 };

@@ -4,10 +4,10 @@
 // Power state is declarative: `power_state` is what the configuration wants; a VM stopped or paused out of
 // band reads back as such, shows as a change in the next plan, and is put back on apply.
 
-import { Diagnostic, DiagnosticError, error } from '../../protocol/diagnostics';
+import { Diagnostic, DiagnosticError, error, fail } from '../../protocol/diagnostics';
 import { BlockSchema } from '../../framework/schema';
 import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
-import { Cloudlet, EngineInstance } from '../connection';
+import { Cloudlet, EngineBase, EngineInstance } from '../connection';
 import { cloudletAttr, engineSource, known, ms, str, timeoutsBlock, validHex64, validName, validSource } from '../common';
 
 const POWER_STATES = ['running', 'paused', 'stopped'];
@@ -88,6 +88,20 @@ function instanceState(i: EngineInstance, c: Cloudlet, base: { vcpus: number; me
   };
 }
 
+function sizesOf(base: EngineBase): [attr: 'vcpus' | 'memory_mib', have: number, unit: string][] {
+  return [
+    ['vcpus', base.vcpus, 'vCPUs'],
+    ['memory_mib', base.memoryMiB, 'MiB'],
+  ];
+}
+
+/** Configured sizes that differ from the base's snapshot (which an instance resumes from, so cannot change). */
+function sizeMismatches(base: EngineBase, values: Obj): Diagnostic[] {
+  return sizesOf(base)
+    .filter(([attr, have]) => typeof values[attr] === 'number' && values[attr] !== have)
+    .map(([attr, have, unit]) => error(`Invalid value for ${attr}`, `The base VM ${base.name} (${base.id.slice(0, 12)}) was snapshotted with ${have} ${unit}; an instance resumes from that snapshot, so ${attr} must be ${have} (or left unset).`, [attr]));
+}
+
 async function setPower(ctx: CallContext<Cloudlet>, id: string, want: string): Promise<EngineInstance> {
   return ctx.provider.call<EngineInstance>('POST', `/v1/instances/${id}/power`, { state: want }, { signal: ctx.signal });
 }
@@ -117,13 +131,8 @@ export const instanceResource: ResourceType<Cloudlet> = {
       if (p.prior === null) p.diagnostics.push(error('Base VM not found', `The cloudlet ${c.id} (${c.endpoint}) has no base VM ${baseId}.`, ['base_id']));
       return;
     }
-    for (const [attr, have, unit] of [['vcpus', base.vcpus, 'vCPUs'], ['memory_mib', base.memoryMiB, 'MiB']] as const) {
-      const want = p.config[attr];
-      if (typeof want === 'number' && want !== have) {
-        p.diagnostics.push(error(`Invalid value for ${attr}`, `The base VM ${base.name} (${base.id.slice(0, 12)}) was snapshotted with ${have} ${unit}; an instance resumes from that snapshot, so ${attr} must be ${have} (or left unset).`, [attr]));
-      }
-      if (want === null) p.planned[attr] = have;
-    }
+    p.diagnostics.push(...sizeMismatches(base, p.config));
+    for (const [attr, have] of sizesOf(base)) if (p.config[attr] === null) p.planned[attr] = have;
   },
 
   async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
@@ -132,12 +141,8 @@ export const instanceResource: ResourceType<Cloudlet> = {
     const baseId = str(planned, 'base_id')!;
     // The plan could not check sizes when the base was made in the same apply: check them now, before any work.
     const base = await c.base(baseId, ctx.signal);
-    if (base) {
-      for (const [attr, have, unit] of [['vcpus', base.vcpus, 'vCPUs'], ['memory_mib', base.memoryMiB, 'MiB']] as const) {
-        const want = planned[attr];
-        if (typeof want === 'number' && want !== have) throw new DiagnosticError([error(`Invalid value for ${attr}`, `The base VM ${base.name} (${base.id.slice(0, 12)}) was snapshotted with ${have} ${unit}; an instance resumes from that snapshot, so ${attr} must be ${have} (or left unset).`, [attr])]);
-      }
-    }
+    const wrong = base ? sizeMismatches(base, planned) : [];
+    if (wrong.length > 0) throw new DiagnosticError(wrong);
     const overlayId = known(planned.overlay_id) ? str(planned, 'overlay_id') : null;
     const rawUrl = str(planned, 'overlay_url');
     const url = rawUrl === null ? null : engineSource(rawUrl);
@@ -155,12 +160,8 @@ export const instanceResource: ResourceType<Cloudlet> = {
     // Placement moved to another provider configuration: this cloudlet must never answer "gone" for a VM
     // that runs elsewhere (Terraform would forget it and plan a second one). Until handoff exists, refuse.
     if (typeof state.cloudlet === 'string' && state.cloudlet !== c.id) {
-      throw new DiagnosticError([
-        error(
-          'Instance is on another cloudlet',
-          `${String(state.name)} runs on cloudlet ${state.cloudlet} (${String(state.cloudlet_endpoint)}), but this provider configuration is cloudlet ${c.id} (${c.endpoint}). Moving a running instance between cloudlets (handoff) is not supported by this provider version; point the resource back at the provider configuration of ${state.cloudlet}.`,
-        ),
-      ]);
+      fail('Instance is on another cloudlet',
+          `${String(state.name)} runs on cloudlet ${state.cloudlet} (${String(state.cloudlet_endpoint)}), but this provider configuration is cloudlet ${c.id} (${c.endpoint}). Moving a running instance between cloudlets (handoff) is not supported by this provider version; point the resource back at the provider configuration of ${state.cloudlet}.`);
     }
     const i = await c.instance(String(state.id), ctx.signal);
     if (!i) return null;
@@ -175,7 +176,7 @@ export const instanceResource: ResourceType<Cloudlet> = {
     if (want !== prior.power_state || want !== prior.state) await setPower(ctx, String(prior.id), want);
     const view = await fullView(ctx, String(prior.id));
     if (view.state !== want) {
-      throw new DiagnosticError([error('Power state not reached', `Instance ${view.name} is ${view.state} after asking for ${want}; its console log on the cloudlet host may say why.`, ['power_state'])]);
+      fail('Power state not reached', `Instance ${view.name} is ${view.state} after asking for ${want}; its console log on the cloudlet host may say why.`, ['power_state']);
     }
     return instanceState(view, ctx.provider, await ctx.provider.base(view.baseId, ctx.signal));
   },
@@ -186,7 +187,7 @@ export const instanceResource: ResourceType<Cloudlet> = {
 
   async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
     const i = await ctx.provider.call<EngineInstance | null>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
-    if (!i) throw new DiagnosticError([error('Cannot import cloudlet_instance', `The cloudlet ${ctx.provider.id} has no instance with id or name ${JSON.stringify(id)}. \`cloudlet instance list\` shows them.`)]);
+    if (!i) fail('Cannot import cloudlet_instance', `The cloudlet ${ctx.provider.id} has no instance with id or name ${JSON.stringify(id)}. \`cloudlet instance list\` shows them.`);
     return { ...instanceState(i, ctx.provider, await ctx.provider.base(i.baseId, ctx.signal)), overlay_url: null, overlay_sha256: null };
   },
 };

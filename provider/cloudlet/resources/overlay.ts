@@ -2,7 +2,7 @@
 // from a running customization VM (the VM keeps running). Its id is the SHA-256 of the overlay file.
 
 import * as fs from 'node:fs';
-import { Diagnostic, DiagnosticError, error } from '../../protocol/diagnostics';
+import { Diagnostic, error, fail } from '../../protocol/diagnostics';
 import { BlockSchema } from '../../framework/schema';
 import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
 import { Cloudlet, EngineOverlay, engineDiagnostic } from '../connection';
@@ -96,7 +96,7 @@ export const overlayResource: ResourceType<Cloudlet> = {
       o = (op.result as { overlay: EngineOverlay }).overlay;
     } else {
       const file = engineSource(source);
-      if (!fs.existsSync(file)) throw new DiagnosticError([error('Overlay file not found', `${file} does not exist.`, ['source'])]);
+      if (!fs.existsSync(file)) fail('Overlay file not found', `${file} does not exist.`, ['source']);
       try {
         o = await c.client.upload<EngineOverlay>(`/v1/overlays${sha256 ? `?sha256=${sha256}` : ''}`, file, { signal: ctx.signal });
       } catch (e) {
@@ -106,7 +106,7 @@ export const overlayResource: ResourceType<Cloudlet> = {
     const wantBase = str(planned, 'base_id');
     if (wantBase !== null && o.baseId !== wantBase) {
       // Not deleted: the cloudlet may have had it before, for someone else. Say how to remove it.
-      throw new DiagnosticError([error('Overlay for another base', `The overlay ${o.id} was made against base ${o.baseId}, not ${wantBase}. An overlay applies only to the base it was made from. It stays stored on the cloudlet; \`cloudlet overlay delete ${o.id}\` removes it if nothing else needs it.`, ['base_id'])]);
+      fail('Overlay for another base', `The overlay ${o.id} was made against base ${o.baseId}, not ${wantBase}. An overlay applies only to the base it was made from. It stays stored on the cloudlet; \`cloudlet overlay delete ${o.id}\` removes it if nothing else needs it.`, ['base_id']);
     }
     // The engine's own view carries the download URL (the upload answer does too; an operation result does not).
     const view = (await c.call<EngineOverlay | null>('GET', `/v1/overlays/${o.id}`, undefined, { signal: ctx.signal, missingOk: true })) ?? o;
@@ -125,7 +125,7 @@ export const overlayResource: ResourceType<Cloudlet> = {
 
   async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
     const o = await ctx.provider.call<EngineOverlay | null>('GET', `/v1/overlays/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
-    if (!o) throw new DiagnosticError([error('Cannot import cloudlet_overlay', `The cloudlet ${ctx.provider.id} has no overlay ${id}. \`cloudlet overlay list\` shows the ids it has.`)]);
+    if (!o) fail('Cannot import cloudlet_overlay', `The cloudlet ${ctx.provider.id} has no overlay ${id}. \`cloudlet overlay list\` shows the ids it has.`);
     // Where it came from is not configuration the engine keeps; the next plan adopts the configured origin.
     return { ...overlayState(o, ctx.provider.id), source: null, sha256: null, customization_id: null, compression_level: null, keep_on_destroy: false };
   },
