@@ -68,19 +68,20 @@ export class SynthesizedInstance extends Construct {
     this.base = props.base;
     this.overlay = props.overlay;
     this.placement = cloudlet;
-    const crossCloudlet = props.overlay !== undefined && props.overlay.cloudlet !== cloudlet;
+    // An overlay on another cloudlet is fetched from its signed URL, checked by its hash.
+    const remote = props.overlay !== undefined && props.overlay.cloudlet !== cloudlet ? props.overlay : undefined;
+    if (remote && remote.downloadUrl === undefined) fail(this, 'overlay', 'is on another cloudlet and has no download URL to fetch it from');
     this.resource = new Instance(this, 'resource', {
       provider: cloudlet.provider,
       name: props.name ?? nameFromPath(this),
       baseId: props.base.baseId,
-      overlayId: props.overlay && !crossCloudlet ? props.overlay.overlayId : undefined,
-      overlayUrl: crossCloudlet ? props.overlay!.downloadUrl : undefined,
-      overlaySha256: crossCloudlet ? props.overlay!.overlayId : undefined,
+      overlayId: props.overlay && !remote ? props.overlay.overlayId : undefined,
+      overlayUrl: remote?.downloadUrl,
+      overlaySha256: remote?.overlayId,
       vcpus: props.vcpus,
       memoryMib: props.memoryMib,
       powerState: props.powerState,
     });
-    if (crossCloudlet && props.overlay!.downloadUrl === undefined) fail(this, 'overlay', 'is on another cloudlet and has no download URL to fetch it from');
     this.node.addValidation({ validate: () => this.validateStacks() });
   }
 
