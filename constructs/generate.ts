@@ -3,11 +3,10 @@
 // (built by `npm run build`). `npm run generate` runs it; test/unit/constructs-l1.test.ts fails when the
 // committed bindings differ from a fresh generation.
 
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { providerPackage, repoRoot } from '../provider/build';
+import { cdktf, scratchProject } from './cdktf-cli';
 import { PROVIDER_SOURCE, PROVIDER_VERSION } from '../provider/version';
 
 export const GENERATED_DIR = 'constructs/generated';
@@ -16,27 +15,10 @@ export const GENERATED_DIR = 'constructs/generated';
 export async function generateBindings(outDir: string, root = repoRoot()): Promise<void> {
   const pkg = providerPackage(root);
   if (!fs.existsSync(pkg.executable)) throw new Error(`${pkg.executable} is missing: run npm run build first`);
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cdktf-get-'));
+  const work = scratchProject('cdktf-get-', { language: 'typescript', app: 'true', terraformProviders: [`${PROVIDER_SOURCE}@${PROVIDER_VERSION}`], codeMakerOutput: 'out', sendCrashReports: 'false' });
   try {
-    fs.symlinkSync(path.join(root, 'node_modules'), path.join(work, 'node_modules'));
-    fs.writeFileSync(path.join(work, 'package.json'), JSON.stringify({ name: 'cdktf-get', private: true }));
-    fs.writeFileSync(
-      path.join(work, 'cdktf.json'),
-      JSON.stringify({ language: 'typescript', app: 'true', terraformProviders: [`${PROVIDER_SOURCE}@${PROVIDER_VERSION}`], codeMakerOutput: 'out', sendCrashReports: 'false' }),
-    );
-    const out = await new Promise<{ code: number; text: string }>((resolve, reject) => {
-      const p = spawn(path.join(root, 'node_modules', '.bin', 'cdktf'), ['get', '--force'], {
-        cwd: work,
-        env: { ...process.env, TF_CLI_CONFIG_FILE: pkg.cliConfig, CHECKPOINT_DISABLE: '1', DISABLE_VERSION_CHECK: '1', CI: '1', FORCE_COLOR: '0' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let text = '';
-      p.stdout.on('data', (d: Buffer) => (text += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (text += d.toString()));
-      p.on('error', reject);
-      p.on('close', (code) => resolve({ code: code ?? -1, text }));
-    });
-    if (out.code !== 0 || !fs.existsSync(path.join(work, 'out', 'providers'))) throw new Error(`cdktf get failed (exit ${out.code}):\n${out.text}`);
+    const out = await cdktf(['get', '--force'], work);
+    if (out.code !== 0 || !fs.existsSync(path.join(work, 'out', 'providers'))) throw new Error(`cdktf get failed (exit ${out.code}):\n${out.output}`);
     fs.rmSync(outDir, { recursive: true, force: true });
     fs.cpSync(path.join(work, 'out'), outDir, { recursive: true });
   } finally {

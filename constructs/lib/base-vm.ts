@@ -17,6 +17,11 @@ export interface IBaseVm extends IConstruct {
   readonly vcpus: number;
 }
 
+/** Fails synth unless `v` is a base VM (a BaseVm, or one from BaseVm.fromHash). */
+export function checkBase(scope: Construct, v: unknown): asserts v is IBaseVm {
+  if (!v || !((v as IBaseVm).cloudlet instanceof Cloudlet)) fail(scope, 'base', 'a BaseVm (or BaseVm.fromHash) is required');
+}
+
 export interface BaseVmProps {
   /** The cloudlet to import the base into. */
   readonly cloudlet: Cloudlet;
@@ -53,7 +58,7 @@ export class BaseVm extends Construct implements IBaseVm {
 
   constructor(scope: Construct, id: string, props: BaseVmProps) {
     super(scope, id);
-    if (!(props.cloudlet instanceof Cloudlet)) fail(this, 'cloudlet', 'a Cloudlet construct is required');
+    Cloudlet.check(this, 'cloudlet', props.cloudlet);
     if (!isToken(props.source) && (typeof props.source !== 'string' || props.source.trim() === '')) fail(this, 'source', 'a path or URL of a base archive is required');
     if (!isToken(props.source) && /^[a-z][a-z0-9+.-]*:\/\//i.test(props.source) && !/^(https?|file):\/\//.test(props.source)) fail(this, 'source', `only http(s) and file URLs can be fetched, got ${JSON.stringify(props.source)}`);
     checkHash(this, 'sha256', props.sha256);
@@ -82,7 +87,7 @@ class ExistingBaseVm extends Construct implements IBaseVm {
 
   constructor(scope: Construct, id: string, lookup: BaseVmLookup) {
     super(scope, id);
-    if (!(lookup.cloudlet instanceof Cloudlet)) fail(this, 'cloudlet', 'a Cloudlet construct is required');
+    Cloudlet.check(this, 'cloudlet', lookup.cloudlet);
     if (typeof lookup.hash !== 'string' || isToken(lookup.hash)) fail(this, 'hash', 'the base id must be known at synth time');
     checkHash(this, 'hash', lookup.hash);
     this.cloudlet = lookup.cloudlet;

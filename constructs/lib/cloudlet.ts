@@ -56,6 +56,11 @@ const ALIAS_RE = /^[a-zA-Z][a-zA-Z0-9_-]*$/;
 const ENDPOINT_RE = /^(unix:\/.+|https?:\/\/[^/\s]+\/?)$/;
 
 export class Cloudlet extends Construct {
+  /** Fails synth, naming `prop`, unless `v` is a Cloudlet. */
+  static check(scope: Construct, prop: string, v: unknown): asserts v is Cloudlet {
+    if (!(v instanceof Cloudlet)) fail(scope, prop, 'a Cloudlet construct is required');
+  }
+
   /** The provider configuration every resource on this cloudlet uses. */
   readonly provider: CloudletProvider;
   private engineData?: DataCloudletEngine;

@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import { TerraformStack } from 'cdktf';
 import { Instance } from '../generated/providers/cloudlet/instance';
 import { Cloudlet } from './cloudlet';
-import { IBaseVm } from './base-vm';
+import { IBaseVm, checkBase } from './base-vm';
 import { IVmOverlay } from './vm-overlay';
 import { checkCount, checkName, fail, nameFromPath } from './validation';
 
@@ -55,15 +55,15 @@ export class SynthesizedInstance extends Construct {
 
   constructor(scope: Construct, id: string, props: SynthesizedInstanceProps) {
     super(scope, id);
-    if (!props.base || !(props.base.cloudlet instanceof Cloudlet)) fail(this, 'base', 'a BaseVm (or BaseVm.fromHash) is required');
+    checkBase(this, props.base);
     checkName(this, 'name', props.name);
     checkCount(this, 'vcpus', props.vcpus, 1, 64);
     checkCount(this, 'memoryMib', props.memoryMib, 64, 65536);
     if (props.powerState !== undefined && !['running', 'paused', 'stopped'].includes(props.powerState)) fail(this, 'powerState', `expected running, paused or stopped, got ${JSON.stringify(props.powerState)}`);
-    const cloudlet = props.cloudlet ?? props.base.cloudlet;
-    if (cloudlet !== props.base.cloudlet) {
-      fail(this, 'cloudlet', `the base ${props.base.node.path} is on ${props.base.cloudlet.node.path}, not ${cloudlet.node.path}; use a base on this cloudlet (BaseVm, or BaseVm.fromHash)`);
+    if (props.cloudlet !== undefined && props.cloudlet !== props.base.cloudlet) {
+      fail(this, 'cloudlet', `the base ${props.base.node.path} is on ${props.base.cloudlet.node.path}, not ${props.cloudlet.node.path}; use a base on this cloudlet (BaseVm, or BaseVm.fromHash)`);
     }
+    const cloudlet = props.base.cloudlet;
     if (props.overlay) checkOverlayBase(this, props.overlay, props.base);
     this.base = props.base;
     this.overlay = props.overlay;
@@ -90,7 +90,7 @@ export class SynthesizedInstance extends Construct {
    * in-place change of placement that the provider carries out as a live handoff.
    */
   moveTo(target: Cloudlet): void {
-    if (!(target instanceof Cloudlet)) fail(this, 'moveTo(target)', 'a Cloudlet construct is required');
+    Cloudlet.check(this, 'moveTo(target)', target);
     this.placement = target;
     this.resource.provider = target.provider;
   }

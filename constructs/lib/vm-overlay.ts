@@ -5,7 +5,7 @@ import { Construct, IConstruct } from 'constructs';
 import { Customization } from '../generated/providers/cloudlet/customization';
 import { Overlay } from '../generated/providers/cloudlet/overlay';
 import { Cloudlet } from './cloudlet';
-import { IBaseVm } from './base-vm';
+import { IBaseVm, checkBase } from './base-vm';
 import { checkCount, checkHash, checkName, fail, isToken, nameFromPath } from './validation';
 
 export interface IVmOverlay extends IConstruct {
@@ -73,7 +73,7 @@ export class VmOverlay extends Construct implements IVmOverlay {
 
   constructor(scope: Construct, id: string, props: VmOverlayProps) {
     super(scope, id);
-    if (!props.base || !(props.base.cloudlet instanceof Cloudlet)) fail(this, 'base', 'a BaseVm (or BaseVm.fromHash) is required');
+    checkBase(this, props.base);
     if (props.source === undefined && props.customize === undefined) fail(this, 'source', 'give source (an overlay file or URL) or customize (commands to run on the base)');
     if (props.source !== undefined && props.customize !== undefined) fail(this, 'customize', 'source and customize are alternatives; give one');
     if (props.sha256 !== undefined && props.source === undefined) fail(this, 'sha256', 'checks the file at source; a captured overlay has no hash before it exists');

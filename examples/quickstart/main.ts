@@ -19,6 +19,8 @@ export interface QuickstartProps {
 
 /** The page the app serves; the deploy's check reads it back through the guest. */
 export const APP_PAGE = 'hello from a synthesized cloudlet VM';
+/** The command, run in the guest, that reads the page back. */
+export const APP_CHECK = 'busybox wget -qO- http://127.0.0.1:8080/';
 
 export class QuickstartStack extends TerraformStack {
   readonly instance: SynthesizedInstance;
@@ -34,7 +36,7 @@ export class QuickstartStack extends TerraformStack {
       customize: {
         commands: [
           `mkdir -p /data/www && echo '${APP_PAGE}' > /data/www/index.html && sync`,
-          'busybox ip link set lo up && busybox httpd -p 127.0.0.1:8080 -h /data/www && sleep 1 && busybox wget -qO- http://127.0.0.1:8080/',
+          `busybox ip link set lo up && busybox httpd -p 127.0.0.1:8080 -h /data/www && sleep 1 && ${APP_CHECK}`,
         ],
       },
     });
@@ -43,7 +45,7 @@ export class QuickstartStack extends TerraformStack {
     new TerraformOutput(this, 'state', { value: this.instance.state });
     new TerraformOutput(this, 'address', { value: this.instance.address, description: 'the guest control channel on this host' });
     new TerraformOutput(this, 'reach_it', {
-      value: `bin/cloudlet instance exec ${this.instance.instanceName} -- busybox wget -qO- http://127.0.0.1:8080/`,
+      value: `bin/cloudlet instance exec ${this.instance.instanceName} -- ${APP_CHECK}`,
       description: 'the sample base has no network interface: reach the app through the guest agent',
     });
   }

@@ -2,40 +2,13 @@
 // time), then `cdktf deploy` the quickstart on the embedded default engine, offline, and show the app
 // answering from inside the synthesized VM. `node dist/examples/quickstart/run.js destroy` removes it all.
 
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineClient, connectLocal, defaultStateDir } from '../../engine/client/client';
-import { providerPackage, repoRoot } from '../../provider/build';
+import { repoRoot } from '../../provider/build';
+import { cdktf, cdktfEnv } from '../../constructs/cdktf-cli';
 import { ensureBaseArchive } from '../../test/vms/guest';
-import { APP_PAGE } from './main';
-
-export interface CdktfRun {
-  code: number;
-  output: string;
-}
-
-/** The environment the cdktf CLI needs here: our provider from the mirror, no network, no prompts. */
-export function cdktfEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { ...process.env, TF_CLI_CONFIG_FILE: providerPackage().cliConfig, CHECKPOINT_DISABLE: '1', DISABLE_VERSION_CHECK: '1', CI: '1', FORCE_COLOR: '0', ...extra };
-}
-
-/** Runs the real cdktf CLI in `cwd`, streaming its output when `echo` is set. */
-export function cdktf(args: string[], cwd: string, env: NodeJS.ProcessEnv, echo = false): Promise<CdktfRun> {
-  const bin = path.join(repoRoot(), 'node_modules', '.bin', 'cdktf');
-  return new Promise((resolve, reject) => {
-    const p = spawn(bin, [...args, '--no-color'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const take = (d: Buffer) => {
-      output += d.toString();
-      if (echo) process.stdout.write(d);
-    };
-    p.stdout.on('data', take);
-    p.stderr.on('data', take);
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, output }));
-  });
-}
+import { APP_CHECK, APP_PAGE } from './main';
 
 async function main(): Promise<void> {
   const root = repoRoot();
@@ -43,7 +16,7 @@ async function main(): Promise<void> {
   process.stdout.write('quickstart: preparing the sample base VM (built and cached on first use)\n');
   const base = await ensureBaseArchive('tiny');
   const env = cdktfEnv({ CLOUDLET_SAMPLE_BASE: base.file, CLOUDLET_SAMPLE_BASE_ID: base.baseId });
-  const args = destroy ? ['destroy', '--auto-approve', '--skip-provider-lock'] : ['deploy', '--auto-approve', '--skip-provider-lock'];
+  const args = [destroy ? 'destroy' : 'deploy', '--auto-approve', '--skip-provider-lock'];
   // The provider is built in this checkout, so a lock file from an earlier build names another package hash;
   // terraform init records the current one again.
   fs.rmSync(path.join(root, 'cdktf.out', 'stacks', 'quickstart', '.terraform.lock.hcl'), { force: true });
@@ -56,10 +29,10 @@ async function main(): Promise<void> {
   const c = new EngineClient({ endpoint: local.endpoint, token: local.token });
   try {
     const inst = await c.call<{ id: string; state: string }>('GET', '/v1/instances/quickstart-web');
-    const page = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${inst.id}/exec`, { command: 'busybox wget -qO- http://127.0.0.1:8080/' });
+    const page = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${inst.id}/exec`, { command: APP_CHECK });
     if (page.code !== 0 || !page.stdout.includes(APP_PAGE)) throw new Error(`the app in ${inst.id} did not answer: ${page.stdout}`);
     process.stdout.write(`\nquickstart: instance ${inst.id} is ${inst.state}; its app answers "${page.stdout.trim()}"\n`);
-    process.stdout.write(`  reach it:   bin/cloudlet instance exec quickstart-web -- busybox wget -qO- http://127.0.0.1:8080/\n`);
+    process.stdout.write(`  reach it:   bin/cloudlet instance exec quickstart-web -- ${APP_CHECK}\n`);
     process.stdout.write(`  remove it:  node dist/examples/quickstart/run.js destroy\n`);
   } finally {
     await c.close();

@@ -82,7 +82,6 @@ async function main(): Promise<void> {
 
   const base = await ensureBaseArchive('tiny');
   const engine = await TestEngine.start('bench-tf');
-  const endpoint = engine.endpoint.startsWith('http') ? engine.endpoint : `http://${engine.endpoint}`;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-provider-'));
   const timings: Record<string, Record<string, number>> = { cloudlet: {}, terraform_data: {} };
   try {
@@ -94,7 +93,7 @@ async function main(): Promise<void> {
     const configs: Record<string, string> = {
       cloudlet: `${PROVIDER_BLOCK}
 provider "cloudlet" {
-  endpoint = "${endpoint}"
+  endpoint = "${engine.endpoint}"
 }
 resource "cloudlet_base_vm" "tiny" {
   source = "${base.file}"

@@ -12,10 +12,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createOverlay } from '../../engine/overlay/writer';
+import { repoRoot } from '../../provider/build';
 import { FileServer, TestEngine } from '../helpers/engine';
 import { ensureBaseArchive, ensureGuest, restoreGuest } from '../vms/guest';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
+const ROOT = repoRoot();
 const execFileAsync = promisify(execFile);
 const NS = 'clbench';
 const HOST_IF = 'clb-h';
@@ -101,8 +102,7 @@ async function main(): Promise<void> {
     const overlayUrl = files.serve('overlay.clov', overlay);
     const naiveUrls = [files.serve('full-disk.qcow2', fullDisk), files.serve('full-memory.save', fullMemory)];
     engine = await TestEngine.start('bench', [], ['ip', 'netns', 'exec', NS], `${NS_IP}:7800`);
-    const imp = await engine.op('POST', '/v1/bases', { source: archive, sha256: baseId });
-    if (imp.state !== 'succeeded') throw new Error(`base import failed: ${JSON.stringify(imp.error)}`);
+    await engine.opOk('POST', '/v1/bases', { source: archive, sha256: baseId }, 'base import');
 
     const results: LinkResult[] = [];
     for (const link of [null, 100] as const) {

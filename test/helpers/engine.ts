@@ -9,11 +9,9 @@ import { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineClient, OperationView } from '../../engine/client/client';
+import { repoRoot } from '../../provider/build';
 
-// From ts-jest (test/helpers) or compiled (dist/test/helpers, used by the benchmarks).
-const up = path.resolve(__dirname, '..', '..');
-const ROOT = path.basename(up) === 'dist' ? path.dirname(up) : up;
-export const CLI_JS = path.join(ROOT, 'dist', 'engine', 'cli', 'main.js');
+export const CLI_JS = path.join(repoRoot(), 'dist', 'engine', 'cli', 'main.js');
 
 export function requireBuild(): void {
   if (!fs.existsSync(CLI_JS)) throw new Error(`${CLI_JS} is missing: run \`npm run build\` (npm test does) before these tests`);
@@ -68,6 +66,13 @@ export class TestEngine {
     return this.settle(operation.id);
   }
 
+  /** Like op, but an operation that did not succeed is an error naming `what`, with the engine log's tail. */
+  async opOk(method: string, p: string, body: unknown, what: string): Promise<OperationView> {
+    const v = await this.op(method, p, body);
+    if (v.state !== 'succeeded') throw new Error(`${what}: operation ${v.id} ${v.state}: ${v.error?.code ?? ''} ${v.error?.message ?? ''}\n${this.log.slice(-4000)}`);
+    return v;
+  }
+
   async settle(id: string, timeoutMs = 600000): Promise<OperationView> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -77,19 +82,15 @@ export class TestEngine {
     }
   }
 
-  async kill9(): Promise<void> {
-    await this.client.close().catch(() => undefined);
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill('SIGKILL');
-    await exited;
-    fs.closeSync(this.logFd);
+  kill9(): Promise<void> {
+    return this.stop('SIGKILL');
   }
 
-  async stop(): Promise<void> {
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     await this.client?.close().catch(() => undefined);
     if (this.proc && this.proc.exitCode === null) {
       const exited = new Promise((r) => this.proc.once('exit', r));
-      this.proc.kill('SIGTERM');
+      this.proc.kill(signal);
       await exited;
     }
     if (this.logFd >= 0) fs.closeSync(this.logFd);
@@ -116,7 +117,7 @@ export class FileServer {
   private readonly files = new Map<string, { file: string; how: Behaviour }>();
   private server!: http.Server;
   origin = '';
-  readonly sockets = new Set<import('node:net').Socket>();
+  private readonly sockets = new Set<import('node:net').Socket>();
 
   async start(host = '127.0.0.1'): Promise<void> {
     this.server = http.createServer((req, res) => void this.handle(req, res));
@@ -205,17 +206,13 @@ export function qemuRunning(domain: string): boolean {
  * so the engine holds only the base. Returns the overlay's id (its SHA-256).
  */
 export async function makeOverlayFile(engine: TestEngine, base: { file: string; baseId: string }, out: string, command: string): Promise<string> {
-  const must = (v: OperationView, what: string): OperationView => {
-    if (v.state !== 'succeeded') throw new Error(`${what} failed: ${JSON.stringify(v.error)}`);
-    return v;
-  };
-  must(await engine.op('POST', '/v1/bases', { source: base.file, sha256: base.baseId }), 'base import');
-  const resumed = must(await engine.op('POST', '/v1/instances', { name: `overlay-source-${Date.now()}`, baseId: base.baseId }), 'resume');
+  await engine.opOk('POST', '/v1/bases', { source: base.file, sha256: base.baseId }, 'base import');
+  const resumed = await engine.opOk('POST', '/v1/instances', { name: `overlay-source-${Date.now()}`, baseId: base.baseId }, 'resume');
   const instanceId = (resumed.result as { instance: { id: string } }).instance.id;
   try {
     const ran = await engine.call<{ code: number; stdout: string }>('POST', `/v1/instances/${instanceId}/exec`, { command });
     if (ran.code !== 0) throw new Error(`${command} exited ${ran.code} in the guest: ${ran.stdout}`);
-    const captured = must(await engine.op('POST', '/v1/overlays', { instanceId }), 'overlay capture');
+    const captured = await engine.opOk('POST', '/v1/overlays', { instanceId }, 'overlay capture');
     const overlayId = (captured.result as { overlay: { id: string } }).overlay.id;
     await engine.client.download(`/v1/overlays/${overlayId}/file`, out);
     await engine.call('DELETE', `/v1/overlays/${overlayId}`);

@@ -53,10 +53,6 @@ export class TerraformDir {
     fs.writeFileSync(path.join(this.dir, name), text);
   }
 
-  remove(name: string): void {
-    fs.rmSync(path.join(this.dir, name), { force: true });
-  }
-
   /**
    * Runs terraform with -no-color; resolves with exit code and output (never rejects on a non-zero exit).
    * `interruptWhen` sends SIGINT to terraform's whole process group (as Ctrl-C in a terminal does, reaching

@@ -19,12 +19,10 @@ jest.setTimeout(600000);
 let engine: TestEngine;
 let tf: TerraformDir;
 let base: { file: string; baseId: string };
-let url: string;
 
 beforeAll(async () => {
   base = await ensureBaseArchive('tiny');
   engine = await TestEngine.start('tfdiag');
-  url = engine.endpoint.startsWith('http') ? engine.endpoint : `http://${engine.endpoint}`;
   const op = await engine.op('POST', '/v1/bases', { source: base.file });
   expect(op.state).toBe('succeeded');
   tf = new TerraformDir('diag');
@@ -53,7 +51,7 @@ async function planFails(main: string, env: NodeJS.ProcessEnv = {}): Promise<Run
   return r;
 }
 
-const good = () => provider(`  endpoint = "${url}"\n  token    = "${engine.token}"`);
+const good = () => provider(`  endpoint = "${engine.endpoint}"\n  token    = "${engine.token}"`);
 
 test('a value of the wrong type names the attribute', async () => {
   const r = await planFails(`${good()}
@@ -94,7 +92,7 @@ data "cloudlet_engine" "e" {}`);
 });
 
 test('a wrong token is refused, naming the token without showing it', async () => {
-  const r = await planFails(`${provider(`  endpoint = "${url}"\n  token    = "wrong-token-value"`)}
+  const r = await planFails(`${provider(`  endpoint = "${engine.endpoint}"\n  token    = "wrong-token-value"`)}
 data "cloudlet_engine" "e" {}`);
   expect(r.stderr).toMatch(/The cloudlet engine refused the token/);
   // Terraform quotes the configuration line it points at; our own message never repeats the token.
@@ -103,7 +101,7 @@ data "cloudlet_engine" "e" {}`);
 });
 
 test('a missing token for a remote endpoint says where to put it', async () => {
-  const r = await planFails(`${provider(`  endpoint = "${url}"`)}
+  const r = await planFails(`${provider(`  endpoint = "${engine.endpoint}"`)}
 data "cloudlet_engine" "e" {}`, { CLOUDLET_TOKEN: '' });
   expect(r.stderr).toMatch(/Missing token/);
   expect(r.stderr).toMatch(/CLOUDLET_TOKEN/);

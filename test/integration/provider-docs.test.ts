@@ -14,7 +14,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { OperationView } from '../../engine/client/client';
 import { TestEngine, makeOverlayFile } from '../helpers/engine';
 import { TerraformDir } from '../helpers/terraform';
 import { ensureBaseArchive } from '../vms/guest';
@@ -99,16 +98,9 @@ function checkConventions(ex: Example): void {
 }
 
 let engine: TestEngine;
-let endpoint: string;
 let archive: string;
 let work: string;
 let overlayFile: string;
-
-async function settled(method: string, p: string, body: unknown, what: string): Promise<OperationView> {
-  const op = await engine.op(method, p, body);
-  if (op.state !== 'succeeded') throw new Error(`${what}: operation ${op.id} ${op.state}: ${op.error?.code ?? ''} ${op.error?.message ?? ''}\n${engine.log.slice(-4000)}`);
-  return op;
-}
 
 async function bases(): Promise<string[]> {
   return (await engine.call<{ bases: { id: string }[] }>('GET', '/v1/bases')).bases.map((b) => b.id);
@@ -128,7 +120,7 @@ async function prepareEngine(withBase: boolean): Promise<void> {
   for (const i of await instances()) await engine.call('DELETE', `/v1/instances/${i.id}`);
   for (const o of await overlays()) await engine.call('DELETE', `/v1/overlays/${o}`);
   const have = (await bases()).includes(TINY_BASE_ID);
-  if (withBase && !have) await settled('POST', '/v1/bases', { source: archive, sha256: TINY_BASE_ID }, 'import the tiny base');
+  if (withBase && !have) await engine.opOk('POST', '/v1/bases', { source: archive, sha256: TINY_BASE_ID }, 'import the tiny base');
   if (!withBase && have) await engine.call('DELETE', `/v1/bases/${TINY_BASE_ID}`);
 }
 
@@ -148,7 +140,6 @@ beforeAll(async () => {
   if (tiny.baseId !== TINY_BASE_ID) throw new Error(`the tiny base's id is ${tiny.baseId}, but the docs use ${TINY_BASE_ID}: update them (the guest was rebuilt)`);
   archive = tiny.file;
   engine = await TestEngine.start('docs');
-  endpoint = /^https?:\/\//.test(engine.endpoint) ? engine.endpoint : `http://${engine.endpoint}`;
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-docs-'));
 
   // A real overlay of the tiny base for the examples' overlay file: resume the base, change something in it,
@@ -175,7 +166,7 @@ test.each(EXAMPLES.map((e) => [e.name, e] as const))('%s', async (_name, ex) => 
   checkConventions(ex);
   const managesBase = /^resource\s+"cloudlet_base_vm"/m.test(ex.text);
   await prepareEngine(!managesBase);
-  const tf = new TerraformDir('docs', { CLOUDLET_ENDPOINT: endpoint, CLOUDLET_TOKEN: engine.token });
+  const tf = new TerraformDir('docs', { CLOUDLET_ENDPOINT: engine.endpoint, CLOUDLET_TOKEN: engine.token });
   tf.write('main.tf', substitute(ex.text));
   let failure: unknown = null;
   let initialized = false;

@@ -24,7 +24,7 @@ interface Inst {
 function config(extra = ''): string {
   return `${PROVIDER_BLOCK}
 provider "cloudlet" {
-  endpoint = "${engine.endpoint.startsWith('http') ? engine.endpoint : `http://${engine.endpoint}`}"
+  endpoint = "${engine.endpoint}"
 }
 
 resource "cloudlet_base_vm" "tiny" {

@@ -32,7 +32,7 @@ beforeAll(async () => {
     'main.tf',
     `${PROVIDER_BLOCK}
 provider "cloudlet" {
-  endpoint = "${engine.endpoint.startsWith('http') ? engine.endpoint : `http://${engine.endpoint}`}"
+  endpoint = "${engine.endpoint}"
 }
 resource "cloudlet_instance" "slow" {
   name        = "slow"

@@ -7,8 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineClient, connectLocal } from '../../engine/client/client';
 import { repoRoot } from '../../provider/build';
-import { cdktf, cdktfEnv } from '../../examples/quickstart/run';
-import { APP_PAGE } from '../../examples/quickstart/main';
+import { cdktf, cdktfEnv, scratchProject } from '../../constructs/cdktf-cli';
+import { APP_CHECK, APP_PAGE } from '../../examples/quickstart/main';
 import { qemuRunning } from '../helpers/engine';
 import { ensureBaseArchive } from '../vms/guest';
 
@@ -22,12 +22,9 @@ let client: EngineClient | undefined;
 beforeAll(async () => {
   const base = await ensureBaseArchive('tiny');
   const root = repoRoot();
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quickstart-'));
-  state = fs.mkdtempSync(path.join(os.tmpdir(), 'qs-'));
-  fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
-  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'quickstart-test', private: true }));
   const cdktfJson = JSON.parse(fs.readFileSync(path.join(root, 'cdktf.json'), 'utf8')) as Record<string, unknown>;
-  fs.writeFileSync(path.join(dir, 'cdktf.json'), JSON.stringify({ ...cdktfJson, app: `node ${path.join(root, 'dist', 'examples', 'quickstart', 'main.js')}` }));
+  dir = scratchProject('quickstart-', { ...cdktfJson, app: `node ${path.join(root, 'dist', 'examples', 'quickstart', 'main.js')}` });
+  state = fs.mkdtempSync(path.join(os.tmpdir(), 'qs-'));
   env = cdktfEnv({ CLOUDLET_SAMPLE_BASE: base.file, CLOUDLET_SAMPLE_BASE_ID: base.baseId, CLOUDLET_STATE_DIR: state });
 });
 
@@ -43,8 +40,10 @@ afterAll(async () => {
 });
 
 async function engine(): Promise<EngineClient> {
-  const local = await connectLocal(state);
-  client ??= new EngineClient({ endpoint: local.endpoint, token: local.token });
+  if (!client) {
+    const local = await connectLocal(state);
+    client = new EngineClient({ endpoint: local.endpoint, token: local.token });
+  }
   return client;
 }
 
@@ -66,7 +65,7 @@ test('cdktf deploy ends with the VM running in libvirt, its app answering', asyn
   const inst = await c.call<{ id: string; state: string; domain: string }>('GET', '/v1/instances/quickstart-web');
   expect(inst.state).toBe('running');
   expect(qemuRunning(inst.domain)).toBe(true);
-  const page = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${inst.id}/exec`, { command: 'busybox wget -qO- http://127.0.0.1:8080/' });
+  const page = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${inst.id}/exec`, { command: APP_CHECK });
   expect(page.stdout.trim()).toBe(APP_PAGE);
   const outputs = r.output.match(/instance_id = (i-[0-9a-f]+)/);
   expect(outputs?.[1]).toBe(inst.id);

@@ -1,7 +1,7 @@
 // The L2 constructs, synthesized with cdktf's Testing helpers: the Terraform JSON each produces, and every
 // synth-time validation error (each must name the construct and the prop).
 
-import { App, TerraformOutput, TerraformStack, TerraformVariable, Testing } from 'cdktf';
+import { TerraformOutput, TerraformStack, TerraformVariable, Testing } from 'cdktf';
 import { Construct } from 'constructs';
 import { BaseVm, Cloudlet, SynthesizedInstance, VmOverlay } from '../../constructs';
 
@@ -13,9 +13,8 @@ interface Synth {
   data?: Record<string, Record<string, Record<string, unknown>>>;
 }
 
-function stack(): { app: App; stack: TerraformStack } {
-  const app = Testing.app();
-  return { app, stack: new TerraformStack(app, 'test') };
+function stack(): TerraformStack {
+  return new TerraformStack(Testing.app(), 'test');
 }
 
 function synth(s: TerraformStack): Synth {
@@ -39,14 +38,14 @@ function only<T>(o: Record<string, T> | undefined): T {
 
 describe('Cloudlet', () => {
   test('the embedded default is a provider block with no endpoint; state_dir passes through', () => {
-    const { stack: s } = stack();
+    const s = stack();
     new Cloudlet(s, 'edge', { stateDir: '/var/lib/cloudlet' });
     const out = synth(s);
     expect(out.provider.cloudlet).toEqual([{ state_dir: '/var/lib/cloudlet' }]);
   });
 
   test('a second cloudlet gets an alias; endpoint, sensitive token variable, CA and peers pass through', () => {
-    const { stack: s } = stack();
+    const s = stack();
     new Cloudlet(s, 'home');
     const token = new TerraformVariable(s, 'token', { type: 'string', sensitive: true });
     const c = new Cloudlet(s, 'edge', { endpoint: 'https://edge:7443', token: token.stringValue, caCert: 'PEM', peers: [{ name: 'home', endpoint: 'https://home:7443', token: token.stringValue }] });
@@ -58,7 +57,7 @@ describe('Cloudlet', () => {
   });
 
   test('the engine data source is made on first use', () => {
-    const { stack: s } = stack();
+    const s = stack();
     const c = new Cloudlet(s, 'edge');
     expect(ref(s, c.cloudletId)).toMatch(/\$\{data\.cloudlet_engine\./);
     expect(Object.keys(synth(s).data!.cloudlet_engine)).toHaveLength(1);
@@ -73,14 +72,14 @@ describe('Cloudlet', () => {
     [{ peers: [{ name: 'a', endpoint: 'https://a:1', token: 'literal' }] }, /edge: invalid peers\[0\]\.token/],
     [{ peers: [{ name: 'a', endpoint: 'https://a:1' }, { name: 'a', endpoint: 'https://b:1' }] }, /edge: invalid peers\[1\]\.name: "a" is used twice/],
   ])('refuses %j', (props, message) => {
-    const { stack: s } = stack();
+    const s = stack();
     expect(() => new Cloudlet(s, 'edge', props)).toThrow(message);
   });
 });
 
 describe('BaseVm', () => {
   test('imports from an archive on its cloudlet, with the pin', () => {
-    const { stack: s } = stack();
+    const s = stack();
     const c = new Cloudlet(s, 'edge');
     const b = new BaseVm(s, 'tiny', { cloudlet: c, source: '/images/tiny.tar', sha256: HASH, keepOnDestroy: true });
     const r = only(synth(s).resource.cloudlet_base_vm);
@@ -90,7 +89,7 @@ describe('BaseVm', () => {
   });
 
   test('fromHash looks the base up with the data source', () => {
-    const { stack: s } = stack();
+    const s = stack();
     const c = new Cloudlet(s, 'edge');
     const b = BaseVm.fromHash(s, 'shared', { cloudlet: c, hash: HASH });
     expect(only(synth(s).data!.cloudlet_base_vm)).toMatchObject({ id: HASH });
@@ -102,13 +101,13 @@ describe('BaseVm', () => {
     [{ source: 'ftp://x/base.tar' }, /tiny: invalid source: only http\(s\) and file URLs/],
     [{ source: '/a.tar', sha256: 'abc' }, /tiny: invalid sha256: expected 64 lowercase hexadecimal digits/],
   ])('refuses %j', (props, message) => {
-    const { stack: s } = stack();
+    const s = stack();
     const c = new Cloudlet(s, 'edge');
     expect(() => new BaseVm(s, 'tiny', { cloudlet: c, ...props })).toThrow(message);
   });
 
   test('refuses a missing cloudlet and a bad hash lookup', () => {
-    const { stack: s } = stack();
+    const s = stack();
     const c = new Cloudlet(s, 'edge');
     expect(() => new BaseVm(s, 'x', { cloudlet: undefined as unknown as Cloudlet, source: '/a.tar' })).toThrow(/x: invalid cloudlet/);
     expect(() => BaseVm.fromHash(s, 'y', { cloudlet: c, hash: 'nope' })).toThrow(/y: invalid hash/);
@@ -122,7 +121,7 @@ describe('VmOverlay', () => {
   }
 
   test('customize makes a customization VM and captures it, ordered after the base', () => {
-    const { stack: s } = stack();
+    const s = stack();
     const o = new VmOverlay(s, 'app', { base: base(s), customize: { commands: ['echo hi > /data/x'], commandTimeoutSeconds: 60 }, compressionLevel: 3 });
     const out = synth(s);
     const custom = only(out.resource.cloudlet_customization);
@@ -136,7 +135,7 @@ describe('VmOverlay', () => {
   });
 
   test('source brings a file or URL, with its hash', () => {
-    const { stack: s } = stack();
+    const s = stack();
     new VmOverlay(s, 'app', { base: base(s), source: 'https://cdn/app.clov', sha256: HASH });
     expect(only(synth(s).resource.cloudlet_overlay)).toMatchObject({ source: 'https://cdn/app.clov', sha256: HASH });
   });
@@ -150,7 +149,7 @@ describe('VmOverlay', () => {
     [{ customize: { commands: ['x'], name: 'Bad Name' } }, /app: invalid customize\.name/],
     [{ customize: { commands: ['x'], commandTimeoutSeconds: 0 } }, /app: invalid customize\.commandTimeoutSeconds/],
   ])('refuses %j', (props, message) => {
-    const { stack: s } = stack();
+    const s = stack();
     const b = base(s);
     expect(() => new VmOverlay(s, 'app', { base: b, ...props })).toThrow(message);
   });
@@ -165,7 +164,7 @@ describe('SynthesizedInstance', () => {
   }
 
   test('base + overlay on one cloudlet, with sizes and power state; getters are references', () => {
-    const { stack: s } = stack();
+    const s = stack();
     const { b, o } = setup(s);
     const i = new SynthesizedInstance(s, 'web', { base: b, overlay: o, vcpus: 1, memoryMib: 256, powerState: 'paused' });
     const r = only(synth(s).resource.cloudlet_instance);
@@ -177,7 +176,7 @@ describe('SynthesizedInstance', () => {
   });
 
   test('an overlay made on another cloudlet is fetched from its signed URL, checked by hash', () => {
-    const { stack: s } = stack();
+    const s = stack();
     const { o } = setup(s);
     const far = new Cloudlet(s, 'far', { endpoint: 'https://far:7443' });
     const farBase = new BaseVm(s, 'far-tiny', { cloudlet: far, source: 'https://cdn/tiny.tar', sha256: HASH });
@@ -189,7 +188,7 @@ describe('SynthesizedInstance', () => {
   });
 
   test('moveTo switches the provider configuration', () => {
-    const { stack: s } = stack();
+    const s = stack();
     const { b } = setup(s);
     const far = new Cloudlet(s, 'far', { endpoint: 'https://far:7443' });
     const i = new SynthesizedInstance(s, 'web', { base: b });
@@ -200,7 +199,7 @@ describe('SynthesizedInstance', () => {
   });
 
   test('a long construct path still gives a valid, unique name', () => {
-    const { stack: s } = stack();
+    const s = stack();
     const { b } = setup(s);
     const deep = new Construct(s, 'a-very-long-construct-id-that-goes-on-and-on-for-quite-a-while');
     new SynthesizedInstance(deep, 'and-then-the-instance-itself-with-a-long-id', { base: b });
@@ -215,27 +214,27 @@ describe('SynthesizedInstance', () => {
     [{ name: 'Web_1' }, /web: invalid name/],
     [{ powerState: 'asleep' }, /web: invalid powerState/],
   ])('refuses %j', (props, message) => {
-    const { stack: s } = stack();
+    const s = stack();
     const { b } = setup(s);
     expect(() => new SynthesizedInstance(s, 'web', { base: b, ...(props as object) })).toThrow(message);
   });
 
   test('refuses an overlay made from another base', () => {
-    const { stack: s } = stack();
+    const s = stack();
     const { c, o } = setup(s);
     const other = new BaseVm(s, 'other', { cloudlet: c, source: '/images/other.tar', sha256: 'f'.repeat(64) });
     expect(() => new SynthesizedInstance(s, 'web', { base: other, overlay: o })).toThrow(/web: invalid overlay: test\/app applies to base test\/tiny \(3a216ae04d88\), not test\/other \(ffffffffffff\)/);
   });
 
   test('accepts the same base declared twice by hash', () => {
-    const { stack: s } = stack();
+    const s = stack();
     const { c, o } = setup(s);
     const again = BaseVm.fromHash(s, 'again', { cloudlet: c, hash: HASH });
     expect(() => new SynthesizedInstance(s, 'web', { base: again, overlay: o })).not.toThrow();
   });
 
   test('refuses a base on another cloudlet', () => {
-    const { stack: s } = stack();
+    const s = stack();
     const { b } = setup(s);
     const far = new Cloudlet(s, 'far', { endpoint: 'https://far:7443' });
     expect(() => new SynthesizedInstance(s, 'web', { base: b, cloudlet: far })).toThrow(/web: invalid cloudlet: the base test\/tiny is on test\/edge, not test\/far/);
