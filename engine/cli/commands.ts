@@ -89,6 +89,11 @@ ${helpText(CONNECT)}
   cloudlet instance exec ID -- COMMAND...         (through the guest's control agent)
   cloudlet operation list | show ID | cancel ID`;
 
+/** A source as the engine reads it: URLs as given, paths made absolute from the CLI's working directory. */
+function engineSource(s: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(s) ? s : path.resolve(s);
+}
+
 export async function clientCommand(cmd: string, argv: string[], out: Out): Promise<void> {
   const [sub, ...rest] = argv;
   const usage = CLIENT_USAGE;
@@ -151,7 +156,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
           body = { disk: abs(o.disk), name: o.name, kernel: abs(o.kernel), initrd: abs(o.initrd), cmdline: o.cmdline, memoryMiB: o['memory-mib'], vcpus: o.vcpus, ready };
         } else {
           const src = one(p, 'an archive path or URL', usage);
-          body = { source: /^https?:\/\//.test(src) ? src : path.resolve(src), sha256: o.sha256, name: o.name };
+          body = { source: engineSource(src), sha256: o.sha256, name: o.name };
         }
         const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/bases', body);
         const done = await follow(c, operation, o, 'base import');
@@ -188,7 +193,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       if (cmd === 'synthesize') {
         if (!o.overlay && !o['overlay-url']) throw new CloudletError('INVALID_ARGUMENT', 'give --overlay ID or --overlay-url URL');
         const url = o['overlay-url'] as string | undefined;
-        overlay = { id: o.overlay ? await resolveId(c, 'overlays', o.overlay as string) : undefined, url: url && !/^(https?|file):\/\//.test(url) ? path.resolve(url) : url, sha256: o['overlay-sha256'] };
+        overlay = { id: o.overlay ? await resolveId(c, 'overlays', o.overlay as string) : undefined, url: url && engineSource(url), sha256: o['overlay-sha256'] };
       }
       const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/instances', { name: o.name, baseId, overlay, requestId: o['request-id'] });
       const done = await follow(c, operation, o, cmd);
@@ -225,7 +230,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         print(o, v, () => `overlay ${v.id} stored (${formatBytes(v.bytes as number)})`);
       } else if (sub === 'import') {
         const url = one(p, 'an overlay URL or absolute path', usage);
-        const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/overlays', { url: url.startsWith('/') || /^[a-z]+:\/\//.test(url) ? url : path.resolve(url), sha256: o.sha256 });
+        const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/overlays', { url: engineSource(url), sha256: o.sha256 });
         const done = await follow(c, operation, o, 'overlay import');
         const v = (done.result as { overlay: Record<string, unknown> }).overlay;
         print(o, done.result, () => `overlay ${v.id} (${formatBytes(v.bytes as number)}) for base ${v.baseId}`);

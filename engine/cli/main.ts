@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { connectLocal, defaultStateDir } from '../client/client';
+import { Store } from '../store/store';
 import { CloudletError } from '../errors';
 import { CLIENT_USAGE, clientCommand } from './commands';
 import { LOCAL_OVERLAY_COMMANDS, LOCAL_OVERLAY_USAGE, localOverlayCommand } from './overlay';
@@ -29,18 +30,13 @@ async function engineCommand(argv: string[], out: (s: string) => void): Promise<
     const l = await connectLocal(stateDir);
     out(`engine running for ${l.stateDir} at ${l.endpoint}`);
   } else if (sub === 'stop' || sub === 'status') {
-    const lock = path.join(stateDir, 'engine.lock');
-    const pid = fs.existsSync(lock) ? Number(fs.readFileSync(lock, 'utf8').trim()) : 0;
-    let alive = false;
-    try {
-      alive = pid > 0 && process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
+    const store = new Store(stateDir);
+    const pid = store.lockOwner();
+    const alive = pid > 0;
     if (sub === 'status') out(alive ? `engine pid ${pid} owns ${stateDir}` : `no engine running for ${stateDir}`);
     else if (alive) {
       process.kill(pid, 'SIGTERM');
-      for (let t = 0; t < 100 && fs.existsSync(lock); t++) await new Promise((r) => setTimeout(r, 100));
+      for (let t = 0; t < 100 && fs.existsSync(store.lockFile); t++) await new Promise((r) => setTimeout(r, 100));
       out(`stopped engine pid ${pid} (VMs keep running)`);
     } else out(`no engine running for ${stateDir}`);
   } else throw new CloudletError('INVALID_ARGUMENT', `unknown engine command ${sub ?? '(none)'}\n${SERVE_USAGE}`);

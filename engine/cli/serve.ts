@@ -46,7 +46,6 @@ export async function serveCommand(argv: string[]): Promise<void> {
   if (positionals.length) throw new CloudletError('INVALID_ARGUMENT', `unexpected argument ${positionals[0]}\n${SERVE_USAGE}`);
   if (!!o['tls-cert'] !== !!o['tls-key']) throw new CloudletError('INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
   const stateDir = path.resolve((o['state-dir'] as string | undefined) ?? defaultStateDir());
-  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const engine = await Engine.open({ stateDir, libvirtUri: o['libvirt-uri'] as string | undefined, log, fetchTimeoutMs: o['fetch-timeout'] ? (o['fetch-timeout'] as number) * 1000 : undefined });
   let server: ApiServer | undefined;
   try {
@@ -55,7 +54,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     server = new ApiServer({ engine, token, tls, log });
     const where = await server.listen((o.listen as string | undefined) ?? `unix:${path.join(stateDir, 'engine.sock')}`);
     writeJsonAtomic(path.join(stateDir, 'engine.json'), { pid: process.pid, endpoint: where, started: new Date().toISOString() });
-    log(`cloudlet engine serving ${where} for ${stateDir} (libvirt ${engine.uri.replace(/root=.*/, 'root=…')}, pid ${process.pid})`);
+    log(`cloudlet engine serving ${where} for ${stateDir} (libvirt ${engine.driver.shownUri}, pid ${process.pid})`);
   } catch (e) {
     await engine.close();
     throw e;

@@ -117,16 +117,19 @@ export class EngineClient {
     const deadline = Date.now() + (opts.timeoutMs ?? 24 * 3600 * 1000);
     let cur = op;
     onProgress?.(cur);
-    while (cur.state === 'running') {
-      if (opts.signal?.aborted) {
-        await this.call('DELETE', `/v1/operations/${cur.id}`).catch(() => undefined);
-        throw new CloudletError('CANCELLED', `operation ${cur.id} cancelled`);
+    try {
+      while (cur.state === 'running') {
+        if (opts.signal?.aborted) throw new CloudletError('CANCELLED', 'aborted');
+        if (Date.now() > deadline) throw new CloudletError('CANCELLED', `operation ${cur.id} did not finish in time (still in phase ${cur.phase})`);
+        // The engine holds each poll up to a second, answering at once when the operation ends.
+        cur = await this.call<OperationView>('GET', `/v1/operations/${cur.id}?wait=1`, undefined, { signal: opts.signal });
+        onProgress?.(cur);
       }
-      if (Date.now() > deadline) throw new CloudletError('CANCELLED', `operation ${cur.id} did not finish in time (still in phase ${cur.phase})`);
-      // Long-poll in short slices so progress keeps coming.
-      await new Promise((r) => setTimeout(r, 200));
-      cur = await this.call<OperationView>('GET', `/v1/operations/${cur.id}?wait=1`, undefined, { signal: opts.signal });
-      onProgress?.(cur);
+    } catch (e) {
+      // Aborted between polls or during one: the engine must stop too.
+      if (!opts.signal?.aborted) throw e;
+      await this.call('DELETE', `/v1/operations/${cur.id}`).catch(() => undefined);
+      throw new CloudletError('CANCELLED', `operation ${cur.id} cancelled`);
     }
     if (cur.state !== 'succeeded') throw new CloudletError(cur.error?.code ?? 'INTERNAL', cur.error?.message ?? `operation ${cur.id} ${cur.state}`);
     return cur;

@@ -16,7 +16,7 @@ import { FORMAT_VERSION, baseIdOf } from '../overlay/format';
 import { ByteSource } from '../overlay/io';
 import { createOverlay } from '../overlay/writer';
 import { ArchiveManifest, archiveBytes, memberName, readBaseArchive, writeBaseArchive } from '../store/archive';
-import { openSource, redactUrl } from '../store/fetch';
+import { OpenedSource, openSource, redactUrl } from '../store/fetch';
 import { BaseRecord, InstanceRecord, OperationRecord, OverlayRecord, Store, newId } from '../store/store';
 import { bootDomainXml, hypervisorType, instanceDomainXml, snapshotFacts } from '../vm/domain';
 import { DomainState, VmDriver, embedRootFor } from '../vm/driver';
@@ -130,17 +130,20 @@ export class Engine {
       }
       const st = domains.get(inst.domain);
       const saved = path.join(dir, 'resume.save');
+      let resumed = false;
       if (!st && fs.existsSync(saved)) {
         // Stopped for an overlay or base capture when the engine died: put it back as it was.
         try {
           await this.driver.restore(saved);
           fs.rmSync(saved, { force: true });
+          resumed = true;
           this.log(`resumed instance ${inst.id} from its interrupted snapshot`);
         } catch (e) {
           this.log(`could not resume instance ${inst.id}: ${(e as Error).message}`);
         }
       }
-      await this.refresh(inst, domains);
+      // The listing predates a resume just done: ask libvirt again for that one.
+      await this.refresh(inst, resumed ? undefined : domains);
     }
   }
 
@@ -151,7 +154,7 @@ export class Engine {
     return {
       cloudlet: this.store.identity(),
       engine: { version: ENGINE_VERSION, stateDir: this.store.root, pid: process.pid },
-      hypervisor: { type: hypervisorType() === 'kvm' ? 'kvm' : 'tcg', libvirtUri: this.uri.replace(/root=.*/, 'root=…'), embedded: this.driver.embedded },
+      hypervisor: { type: hypervisorType() === 'kvm' ? 'kvm' : 'tcg', libvirtUri: this.driver.shownUri, embedded: this.driver.embedded },
       extensions: {
         overlayFormats: [FORMAT_VERSION],
         compressions: ['zstd'],
@@ -459,18 +462,24 @@ export class Engine {
         return { overlay: have, cached: true };
       }
       op.phase('download');
-      const src = await openSource(req.url, { signal: op.signal, timeoutMs: this.fetchTimeoutMs });
-      const timer = setInterval(() => op.progress(src.received, src.total), 250);
-      try {
-        const rec = await this.storeOverlay(src.source, redactUrl(req.url), req.sha256);
-        op.progress(src.received, src.received);
-        op.setTarget({ type: 'overlay', id: rec.id });
-        return { overlay: rec, cached: false };
-      } finally {
-        clearInterval(timer);
-        src.close();
-      }
+      const rec = await this.withSource(op, req.url, (src) => this.storeOverlay(src.source, redactUrl(req.url), req.sha256));
+      op.setTarget({ type: 'overlay', id: rec.id });
+      return { overlay: rec, cached: false };
     }).rec;
+  }
+
+  /** Opens a path or URL for an operation, reporting bytes received as its progress until `work` is done. */
+  private async withSource<T>(op: Operation, location: string, work: (src: OpenedSource) => Promise<T>): Promise<T> {
+    const src = await openSource(location, { signal: op.signal, timeoutMs: this.fetchTimeoutMs });
+    const timer = setInterval(() => op.progress(src.received, src.total), 250);
+    try {
+      const r = await work(src);
+      op.progress(src.received, src.received);
+      return r;
+    } finally {
+      clearInterval(timer);
+      src.close();
+    }
   }
 
   /** Creates an overlay from a running instance: the VM is saved, diffed against its base, and resumed. */
@@ -563,10 +572,11 @@ export class Engine {
 
   /**
    * Brings the recorded state in line with libvirt's (a VM destroyed out of band shows as stopped). Callers
-   * refreshing many instances pass one listing of the domains.
+   * refreshing many instances pass one listing of the domains. An instance another operation holds is left
+   * as recorded, unless the holder itself asks (`mine`).
    */
-  private async refresh(i: InstanceRecord, domains?: Map<string, DomainState>): Promise<InstanceRecord> {
-    if (i.state === 'creating' || i.state === 'failed' || this.busy.has(i.id)) return i;
+  private async refresh(i: InstanceRecord, domains?: Map<string, DomainState>, mine = false): Promise<InstanceRecord> {
+    if (i.state === 'creating' || i.state === 'failed' || (this.busy.has(i.id) && !mine)) return i;
     const st = domains ? (domains.get(i.domain) ?? null) : await this.driver.state(i.domain);
     const now = st === 'running' ? 'running' : st === 'paused' ? 'paused' : 'stopped';
     if (now !== i.state) {
@@ -644,23 +654,25 @@ export class Engine {
       op.phase('fetch-apply');
       let storedId = ov.id ?? (ov.sha256 && this.store.getOverlay(ov.sha256) ? ov.sha256 : undefined);
       const location = storedId ? this.store.overlayFile(storedId) : ov.url!;
-      const src = await openSource(location, { signal: op.signal, timeoutMs: this.fetchTimeoutMs });
       const teeFile = storedId ? null : path.join(this.store.tempDir('fetch'), 'overlay.clov');
-      const tee = teeFile ? new TeeSource(src.source, teeFile) : null;
-      const counted: ByteSource = tee ?? src.source;
-      const timer = setInterval(() => op.progress(src.received, src.total), 250);
+      let tee: TeeSource | null = null;
       try {
-        const r = await applyOverlay({
-          overlay: counted,
-          baseDisk: path.join(bdir, 'disk.raw'),
-          baseMemory: path.join(bdir, 'memory.save'),
-          outputDisk: disk,
-          outputMemory: memory,
-          baseDigests: { disk: base.disk.sha256, memory: base.memory.sha256 },
+        const { r, fetched } = await this.withSource(op, location, async (src) => {
+          const t = teeFile ? new TeeSource(src.source, teeFile) : null;
+          tee = t;
+          const applied = await applyOverlay({
+            overlay: t ?? src.source,
+            baseDisk: path.join(bdir, 'disk.raw'),
+            baseMemory: path.join(bdir, 'memory.save'),
+            outputDisk: disk,
+            outputMemory: memory,
+            baseDigests: { disk: base.disk.sha256, memory: base.memory.sha256 },
+          });
+          // The tee drains what the codec did not need, while the source is still open.
+          return { r: applied, fetched: t ? await t.finish() : null };
         });
-        op.progress(src.received, src.received);
-        if (tee) {
-          const { sha256, bytes } = await tee.finish();
+        if (fetched) {
+          const { sha256, bytes } = fetched;
           if (ov.sha256 && sha256 !== ov.sha256) throw new CloudletError('HASH_MISMATCH', `the overlay from ${redactUrl(ov.url!)} has SHA-256 ${sha256}, expected ${ov.sha256}`);
           const baseId = baseIdOf(r.meta.base.disk.sha256, r.meta.base.memory.sha256).toString('hex');
           // Fetched for this instance alone (not stored before): it goes when the last instance made from it goes.
@@ -669,9 +681,7 @@ export class Engine {
           inst.fetchedOverlay = !hadIt;
         }
       } finally {
-        clearInterval(timer);
-        src.close();
-        tee?.abandon();
+        (tee as TeeSource | null)?.abandon();
         if (teeFile) fs.rmSync(path.dirname(teeFile), { recursive: true, force: true });
       }
       inst.overlayId = storedId;
@@ -720,7 +730,7 @@ export class Engine {
     const found = this.findInstance(id);
     this.claim(found.id);
     try {
-      const inst = await this.refresh(found);
+      const inst = await this.refresh(found, undefined, true);
       if (inst.state === 'creating' || inst.state === 'failed') throw new CloudletError('CONFLICT', `instance ${inst.id} is ${inst.state}`);
       if (inst.state === want) return inst;
       if (want === 'stopped') await this.driver.destroy(inst.domain);
@@ -734,8 +744,7 @@ export class Engine {
         fs.rmSync(this.controlSocket(inst.id), { force: true });
         await this.driver.create(xmlFile);
       }
-      this.busy.delete(inst.id);
-      return await this.refresh(inst);
+      return await this.refresh(inst, undefined, true);
     } finally {
       this.busy.delete(found.id);
     }

@@ -99,8 +99,16 @@ export class Operation {
 
 export class OperationTable {
   private readonly live = new Map<string, Operation>();
+  /** Operations of earlier engine runs, read from the store once (this engine is their only writer). */
+  private earlier: Map<string, OperationRecord> | null = null;
 
   constructor(private readonly store: Store, private readonly log: (s: string) => void) {}
+
+  /** Read on first use, which comes after crash recovery has settled interrupted operations. */
+  private past(): Map<string, OperationRecord> {
+    this.earlier ??= new Map(this.store.listOperations().map((o) => [o.id, o]));
+    return this.earlier;
+  }
 
   /** Starts `work` as a new operation and returns at once. */
   start(kind: string, requestId: string | undefined, work: (op: Operation) => Promise<unknown>): Operation {
@@ -126,7 +134,7 @@ export class OperationTable {
   }
 
   get(id: string): OperationRecord | null {
-    return this.live.get(id)?.rec ?? this.store.getOperation(id);
+    return this.live.get(id)?.rec ?? this.past().get(id) ?? null;
   }
 
   liveOp(id: string): Operation | undefined {
@@ -136,11 +144,12 @@ export class OperationTable {
   /** The operation a client started with this request id, if any (for idempotent retries). */
   byRequestId(kind: string, requestId: string): OperationRecord | null {
     for (const op of this.live.values()) if (op.rec.kind === kind && op.rec.requestId === requestId) return op.rec;
-    return this.store.listOperations().find((o) => o.kind === kind && o.requestId === requestId) ?? null;
+    for (const o of this.past().values()) if (o.kind === kind && o.requestId === requestId) return o;
+    return null;
   }
 
   list(): OperationRecord[] {
-    const byId = new Map(this.store.listOperations().map((o) => [o.id, o]));
+    const byId = new Map(this.past());
     for (const op of this.live.values()) byId.set(op.id, op.rec);
     return [...byId.values()].sort((a, b) => a.created.localeCompare(b.created));
   }

@@ -220,11 +220,6 @@ function header(name: string, size: number): Buffer {
   return h;
 }
 
-export interface ArchiveMember {
-  key: ArchiveFileKey;
-  file: string;
-}
-
 /** Size in bytes of the archive writeBaseArchive produces. */
 export function archiveBytes(manifest: ArchiveManifest): number {
   const pad = (n: number) => Math.ceil(n / BLOCK) * BLOCK;

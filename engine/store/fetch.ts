@@ -22,8 +22,6 @@ export interface FetchOptions {
   signal?: AbortSignal;
   /** Time allowed for the response headers and for any pause in the body (default 30 s). */
   timeoutMs?: number;
-  headers?: Record<string, string>;
-  dispatcher?: Dispatcher;
 }
 
 export function redactUrl(u: string): string {
@@ -91,11 +89,9 @@ async function openHttp(url: string, o: FetchOptions): Promise<OpenedSource> {
   try {
     res = await request(url, {
       method: 'GET',
-      headers: o.headers,
       signal: o.signal,
       headersTimeout: timeout,
       bodyTimeout: timeout,
-      dispatcher: o.dispatcher,
     });
   } catch (e) {
     if (o.signal?.aborted) throw new CloudletError('CANCELLED', 'cancelled');

@@ -136,6 +136,17 @@ export class Store {
     return path.join(this.root, 'engine.lock');
   }
 
+  /** The pid of the live engine holding the state directory, or 0. */
+  lockOwner(): number {
+    let pid = 0;
+    try {
+      pid = Number(fs.readFileSync(this.lockFile, 'utf8').trim());
+    } catch {
+      return 0;
+    }
+    return pid > 0 && processAlive(pid) ? pid : 0;
+  }
+
   /** Takes the state directory for this process; a live engine holding it is an ENGINE_LOCKED error. */
   lock(): void {
     fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
@@ -147,8 +158,8 @@ export class Store {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('cannot create lock', this.lockFile, e);
       }
-      const pid = Number(fs.readFileSync(this.lockFile, 'utf8').trim());
-      if (pid > 0 && pid !== process.pid && processAlive(pid)) {
+      const pid = this.lockOwner();
+      if (pid > 0 && pid !== process.pid) {
         throw new CloudletError('ENGINE_LOCKED', `another engine (pid ${pid}) owns ${this.root}`);
       }
       fs.rmSync(this.lockFile, { force: true }); // stale: its engine died without unlocking
@@ -280,11 +291,6 @@ export class Store {
   putOperation(rec: OperationRecord): void {
     checkId(rec.id, 'operation');
     writeJsonAtomic(path.join(this.operations, `${rec.id}.json`), rec);
-  }
-
-  getOperation(id: string): OperationRecord | null {
-    if (!ID_RE.test(id)) return null;
-    return readJson<OperationRecord>(path.join(this.operations, `${id}.json`));
   }
 
   listOperations(): OperationRecord[] {

@@ -24,15 +24,22 @@ export class VmDriver {
     try {
       await d.run('uri', 30000);
       // On open, the embedded driver reconnects to QEMU processes it finds in its root in background threads;
-      // commands issued before that settles can see a domain vanish. List, wait a moment, list again.
-      await d.run('list --all');
-      await new Promise((r) => setTimeout(r, 1000));
-      await d.run('list --all');
+      // commands issued before that settles can see a domain vanish. With domains to reconnect to, wait a
+      // moment and list again; with none (most starts), there is nothing to wait for.
+      if ((await d.list()).size > 0) {
+        await new Promise((r) => setTimeout(r, 1000));
+        await d.run('list --all');
+      }
     } catch (e) {
       await d.close();
       throw e;
     }
     return d;
+  }
+
+  /** The URI without the embedded root's path (for logs and info). */
+  get shownUri(): string {
+    return this.uri.replace(/root=.*/, 'root=…');
   }
 
   get embedded(): boolean {

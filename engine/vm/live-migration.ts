@@ -98,7 +98,8 @@ export async function liveMigrate(o: LiveMigrationOptions): Promise<LiveMigratio
       }
       if (status === 'failed' || status === 'cancelled') {
         if (sinkError) throw sinkError;
-        throw new CloudletError('VM_FAILED', `QEMU's live migration ${status}${/error:?\s*(.+)/i.exec(info)?.[1] ? `: ${/error:?\s*(.+)/i.exec(info)![1]}` : ''}`);
+        const why = /error:?\s*(.+)/i.exec(info)?.[1];
+        throw new CloudletError('VM_FAILED', `QEMU's live migration ${status}${why ? `: ${why}` : ''}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -14,6 +14,8 @@ const HEADER_BYTES = 92;
 const MAX_DATA = 16 << 20;
 
 export interface SaveHeader {
+  /** The fixed-size header as read (magic, version and flag fields). */
+  fixed: Buffer;
   dataLen: number;
   wasRunning: boolean;
   xml: string;
@@ -37,7 +39,7 @@ function parse(head: Buffer, file: string): SaveHeader {
     const end = data.indexOf(0, cookieOffset);
     cookie = data.toString('utf8', cookieOffset, end < 0 ? dataLen : end);
   }
-  return { dataLen, wasRunning: head.readUInt32LE(24) !== 0, xml: data.toString('utf8', 0, xmlEnd), cookie };
+  return { fixed: Buffer.from(head.subarray(0, HEADER_BYTES)), dataLen, wasRunning: head.readUInt32LE(24) !== 0, xml: data.toString('utf8', 0, xmlEnd), cookie };
 }
 
 /** Reads the domain XML (and libvirt's cookie) from a save file without touching the memory image. */
@@ -99,16 +101,13 @@ export function patchDomainXmlInPlace(file: string, xml: string): boolean {
  * appended to these bytes is a save file libvirt restores (the handoff's destination side).
  */
 export function saveHeaderFor(template: string, xml: string): Buffer {
-  const h = readSaveHeader(template);
+  return headerBytes(readSaveHeader(template), xml);
+}
+
+function headerBytes(h: SaveHeader, xml: string): Buffer {
   const dataLen = Math.max(h.dataLen, Buffer.byteLength(xml) + Buffer.byteLength(h.cookie) + 4096);
   const enc = encodeData({ xml, cookie: h.cookie }, dataLen)!;
-  const head = Buffer.alloc(HEADER_BYTES);
-  const fd0 = fs.openSync(template, 'r');
-  try {
-    fs.readSync(fd0, head, 0, HEADER_BYTES, 0);
-  } finally {
-    fs.closeSync(fd0);
-  }
+  const head = Buffer.from(h.fixed);
   head.writeUInt32LE(dataLen, 20);
   head.writeUInt32LE(enc.cookieOffset, 32);
   return Buffer.concat([head, enc.data]);
@@ -122,7 +121,7 @@ export async function copyWithDomainXml(src: string, dst: string, xml: string): 
     out.on('finish', () => resolve());
     out.on('error', reject);
   });
-  out.write(saveHeaderFor(src, xml));
+  out.write(headerBytes(h, xml));
   const rest = fs.createReadStream(src, { start: HEADER_BYTES + h.dataLen, highWaterMark: 4 << 20 });
   rest.pipe(out);
   await Promise.all([done, new Promise<void>((resolve, reject) => {

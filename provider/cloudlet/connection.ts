@@ -96,8 +96,7 @@ export class Cloudlet {
       return done;
     } catch (e) {
       if (signal.aborted) {
-        // An abort during a poll surfaces as a failed request: make sure the engine stops too.
-        await this.client.call('DELETE', `/v1/operations/${operation.id}`).catch(() => undefined);
+        // wait() has cancelled the operation on the engine.
         fail(`${what} cancelled`, `The operation ${operation.id} was cancelled on the engine at ${this.endpoint} (Terraform was interrupted, or the timeout passed). Nothing half-made was kept.`);
       }
       throw engineDiagnostic(e, this.endpoint);
