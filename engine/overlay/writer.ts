@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
-import { ChunkIndex } from './chunk-index';
+import { BaseIndex, BaseSpace, ZERO_HASH } from './base-index';
 import { CompressorPool, compressOnce } from './compress';
 import { rememberDigest } from './digest';
 import {
@@ -26,7 +26,7 @@ import {
   indexRawLength,
 } from './format';
 import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from './hash';
-import { ByteSource, RandomAccessFile, WindowReader, fileSource, fsyncDir, readSyncExact } from './io';
+import { RandomAccessFile, WindowReader, fileSource, fsyncDir, readSyncExact } from './io';
 import { Qcow2Image } from './qcow2';
 import { parseSaveStream, sameRamLayout } from './savefile';
 
@@ -76,8 +76,6 @@ export interface OverlayStats {
   seconds: number;
 }
 
-const ZERO_HASH = chunkHash(new Int32Array(CHUNK_SIZE / 4), 0);
-const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
 
 /** Growable parallel arrays of table entries. */
 class EntryTable {
@@ -121,69 +119,21 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
   let pool: CompressorPool | null = null;
   let framesFd = -1;
   try {
-    const baseDisk = await RandomAccessFile.open(opts.baseDisk, 'cannot open base disk');
-    files.push(baseDisk);
-    const magic = Buffer.alloc(4);
-    if (baseDisk.size >= 4) await baseDisk.readExact(magic, 0, 4, 0);
-    if (magic.equals(QCOW2_MAGIC)) throw new CloudletError('IMAGE_MISMATCH', `base disk ${opts.baseDisk} is qcow2; bases are raw images (qemu-img convert -O raw)`);
+    const bi = await BaseIndex.build({ disk: opts.baseDisk, memory: opts.baseMemory, digests: true, onProgress: (done, total) => progress({ phase: 'index-base', done, total }) });
+    files.push(bi);
+    const baseDisk = bi.disk;
     const custom = await Qcow2Image.open(opts.customDisk);
     files.push(custom);
     checkBacking(custom, opts.baseDisk);
     if (custom.virtualSize % CHUNK_SIZE !== 0) throw new CloudletError('QCOW2_UNSUPPORTED', `${opts.customDisk}: virtual size ${custom.virtualSize} is not a multiple of 4096`);
     if (custom.clusterBits < 12) throw new CloudletError('QCOW2_UNSUPPORTED', `${opts.customDisk}: clusters smaller than 4 KiB are not supported`);
-
-    // --- Base: digests, per-place hashes and the dedup index --------------------------------------------
-    const baseMemFile = await RandomAccessFile.open(opts.baseMemory, 'cannot open base memory snapshot');
-    files.push(baseMemFile);
-    const nDisk = Math.ceil(baseDisk.size / CHUNK_SIZE);
-    const diskHash = new Uint32Array(nDisk);
-    const expected = nDisk + Math.ceil(baseMemFile.size / CHUNK_SIZE);
-    const index = new ChunkIndex(Math.min(expected, 1 << 26));
-    const diskSha = createHash('sha256');
-    const totalBase = baseDisk.size + baseMemFile.size;
-    {
-      const block = Buffer.allocUnsafe(8 << 20);
-      const words = wordsOf(block);
-      for (let pos = 0; pos < baseDisk.size; pos += block.length) {
-        const n = Math.min(block.length, baseDisk.size - pos);
-        readSyncExact(baseDisk.handle.fd, block, 0, n, pos, baseDisk.path);
-        diskSha.update(block.subarray(0, n));
-        if (n % CHUNK_SIZE !== 0) block.fill(0, n, Math.ceil(n / CHUNK_SIZE) * CHUNK_SIZE);
-        const first = pos / CHUNK_SIZE;
-        const count = Math.ceil(n / CHUNK_SIZE);
-        for (let i = 0; i < count; i++) {
-          const w = i * (CHUNK_SIZE / 4);
-          if (isZeroChunk(words, w)) {
-            diskHash[first + i] = ZERO_HASH;
-            continue;
-          }
-          const h = chunkHash(words, w);
-          diskHash[first + i] = h;
-          index.addIfAbsent(h, first + i);
-        }
-        progress({ phase: 'index-base', done: pos + n, total: totalBase });
-      }
-    }
-    const memSha = createHash('sha256');
-    const scratch = Buffer.alloc(CHUNK_SIZE);
-    const scratchWords = wordsOf(scratch);
-    let memHash: Uint32Array = new Uint32Array(0);
-    const baseLayout = await parseSaveStream(hashingSource(fileSource(baseMemFile, 0, baseMemFile.size, 8 << 20), memSha), opts.baseMemory, (page, data) => {
-      if (page >= memHash.length) memHash = grownHashes(memHash, page + 1);
-      data.copy(scratch);
-      if (isZeroChunk(scratchWords, 0)) return;
-      const h = chunkHash(scratchWords, 0);
-      memHash[page] = h;
-      index.addIfAbsent(h, nDisk + page);
-    });
-    if (memHash.length < baseLayout.totalPages) memHash = grownHashes(memHash, baseLayout.totalPages);
-    progress({ phase: 'index-base', done: totalBase, total: totalBase });
-    const baseDiskSha = diskSha.digest('hex');
-    const baseMemSha = memSha.digest('hex');
+    const index = bi.index;
+    const baseLayout = bi.layout;
+    const baseDiskSha = bi.digests!.disk;
+    const baseMemSha = bi.digests!.memory;
     rememberDigest(opts.baseDisk, baseDiskSha);
     rememberDigest(opts.baseMemory, baseMemSha);
-    const nMem = baseLayout.totalPages;
-    const litBase = nDisk + nMem;
+    const litBase = bi.end;
 
     // --- Shared classification -------------------------------------------------------------------------
     pool = new CompressorPool(level, threads);
@@ -234,32 +184,24 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
     const customDiskFd = custom.file.handle.fd;
     const customMemFile = await RandomAccessFile.open(opts.customMemory, 'cannot open customized memory snapshot');
     files.push(customMemFile);
-    const cand = Buffer.alloc(CHUNK_SIZE);
-    const readLocation = (loc: number): void => {
-      if (loc < nDisk) readSyncExact(baseDisk.handle.fd, cand, 0, Math.min(CHUNK_SIZE, baseDisk.size - loc * CHUNK_SIZE), loc * CHUNK_SIZE, baseDisk.path);
-      else if (loc < litBase) readSyncExact(baseMemFile.handle.fd, cand, 0, CHUNK_SIZE, baseLayout.pageOffsets[loc - nDisk], baseMemFile.path);
-      else {
-        const k = loc - litBase;
-        if (litFile[k] === 0) readSyncExact(customDiskFd, cand, 0, CHUNK_SIZE, litPos[k], custom.path);
-        else readSyncExact(customMemFile.handle.fd, cand, 0, CHUNK_SIZE, litPos[k], customMemFile.path);
-      }
+    const readLiteral = (loc: number, into: Buffer): void => {
+      const k = loc - litBase;
+      if (litFile[k] === 0) readSyncExact(customDiskFd, into, 0, CHUNK_SIZE, litPos[k], custom.path);
+      else readSyncExact(customMemFile.handle.fd, into, 0, CHUNK_SIZE, litPos[k], customMemFile.path);
     };
     /** Finds an identical chunk anywhere in the base or earlier in the overlay; kind + ref, or null. */
     const lookup = (h: number, data: Buffer, at: number): [ChunkKind, number] | null => {
-      const loc = index.get(h);
-      if (loc < 0) return null;
-      if (loc < nDisk && loc * CHUNK_SIZE + CHUNK_SIZE > baseDisk.size) cand.fill(0);
-      readLocation(loc);
-      if (cand.compare(data, at, at + CHUNK_SIZE) !== 0) return null;
-      if (loc < nDisk) return [ChunkKind.BaseDisk, loc];
-      if (loc < litBase) return [ChunkKind.BaseMemory, loc - nDisk];
-      return [ChunkKind.Earlier, loc - litBase];
+      const hit = bi.find(h, data, at, readLiteral);
+      if (!hit) return null;
+      if (hit.space === BaseSpace.Disk) return [ChunkKind.BaseDisk, hit.ref];
+      if (hit.space === BaseSpace.Memory) return [ChunkKind.BaseMemory, hit.ref];
+      return [ChunkKind.Earlier, hit.ref - litBase];
     };
 
     const stats: OverlayStats = {
       diskChunksScanned: 0, diskSame: 0, diskZero: 0, diskLiteral: 0, diskBaseDisk: 0, diskBaseMemory: 0, diskEarlier: 0,
       memoryPages: 0, memorySame: 0, memoryZero: 0, memoryLiteral: 0, memoryBaseDisk: 0, memoryBaseMemory: 0, memoryEarlier: 0,
-      literalBytes: 0, compressedBytes: 0, overlayBytes: 0, baseIndexEntries: index.size, baseIndexBytes: index.bytes + diskHash.byteLength + memHash.byteLength, seconds: 0,
+      literalBytes: 0, compressedBytes: 0, overlayBytes: 0, baseIndexEntries: index.size, baseIndexBytes: index.bytes + bi.diskHash.byteLength + bi.memHash.byteLength, seconds: 0,
     };
     const table = new EntryTable();
     const count = (prefix: 'disk' | 'memory', kind: ChunkKind) => {
@@ -273,7 +215,6 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
     const cpc = cs / CHUNK_SIZE;
     const clusterBuf = Buffer.alloc(cs);
     const clusterWords = wordsOf(clusterBuf);
-    const baseWin = new WindowReader(baseDisk.handle.fd, baseDisk.size, baseDisk.path, Math.max(1 << 20, cs));
     const diskChunks = custom.virtualSize / CHUNK_SIZE;
     for (let ci = 0; ci < clusters.guest.length; ci++) {
       const g = clusters.guest[ci];
@@ -291,17 +232,9 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
         const at = k * CHUNK_SIZE;
         const zero = isZeroChunk(clusterWords, at / 4);
         const h = zero ? ZERO_HASH : chunkHash(clusterWords, at / 4);
-        const baseH = c < nDisk ? diskHash[c] : ZERO_HASH;
-        if (baseH === h) {
-          if (zero && baseH === ZERO_HASH) {
-            stats.diskSame++;
-            continue;
-          }
-          baseWin.read(cand, 0, CHUNK_SIZE, c * CHUNK_SIZE);
-          if (cand.compare(clusterBuf, at, at + CHUNK_SIZE) === 0) {
-            stats.diskSame++;
-            continue;
-          }
+        if (bi.sameDiskChunk(c, h, clusterBuf, at)) {
+          stats.diskSame++;
+          continue;
         }
         if (zero) {
           table.push(ChunkKind.Zero, 0, c);
@@ -328,7 +261,6 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
     const customLayout = await parseSaveStream(fileSource(customMemFile, 0, customMemFile.size, 8 << 20), opts.customMemory);
     const same = sameRamLayout(baseLayout, customLayout);
     const customWin = new WindowReader(customMemFile.handle.fd, customMemFile.size, customMemFile.path, 4 << 20);
-    const baseMemWin = new WindowReader(baseMemFile.handle.fd, baseMemFile.size, baseMemFile.path, 4 << 20);
     const page = Buffer.alloc(CHUNK_SIZE);
     const pageWords = wordsOf(page);
     for (let p = 0; p < customLayout.totalPages; p++) {
@@ -341,17 +273,9 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
       }
       const h = zero ? ZERO_HASH : chunkHash(pageWords, 0);
       if (same) {
-        const baseOff = baseLayout.pageOffsets[p];
-        if (zero && baseOff < 0) {
+        if (bi.sameMemoryPage(p, h, zero, page)) {
           stats.memorySame++;
           continue;
-        }
-        if (memHash[p] === h && baseOff >= 0) {
-          baseMemWin.read(cand, 0, CHUNK_SIZE, baseOff);
-          if (cand.compare(page) === 0) {
-            stats.memorySame++;
-            continue;
-          }
         }
       } else if (zero) {
         stats.memorySame++; // without a base at the same place, absent pages are zero pages
@@ -388,7 +312,7 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
       version: FORMAT_VERSION,
       createdBy: 'cloudlet-iac engine 0.1.0',
       chunkSize: CHUNK_SIZE,
-      base: { disk: { sha256: baseDiskSha, size: baseDisk.size }, memory: { sha256: baseMemSha, size: baseMemFile.size } },
+      base: { disk: { sha256: baseDiskSha, size: baseDisk.size }, memory: { sha256: baseMemSha, size: bi.memory.size } },
       disk: { virtualSize: custom.virtualSize, clusterBits: custom.clusterBits, backingFormat: 'raw', entries: diskEntries },
       memory: {
         blocks: customLayout.blocks.map((b) => ({ id: b.id, length: b.length })),
@@ -483,22 +407,6 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
     for (const f of files.reverse()) await f.close();
     for (const p of [framesPath, tmpBase]) fs.rmSync(p, { force: true });
   }
-}
-
-function grownHashes(a: Uint32Array, atLeast: number): Uint32Array {
-  const b = new Uint32Array(Math.max(atLeast, a.length * 2)).fill(ZERO_HASH);
-  b.set(a);
-  return b;
-}
-
-function hashingSource(src: ByteSource, h: ReturnType<typeof createHash>): ByteSource {
-  return {
-    async read() {
-      const b = await src.read();
-      if (b) h.update(b);
-      return b;
-    },
-  };
 }
 
 /** Refuses a customized disk whose backing file exists and is not the base disk given. */
