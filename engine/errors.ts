@@ -25,6 +25,10 @@ export type ErrorCode =
   | 'GUEST_AGENT' // the guest's control agent did not answer
   | 'ENGINE_LOCKED' // another engine already owns this state directory
   | 'ENGINE_UNAVAILABLE' // the client could not reach (or start) an engine
+  | 'BASE_MISSING' // a cloudlet lacks the base VM an instance or overlay needs (a handoff's destination, say)
+  | 'HANDOFF_FAILED' // a handoff did not complete; the VM runs on at the source
+  | 'HANDOFF_PROTOCOL' // a handoff stream that is malformed or from an incompatible engine
+  | 'HANDOFF_UNCERTAIN' // the destination could not learn whether the source took its confirmation
   | 'INTERRUPTED' // the engine stopped (crash, restart) while the operation ran
   | 'CANCELLED' // the operation was cancelled by a client
   | 'INTERNAL' // a bug: an unexpected error, reported with its message

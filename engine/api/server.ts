@@ -15,6 +15,7 @@ import { Engine } from '../core/engine';
 import { CloudletError, ErrorCode } from '../errors';
 import { ByteSource } from '../overlay/io';
 import { OverlayRecord } from '../store/store';
+import { RecordType, jsonRecord } from '../handoff/wire';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   INVALID_ARGUMENT: 400,
@@ -32,6 +33,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   ARCHIVE_INVALID: 422,
   DOWNLOAD_FAILED: 502,
   GUEST_AGENT: 504,
+  BASE_MISSING: 422,
+  HANDOFF_FAILED: 502,
+  HANDOFF_PROTOCOL: 502,
+  HANDOFF_UNCERTAIN: 502,
 };
 
 const MAX_JSON = 1 << 20;
@@ -43,11 +48,17 @@ export interface ApiServerOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * Who may call a route besides holders of the API token: anyone with the overlay's signed URL, or the
+ * holder of a handoff token for the instance (or handoff) the path names.
+ */
+type Access = 'signed-overlay' | 'handoff-instance' | 'handoff-session';
+
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], query: URLSearchParams) => Promise<void>;
 
 export class ApiServer {
   private readonly server: http.Server;
-  private readonly routes: { method: string; re: RegExp; handler: Handler; open?: boolean }[] = [];
+  private readonly routes: { method: string; re: RegExp; handler: Handler; open?: Access }[] = [];
   private readonly tokenDigest: Buffer;
   private readonly engine: Engine;
   private readonly log: (s: string) => void;
@@ -124,7 +135,7 @@ export class ApiServer {
         matched = true;
         if (r.method !== method) continue;
         const params = m.slice(1).map(decodeURIComponent);
-        if (!this.authorized(req) && !(r.open && this.signatureOk(params[0], url.searchParams.get('sig')))) {
+        if (!this.authorized(req) && !this.allowedBy(r.open, req, params[0], url.searchParams.get('sig'))) {
           throw new CloudletError('UNAUTHORIZED', 'unauthorized');
         }
         await r.handler(req, res, params, url.searchParams);
@@ -135,6 +146,15 @@ export class ApiServer {
     } catch (e) {
       this.sendError(res, e);
     }
+  }
+
+  private allowedBy(access: Access | undefined, req: http.IncomingMessage, param: string | undefined, sig: string | null): boolean {
+    if (access === 'signed-overlay') return this.signatureOk(param, sig);
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (!bearer || !param) return false;
+    if (access === 'handoff-instance') return this.engine.handoffTokenAllows(bearer, { instance: param });
+    if (access === 'handoff-session') return this.engine.handoffTokenAllows(bearer, { handoff: param });
+    return false;
   }
 
   private signatureOk(id: string | undefined, sig: string | null): boolean {
@@ -154,9 +174,23 @@ export class ApiServer {
     send(res, status, body);
   }
 
-  private route(method: string, pattern: string, handler: Handler, open = false): void {
+  private route(method: string, pattern: string, handler: Handler, open?: Access): void {
     const re = new RegExp('^' + pattern.replace(/:[a-z]+/g, '([^/]+)') + '$');
     this.routes.push({ method, re, handler, open });
+  }
+
+  /** Streams a handoff; a failure after the stream started is sent in-band as an error record. */
+  private async streamHandoff(res: http.ServerResponse, id: string, req: { handoffId: string; destination?: string }): Promise<void> {
+    const sink = responseSink(res, this.engine.handoff.stallTimeoutMs);
+    res.socket?.setNoDelay(true);
+    res.writeHead(200, { 'content-type': 'application/x-cloudlet-handoff', 'cache-control': 'no-store' });
+    try {
+      await this.engine.handoffOut(id, req, sink);
+      res.end();
+    } catch (e) {
+      const err = e instanceof CloudletError ? e : new CloudletError('INTERNAL', String((e as Error)?.message ?? e));
+      if (!res.destroyed) res.end(Buffer.concat(jsonRecord(RecordType.Error, err.toJSON())));
+    }
   }
 
   private overlayView(o: OverlayRecord, req: http.IncomingMessage): OverlayRecord & { downloadPath: string; downloadUrl?: string } {
@@ -225,7 +259,7 @@ export class ApiServer {
           : e.createOverlayFromInstance({ instanceId: str(b, 'instanceId'), level: optNum(b, 'level'), requestId: optStr(b, 'requestId') });
       send(res, 202, { operation: op });
     });
-    this.route('GET', '/v1/overlays/:id/file', async (req, res, [id]) => serveFile(req, res, e.overlayPath(id), `"${id}"`), true);
+    this.route('GET', '/v1/overlays/:id/file', async (req, res, [id]) => serveFile(req, res, e.overlayPath(id), `"${id}"`), 'signed-overlay');
 
     this.route('GET', '/v1/instances', async (_q, res) => send(res, 200, { instances: await e.listInstances() }));
     this.route('POST', '/v1/instances', async (req, res) => {
@@ -255,6 +289,27 @@ export class ApiServer {
       send(res, 200, await e.exec(id, str(b, 'command'), optNum(b, 'timeoutSeconds')));
     });
 
+    // Handoff (engine/handoff/PROTOCOL.md). Source side: a token for one instance, what the destination
+    // checks first, the stream itself, and the destination's confirmation.
+    this.route('POST', '/v1/instances/:id/handoff-token', async (req, res, [id]) => {
+      const b = await readJson(req);
+      send(res, 200, e.issueHandoffToken(id, optNum(b, 'ttlSeconds')));
+    });
+    this.route('GET', '/v1/instances/:id/handoff', async (_q, res, [id]) => send(res, 200, e.handoffInfo(id)), 'handoff-instance');
+    this.route('POST', '/v1/instances/:id/handoff/stream', async (req, res, [id]) => {
+      const b = await readJson(req);
+      await this.streamHandoff(res, id, { handoffId: str(b, 'handoffId'), destination: optStr(b, 'destination') });
+    }, 'handoff-instance');
+    this.route('POST', '/v1/handoffs/:id/confirm', async (_q, res, [id]) => send(res, 200, await e.confirmHandoff(id)), 'handoff-session');
+    // Destination side: pull an instance from another cloudlet.
+    this.route('POST', '/v1/handoffs', async (req, res) => {
+      const b = await readJson(req);
+      const src = b.source as Record<string, unknown> | undefined;
+      if (typeof src !== 'object' || src === null || Array.isArray(src)) throw new CloudletError('INVALID_ARGUMENT', 'source: { endpoint, token, ca? } of the cloudlet the instance runs on');
+      const op = e.handoffIn({ source: { endpoint: str(src, 'endpoint', 'source.'), token: str(src, 'token', 'source.'), ca: optStr(src, 'ca', 'source.') }, instanceId: str(b, 'instanceId'), requestId: optStr(b, 'requestId') });
+      send(res, 202, { operation: op });
+    });
+
     this.route('GET', '/v1/operations', async (_q, res) => send(res, 200, { operations: e.ops.list() }));
     this.route('GET', '/v1/operations/:id', async (_q, res, [id], query) => {
       const wait = Number(query.get('wait') ?? 0);
@@ -267,6 +322,47 @@ export class ApiServer {
     });
     this.route('DELETE', '/v1/operations/:id', async (_q, res, [id]) => send(res, 200, e.cancelOperation(id)));
   }
+}
+
+/** The response as the handoff's stream sink: writes wait for the socket to drain, and fail once it closes. */
+function responseSink(res: http.ServerResponse, stallMs: number): { write(parts: Buffer[]): Promise<void>; closed: Promise<void> } {
+  let closed = false;
+  const closedP = new Promise<void>((r) => res.once('close', () => {
+    closed = true;
+    r();
+  }));
+  const gone = () => new CloudletError('HANDOFF_FAILED', 'the destination went away (its connection closed)');
+  return {
+    closed: closedP,
+    async write(parts: Buffer[]): Promise<void> {
+      if (closed || res.destroyed) throw gone();
+      let ok = true;
+      for (const p of parts) ok = res.write(p) && ok;
+      if (ok) return;
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => {
+          cleanup();
+          res.destroy();
+          reject(new CloudletError('HANDOFF_FAILED', `the link to the destination stalled for ${stallMs / 1000} s`));
+        }, stallMs);
+        const onDrain = () => {
+          cleanup();
+          resolve();
+        };
+        const onClose = () => {
+          cleanup();
+          reject(gone());
+        };
+        const cleanup = () => {
+          clearTimeout(t);
+          res.off('drain', onDrain);
+          res.off('close', onClose);
+        };
+        res.on('drain', onDrain);
+        res.on('close', onClose);
+      });
+    },
+  };
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {

@@ -135,6 +135,48 @@ export class EngineClient {
     return cur;
   }
 
+  /**
+   * A call whose answer is a byte stream (a handoff): the body as a ByteSource-like reader, and close() to
+   * drop the connection. A stall longer than `stallTimeoutMs` between pieces fails the read.
+   */
+  async stream(method: string, p: string, body: unknown, opts: { signal?: AbortSignal; stallTimeoutMs?: number } = {}): Promise<{ source: { read(): Promise<Uint8Array | null> }; close(): void }> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.dispatcher.request({
+        origin: this.origin,
+        path: p,
+        method: method as Dispatcher.HttpMethod,
+        headers: { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        headersTimeout: opts.stallTimeoutMs ?? 120000,
+        bodyTimeout: opts.stallTimeoutMs ?? 120000,
+        signal: opts.signal,
+      });
+    } catch (e) {
+      throw unreachable(this.o.endpoint, e);
+    }
+    if (res.statusCode >= 400) {
+      const parsed = (await res.body.json().catch(() => ({}))) as { error?: { code: ErrorCode; message: string } };
+      if (res.statusCode === 401) throw new CloudletError('UNAUTHORIZED', `${this.o.endpoint} refused the token (HTTP 401)`);
+      throw new CloudletError(parsed.error?.code ?? 'INTERNAL', parsed.error?.message ?? `HTTP ${res.statusCode}`);
+    }
+    const it = res.body[Symbol.asyncIterator]();
+    const endpoint = this.o.endpoint;
+    return {
+      source: {
+        async read() {
+          try {
+            const r = await it.next();
+            return r.done ? null : (r.value as Buffer);
+          } catch (e) {
+            throw unreachable(endpoint, e);
+          }
+        },
+      },
+      close: () => res.body.destroy(),
+    };
+  }
+
   /** Streams a raw body upload (an overlay file). */
   async upload<T>(p: string, file: string, opts: { signal?: AbortSignal } = {}): Promise<T> {
     let res: Dispatcher.ResponseData;

@@ -4,7 +4,7 @@
 // any point leaves objects that are either whole or recognisably unfinished (cleaned up by recover()).
 
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -21,8 +21,14 @@ import { BaseRecord, InstanceRecord, OperationRecord, OverlayRecord, Store, newI
 import { bootDomainXml, hypervisorType, instanceDomainXml, snapshotFacts } from '../vm/domain';
 import { DomainState, VmDriver, embedRootFor } from '../vm/driver';
 import { guestExec } from '../vm/guest-agent';
-import { copyWithDomainXml, patchDomainXmlInPlace, readSaveHeader } from '../vm/save-header';
+import { copyWithDomainXml, patchDomainXmlInPlace, readSaveHeader, saveHeaderFor } from '../vm/save-header';
 import { Operation, OperationTable } from './operations';
+import { EngineClient } from '../client/client';
+import { HandoffHello, receiveHandoff } from '../handoff/receiver';
+import { SendStats, StreamSink, sendHandoff } from '../handoff/sender';
+import { BaseIndex } from '../overlay/base-index';
+import { Qcow2Image } from '../overlay/qcow2';
+import { liveMigrate } from '../vm/live-migration';
 
 const run = promisify(execFile);
 
@@ -46,6 +52,34 @@ export interface OverlaySpec {
   sha256?: string;
 }
 
+/** Where a destination engine pulls a handoff from: the source engine and a credential for it. */
+export interface HandoffSourceSpec {
+  endpoint: string;
+  /** The source's API token or a handoff token it issued for the instance. Kept in memory only. */
+  token: string;
+  ca?: string;
+}
+
+export interface HandoffOptions {
+  /** How long the source waits, VM paused, for the destination's confirmation (default 120 s). */
+  confirmTimeoutMs?: number;
+  /** A transfer that makes no progress for this long fails (default 60 s). */
+  stallTimeoutMs?: number;
+  /** Fixed zstd level for the stream instead of the adaptive one (0 = none); for benchmarks. */
+  level?: number;
+}
+
+/** A handoff this engine is the source of, from its stream request to the destination's confirmation. */
+interface HandoffSession {
+  id: string;
+  instanceId: string;
+  state: 'streaming' | 'awaiting-confirm' | 'confirmed' | 'aborted';
+  confirm: () => void;
+  confirmed: Promise<void>;
+  /** Settles when the source has finished its side (the VM removed here, or resumed). */
+  settled: Promise<void>;
+}
+
 export interface CreateInstanceRequest {
   name: string;
   baseId: string;
@@ -66,6 +100,11 @@ export class Engine {
   /** Instances with an operation working on them, so a second one is refused instead of interleaved. */
   private readonly busy = new Set<string>();
   fetchTimeoutMs = 30000;
+  handoff: Required<Omit<HandoffOptions, 'level'>> & Pick<HandoffOptions, 'level'> = { confirmTimeoutMs: 120000, stallTimeoutMs: 60000 };
+  private readonly handoffGrants: { digest: Buffer; instanceId: string; expires: number }[] = [];
+  private readonly handoffSessions = new Map<string, HandoffSession>();
+  /** Dedup dictionaries of bases recently handed off from (building one reads the whole base). */
+  private readonly baseIndexes = new Map<string, Promise<BaseIndex>>();
 
   private constructor(store: Store, readonly driver: VmDriver, ctlDir: string, log: (s: string) => void) {
     this.store = store;
@@ -160,7 +199,7 @@ export class Engine {
         compressions: ['zstd'],
         baseArchiveFormats: [1],
         synthesis: { fromUrl: true, upload: true, applyWhileDownloading: true },
-        handoff: false,
+        handoff: { protocol: 1, livePreCopy: true, adaptiveCompression: true },
       },
       capacity: {
         cpus: os.cpus().length,
@@ -777,6 +816,286 @@ export class Engine {
     } catch (e) {
       throw new CloudletError('GUEST_AGENT', `instance ${inst.id}: ${(e as Error).message}`);
     }
+  }
+
+  // ---------------------------------------------------------------- handoff (engine/handoff/PROTOCOL.md)
+
+  /** Issues a short-lived token that lets another cloudlet pull this one instance (and nothing else). */
+  issueHandoffToken(instanceId: string, ttlSeconds = 600): { token: string; expires: string; instance: string } {
+    if (!(Number.isInteger(ttlSeconds) && ttlSeconds >= 10 && ttlSeconds <= 3600)) throw new CloudletError('INVALID_ARGUMENT', 'ttlSeconds: an integer from 10 to 3600');
+    const inst = this.findInstance(instanceId);
+    const now = Date.now();
+    for (let i = this.handoffGrants.length - 1; i >= 0; i--) if (this.handoffGrants[i].expires < now) this.handoffGrants.splice(i, 1);
+    if (this.handoffGrants.length > 1000) throw new CloudletError('CONFLICT', 'too many live handoff tokens');
+    const token = `cht_${randomBytes(32).toString('base64url')}`;
+    const expires = now + ttlSeconds * 1000;
+    this.handoffGrants.push({ digest: createHash('sha256').update(token).digest(), instanceId: inst.id, expires });
+    return { token, expires: new Date(expires).toISOString(), instance: inst.id };
+  }
+
+  /** Whether `token` is a live handoff token for the instance (by id or name) or the session's instance. */
+  handoffTokenAllows(token: string, target: { instance?: string; handoff?: string }): boolean {
+    const given = createHash('sha256').update(token).digest();
+    let id: string | undefined;
+    if (target.handoff) id = this.handoffSessions.get(target.handoff)?.instanceId;
+    else if (target.instance) id = this.store.getInstance(target.instance)?.id ?? this.store.listInstances().find((x) => x.name === target.instance)?.id;
+    let ok = false;
+    const now = Date.now();
+    for (const g of this.handoffGrants) {
+      // Every grant is compared, so the time taken says nothing about which one matched.
+      const match = timingSafeEqual(g.digest, given);
+      ok = ok || (match && g.expires >= now && g.instanceId === id);
+    }
+    return ok;
+  }
+
+  /** What a destination checks before it asks for the stream. */
+  handoffInfo(instanceId: string): { id: string; name: string; baseId: string; state: string; cloudlet: { id: string; name: string } } {
+    const i = this.findInstance(instanceId);
+    return { id: i.id, name: i.name, baseId: i.baseId, state: i.state, cloudlet: this.store.identity() };
+  }
+
+  private async baseIndexFor(base: BaseRecord): Promise<BaseIndex> {
+    let p = this.baseIndexes.get(base.id);
+    if (!p) {
+      const dir = this.store.baseDir(base.id);
+      p = BaseIndex.build({ disk: path.join(dir, 'disk.raw'), memory: path.join(dir, 'memory.save') });
+      p.catch(() => this.baseIndexes.delete(base.id));
+      this.baseIndexes.set(base.id, p);
+      // Two dictionaries at most (a few tens of MiB each).
+      for (const k of [...this.baseIndexes.keys()].slice(0, -2)) {
+        void this.baseIndexes.get(k)!.then((b) => b.close()).catch(() => undefined);
+        this.baseIndexes.delete(k);
+      }
+    }
+    return p;
+  }
+
+  /**
+   * The source side: streams a running instance into `sink` (live pre-copy, then a short pause), waits for
+   * the destination's confirmation, and then removes the instance here. On any failure before the
+   * confirmation the VM runs on here, as it was. Resolves when this side is done (either way).
+   */
+  async handoffOut(instanceId: string, req: { handoffId: string; destination?: string }, sink: StreamSink & { closed: Promise<void> }): Promise<{ stats: SendStats }> {
+    if (typeof req.handoffId !== 'string' || !/^h-[0-9a-z]{6,40}$/.test(req.handoffId)) throw new CloudletError('INVALID_ARGUMENT', 'handoffId: as the destination made it (h-…)');
+    if (this.handoffSessions.has(req.handoffId)) throw new CloudletError('CONFLICT', `handoff ${req.handoffId} is already under way`);
+    const inst = this.runningInstance(instanceId);
+    const base = this.getBase(inst.baseId);
+    this.claim(inst.id);
+    let confirm!: () => void;
+    const confirmed = new Promise<void>((r) => (confirm = r));
+    let settle!: () => void;
+    const session: HandoffSession = { id: req.handoffId, instanceId: inst.id, state: 'streaming', confirm, confirmed, settled: new Promise<void>((r) => (settle = r)) };
+    this.handoffSessions.set(session.id, session);
+    const op = this.ops.start('handoff-out', undefined, async (op) => {
+      op.setTarget({ type: 'instance', id: inst.id });
+      const bdir = this.store.baseDir(base.id);
+      const disk = path.join(this.store.instanceDir(inst.id), 'disk.qcow2');
+      try {
+        op.phase('index-base');
+        const bi = await this.baseIndexFor(base);
+        const xml = await this.driver.migratableXml(inst.domain);
+        const q = await Qcow2Image.open(disk);
+        const diskInfo = { virtualSize: q.virtualSize, clusterBits: q.clusterBits };
+        await q.close();
+        const hello: Omit<HandoffHello, 'version'> = {
+          handoffId: session.id,
+          instance: { id: inst.id, name: inst.name, baseId: inst.baseId, overlayId: inst.overlayId, created: inst.created },
+          domainXml: xml,
+          disk: diskInfo,
+        };
+        const stats = await sendHandoff({
+          sink,
+          hello,
+          base: bi,
+          disk,
+          saveHeader: saveHeaderFor(path.join(bdir, 'memory.save'), xml),
+          migrate: (chunkSink) =>
+            liveMigrate({
+              monitor: (hmp) => this.driver.monitor(inst.domain, hmp),
+              socketPath: path.join(this.ctlDir, `${op.id}.mig`),
+              sink: chunkSink,
+              signal: op.signal,
+            }),
+          signal: op.signal,
+          level: this.handoff.level,
+          onPhase: (ph) => op.phase(ph),
+          onProgress: (d, t) => op.progress(d, t),
+        });
+        op.phase('await-confirm');
+        session.state = 'awaiting-confirm';
+        let timer: NodeJS.Timeout | undefined;
+        const outcome = await Promise.race([
+          confirmed.then(() => 'confirmed' as const),
+          sink.closed.then(() => 'closed' as const),
+          new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.handoff.confirmTimeoutMs))),
+        ]);
+        clearTimeout(timer);
+        if (outcome !== 'confirmed') {
+          throw new CloudletError('HANDOFF_FAILED', outcome === 'closed' ? 'the destination went away before confirming that the VM runs there' : `the destination did not confirm within ${this.handoff.confirmTimeoutMs / 1000} s`);
+        }
+        session.state = 'confirmed';
+        op.phase('remove');
+        await this.driver.destroy(inst.domain);
+        this.store.removeDir(this.store.instanceDir(inst.id));
+        fs.rmSync(this.controlSocket(inst.id), { force: true });
+        this.dropFetchedOverlay(inst);
+        this.log(`instance ${inst.id} handed off (${req.handoffId}) to ${req.destination ?? 'another cloudlet'}: ${stats.bytesSent} bytes`);
+        return { handedOff: inst.id, to: req.destination ?? null, stats };
+      } catch (e) {
+        session.state = 'aborted';
+        // QEMU keeps a guest running when its migration fails; after a completed one the guest is paused here.
+        const st = await this.driver.state(inst.domain).catch(() => null);
+        if (st === 'paused') await this.driver.resume(inst.domain).catch((err) => this.log(`could not resume ${inst.id}: ${(err as Error).message}`));
+        this.log(`handoff ${req.handoffId} of ${inst.id} failed; the VM runs on here: ${(e as Error).message}`);
+        throw e instanceof CloudletError && e.code !== 'CANCELLED' ? new CloudletError('HANDOFF_FAILED', `${e.message}; the VM runs on at this cloudlet`, e) : e;
+      } finally {
+        this.busy.delete(inst.id);
+        settle();
+        // Kept a while so a confirmation retried after a lost answer is answered the same way.
+        setTimeout(() => this.handoffSessions.delete(session.id), 600000).unref();
+      }
+    });
+    await op.wait(24 * 3600 * 1000);
+    if (op.rec.state !== 'succeeded') throw new CloudletError(op.rec.error?.code ?? 'HANDOFF_FAILED', op.rec.error?.message ?? 'handoff failed');
+    return { stats: (op.rec.result as { stats: SendStats }).stats };
+  }
+
+  /** The destination's confirmation that the VM runs there; the source then removes its copy. */
+  async confirmHandoff(handoffId: string): Promise<{ confirmed: true; instance: string }> {
+    const s = this.handoffSessions.get(handoffId);
+    if (!s) throw new CloudletError('NOT_FOUND', `no handoff ${handoffId} here`);
+    if (s.state === 'aborted') throw new CloudletError('HANDOFF_FAILED', `handoff ${handoffId} was abandoned here; the VM runs on at this cloudlet`);
+    if (s.state === 'streaming') throw new CloudletError('CONFLICT', `handoff ${handoffId} has not finished sending`);
+    s.confirm();
+    await s.settled;
+    if (s.state !== 'confirmed') throw new CloudletError('HANDOFF_FAILED', `handoff ${handoffId} was abandoned here; the VM runs on at this cloudlet`);
+    return { confirmed: true, instance: s.instanceId };
+  }
+
+  /**
+   * The destination side, as an operation: checks that the base is here, pulls the stream from the source,
+   * restores the VM paused, confirms to the source and resumes it. On failure before the confirmation
+   * nothing is left here and the source resumes its VM.
+   */
+  handoffIn(req: { source: HandoffSourceSpec; instanceId: string; requestId?: string }): OperationRecord {
+    const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', m);
+    const src = req.source;
+    if (typeof src !== 'object' || src === null || typeof src.endpoint !== 'string' || typeof src.token !== 'string' || src.token === '') throw bad('source: { endpoint, token } of the cloudlet the instance runs on');
+    if (typeof req.instanceId !== 'string' || req.instanceId === '') throw bad('instanceId: required');
+    const again = req.requestId ? this.ops.byRequestId('handoff-in', req.requestId) : null;
+    if (again) return again;
+    const client = new EngineClient({ endpoint: src.endpoint, token: src.token, ca: src.ca, timeoutMs: 30000 });
+    return this.ops.start('handoff-in', req.requestId, async (op) => {
+      let inst: InstanceRecord | null = null;
+      let restored = false;
+      let stream: { close(): void } | null = null;
+      try {
+        op.phase('check');
+        const info = await client.call<ReturnType<Engine['handoffInfo']>>('GET', `/v1/instances/${encodeURIComponent(req.instanceId)}/handoff`, undefined, { signal: op.signal });
+        const me = this.store.identity();
+        if (info.cloudlet.id === me.id) throw bad(`instance ${info.id} already runs on this cloudlet (${me.id})`);
+        const base = this.store.getBase(info.baseId);
+        if (!base) throw new CloudletError('BASE_MISSING', `this cloudlet (${me.id}) does not have base VM ${info.baseId}, which instance ${info.name} runs on; import the base here first. The VM was not touched.`);
+        if (info.state !== 'running') throw new CloudletError('CONFLICT', `instance ${info.id} is ${info.state} at the source; only a running instance can be handed off`);
+        if (this.store.getInstance(info.id) || this.store.listInstances().some((i) => i.name === info.name)) throw new CloudletError('CONFLICT', `an instance ${info.name} (${info.id}) already exists on this cloudlet`);
+        inst = { id: info.id, name: info.name, baseId: base.id, domain: `cl-${info.id}`, state: 'creating', created: new Date().toISOString(), timings: {} };
+        this.store.putInstance(inst);
+        this.busy.add(inst.id);
+        op.setTarget({ type: 'instance', id: inst.id });
+        op.phase('transfer');
+        const handoffId = newId('h');
+        const opened = await client.stream('POST', `/v1/instances/${encodeURIComponent(info.id)}/handoff/stream`, { handoffId, destination: me.id }, { signal: op.signal, stallTimeoutMs: this.handoff.stallTimeoutMs });
+        stream = opened;
+        const bdir = this.store.baseDir(base.id);
+        const target = inst;
+        const got = await receiveHandoff({
+          source: opened.source,
+          dir: this.store.instanceDir(inst.id),
+          baseDisk: path.join(bdir, 'disk.raw'),
+          baseMemory: path.join(bdir, 'memory.save'),
+          onHello: (h) => {
+            if (h.instance.id !== target.id || h.instance.baseId !== base.id) throw new CloudletError('HANDOFF_PROTOCOL', 'the stream is for another instance than the one asked for');
+            target.overlayId = h.instance.overlayId;
+            target.created = h.instance.created;
+            return instanceDomainXml(h.domainXml, {
+              name: target.domain,
+              disk: path.join(this.store.instanceDir(target.id), 'disk.qcow2'),
+              diskFormat: 'qcow2',
+              kernel: base.kernel ? path.join(bdir, 'kernel') : undefined,
+              initrd: base.initrd ? path.join(bdir, 'initrd.img') : undefined,
+              controlSocket: this.controlSocket(target.id),
+              consoleLog: path.join(this.store.instanceDir(target.id), 'console.log'),
+            });
+          },
+          saveHeader: (xml) => saveHeaderFor(path.join(bdir, 'memory.save'), xml),
+          signal: op.signal,
+          onProgress: (n) => op.progress(n, 0),
+        }).catch((e) => {
+          if ((e as CloudletError).code === 'CANCELLED') throw e;
+          throw new CloudletError('HANDOFF_FAILED', `receiving from ${redactUrl(src.endpoint)} failed: ${(e as Error).message}; the VM runs on at the source`, e);
+        });
+        op.phase('restore');
+        fs.rmSync(this.controlSocket(inst.id), { force: true });
+        await this.driver.restore(got.memory, { paused: true });
+        restored = true;
+        op.phase('confirm');
+        await this.confirmAtSource(client, handoffId, op);
+        await this.driver.resume(inst.domain);
+        const resumedAt = Date.now();
+        fs.rmSync(got.memory, { force: true });
+        stream.close();
+        stream = null;
+        inst.state = 'running';
+        op.phase('done');
+        inst.timings = { ...op.rec.timings };
+        this.store.putInstance(inst);
+        const sent = got.end as unknown as SendStats;
+        return {
+          instance: await this.getInstance(inst.id),
+          from: info.cloudlet,
+          bytesReceived: got.bytesReceived,
+          downtimeMs: sent.pausedAt ? resumedAt - sent.pausedAt : null,
+          source: sent,
+        };
+      } catch (e) {
+        if (inst && (e as CloudletError).code === 'HANDOFF_UNCERTAIN') {
+          // Both copies may exist, one of them paused: keep ours paused rather than lose the VM.
+          inst.state = 'paused';
+          this.store.putInstance(inst);
+          throw e;
+        }
+        if (inst) {
+          if (restored || this.store.getInstance(inst.id)) await this.driver.destroy(inst.domain).catch(() => undefined);
+          this.store.removeDir(this.store.instanceDir(inst.id));
+        }
+        throw e;
+      } finally {
+        stream?.close();
+        if (inst) this.busy.delete(inst.id);
+        await client.close().catch(() => undefined);
+      }
+    }).rec;
+  }
+
+  /**
+   * Tells the source the VM runs here. A definite "no" means the source has resumed its copy (ours must go);
+   * no answer at all leaves it unknown which copy the source kept, reported as HANDOFF_UNCERTAIN.
+   */
+  private async confirmAtSource(client: EngineClient, handoffId: string, op: Operation): Promise<void> {
+    let last: unknown = null;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await client.call('POST', `/v1/handoffs/${handoffId}/confirm`, {}, { timeoutMs: 30000, signal: op.signal });
+        return;
+      } catch (e) {
+        const code = (e as CloudletError).code;
+        if (code === 'HANDOFF_FAILED' || code === 'NOT_FOUND' || code === 'CONFLICT' || code === 'CANCELLED') throw new CloudletError('HANDOFF_FAILED', `the source did not take the handoff: ${(e as Error).message}`, e);
+        last = e;
+        await new Promise((r) => setTimeout(r, 1000 * (attempt + 1)));
+      }
+    }
+    throw new CloudletError('HANDOFF_UNCERTAIN', `could not tell the source that the VM runs here (${(last as Error)?.message}); the copy here is kept paused. Check the source: if its copy is gone, resume this one (cloudlet instance power ID running); if it runs there, delete this one.`);
   }
 
   cancelOperation(id: string): OperationRecord {

@@ -14,8 +14,13 @@ const { parentPort, workerData } = require('node:worker_threads');
 const zstd = require(workerData.zstdPath);
 const c = new zstd.Compressor();
 c.setParameters({ compressionLevel: workerData.level, checksumFlag: true, contentSizeFlag: true });
+let level = workerData.level;
 parentPort.on('message', (m) => {
   try {
+    if (m.level !== undefined && m.level !== level) {
+      level = m.level;
+      c.setParameters({ compressionLevel: level });
+    }
     const out = c.compress(new Uint8Array(m.data));
     const ab = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out.buffer : out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
     parentPort.postMessage({ id: m.id, out: ab }, [ab]);
@@ -68,9 +73,10 @@ export class CompressorPool {
     return this.order.length;
   }
 
-  /** Queues `data` (ownership passes to the pool; do not reuse it). */
-  submit(data: Buffer): void {
+  /** Queues `data` (ownership passes to the pool; do not reuse it), at the pool's level or `level`. */
+  submit(data: Buffer, level?: number): void {
     if (this.inline) {
+      if (level !== undefined) this.inline.setParameters({ compressionLevel: level });
       this.order.push(Promise.resolve(this.inline.compress(data)));
       return;
     }
@@ -80,7 +86,7 @@ export class CompressorPool {
     this.order.push(
       new Promise<Buffer>((resolve, reject) => {
         this.pending.set(id, { resolve, reject });
-        w.postMessage({ id, data: ab }, [ab as ArrayBuffer]);
+        w.postMessage({ id, data: ab, level }, [ab as ArrayBuffer]);
       }),
     );
   }

@@ -3,7 +3,8 @@
 // whose every metadata byte and data-cluster position is known before the first data byte arrives.
 // Field offsets follow the qcow2 specification in QEMU's docs/interop/qcow2.txt.
 
-import { CloudletError } from '../errors';
+import * as fs from 'node:fs';
+import { CloudletError, ioError } from '../errors';
 import { RandomAccessFile, writeBE64 } from './io';
 
 const QCOW2_MAGIC = 0x514649fb;
@@ -214,31 +215,7 @@ export function planQcow2Layout(input: Qcow2LayoutInput): Qcow2Layout {
   const l2Offset = rbOffset + rb * cs;
   const dataStart = l2Offset + l2Indices.length * cs;
 
-  const name = Buffer.from(input.backingFile, 'utf8');
-  const fmt = Buffer.from(input.backingFormat, 'utf8');
-  const extLen = 8 + Math.ceil(fmt.length / 8) * 8 + 8;
-  const nameOffset = 104 + extLen;
-  if (name.length === 0 || name.length > 1023 || nameOffset + name.length > cs) {
-    throw new CloudletError('INVALID_ARGUMENT', `backing file name must be 1..1023 bytes (got ${name.length})`);
-  }
-  const header = Buffer.alloc(cs);
-  header.writeUInt32BE(QCOW2_MAGIC, 0);
-  header.writeUInt32BE(3, 4);
-  writeBE64(header, nameOffset, 8);
-  header.writeUInt32BE(name.length, 16);
-  header.writeUInt32BE(input.clusterBits, 20);
-  writeBE64(header, input.virtualSize, 24);
-  header.writeUInt32BE(l1Size, 36);
-  writeBE64(header, l1Offset, 40);
-  writeBE64(header, rtOffset, 48);
-  header.writeUInt32BE(rt, 56);
-  header.writeUInt32BE(4, 96); // refcount_order: 16-bit
-  header.writeUInt32BE(104, 100);
-  header.writeUInt32BE(EXT_BACKING_FORMAT, 104);
-  header.writeUInt32BE(fmt.length, 108);
-  fmt.copy(header, 112);
-  name.copy(header, nameOffset);
-
+  const header = headerCluster({ ...input, l1Size, l1Offset, rtOffset, rtClusters: rt });
   const l1 = Buffer.alloc(l1Clusters * cs);
   const l2 = Buffer.alloc(l2Indices.length * cs);
   const l2Slot = new Map<number, number>();
@@ -271,4 +248,195 @@ export function planQcow2Layout(input: Qcow2LayoutInput): Qcow2Layout {
   ];
   if (l2.length > 0) metadata.push({ offset: l2Offset, bytes: l2 });
   return { fileSize: totalClusters * cs, clusterSize: cs, dataStart, metadata };
+}
+
+/** Cluster 0 of a qcow2 v3 image with a backing file (16-bit refcounts, backing format extension). */
+function headerCluster(o: { clusterBits: number; virtualSize: number; backingFile: string; backingFormat: string; l1Size: number; l1Offset: number; rtOffset: number; rtClusters: number }): Buffer {
+  const cs = 2 ** o.clusterBits;
+  const name = Buffer.from(o.backingFile, 'utf8');
+  const fmt = Buffer.from(o.backingFormat, 'utf8');
+  const extLen = 8 + Math.ceil(fmt.length / 8) * 8 + 8;
+  const nameOffset = 104 + extLen;
+  if (name.length === 0 || name.length > 1023 || nameOffset + name.length > cs) {
+    throw new CloudletError('INVALID_ARGUMENT', `backing file name must be 1..1023 bytes (got ${name.length})`);
+  }
+  const header = Buffer.alloc(cs);
+  header.writeUInt32BE(QCOW2_MAGIC, 0);
+  header.writeUInt32BE(3, 4);
+  writeBE64(header, nameOffset, 8);
+  header.writeUInt32BE(name.length, 16);
+  header.writeUInt32BE(o.clusterBits, 20);
+  writeBE64(header, o.virtualSize, 24);
+  header.writeUInt32BE(o.l1Size, 36);
+  writeBE64(header, o.l1Offset, 40);
+  writeBE64(header, o.rtOffset, 48);
+  header.writeUInt32BE(o.rtClusters, 56);
+  header.writeUInt32BE(4, 96); // refcount_order: 16-bit
+  header.writeUInt32BE(104, 100);
+  header.writeUInt32BE(EXT_BACKING_FORMAT, 104);
+  header.writeUInt32BE(fmt.length, 108);
+  fmt.copy(header, 112);
+  name.copy(header, nameOffset);
+  return header;
+}
+
+export interface Qcow2AppendOptions {
+  virtualSize: number;
+  clusterBits: number;
+  backingFile: string;
+  backingFormat: string;
+}
+
+/**
+ * A fresh qcow2 v3 top layer written cluster by cluster in any order, as the handoff's destination disk is:
+ * a guest cluster's data is appended the first time it is written (filled first with what the backing file
+ * holds there) and overwritten in place after. The mapping stays in memory until finish() appends the L2
+ * tables and refcount blocks and writes the header, L1 table and refcount table, so nothing reads a
+ * half-built image. Layout: header, L1, a refcount table sized for the largest file the image can become,
+ * data clusters in arrival order, then L2 tables and refcount blocks.
+ */
+export class Qcow2AppendWriter {
+  private readonly map = new Map<number, number>();
+  private readonly cs: number;
+  private readonly l1Size: number;
+  private readonly l1Offset: number;
+  private readonly rtOffset: number;
+  private readonly rtClusters: number;
+  private next: number;
+  private readonly fillBuf: Buffer;
+
+  private constructor(private readonly fd: number, readonly path: string, private readonly o: Qcow2AppendOptions) {
+    if (o.clusterBits < 12 || o.clusterBits > 21) throw new CloudletError('QCOW2_UNSUPPORTED', `cluster size 2^${o.clusterBits} is not supported`);
+    if (!(o.virtualSize > 0 && o.virtualSize <= MAX_VIRTUAL_SIZE)) throw new CloudletError('INVALID_ARGUMENT', `virtual size ${o.virtualSize} is out of range`);
+    const cs = (this.cs = 2 ** o.clusterBits);
+    const l2Entries = cs / 8;
+    const guestClusters = Math.ceil(o.virtualSize / cs);
+    this.l1Size = Math.max(1, Math.ceil(guestClusters / l2Entries));
+    const l1Clusters = Math.ceil((this.l1Size * 8) / cs);
+    // Largest file: every guest cluster, every L2 table, plus the fixed clusters and refcount structures.
+    const perBlock = cs / 2;
+    let rt = 1;
+    for (;;) {
+      const most = 1 + l1Clusters + rt + guestClusters + this.l1Size;
+      const blocks = Math.ceil((most + Math.ceil(most / perBlock) + 1) / perBlock);
+      const need = Math.ceil((blocks * 8) / cs);
+      if (need <= rt) break;
+      rt = need;
+    }
+    this.l1Offset = cs;
+    this.rtOffset = cs + l1Clusters * cs;
+    this.rtClusters = rt;
+    this.next = this.rtOffset + rt * cs;
+    this.fillBuf = Buffer.alloc(cs);
+  }
+
+  static create(file: string, o: Qcow2AppendOptions): Qcow2AppendWriter {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'wx');
+    } catch (e) {
+      throw ioError('cannot create disk image', file, e);
+    }
+    try {
+      return new Qcow2AppendWriter(fd, file, o);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  get clusterSize(): number {
+    return this.cs;
+  }
+
+  /** Guest clusters written so far. */
+  get clusters(): number {
+    return this.map.size;
+  }
+
+  /**
+   * Writes `data` at guest byte `offset`, within one cluster. `fill` puts the backing file's content of a
+   * cluster into a buffer; it is called once, when the cluster is first written.
+   */
+  write(offset: number, data: Uint8Array, fill: (cluster: number, into: Buffer) => void): void {
+    const g = Math.floor(offset / this.cs);
+    const within = offset - g * this.cs;
+    if (offset < 0 || offset + data.length > this.o.virtualSize || within + data.length > this.cs) {
+      throw new CloudletError('INVALID_ARGUMENT', `${this.path}: write of ${data.length} bytes at ${offset} crosses a cluster or the end of the disk`);
+    }
+    let host = this.map.get(g);
+    if (host === undefined) {
+      host = this.next;
+      this.next += this.cs;
+      this.map.set(g, host);
+      if (data.length < this.cs) {
+        fill(g, this.fillBuf);
+        this.pwrite(this.fillBuf, host);
+      }
+    }
+    this.pwrite(data, host + within);
+  }
+
+  /** Writes the metadata and makes the image durable. */
+  finish(): void {
+    const cs = this.cs;
+    const l2Entries = cs / 8;
+    const l1 = Buffer.alloc(Math.ceil((this.l1Size * 8) / cs) * cs);
+    const byTable = new Map<number, number[]>();
+    for (const g of this.map.keys()) {
+      const t = Math.floor(g / l2Entries);
+      let list = byTable.get(t);
+      if (!list) byTable.set(t, (list = []));
+      list.push(g);
+    }
+    for (const [t, list] of [...byTable].sort((a, b) => a[0] - b[0])) {
+      const l2 = Buffer.alloc(cs);
+      for (const g of list) {
+        const host = this.map.get(g)!;
+        l2.writeUInt32BE(0x80000000 + Math.floor(host / 0x100000000), (g % l2Entries) * 8);
+        l2.writeUInt32BE(host >>> 0, (g % l2Entries) * 8 + 4);
+      }
+      const at = this.next;
+      this.next += cs;
+      this.pwrite(l2, at);
+      l1.writeUInt32BE(0x80000000 + Math.floor(at / 0x100000000), t * 8);
+      l1.writeUInt32BE(at >>> 0, t * 8 + 4);
+    }
+    // Refcount blocks go last and count themselves.
+    const perBlock = cs / 2;
+    const used = this.next / cs;
+    let blocks = 1;
+    while (Math.ceil((used + blocks) / perBlock) > blocks) blocks++;
+    const total = used + blocks;
+    if (blocks * 8 > this.rtClusters * cs) throw new Error('internal: refcount table too small');
+    const rbOffset = this.next;
+    const rbs = Buffer.alloc(blocks * cs);
+    for (let c = 0; c < total; c++) rbs.writeUInt16BE(1, c * 2);
+    this.pwrite(rbs, rbOffset);
+    const rtBuf = Buffer.alloc(this.rtClusters * cs);
+    for (let k = 0; k < blocks; k++) writeBE64(rtBuf, rbOffset + k * cs, k * 8);
+    this.pwrite(rtBuf, this.rtOffset);
+    this.pwrite(l1, this.l1Offset);
+    this.pwrite(headerCluster({ ...this.o, l1Size: this.l1Size, l1Offset: this.l1Offset, rtOffset: this.rtOffset, rtClusters: this.rtClusters }), 0);
+    fs.fsyncSync(this.fd);
+    fs.closeSync(this.fd);
+  }
+
+  /** Closes without finishing (the caller removes the file). */
+  abandon(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // already closed by finish()
+    }
+  }
+
+  private pwrite(data: Uint8Array, position: number): void {
+    let done = 0;
+    try {
+      while (done < data.length) done += fs.writeSync(this.fd, data, done, data.length - done, position + done);
+    } catch (e) {
+      throw ioError('cannot write', this.path, e);
+    }
+  }
 }

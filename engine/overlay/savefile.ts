@@ -69,6 +69,14 @@ export interface SaveFileLayout {
 
 export type PageVisitor = (page: number, data: Buffer, fileOffset: number) => void;
 
+/** What a streaming consumer (the handoff sender) needs besides data pages. */
+export interface StreamHooks {
+  /** A page sent as a zero page (it may have held data earlier in the stream). */
+  onZeroPage?: (page: number) => void;
+  /** The stream's RAM layout, once the RAM section's setup (block list and footer) has gone by. */
+  onLayout?: (l: Pick<SaveFileLayout, 'prologue' | 'ramStart' | 'sectionId' | 'footers' | 'blocks' | 'totalPages'>) => void;
+}
+
 /** Parses a save file, streaming; `onPage` sees each data page as it goes by (zero pages are not reported). */
 export async function parseSaveFile(path: string, onPage?: PageVisitor): Promise<SaveFileLayout> {
   const file = await RandomAccessFile.open(path, 'cannot open save file');
@@ -79,7 +87,7 @@ export async function parseSaveFile(path: string, onPage?: PageVisitor): Promise
   }
 }
 
-export async function parseSaveStream(source: ByteSource, name: string, onPage?: PageVisitor): Promise<SaveFileLayout> {
+export async function parseSaveStream(source: ByteSource, name: string, onPage?: PageVisitor, hooks: StreamHooks = {}): Promise<SaveFileLayout> {
   const r = new SequentialReader(source, name, 'SAVEFILE_INVALID');
   const bad = (msg: string) => new CloudletError('SAVEFILE_INVALID', `${name}: ${msg}`);
   const unsupported = (msg: string) => new CloudletError('SAVEFILE_UNSUPPORTED', `${name}: ${msg}`);
@@ -180,6 +188,7 @@ export async function parseSaveStream(source: ByteSource, name: string, onPage?:
         const fill = r.u8();
         if (fill !== 0) throw unsupported(`page filled with byte ${fill} at byte ${recAt}`);
         pageOffsets[page] = -1;
+        hooks.onZeroPage?.(page);
       } else {
         await r.ensure(CHUNK_SIZE, 'a RAM page');
         const at = r.position;
@@ -237,6 +246,7 @@ export async function parseSaveStream(source: ByteSource, name: string, onPage?:
       await readRam(true, startHeader);
       if (!ramStart) throw bad('RAM section starts without a block list');
       await readFooter(id);
+      hooks.onLayout?.({ prologue: Buffer.concat(prologueParts), ramStart, sectionId: id, footers, blocks, totalPages });
       continue;
     }
     if (type === SEC_PART || type === SEC_END) {

@@ -75,9 +75,19 @@ export class VmDriver {
     await this.run(`create ${quote(xmlFile)}`, 120000);
   }
 
-  /** Restores a save file (using the domain XML stored in it) and leaves it running. */
-  async restore(saveFile: string): Promise<void> {
-    await this.run(`restore ${quote(saveFile)} --running`, 900000);
+  /** Restores a save file (using the domain XML stored in it) and leaves it running, or paused. */
+  async restore(saveFile: string, opts: { paused?: boolean } = {}): Promise<void> {
+    await this.run(`restore ${quote(saveFile)} ${opts.paused ? '--paused' : '--running'}`, 900000);
+  }
+
+  /** Runs a QEMU monitor (HMP) command on a running domain and returns its output. */
+  async monitor(name: string, hmp: string): Promise<string> {
+    return this.run(`qemu-monitor-command ${quote(name)} --hmp ${JSON.stringify(hmp)}`, 60000);
+  }
+
+  /** The domain's XML as a migration destination needs it (no run-time-only details). */
+  async migratableXml(name: string): Promise<string> {
+    return this.run(`dumpxml ${quote(name)} --migratable`);
   }
 
   /** Saves a running VM's memory to a file; the domain stops. */

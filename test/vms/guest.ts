@@ -165,10 +165,55 @@ export function shortRoot(): string {
 
 const log = (s: string) => process.stderr.write(`guests: ${s}\n`);
 
+/**
+ * Runs `build` holding a lock directory next to `dir`, so test workers that need the same guest at once
+ * build it once: the others wait, then find it built. A lock whose holder died is taken over.
+ */
+async function withBuildLock<T>(dir: string, build: () => Promise<T>): Promise<T> {
+  const lock = `${dir}.lock`;
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  let waited = false;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      fs.writeFileSync(path.join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = Number(fs.readFileSync(path.join(lock, 'pid'), { encoding: 'utf8', flag: 'a+' }) || 0);
+      let alive = holder > 0;
+      try {
+        if (alive) process.kill(holder, 0);
+      } catch {
+        alive = false;
+      }
+      if (!alive && holder > 0) {
+        fs.rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (!waited) log(`waiting for another process building ${path.basename(dir)}`);
+      waited = true;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await build();
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 /** Returns the cached guest, building it first if needed (tiny: about a minute; realistic: several). */
 export async function ensureGuest(name: GuestName): Promise<GuestArtifacts> {
   const dir = path.join(cacheRoot(), `${name}-v${GUEST_VERSION}`);
   const mf = path.join(dir, 'manifest.json');
+  if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
+  return withBuildLock(dir, () => buildGuest(name, dir));
+}
+
+async function buildGuest(name: GuestName, dir: string): Promise<GuestArtifacts> {
+  const mf = path.join(dir, 'manifest.json');
+  // Built by another process while this one waited for the lock.
   if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
   const t0 = Date.now();
   fs.mkdirSync(cacheRoot(), { recursive: true });

@@ -11,11 +11,15 @@ kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: 
 kpkg=$(kernel_pkg)
 if [ -z "$kpkg" ]; then apt-get update -qq; kpkg=$(kernel_pkg); fi
 [ -n "$kpkg" ] || { echo "prepare: cannot find the Debian kernel package (apt-get update?)" >&2; exit 1; }
+# Two guests may be prepared at once (parallel test workers): one downloads, the other waits for it.
+exec 9>"$cache/debs/.lock"
+flock 9
 if ! ls "$cache/debs/${kpkg}"_*.deb >/dev/null 2>&1; then
   echo "prepare: downloading $kpkg"
   (cd "$cache/debs" && apt-get download -q "$kpkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
   ls "$cache/debs/${kpkg}"_*.deb >/dev/null
 fi
+flock -u 9
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 dpkg -x "$cache/debs/${kpkg}"_*.deb "$work/k"

@@ -1,0 +1,299 @@
+// The destination side of a handoff: reads the stream (PROTOCOL.md) and builds, as it arrives, the moving
+// instance's qcow2 layer over the local copy of the base disk and a libvirt save file of its memory. The save
+// file has a fixed layout decided when the RAM layout arrives (every page a full page record at a known
+// offset), so a page sent again is simply written again, and nothing is copied once the stream ends. Every
+// target, reference and length is checked against the local base and the announced sizes before use.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CloudletError, ioError } from '../errors';
+import { CHUNK_SIZE } from '../overlay/hash';
+import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, readSyncExact } from '../overlay/io';
+import { Qcow2AppendWriter } from '../overlay/qcow2';
+import { RamBlock, SAVE_LIMITS, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, writePageRecordHeader } from '../overlay/savefile';
+import { ENTRY_BYTES, LIMITS, RecordType, Source, Space, WIRE_VERSION, decodeBatch } from './wire';
+
+export interface HandoffHello {
+  version: number;
+  handoffId: string;
+  instance: { id: string; name: string; baseId: string; overlayId?: string; created: string };
+  domainXml: string;
+  disk: { virtualSize: number; clusterBits: number };
+}
+
+export interface ReceiveOptions {
+  source: ByteSource;
+  /** Where to write `disk.qcow2` and `memory.save`. */
+  dir: string;
+  baseDisk: string;
+  baseMemory: string;
+  /** Checks the hello (the base is here, the id is free) and returns the domain XML for this cloudlet. */
+  onHello: (h: HandoffHello) => string;
+  /** The libvirt save header for the given domain XML. */
+  saveHeader: (xml: string) => Buffer;
+  signal: AbortSignal;
+  onProgress?: (bytes: number) => void;
+}
+
+export interface ReceiveResult {
+  hello: HandoffHello;
+  end: Record<string, unknown>;
+  disk: string;
+  memory: string;
+  bytesReceived: number;
+}
+
+const bad = (m: string) => new CloudletError('HANDOFF_PROTOCOL', `handoff stream: ${m}`);
+
+/** The memory save file being built: page p's data always lives at dataAt[p]. */
+class SaveFileBuilder {
+  private readonly out: CoalescingWriter;
+  private readonly dataAt: Float64Array;
+  private readonly firstInBlock: Uint8Array;
+  private readonly blockOf: Uint32Array;
+  /** 0: nothing written yet; 1: record written, data all zero; 2: record with data. */
+  private readonly state: Uint8Array;
+  private readonly zeros = Buffer.alloc(CHUNK_SIZE);
+  private readonly recordHead = Buffer.alloc(8 + 256 + CHUNK_SIZE);
+  readonly endOfPages: number;
+
+  constructor(readonly fd: number, readonly file: string, readonly layout: Pick<SaveFileLayout, 'headerRegion' | 'prologue' | 'ramStart' | 'sectionId' | 'footers' | 'blocks' | 'totalPages'>) {
+    this.out = new CoalescingWriter(fd, file);
+    const prefix = canonicalPrefix(layout);
+    this.out.write(prefix, 0);
+    const n = layout.totalPages;
+    this.dataAt = new Float64Array(n);
+    this.firstInBlock = new Uint8Array(n);
+    this.blockOf = new Uint32Array(n);
+    this.state = new Uint8Array(n);
+    let at = prefix.length;
+    layout.blocks.forEach((b, bi) => {
+      for (let k = 0; k < b.length / CHUNK_SIZE; k++) {
+        const p = b.firstPage + k;
+        const head = 8 + (k === 0 ? 1 + b.id.length : 0);
+        this.firstInBlock[p] = k === 0 ? 1 : 0;
+        this.blockOf[p] = bi;
+        this.dataAt[p] = at + head;
+        at += head + CHUNK_SIZE;
+      }
+    });
+    this.endOfPages = at;
+  }
+
+  /** Writes page p (null: zero page). */
+  put(p: number, data: Buffer | null): void {
+    const st = this.state[p];
+    if (data === null && st === 1) return;
+    const block: RamBlock = this.layout.blocks[this.blockOf[p]];
+    const k = p - block.firstPage;
+    if (st === 0) {
+      // First sight: the record header and the data in one write, contiguous with the page before.
+      const end = writePageRecordHeader(this.recordHead, 0, block, k, false);
+      (data ?? this.zeros).copy(this.recordHead, end);
+      this.out.write(this.recordHead.subarray(0, end + CHUNK_SIZE), this.dataAt[p] - end);
+    } else this.out.write(data ?? this.zeros, this.dataAt[p]);
+    this.state[p] = data === null ? 1 : 2;
+  }
+
+  finish(footers: boolean, tail: Buffer): void {
+    if (footers !== this.layout.footers) throw bad('the RAM section footers announced with the layout do not match the stream');
+    // A page QEMU never sent is one the destination would have as zeros.
+    for (let p = 0; p < this.state.length; p++) if (this.state[p] === 0) this.put(p, null);
+    this.out.write(canonicalSuffix({ sectionId: this.layout.sectionId, footers, tail }), this.endOfPages);
+    this.out.flush();
+    fs.fsyncSync(this.fd);
+  }
+}
+
+export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> {
+  const r = new SequentialReader(o.source, 'handoff stream', 'HANDOFF_PROTOCOL');
+  const diskFile = path.join(o.dir, 'disk.qcow2');
+  const memFile = path.join(o.dir, 'memory.save');
+  let hello: HandoffHello | null = null;
+  let xml = '';
+  let disk: Qcow2AppendWriter | null = null;
+  let mem: SaveFileBuilder | null = null;
+  let memFd = -1;
+  let baseDisk: RandomAccessFile | null = null;
+  let baseMemFd = -1;
+  let baseLayout: SaveFileLayout | null = null;
+  let sameLayout = false;
+  let tail: { footers: boolean; bytes: Buffer } | null = null;
+  let received = 0;
+  const scratch = Buffer.allocUnsafe(LIMITS.maxBatchRaw);
+  const chunk = Buffer.alloc(CHUNK_SIZE);
+  try {
+    baseDisk = await RandomAccessFile.open(o.baseDisk, 'cannot open base disk');
+    const baseDiskChunks = Math.ceil(baseDisk.size / CHUNK_SIZE);
+    const baseWin = new WindowReader(baseDisk.handle.fd, baseDisk.size, baseDisk.path, 1 << 20);
+    let baseMemWin: WindowReader | null = null;
+    const readBaseDisk = (c: number, into: Buffer) => baseWin.read(into, 0, CHUNK_SIZE, c * CHUNK_SIZE);
+    const readBasePage = (p: number, into: Buffer) => {
+      const off = baseLayout!.pageOffsets[p];
+      if (off < 0) into.fill(0, 0, CHUNK_SIZE);
+      else baseMemWin!.read(into, 0, CHUNK_SIZE, off);
+    };
+    const fillCluster = (g: number, into: Buffer) => {
+      const at = g * into.length;
+      const n = Math.max(0, Math.min(into.length, baseDisk!.size - at));
+      if (n > 0) readSyncExact(baseDisk!.handle.fd, into, 0, n, at, baseDisk!.path);
+      into.fill(0, n);
+    };
+
+    for (;;) {
+      if (o.signal.aborted) throw new CloudletError('CANCELLED', 'the handoff was cancelled');
+      await r.ensure(5, 'a record header');
+      const type = r.u8();
+      const len = r.le32();
+      if (len > LIMITS.maxRecord) throw bad(`record of ${len} bytes is beyond the ${LIMITS.maxRecord}-byte limit`);
+      await r.ensure(len, `a record of type ${type}`);
+      const body = r.take(len);
+      received += 5 + len;
+      o.onProgress?.(received);
+      if (hello === null && type !== RecordType.Hello && type !== RecordType.Error) throw bad(`expected the hello record first, got type ${type}`);
+      switch (type) {
+        case RecordType.Hello: {
+          if (hello) throw bad('a second hello');
+          if (len > LIMITS.maxJson) throw bad('hello too large');
+          const h = parseJson(body) as HandoffHello;
+          if (h.version !== WIRE_VERSION) throw new CloudletError('HANDOFF_PROTOCOL', `the source speaks handoff protocol version ${h.version}; this engine speaks ${WIRE_VERSION}`);
+          const d = h.disk;
+          if (!d || !Number.isInteger(d.virtualSize) || d.virtualSize <= 0 || d.virtualSize % CHUNK_SIZE !== 0 || d.virtualSize > 2 ** 46 || !Number.isInteger(d.clusterBits) || d.clusterBits < 12 || d.clusterBits > 21) throw bad('hello has an invalid disk description');
+          if (typeof h.domainXml !== 'string' || !h.instance || typeof h.instance.id !== 'string') throw bad('hello lacks the instance or its domain XML');
+          xml = o.onHello(h);
+          hello = h;
+          disk = Qcow2AppendWriter.create(diskFile, { virtualSize: d.virtualSize, clusterBits: d.clusterBits, backingFile: path.relative(o.dir, o.baseDisk), backingFormat: 'raw' });
+          break;
+        }
+        case RecordType.Layout: {
+          if (mem) throw bad('a second RAM layout');
+          if (len < 12) throw bad('layout record too short');
+          const metaLen = body.readUInt32LE(0);
+          const prologueLen = body.readUInt32LE(4);
+          const ramStartLen = body.readUInt32LE(8);
+          if (12 + metaLen + prologueLen + ramStartLen !== len || metaLen > LIMITS.maxJson || prologueLen > SAVE_LIMITS.maxPrologue || ramStartLen > 1 << 20) throw bad('layout record lengths do not add up');
+          const meta = parseJson(body.subarray(12, 12 + metaLen)) as { sectionId: number; footers: boolean; blocks: { id: string; length: number }[]; sameLayoutAsBase: boolean };
+          if (!Array.isArray(meta.blocks) || meta.blocks.length === 0 || meta.blocks.length > SAVE_LIMITS.maxRamBlocks || !Number.isInteger(meta.sectionId) || meta.sectionId < 0 || meta.sectionId > 0xffffffff) throw bad('layout has an invalid RAM description');
+          const blocks: RamBlock[] = [];
+          let pages = 0;
+          for (const b of meta.blocks) {
+            if (typeof b.id !== 'string' || b.id.length === 0 || b.id.length > 255 || !Number.isInteger(b.length) || b.length <= 0 || b.length % CHUNK_SIZE !== 0) throw bad('layout has an invalid RAM block');
+            blocks.push({ id: b.id, length: b.length, firstPage: pages });
+            pages += b.length / CHUNK_SIZE;
+            if (pages * CHUNK_SIZE > SAVE_LIMITS.maxRamBytes) throw new CloudletError('OVERLAY_LIMIT', `handoff stream: more than ${SAVE_LIMITS.maxRamBytes} bytes of RAM`);
+          }
+          if (meta.sameLayoutAsBase) {
+            baseLayout = await parseSaveFile(o.baseMemory);
+            baseMemFd = fs.openSync(o.baseMemory, 'r');
+            baseMemWin = new WindowReader(baseMemFd, fs.fstatSync(baseMemFd).size, o.baseMemory, 4 << 20);
+            sameLayout = baseLayout.totalPages === pages && baseLayout.blocks.every((b, i) => b.id === blocks[i].id && b.length === blocks[i].length);
+            if (!sameLayout) throw new CloudletError('IMAGE_MISMATCH', 'the moving VM\'s RAM layout was announced as the base\'s, but the local base has another');
+          }
+          memFd = fs.openSync(memFile, 'wx');
+          mem = new SaveFileBuilder(memFd, memFile, {
+            headerRegion: o.saveHeader(xml),
+            prologue: Buffer.from(body.subarray(12 + metaLen, 12 + metaLen + prologueLen)),
+            ramStart: Buffer.from(body.subarray(12 + metaLen + prologueLen)),
+            sectionId: meta.sectionId,
+            footers: meta.footers === true,
+            blocks,
+            totalPages: pages,
+          });
+          break;
+        }
+        case RecordType.Batch: {
+          const b = decodeBatch(body, scratch);
+          let lit = 0;
+          for (let i = 0; i < b.count; i++) {
+            const e = i * ENTRY_BYTES;
+            const space = b.entries[e];
+            const source = b.entries[e + 1];
+            const target = b.entries.readUInt32LE(e + 4);
+            const ref = b.entries.readUInt32LE(e + 8);
+            let data: Buffer | null;
+            switch (source) {
+              case Source.Zero:
+                data = null;
+                break;
+              case Source.Literal:
+                data = b.literals.subarray(lit * CHUNK_SIZE, (lit + 1) * CHUNK_SIZE);
+                lit++;
+                break;
+              case Source.BaseDisk:
+                if (ref >= baseDiskChunks) throw bad(`reference to base disk chunk ${ref} beyond the base`);
+                readBaseDisk(ref, chunk);
+                data = chunk;
+                break;
+              case Source.BaseMemory:
+                if (!baseLayout) {
+                  baseLayout = await parseSaveFile(o.baseMemory);
+                  baseMemFd = fs.openSync(o.baseMemory, 'r');
+                  baseMemWin = new WindowReader(baseMemFd, fs.fstatSync(baseMemFd).size, o.baseMemory, 4 << 20);
+                }
+                if (ref >= baseLayout.totalPages) throw bad(`reference to base memory page ${ref} beyond the base`);
+                readBasePage(ref, chunk);
+                data = chunk;
+                break;
+              case Source.Same:
+                if (space === Space.Disk) {
+                  readBaseDisk(target, chunk);
+                  data = chunk;
+                } else {
+                  if (!sameLayout) throw bad('a memory page "same as the base" while the layouts differ');
+                  readBasePage(target, chunk);
+                  data = chunk;
+                }
+                break;
+              default:
+                throw bad(`unknown chunk source ${source}`);
+            }
+            if (space === Space.Disk) {
+              if ((target + 1) * CHUNK_SIZE > hello!.disk.virtualSize) throw bad(`disk chunk ${target} lies beyond the disk`);
+              disk!.write(target * CHUNK_SIZE, data ?? chunk.fill(0), fillCluster);
+            } else if (space === Space.Memory) {
+              if (!mem) throw bad('memory pages before the RAM layout');
+              if (target >= mem.layout.totalPages) throw bad(`memory page ${target} lies beyond the RAM`);
+              mem.put(target, data);
+            } else throw bad(`unknown chunk space ${space}`);
+          }
+          break;
+        }
+        case RecordType.Tail: {
+          if (!mem || tail) throw bad('device state out of place');
+          if (len < 1 || len - 1 > LIMITS.maxTail) throw bad('device state of an invalid size');
+          tail = { footers: body[0] === 1, bytes: Buffer.from(body.subarray(1)) };
+          break;
+        }
+        case RecordType.End: {
+          if (!mem || !tail) throw bad('the stream ended before the memory state was complete');
+          const end = parseJson(body) as Record<string, unknown>;
+          mem.finish(tail.footers, tail.bytes);
+          disk!.finish();
+          disk = null;
+          return { hello: hello!, end, disk: diskFile, memory: memFile, bytesReceived: received };
+        }
+        case RecordType.Error: {
+          const err = parseJson(body) as { code?: string; message?: string };
+          throw new CloudletError('HANDOFF_FAILED', `the source cloudlet stopped the handoff: ${err.message ?? 'no reason given'}${err.code ? ` (${err.code})` : ''}`);
+        }
+        default:
+          throw bad(`unknown record type ${type}`);
+      }
+    }
+  } catch (e) {
+    throw e instanceof CloudletError ? e : ioError('handoff: cannot write', o.dir, e);
+  } finally {
+    disk?.abandon();
+    if (memFd >= 0) fs.closeSync(memFd);
+    if (baseMemFd >= 0) fs.closeSync(baseMemFd);
+    await baseDisk?.close();
+  }
+}
+
+function parseJson(b: Buffer): unknown {
+  try {
+    return JSON.parse(b.toString('utf8'));
+  } catch {
+    throw bad('a JSON record does not parse');
+  }
+}

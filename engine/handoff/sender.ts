@@ -1,0 +1,371 @@
+// The source side of a handoff: turns a running instance into a handoff stream (PROTOCOL.md) while it keeps
+// running. Three passes, pipelined into one stream:
+//   1. disk pre-copy: every cluster the instance's qcow2 layer holds, classified chunk by chunk against the
+//      base (same place / zero / anywhere in the base / literal);
+//   2. memory: QEMU's live pre-copy into a unix socket, parsed as it flows (savefile.ts) and classified the
+//      same way; QEMU pauses the guest only for its last round;
+//   3. with the guest paused: the device state, then the disk chunks that changed since pass 1.
+// Literal batches are compressed on worker threads at a level a small controller moves up while the link is
+// the bottleneck and down while the CPU is.
+
+import { CloudletError } from '../errors';
+import { BaseIndex, BaseSpace, ZERO_HASH } from '../overlay/base-index';
+import { CompressorPool } from '../overlay/compress';
+import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from '../overlay/hash';
+import { ByteSource, readSyncExact } from '../overlay/io';
+import { Qcow2Image } from '../overlay/qcow2';
+import { parseSaveStream, sameRamLayout } from '../overlay/savefile';
+import { LiveMigrationStats } from '../vm/live-migration';
+import { BatchBuilder, CODEC_RAW, CODEC_ZSTD, RecordType, Source, Space, WIRE_VERSION, jsonRecord, recordHeader } from './wire';
+
+/** Where the stream goes: `write` resolves once the bytes are accepted (the caller applies backpressure). */
+export interface StreamSink {
+  write(parts: Buffer[]): Promise<void>;
+}
+
+export interface SendOptions {
+  sink: StreamSink;
+  hello: Record<string, unknown>;
+  base: BaseIndex;
+  /** The instance's qcow2 layer over the base disk. */
+  disk: string;
+  /** A libvirt save-file header for the instance (only its length matters to the parser). */
+  saveHeader: Buffer;
+  /** Runs QEMU's live migration into `sink`; resolves when the guest is paused and everything was sent. */
+  migrate: (sink: (chunk: Buffer) => Promise<void>) => Promise<LiveMigrationStats>;
+  signal: AbortSignal;
+  onPhase?: (phase: string) => void;
+  onProgress?: (done: number, total: number) => void;
+  /** Compression threads (default 2). */
+  threads?: number;
+  /** Fixed zstd level instead of the adaptive one (0 = none). */
+  level?: number;
+}
+
+export interface SendStats {
+  bytesSent: number;
+  disk: { chunks: number; literal: number; same: number; zero: number; base: number; finalChunks: number };
+  memory: { pages: number; literal: number; same: number; zero: number; base: number };
+  literalBytes: number;
+  compressedBytes: number;
+  /** How many batches went out at each zstd level (0: uncompressed). */
+  levels: Record<string, number>;
+  migration: LiveMigrationStats | null;
+  /** Wall-clock ms between QEMU pausing the guest (estimated from its reported downtime) and the END record. */
+  pausedToEndMs: number | null;
+  pausedAt: number | null;
+}
+
+const LADDER = [0, 1, 3, 5, 7, 9, 12, 15, 19];
+/** Flush a batch once this many entries are in it: a socket chunk adds at most 16 pages past it. */
+const FLUSH_ENTRIES = 3072;
+const FLUSH_LITERALS = 1024;
+
+/** Ordered, pipelined compression of batches, with the adaptive level; every record goes out through it. */
+class BatchPipeline {
+  private readonly pool: CompressorPool;
+  private readonly queue: Promise<{ parts: Buffer[]; level?: number; body?: number }>[] = [];
+  private rung: number;
+  private netWaitMs = 0;
+  private cpuWaitMs = 0;
+  private sinceAdjust = 0;
+  readonly levels: Record<string, number> = {};
+  bytesSent = 0;
+  compressedBytes = 0;
+
+  constructor(private readonly sink: StreamSink, threads: number, private readonly fixed: number | undefined) {
+    this.pool = new CompressorPool(3, threads);
+    this.rung = 2;
+  }
+
+  get level(): number {
+    return this.fixed ?? LADDER[this.rung];
+  }
+
+  /** Queues a record that needs no compression, after everything queued before it. */
+  enqueue(parts: Buffer[]): void {
+    this.queue.push(Promise.resolve({ parts }));
+  }
+
+  /** Queues a raw batch; writes out the oldest records while too many are in flight. */
+  async submit(raw: Buffer): Promise<void> {
+    const level = this.level;
+    const rawLen = raw.length;
+    let body: Promise<Buffer>;
+    if (level === 0) body = Promise.resolve(raw);
+    else {
+      this.pool.submit(raw, level);
+      body = this.pool.takeOldest();
+    }
+    this.queue.push(
+      body.then((b) => {
+        const head = Buffer.alloc(5);
+        head[0] = level === 0 ? CODEC_RAW : CODEC_ZSTD;
+        head.writeUInt32LE(rawLen, 1);
+        return { parts: [recordHeader(RecordType.Batch, 5 + b.length), head, b], level, body: b.length };
+      }),
+    );
+    while (this.queue.length > 4) await this.writeOldest();
+  }
+
+  async drain(): Promise<void> {
+    while (this.queue.length > 0) await this.writeOldest();
+  }
+
+  private async writeOldest(): Promise<void> {
+    let t = Date.now();
+    const r = await this.queue.shift()!;
+    this.cpuWaitMs += Date.now() - t;
+    t = Date.now();
+    await this.sink.write(r.parts);
+    this.netWaitMs += Date.now() - t;
+    for (const p of r.parts) this.bytesSent += p.length;
+    if (r.level === undefined) return;
+    this.compressedBytes += r.body!;
+    this.levels[r.level] = (this.levels[r.level] ?? 0) + 1;
+    this.adjust();
+  }
+
+  /** Every few batches: waiting on the link means there is CPU to spare for more compression, and back. */
+  private adjust(): void {
+    if (this.fixed !== undefined || ++this.sinceAdjust < 4) return;
+    if (this.netWaitMs > 2 * this.cpuWaitMs + 20 && this.rung < LADDER.length - 1) this.rung++;
+    else if (this.cpuWaitMs > 2 * this.netWaitMs + 20 && this.rung > 0) this.rung--;
+    this.sinceAdjust = 0;
+    this.netWaitMs = 0;
+    this.cpuWaitMs = 0;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+/** A byte source fed by pushes (QEMU's stream), with a bounded backlog. */
+class PushSource implements ByteSource {
+  private readonly chunks: Buffer[] = [];
+  private queued = 0;
+  private ended = false;
+  private failed: unknown = null;
+  private wakeReader: (() => void) | null = null;
+  private wakeWriter: (() => void) | null = null;
+
+  constructor(private readonly beforeRead: (idle: boolean) => Promise<void>) {}
+
+  async push(chunk: Buffer): Promise<void> {
+    if (this.failed) throw this.failed;
+    // At most 64 KiB per read() keeps the pages one read adds to a batch bounded.
+    for (let at = 0; at < chunk.length; at += 65536) this.chunks.push(chunk.subarray(at, Math.min(chunk.length, at + 65536)));
+    this.queued += chunk.length;
+    this.wakeReader?.();
+    while (this.queued > 8 << 20 && !this.failed) await new Promise<void>((r) => (this.wakeWriter = r));
+    if (this.failed) throw this.failed;
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wakeReader?.();
+  }
+
+  fail(e: unknown): void {
+    this.failed = e;
+    this.wakeReader?.();
+    this.wakeWriter?.();
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    await this.beforeRead(this.chunks.length === 0);
+    while (this.chunks.length === 0 && !this.ended && !this.failed) await new Promise<void>((r) => (this.wakeReader = r));
+    if (this.failed) throw this.failed;
+    const c = this.chunks.shift();
+    if (!c) return null;
+    this.queued -= c.length;
+    if (this.queued <= 8 << 20) this.wakeWriter?.();
+    return c;
+  }
+}
+
+export async function sendHandoff(o: SendOptions): Promise<SendStats> {
+  const base = o.base;
+  const pipe = new BatchPipeline(o.sink, o.threads ?? 2, o.level);
+  const batch = new BatchBuilder();
+  const stats: SendStats = {
+    bytesSent: 0,
+    disk: { chunks: 0, literal: 0, same: 0, zero: 0, base: 0, finalChunks: 0 },
+    memory: { pages: 0, literal: 0, same: 0, zero: 0, base: 0 },
+    literalBytes: 0,
+    compressedBytes: 0,
+    levels: pipe.levels,
+    migration: null,
+    pausedToEndMs: null,
+    pausedAt: null,
+  };
+  const flush = async (): Promise<void> => {
+    if (batch.count > 0) await pipe.submit(batch.take());
+  };
+  const checkAbort = () => {
+    if (o.signal.aborted) throw new CloudletError('CANCELLED', 'the handoff was cancelled');
+  };
+  /** Classifies one 4 KiB chunk into the batch; `same` says whether it equals the base at its place. */
+  const classify = (space: Space, target: number, data: Buffer, at: number, h: number, zero: boolean, same: boolean): void => {
+    const st = space === Space.Disk ? stats.disk : stats.memory;
+    if (same) {
+      batch.add(space, Source.Same, target);
+      st.same++;
+    } else if (zero) {
+      batch.add(space, Source.Zero, target);
+      st.zero++;
+    } else {
+      const hit = base.find(h, data, at);
+      if (hit && hit.space !== null) {
+        batch.add(space, hit.space === BaseSpace.Disk ? Source.BaseDisk : Source.BaseMemory, target, hit.ref);
+        st.base++;
+      } else {
+        batch.add(space, Source.Literal, target, 0, data, at);
+        st.literal++;
+        stats.literalBytes += CHUNK_SIZE;
+      }
+    }
+  };
+  const needsFlush = () => batch.count >= FLUSH_ENTRIES || batch.literals.length >= FLUSH_LITERALS;
+
+  try {
+    pipe.enqueue(jsonRecord(RecordType.Hello, { version: WIRE_VERSION, ...o.hello }));
+
+    // --- 1. disk pre-copy, guest running ---------------------------------------------------------------
+    o.onPhase?.('disk');
+    const sentHash = new Map<number, number>();
+    const sendDisk = async (onlyChanged: boolean): Promise<number> => {
+      const q = await Qcow2Image.open(o.disk);
+      try {
+        const cs = q.clusterSize;
+        const cpc = cs / CHUNK_SIZE;
+        const diskChunks = q.virtualSize / CHUNK_SIZE;
+        const { guest, host } = await q.clusters();
+        const buf = Buffer.alloc(cs);
+        const words = wordsOf(buf);
+        const seen = new Set<number>();
+        let sent = 0;
+        for (let ci = 0; ci < guest.length; ci++) {
+          checkAbort();
+          const g = guest[ci];
+          seen.add(g);
+          if (host[ci] < 0) buf.fill(0);
+          else {
+            const avail = Math.max(0, Math.min(cs, q.file.size - host[ci]));
+            if (avail > 0) readSyncExact(q.file.handle.fd, buf, 0, avail, host[ci], q.path);
+            if (avail < cs) buf.fill(0, avail);
+          }
+          for (let k = 0; k < cpc; k++) {
+            const c = g * cpc + k;
+            if (c >= diskChunks) break;
+            const at = k * CHUNK_SIZE;
+            const zero = isZeroChunk(words, at / 4);
+            const h = zero ? ZERO_HASH : chunkHash(words, at / 4);
+            if (onlyChanged && sentHash.get(c) === h) continue;
+            sentHash.set(c, h);
+            classify(Space.Disk, c, buf, at, h, zero, base.sameDiskChunk(c, h, buf, at));
+            stats.disk.chunks++;
+            sent++;
+          }
+          if (needsFlush()) await flush();
+          o.onProgress?.(ci + 1, guest.length);
+        }
+        if (onlyChanged) {
+          // Clusters the layer no longer holds read from the base again.
+          for (const c of sentHash.keys()) {
+            if (seen.has(Math.floor(c / cpc))) continue;
+            batch.add(Space.Disk, Source.Same, c);
+            sentHash.delete(c);
+            sent++;
+            if (needsFlush()) await flush();
+          }
+        }
+        return sent;
+      } finally {
+        await q.close();
+      }
+    };
+    await sendDisk(false);
+    await flush();
+
+    // --- 2. memory, QEMU live pre-copy ------------------------------------------------------------------
+    o.onPhase?.('memory');
+    let layoutSeen = false;
+    let sameLayout = false;
+    const page = Buffer.alloc(CHUNK_SIZE);
+    const pageWords = wordsOf(page);
+    const feed = new PushSource(async (idle) => {
+      // Before waiting for more of QEMU's stream, send what is batched, so slow rounds still flow.
+      if (needsFlush() || (idle && batch.count > 0)) await flush();
+      checkAbort();
+    });
+    const parsed = parseSaveStream(
+      feed,
+      'the live migration stream',
+      (p, data) => {
+        if (!layoutSeen) throw new CloudletError('HANDOFF_PROTOCOL', 'QEMU sent RAM pages before the RAM block list');
+        stats.memory.pages++;
+        data.copy(page);
+        const zero = isZeroChunk(pageWords, 0);
+        const h = zero ? ZERO_HASH : chunkHash(pageWords, 0);
+        classify(Space.Memory, p, page, 0, h, zero, sameLayout && base.sameMemoryPage(p, h, zero, page));
+      },
+      {
+        onZeroPage: (p) => {
+          stats.memory.pages++;
+          const same = sameLayout && base.sameMemoryPage(p, ZERO_HASH, true, page.fill(0));
+          batch.add(Space.Memory, same ? Source.Same : Source.Zero, p);
+          if (same) stats.memory.same++;
+          else stats.memory.zero++;
+        },
+        onLayout: (l) => {
+          layoutSeen = true;
+          sameLayout = sameRamLayout(base.layout, l);
+          const meta = Buffer.from(JSON.stringify({ sectionId: l.sectionId, footers: l.footers, blocks: l.blocks.map((b) => ({ id: b.id, length: b.length })), sameLayoutAsBase: sameLayout }));
+          const body = Buffer.alloc(12);
+          body.writeUInt32LE(meta.length, 0);
+          body.writeUInt32LE(l.prologue.length, 4);
+          body.writeUInt32LE(l.ramStart.length, 8);
+          // Queued ahead of any page entry: batches are only flushed from the feed's reads, which come later.
+          pipe.enqueue([recordHeader(RecordType.Layout, 12 + meta.length + l.prologue.length + l.ramStart.length), body, meta, l.prologue, l.ramStart]);
+        },
+      },
+    );
+    parsed.catch((e) => feed.fail(e));
+    await feed.push(o.saveHeader);
+    let migration: LiveMigrationStats;
+    try {
+      migration = await o.migrate(async (chunk) => {
+        await feed.push(chunk);
+      });
+    } catch (e) {
+      feed.fail(e);
+      throw e;
+    }
+    // The guest is paused from here on.
+    const pausedAt = Date.now() - (migration.downtimeMs ?? 0);
+    stats.pausedAt = pausedAt;
+    stats.migration = migration;
+    feed.end();
+    const layout = await parsed;
+    await flush();
+    o.onPhase?.('stop-and-copy');
+    const tailHead = Buffer.alloc(1);
+    tailHead[0] = layout.footers ? 1 : 0;
+    pipe.enqueue([recordHeader(RecordType.Tail, 1 + layout.tail.length), tailHead, layout.tail]);
+
+    // --- 3. disk chunks changed since pass 1 ------------------------------------------------------------
+    stats.disk.finalChunks = await sendDisk(true);
+    await flush();
+    await pipe.drain();
+    stats.compressedBytes = pipe.compressedBytes;
+    stats.pausedToEndMs = Date.now() - pausedAt;
+    pipe.enqueue(jsonRecord(RecordType.End, { ...stats, bytesSent: pipe.bytesSent }));
+    await pipe.drain();
+    stats.bytesSent = pipe.bytesSent;
+    return stats;
+  } finally {
+    await pipe.close();
+  }
+}
