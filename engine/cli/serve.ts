@@ -18,6 +18,8 @@ const SERVE: OptionSpec = {
   'tls-key': { type: 'string', help: 'PEM private key for --tls-cert' },
   'token-file': { type: 'string', help: 'file holding the API token (default: <state>/token, created if absent)' },
   'fetch-timeout': { type: 'number', help: 'seconds a download may wait for an answer or stall (default 30)' },
+  'handoff-stall-timeout': { type: 'number', help: 'seconds a handoff transfer may make no progress before it fails (default 60)' },
+  'handoff-confirm-timeout': { type: 'number', help: 'seconds a handoff source waits, VM paused, for the destination to confirm (default 120)' },
   'libvirt-uri': { type: 'string', help: 'libvirt URI (default: qemu:///embed?root=<state>/libvirt; qemu:///system for libvirtd)' },
 };
 
@@ -41,6 +43,11 @@ export function ensureToken(file: string): string {
   return t;
 }
 
+function seconds(v: number, name: string): number {
+  if (!(v >= 1 && v <= 3600)) throw new CloudletError('INVALID_ARGUMENT', `--${name}: seconds from 1 to 3600`);
+  return v * 1000;
+}
+
 export async function serveCommand(argv: string[]): Promise<void> {
   const { positionals, options: o } = parseArgs(argv, SERVE, SERVE_USAGE);
   if (positionals.length) throw new CloudletError('INVALID_ARGUMENT', `unexpected argument ${positionals[0]}\n${SERVE_USAGE}`);
@@ -49,6 +56,9 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const engine = await Engine.open({ stateDir, libvirtUri: o['libvirt-uri'] as string | undefined, log, fetchTimeoutMs: o['fetch-timeout'] ? (o['fetch-timeout'] as number) * 1000 : undefined });
   let server: ApiServer | undefined;
   try {
+    if (o['handoff-stall-timeout'] !== undefined) engine.handoff.stallTimeoutMs = seconds(o['handoff-stall-timeout'] as number, 'handoff-stall-timeout');
+    if (o['handoff-confirm-timeout'] !== undefined) engine.handoff.confirmTimeoutMs = seconds(o['handoff-confirm-timeout'] as number, 'handoff-confirm-timeout');
+    if (process.env.CLOUDLET_HANDOFF_LEVEL) engine.handoff.level = Number(process.env.CLOUDLET_HANDOFF_LEVEL);
     const token = ensureToken((o['token-file'] as string | undefined) ?? path.join(stateDir, 'token'));
     const tls = o['tls-cert'] ? { cert: fs.readFileSync(o['tls-cert'] as string, 'utf8'), key: fs.readFileSync(o['tls-key'] as string, 'utf8') } : undefined;
     server = new ApiServer({ engine, token, tls, log });

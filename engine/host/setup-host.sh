@@ -47,4 +47,4 @@ fi
 
 command -v qemu-system-x86_64 >/dev/null && command -v qemu-img >/dev/null && command -v virsh >/dev/null || {
   echo "setup-host: qemu/libvirt tools still missing after install" >&2; exit 1; }
-echo "setup-host: ok ($(qemu-system-x86_64 --version | head -1), libvirt $(virsh --version), $( [ -e /dev/kvm ] && echo kvm || echo tcg))"
+echo "setup-host: ok ($(qemu-system-x86_64 --version | head -1), libvirt $(virsh --version), $( [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo && echo kvm || echo tcg))"

@@ -10,8 +10,25 @@ import { CloudletError } from '../errors';
 /** The CPU model every cloudlet can run: a memory snapshot only restores where the guest CPU is the same. */
 export const PORTABLE_CPU_MODEL = 'qemu64';
 
+let accel: 'kvm' | 'qemu' | null = null;
+
+/**
+ * KVM when it can work here, else QEMU's TCG emulation. A /dev/kvm node alone is not enough: containers on
+ * virtual machines without nested virtualization can have the node while the CPU offers no VMX/SVM, and a
+ * guest started with KVM there hangs at boot. CLOUDLET_ACCEL=kvm|tcg overrides the check.
+ */
 export function hypervisorType(): 'kvm' | 'qemu' {
-  return fs.existsSync('/dev/kvm') ? 'kvm' : 'qemu';
+  if (accel) return accel;
+  const forced = process.env.CLOUDLET_ACCEL;
+  if (forced === 'kvm' || forced === 'tcg') return (accel = forced === 'kvm' ? 'kvm' : 'qemu');
+  let usable = false;
+  try {
+    fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
+    usable = /^flags\s*:.*\b(vmx|svm)\b/m.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    usable = false;
+  }
+  return (accel = usable ? 'kvm' : 'qemu');
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;');

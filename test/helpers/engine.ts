@@ -186,18 +186,24 @@ export class FileServer {
   }
 }
 
-/** QEMU processes whose command line names this libvirt domain. */
+/** Whether a QEMU process runs this libvirt domain. */
 export function qemuRunning(domain: string): boolean {
+  return qemuCommandLines(domain).length > 0;
+}
+
+/** Command lines of the QEMU processes running this libvirt domain (the engine's root shows in them). */
+export function qemuCommandLines(domain: string): string[] {
+  const out: string[] = [];
   for (const pid of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.startsWith('/usr/bin/qemu-system') && cmd.includes(`guest=${domain},`)) return true;
+      if (cmd.startsWith('/usr/bin/qemu-system') && cmd.includes(`guest=${domain},`)) out.push(cmd.replace(/\0/g, ' '));
     } catch {
       // process ended
     }
   }
-  return false;
+  return out;
 }
 
 /**

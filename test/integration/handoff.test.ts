@@ -1,0 +1,209 @@
+// VM handoff between two real engines (real libvirt/QEMU, real HTTP): a synthesized tiny guest moves from
+// cloudlet a to cloudlet b and back while its workload keeps counting; disk writes made before a move are
+// there after it. Failures before the destination confirms (the destination killed, the link cut or
+// black-holed mid-transfer, a destination without the base) leave the VM running at the source.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EngineClient, OperationView } from '../../engine/client/client';
+import { ensureBaseArchive } from '../vms/guest';
+import { TestEngine, makeOverlayFile, qemuCommandLines } from '../helpers/engine';
+import { TcpProxy } from '../helpers/proxy';
+
+jest.setTimeout(900000);
+
+let a: TestEngine;
+let b: TestEngine;
+let base: { file: string; baseId: string };
+let overlayFile = '';
+let work = '';
+
+interface Inst {
+  id: string;
+  name: string;
+  state: string;
+  domain: string;
+}
+
+const STALL = ['--handoff-stall-timeout', '5', '--handoff-confirm-timeout', '20'];
+
+beforeAll(async () => {
+  base = await ensureBaseArchive('tiny');
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'handoff-'));
+  [a, b] = await Promise.all([TestEngine.start('ha', STALL), TestEngine.start('hb', STALL)]);
+  overlayFile = path.join(work, 'app.clov');
+  // The app state: a random file in guest memory and one on its disk, as a customized VM would have.
+  await makeOverlayFile(a, base, overlayFile, 'head -c 3000000 /dev/urandom > /run/app-state && head -c 2000000 /dev/urandom > /data/app.bin && sync');
+  await b.opOk('POST', '/v1/bases', { source: base.file, sha256: base.baseId }, 'base import on b');
+});
+
+afterAll(async () => {
+  await Promise.all([a?.destroy(), b?.destroy()]);
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+async function exec(e: TestEngine, id: string, cmd: string): Promise<string> {
+  const r = await e.call<{ code: number; stdout: string }>('POST', `/v1/instances/${id}/exec`, { command: cmd });
+  expect(r.code).toBe(0);
+  return r.stdout.trim();
+}
+
+const counter = async (e: TestEngine, id: string) => Number(await exec(e, id, 'cat /run/counter'));
+
+async function synthesize(name: string): Promise<Inst> {
+  const op = await a.opOk('POST', '/v1/instances', { name, baseId: base.baseId, overlay: { url: overlayFile } }, 'synthesis');
+  return (op.result as { instance: Inst }).instance;
+}
+
+/** Pulls `id` from `from` to `to` with a handoff token, through `via` (a proxy endpoint) if given. */
+async function handoff(from: TestEngine, to: TestEngine, id: string, via?: string): Promise<{ id: string }> {
+  const grant = await from.call<{ token: string }>('POST', `/v1/instances/${id}/handoff-token`, {});
+  const { operation } = await to.call<{ operation: OperationView }>('POST', '/v1/handoffs', { source: { endpoint: via ?? from.endpoint, token: grant.token }, instanceId: id });
+  return operation;
+}
+
+async function instances(e: TestEngine): Promise<Inst[]> {
+  return (await e.call<{ instances: Inst[] }>('GET', '/v1/instances')).instances;
+}
+
+/** The VM keeps running where it was, and counting. */
+async function expectRunningAt(e: TestEngine, id: string): Promise<void> {
+  let i: Inst | undefined;
+  for (let k = 0; k < 50; k++) {
+    i = (await instances(e)).find((x) => x.id === id);
+    if (i?.state === 'running') break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(i?.state).toBe('running');
+  const c = await counter(e, id);
+  await new Promise((r) => setTimeout(r, 2000));
+  expect(await counter(e, id)).toBeGreaterThan(c);
+}
+
+async function waitForBytes(e: TestEngine, opId: string, bytes: number): Promise<OperationView> {
+  for (;;) {
+    const v = await e.call<OperationView>('GET', `/v1/operations/${opId}`);
+    if (v.state !== 'running') throw new Error(`handoff ended before ${bytes} bytes: ${JSON.stringify(v)}`);
+    if (v.phase === 'transfer' && v.done >= bytes) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('a running instance moves to another cloudlet and back, its memory and disk intact', async () => {
+  const inst = await synthesize('mover');
+  const appMd5 = await exec(a, inst.id, 'md5sum /run/app-state /data/app.bin');
+  await exec(a, inst.id, 'echo written-before-the-move > /data/moved.txt && sync');
+  const before = await counter(a, inst.id);
+
+  const op = await handoff(a, b, inst.id);
+  const done = await b.settle(op.id);
+  if (done.state !== 'succeeded') throw new Error(`handoff failed: ${JSON.stringify(done.error)}\n${b.log.slice(-3000)}\n${a.log.slice(-3000)}`);
+  const r = done.result as { instance: Inst; bytesReceived: number; downtimeMs: number; from: { id: string } };
+  expect(r.instance.id).toBe(inst.id);
+  expect(r.instance.state).toBe('running');
+  expect(r.downtimeMs).toBeGreaterThan(0);
+  // Only what differs from the shared base travels: far less than the 256 MiB of RAM and the disk.
+  expect(r.bytesReceived).toBeLessThan(64 << 20);
+
+  // Gone from a (its API and its libvirt), running at b with everything it had.
+  expect((await instances(a)).map((i) => i.id)).not.toContain(inst.id);
+  const procs = qemuCommandLines(inst.domain);
+  expect(procs).toHaveLength(1);
+  expect(procs[0]).toContain(b.stateDir);
+  expect(await exec(b, inst.id, 'cat /data/moved.txt')).toBe('written-before-the-move');
+  expect(await exec(b, inst.id, 'md5sum /run/app-state /data/app.bin')).toBe(appMd5);
+  expect(await counter(b, inst.id)).toBeGreaterThanOrEqual(before);
+  await expectRunningAt(b, inst.id);
+  // Disk written at b reads back after the caches are dropped (the qcow2 layer b built is sound).
+  await exec(b, inst.id, 'echo written-at-b > /data/at-b.txt && sync && echo 3 > /proc/sys/vm/drop_caches');
+  expect(await exec(b, inst.id, 'cat /data/moved.txt /data/at-b.txt')).toBe('written-before-the-move\nwritten-at-b');
+
+  // And back to a.
+  const back = await b.settle((await handoff(b, a, inst.id)).id);
+  expect(back.error).toBeUndefined();
+  expect((await instances(b)).map((i) => i.id)).not.toContain(inst.id);
+  expect(await exec(a, inst.id, 'cat /data/moved.txt /data/at-b.txt')).toBe('written-before-the-move\nwritten-at-b');
+  expect(await exec(a, inst.id, 'md5sum /run/app-state /data/app.bin')).toBe(appMd5);
+  await expectRunningAt(a, inst.id);
+  expect(qemuCommandLines(inst.domain)).toHaveLength(1);
+});
+
+test('the destination killed mid-transfer leaves the VM running at the source; the destination cleans up', async () => {
+  const inst = await synthesize('stays-1');
+  const proxy = TcpProxy.forEndpoint(a.endpoint, 4 << 20);
+  await proxy.start();
+  try {
+    const op = await handoff(a, b, inst.id, proxy.endpoint);
+    await waitForBytes(b, op.id, 2 << 20);
+    await b.kill9();
+    await expectRunningAt(a, inst.id);
+    const ops = (await a.call<{ operations: OperationView[] }>('GET', '/v1/operations')).operations.filter((o) => o.kind === 'handoff-out');
+    expect(ops.at(-1)?.state).toBe('failed');
+    expect(ops.at(-1)?.error?.code).toBe('HANDOFF_FAILED');
+    await b.boot();
+    expect((await instances(b)).map((i) => i.id)).not.toContain(inst.id);
+    expect(fs.readdirSync(path.join(b.stateDir, 'instances'))).not.toContain(inst.id);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+test.each(['cut', 'blackhole'] as const)('the link %s mid-transfer leaves the VM running at the source', async (how) => {
+  const inst = await synthesize(`stays-${how}`);
+  const proxy = TcpProxy.forEndpoint(a.endpoint, 4 << 20);
+  await proxy.start();
+  try {
+    const op = await handoff(a, b, inst.id, proxy.endpoint);
+    await waitForBytes(b, op.id, 2 << 20);
+    if (how === 'cut') proxy.cut();
+    else proxy.blackhole();
+    const failed = await b.settle(op.id);
+    expect(failed.state).toBe('failed');
+    expect(failed.error?.code).toBe('HANDOFF_FAILED');
+    expect(failed.error?.message).toMatch(/runs on at the source/);
+    await expectRunningAt(a, inst.id);
+    expect((await instances(b)).map((i) => i.id)).not.toContain(inst.id);
+    expect(qemuCommandLines(inst.domain)).toHaveLength(1);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+test('a handoff to a cloudlet without the base fails before the VM is paused, with a clear error', async () => {
+  const c = await TestEngine.start('hc');
+  try {
+    const inst = await synthesize('nobase');
+    const failed = await c.settle((await handoff(a, c, inst.id)).id);
+    expect(failed.error?.code).toBe('BASE_MISSING');
+    expect(failed.error?.message).toContain(base.baseId);
+    // The source never started streaming: no handoff operation for this instance there.
+    const ops = (await a.call<{ operations: OperationView[] }>('GET', '/v1/operations')).operations;
+    expect(ops.filter((o) => o.kind === 'handoff-out' && o.target?.id === inst.id)).toHaveLength(0);
+    await expectRunningAt(a, inst.id);
+  } finally {
+    await c.destroy();
+  }
+});
+
+test('a handoff token opens only that instance\'s handoff, and a wrong one nothing', async () => {
+  const inst = (await instances(a)).find((i) => i.name === 'nobase')!;
+  const other = (await instances(a)).find((i) => i.name !== 'nobase' && i.state === 'running')!;
+  const grant = await a.call<{ token: string; expires: string }>('POST', `/v1/instances/${inst.id}/handoff-token`, { ttlSeconds: 60 });
+  expect(grant.token).toMatch(/^cht_/);
+  const scoped = new EngineClient({ endpoint: a.endpoint, token: grant.token });
+  try {
+    expect((await scoped.call<{ baseId: string }>('GET', `/v1/instances/${inst.id}/handoff`)).baseId).toBe(base.baseId);
+    await expect(scoped.call('GET', `/v1/instances/${other.id}/handoff`)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(scoped.call('GET', '/v1/instances')).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(scoped.call('DELETE', `/v1/instances/${inst.id}`)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+  } finally {
+    await scoped.close();
+  }
+  const wrong = await b.settle((await b.call<{ operation: OperationView }>('POST', '/v1/handoffs', { source: { endpoint: a.endpoint, token: 'cht_not-a-token' }, instanceId: inst.id })).operation.id);
+  expect(wrong.error?.code).toBe('UNAUTHORIZED');
+  // Tokens never show in operation records.
+  expect(JSON.stringify(await b.call('GET', '/v1/operations'))).not.toContain('cht_');
+  expect(b.log).not.toContain(grant.token);
+  await expectRunningAt(a, inst.id);
+});
