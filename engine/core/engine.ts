@@ -143,7 +143,11 @@ export class Engine {
   }
 
   async close(): Promise<void> {
-    for (const op of this.ops.running()) op.abort.abort();
+    const running = this.ops.running();
+    for (const op of running) op.abort.abort();
+    // Cancelled operations still clean up through libvirt (a handoff source resumes its paused VM): give
+    // them a moment before the connection goes.
+    await Promise.race([Promise.all(running.map((op) => op.wait(30000))), new Promise((r) => setTimeout(r, 30000).unref())]);
     await this.driver.close();
     this.store.unlock();
   }
@@ -168,6 +172,13 @@ export class Engine {
         continue;
       }
       const st = domains.get(inst.domain);
+      const handoffMark = path.join(dir, 'handoff-out');
+      if (fs.existsSync(handoffMark)) {
+        // The engine died while handing this VM off, before any confirmation: it is still ours to run.
+        if (st === 'paused') await this.driver.resume(inst.domain).catch((e) => this.log(`could not resume instance ${inst.id}: ${(e as Error).message}`));
+        fs.rmSync(handoffMark, { force: true });
+        this.log(`instance ${inst.id}: an interrupted handoff was abandoned; the VM runs on here`);
+      }
       const saved = path.join(dir, 'resume.save');
       let resumed = false;
       if (!st && fs.existsSync(saved)) {
@@ -891,7 +902,9 @@ export class Engine {
       op.setTarget({ type: 'instance', id: inst.id });
       const bdir = this.store.baseDir(base.id);
       const disk = path.join(this.store.instanceDir(inst.id), 'disk.qcow2');
+      const mark = path.join(this.store.instanceDir(inst.id), 'handoff-out');
       try {
+        fs.writeFileSync(mark, `${session.id}\n`);
         op.phase('index-base');
         const bi = await this.baseIndexFor(base);
         const xml = await this.driver.migratableXml(inst.domain);
@@ -935,6 +948,7 @@ export class Engine {
           throw new CloudletError('HANDOFF_FAILED', outcome === 'closed' ? 'the destination went away before confirming that the VM runs there' : `the destination did not confirm within ${this.handoff.confirmTimeoutMs / 1000} s`);
         }
         session.state = 'confirmed';
+        fs.rmSync(mark, { force: true });
         op.phase('remove');
         await this.driver.destroy(inst.domain);
         this.store.removeDir(this.store.instanceDir(inst.id));
@@ -950,6 +964,7 @@ export class Engine {
         this.log(`handoff ${req.handoffId} of ${inst.id} failed; the VM runs on here: ${(e as Error).message}`);
         throw e instanceof CloudletError && e.code !== 'CANCELLED' ? new CloudletError('HANDOFF_FAILED', `${e.message}; the VM runs on at this cloudlet`, e) : e;
       } finally {
+        fs.rmSync(mark, { force: true });
         this.busy.delete(inst.id);
         settle();
         // Kept a while so a confirmation retried after a lost answer is answered the same way.

@@ -57,7 +57,7 @@ export interface SendStats {
 }
 
 const LADDER = [0, 1, 3, 5, 7, 9, 12, 15, 19];
-/** Flush a batch once this many entries are in it: a socket chunk adds at most 16 pages past it. */
+/** Send once this many entries or literals are batched (fuller batches close themselves). */
 const FLUSH_ENTRIES = 3072;
 const FLUSH_LITERALS = 1024;
 
@@ -154,7 +154,7 @@ class PushSource implements ByteSource {
 
   async push(chunk: Buffer): Promise<void> {
     if (this.failed) throw this.failed;
-    // At most 64 KiB per read() keeps the pages one read adds to a batch bounded.
+    // At most 64 KiB per read(): what one read adds to the batches (at most 16 literal pages) stays small.
     for (let at = 0; at < chunk.length; at += 65536) this.chunks.push(chunk.subarray(at, Math.min(chunk.length, at + 65536)));
     this.queued += chunk.length;
     this.wakeReader?.();
@@ -201,7 +201,8 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     pausedAt: null,
   };
   const flush = async (): Promise<void> => {
-    if (batch.count > 0) await pipe.submit(batch.take());
+    if (batch.count > 0) batch.ready.push(batch.take());
+    while (batch.ready.length > 0) await pipe.submit(batch.ready.shift()!);
   };
   const checkAbort = () => {
     if (o.signal.aborted) throw new CloudletError('CANCELLED', 'the handoff was cancelled');
@@ -227,7 +228,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
       }
     }
   };
-  const needsFlush = () => batch.count >= FLUSH_ENTRIES || batch.literals.length >= FLUSH_LITERALS;
+  const needsFlush = () => batch.ready.length > 0 || batch.count >= FLUSH_ENTRIES || batch.literals.length >= FLUSH_LITERALS;
 
   try {
     pipe.enqueue(jsonRecord(RecordType.Hello, { version: WIRE_VERSION, ...o.hello }));

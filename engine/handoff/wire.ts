@@ -62,15 +62,16 @@ export function jsonRecord(type: RecordType, value: unknown): Buffer[] {
   return [recordHeader(type, body.length), body];
 }
 
-/** Entries and literals accumulated for one batch record. */
+/**
+ * Entries and literals accumulated for batch records. A full batch is closed into `ready` at once, so
+ * callers that cannot wait (the stream parser's synchronous page callbacks) never overfill one.
+ */
 export class BatchBuilder {
   readonly entries = Buffer.alloc(4 + LIMITS.maxBatchEntries * ENTRY_BYTES);
   count = 0;
   literals: Buffer[] = [];
-
-  get full(): boolean {
-    return this.count >= LIMITS.maxBatchEntries;
-  }
+  /** Closed raw batches waiting to be sent. */
+  readonly ready: Buffer[] = [];
 
   add(space: Space, source: Source, target: number, ref = 0, literal?: Buffer, at = 0): void {
     const o = 4 + this.count * ENTRY_BYTES;
@@ -80,7 +81,7 @@ export class BatchBuilder {
     this.entries.writeUInt32LE(target, o + 4);
     this.entries.writeUInt32LE(ref, o + 8);
     if (source === Source.Literal) this.literals.push(Buffer.from(literal!.subarray(at, at + CHUNK_SIZE)));
-    this.count++;
+    if (++this.count === LIMITS.maxBatchEntries) this.ready.push(this.take());
   }
 
   /** The raw batch (count, entries, literals), and resets the builder. */

@@ -11,6 +11,7 @@ export type DomainState = 'running' | 'paused' | 'shut off' | 'crashed' | 'other
 
 export class VmDriver {
   private session: VirshSession;
+  private closed = false;
 
   private constructor(readonly uri: string) {
     this.session = new VirshSession(uri);
@@ -47,6 +48,7 @@ export class VmDriver {
   }
 
   private async run(cmd: string, timeoutMs = 120000): Promise<string> {
+    if (this.closed) throw new CloudletError('VM_FAILED', `libvirt connection closed; cannot run: ${cmd}`);
     if (!this.session.alive) this.session = new VirshSession(this.uri);
     try {
       return await this.session.run(cmd, timeoutMs);
@@ -114,6 +116,7 @@ export class VmDriver {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.session.close(false);
   }
 }

@@ -43,8 +43,18 @@ export interface EngineOverlay {
 /** How long one listing of instances answers reads (a plan refreshes every instance at once). */
 const LISTING_TTL_MS = 1500;
 
+/** A peer cloudlet from the provider configuration (handoff sources). */
+export interface PeerSpec {
+  name: string;
+  endpoint?: string;
+  stateDir?: string;
+  token?: string;
+  ca?: string;
+}
+
 export class Cloudlet {
   private listing: { at: number; items: Promise<Map<string, EngineInstance>> } | null = null;
+  private peerConnections: Promise<{ spec: PeerSpec; cloudlet: Cloudlet | null; error?: string }[]> | null = null;
 
   constructor(
     readonly client: EngineClient,
@@ -52,10 +62,30 @@ export class Cloudlet {
     readonly endpoint: string,
     readonly id: string,
     readonly name: string,
+    readonly peers: PeerSpec[] = [],
+    /** The peer's configuration, for a Cloudlet that is a peer of the configured one. */
+    readonly spec?: PeerSpec,
   ) {}
 
   async close(): Promise<void> {
     await this.client.close();
+    if (this.peerConnections) for (const p of await this.peerConnections) await p.cloudlet?.close();
+  }
+
+  /**
+   * The configured peer that is cloudlet `id` (each peer is asked who it is once per provider process), or a
+   * diagnostic saying which peers there are and what they answered.
+   */
+  async peer(id: string, shownEndpoint: string, signal?: AbortSignal): Promise<Cloudlet> {
+    this.peerConnections ??= Promise.all(this.peers.map((spec) => connectPeer(spec, signal)));
+    const all = await this.peerConnections;
+    const hit = all.find((p) => p.cloudlet?.id === id);
+    if (hit) return hit.cloudlet!;
+    const seen = all.map((p) => `  - ${p.spec.name}: ${p.cloudlet ? `cloudlet ${p.cloudlet.id}` : `unreachable (${p.error})`}`).join('\n');
+    fail(
+      'Instance is on a cloudlet this configuration cannot reach',
+      `The state says this instance runs on cloudlet ${id} (${shownEndpoint}), but this provider configuration is cloudlet ${this.id} (${this.endpoint}) and none of its peers is ${id}.${seen ? `\nPeers:\n${seen}` : ' It has no peers.'}\n\nTo move the instance here (handoff), add a \`peer\` block for ${id} to this provider configuration; to leave it where it is, point the resource back at that cloudlet's provider configuration.`,
+    );
   }
 
   /** One API call; engine errors become diagnostics. NOT_FOUND is returned as null when `missingOk`. */
@@ -146,4 +176,21 @@ export function engineDiagnostic(e: unknown, endpoint: string, path?: PathStep[]
     NOT_FOUND: 'Not found on the cloudlet',
   };
   return new DiagnosticError([error(summaries[code] ?? `Cloudlet engine error ${code}`, `${msg}${hints[code] ? `\n\n${hints[code]}` : ''}\n\n(engine ${endpoint}, code ${code})`, path)]);
+}
+
+async function connectPeer(spec: PeerSpec, signal?: AbortSignal): Promise<{ spec: PeerSpec; cloudlet: Cloudlet | null; error?: string }> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { EngineClient: Client, connectLocal } = require('../../engine/client/client') as typeof import('../../engine/client/client');
+  let client: EngineClient | null = null;
+  try {
+    let endpoint = spec.endpoint ?? '';
+    let token = spec.token ?? '';
+    if (spec.stateDir) ({ endpoint, token } = await connectLocal(spec.stateDir, { signal }));
+    client = new Client({ endpoint, token, ca: spec.ca });
+    const info = await client.call<{ cloudlet: { id: string; name: string } }>('GET', '/v1/info', undefined, { signal, timeoutMs: 15000 });
+    return { spec, cloudlet: new Cloudlet(client, endpoint, info.cloudlet.id, info.cloudlet.name, [], { ...spec, endpoint, token }) };
+  } catch (e) {
+    await client?.close().catch(() => undefined);
+    return { spec, cloudlet: null, error: (e as Error).message };
+  }
 }

@@ -57,11 +57,12 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
           peer: {
             nesting: 'list',
             block: {
-              description: 'Another cloudlet this one may hand instances off to or from (used by handoff).',
+              description: 'Another cloudlet this one may take instances from (handoff): when an instance\'s state says it runs on a peer, this configuration reads it there and moves it here on apply. Give `endpoint` and `token`, or `state_dir` for a local engine on this host.',
               attributes: {
                 name: { type: 'string', required: true, description: 'Name the peer is known by in this configuration.' },
-                endpoint: { type: 'string', required: true, description: 'The peer engine API endpoint (`https://host:port` or `http://host:port`).' },
-                token: { type: 'string', optional: true, sensitive: true, description: 'API token of the peer engine.' },
+                endpoint: { type: 'string', optional: true, description: 'The peer engine API endpoint (`https://host:port`, `http://host:port` or `unix:/path`), as this provider and this cloudlet\'s engine can reach it.' },
+                state_dir: { type: 'string', optional: true, description: 'State directory of a local embedded engine on this host (instead of `endpoint`; its token is read from there).' },
+                token: { type: 'string', optional: true, sensitive: true, description: 'API token of the peer engine. Used only to ask the peer for a short-lived handoff token for the one instance being moved; the peer token itself is not sent to this cloudlet\'s engine nor stored in state.' },
                 ca_cert: { type: 'string', optional: true, description: 'PEM of the CA for the peer\'s certificate.' },
               },
             },
@@ -81,7 +82,11 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
           if (seen.has(p.name)) out.push(error('Duplicate peer', `Another peer is already named ${JSON.stringify(p.name)}.`, ['peer', i, 'name']));
           seen.add(p.name);
         }
-        if (typeof p.endpoint === 'string' && !/^https?:\/\/[^/\s]+\/?$/.test(p.endpoint)) out.push(error('Invalid value for endpoint', `expected http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(p.endpoint)}`, ['peer', i, 'endpoint']));
+        if (typeof p.endpoint === 'string' && !ENDPOINT_RE.test(p.endpoint)) out.push(error('Invalid value for endpoint', `expected https://HOST:PORT, http://HOST:PORT or unix:/PATH, got ${JSON.stringify(p.endpoint)}`, ['peer', i, 'endpoint']));
+        const known = (v: unknown) => v !== null && v !== undefined;
+        if (known(p.endpoint) && known(p.state_dir)) out.push(error('Conflicting peer settings', 'Give a peer `endpoint` (with `token`) or `state_dir` (a local engine), not both.', ['peer', i, 'state_dir']));
+        if (p.endpoint === null && p.state_dir === null) out.push(error('Missing peer location', `Peer ${JSON.stringify(p.name)} needs \`endpoint\` (with \`token\`) or \`state_dir\`.`, ['peer', i]));
+        if (typeof p.endpoint === 'string' && p.token === null) out.push(error('Missing peer token', `Peer ${JSON.stringify(p.name)} at ${p.endpoint} needs its API \`token\`.`, ['peer', i, 'token']));
       });
       return out;
     },
@@ -130,7 +135,14 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
         fail('Engine too old', `The engine at ${shown} does not report a cloudlet id; upgrade it to the version this provider came with.`, endpoint ? ['endpoint'] : undefined);
       }
       log('info', 'configured', { endpoint: shown, cloudlet: info.cloudlet.id, engine_version: info.engine?.version, terraform_version: terraformVersion });
-      return new Cloudlet(client, shown, info.cloudlet.id, info.cloudlet.name);
+      const peers = (Array.isArray(config.peer) ? (config.peer as Obj[]) : []).map((p) => ({
+        name: String(p.name),
+        endpoint: str(p, 'endpoint') ?? undefined,
+        stateDir: str(p, 'state_dir') !== null ? path.resolve(str(p, 'state_dir')!) : undefined,
+        token: str(p, 'token') ?? undefined,
+        ca: str(p, 'ca_cert') ?? undefined,
+      }));
+      return new Cloudlet(client, shown, info.cloudlet.id, info.cloudlet.name, peers);
     },
     resources: [baseVmResource, overlayResource, customizationResource, instanceResource],
     dataSources: [engineDataSource, baseVmDataSource],

@@ -120,7 +120,7 @@ test('a running instance moves to another cloudlet and back, its memory and disk
   expect(await exec(b, inst.id, 'cat /data/moved.txt /data/at-b.txt')).toBe('written-before-the-move\nwritten-at-b');
 
   // And back to a.
-  const back = await b.settle((await handoff(b, a, inst.id)).id);
+  const back = await a.settle((await handoff(b, a, inst.id)).id);
   expect(back.error).toBeUndefined();
   expect((await instances(b)).map((i) => i.id)).not.toContain(inst.id);
   expect(await exec(a, inst.id, 'cat /data/moved.txt /data/at-b.txt')).toBe('written-before-the-move\nwritten-at-b');

@@ -1,12 +1,16 @@
 // cloudlet_instance: a VM synthesized on the cloudlet from a base VM and an overlay (or the base alone).
 // Its placement (the cloudlet it runs on, and that cloudlet's endpoint) lives in computed attributes so that
-// a later provider configuration can find it where the state says it is (see DESIGN.md, handoff).
+// a later provider configuration can find it where the state says it is (see DESIGN.md, handoff): when the
+// resource's provider configuration changes, the new one reads the instance at its peer, plans an in-place
+// update of the placement, and on apply has its own engine pull the running VM from the peer.
 // Power state is declarative: `power_state` is what the configuration wants; a VM stopped or paused out of
 // band reads back as such, shows as a change in the next plan, and is put back on apply.
 
 import { Diagnostic, DiagnosticError, error, fail } from '../../protocol/diagnostics';
+import { log } from '../../protocol/log';
 import { BlockSchema } from '../../framework/schema';
 import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
+import { UNKNOWN } from '../../protocol/cty';
 import { Cloudlet, EngineBase, EngineInstance } from '../connection';
 import { cloudletAttr, engineSource, known, ms, str, timeoutsBlock, validHex64, validName, validSource } from '../common';
 
@@ -102,12 +106,39 @@ function sizeMismatches(base: EngineBase, values: Obj): Diagnostic[] {
     .map(([attr, have, unit]) => error(`Invalid value for ${attr}`, `The base VM ${base.name} (${base.id.slice(0, 12)}) was snapshotted with ${have} ${unit}; an instance resumes from that snapshot, so ${attr} must be ${have} (or left unset).`, [attr]));
 }
 
-async function setPower(ctx: CallContext<Cloudlet>, id: string, want: string): Promise<EngineInstance> {
-  return ctx.provider.call<EngineInstance>('POST', `/v1/instances/${id}/power`, { state: want }, { signal: ctx.signal });
+async function setPower(ctx: CallContext<Cloudlet>, id: string, want: string, c: Cloudlet = ctx.provider): Promise<EngineInstance> {
+  return c.call<EngineInstance>('POST', `/v1/instances/${id}/power`, { state: want }, { signal: ctx.signal });
 }
 
-async function fullView(ctx: CallContext<Cloudlet>, id: string): Promise<EngineInstance> {
-  return ctx.provider.call<EngineInstance>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal });
+async function fullView(ctx: CallContext<Cloudlet>, id: string, c: Cloudlet = ctx.provider): Promise<EngineInstance> {
+  return c.call<EngineInstance>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal });
+}
+
+/** Whether the state places the instance on another cloudlet than this configuration's. */
+function elsewhere(state: Obj | null, c: Cloudlet): state is Obj & { cloudlet: string } {
+  return state !== null && typeof state.cloudlet === 'string' && state.cloudlet !== c.id;
+}
+
+/** The cloudlet the state says the instance is on: this one, or the configured peer that is it. */
+async function placement(ctx: CallContext<Cloudlet>, state: Obj): Promise<Cloudlet> {
+  const c = ctx.provider;
+  return elsewhere(state, c) ? c.peer(state.cloudlet, String(state.cloudlet_endpoint ?? 'endpoint unknown'), ctx.signal) : c;
+}
+
+/**
+ * Moves the instance from the peer it runs on to this cloudlet: the peer issues a handoff token for it
+ * (with the peer credentials this configuration holds), and this cloudlet's engine pulls the running VM
+ * with that token. Only the short-lived token reaches this engine; none of it reaches the state.
+ */
+async function handoffHere(ctx: CallContext<Cloudlet>, prior: Obj & { cloudlet: string }): Promise<EngineInstance> {
+  const c = ctx.provider;
+  const from = await placement(ctx, prior);
+  const id = String(prior.id);
+  const grant = await from.call<{ token: string }>('POST', `/v1/instances/${encodeURIComponent(id)}/handoff-token`, { ttlSeconds: 3600 }, { signal: ctx.signal });
+  const op = await c.operation('POST', '/v1/handoffs', { source: { endpoint: from.spec!.endpoint, token: grant.token, ca: from.spec!.ca }, instanceId: id }, `handoff of ${String(prior.name)} from cloudlet ${from.id}`, ctx.signal);
+  const r = op.result as { instance: EngineInstance; bytesReceived?: number; downtimeMs?: number | null };
+  log('info', `handoff of ${String(prior.name)} done`, { from: from.id, to: c.id, bytes: r.bytesReceived, downtime_ms: r.downtimeMs });
+  return r.instance;
 }
 
 export const instanceResource: ResourceType<Cloudlet> = {
@@ -123,17 +154,28 @@ export const instanceResource: ResourceType<Cloudlet> = {
   },
 
   async modifyPlan(p: PlanContext, c: Cloudlet): Promise<void> {
+    // A move: the state places the instance on another cloudlet. The plan is an in-place update of the
+    // placement (never a replacement: the VM moves with its memory and disk); what depends on the host
+    // where it runs is known after the move.
+    if (elsewhere(p.prior, c) && p.requiresReplace.length === 0) {
+      p.planned.cloudlet = c.id;
+      p.planned.cloudlet_endpoint = c.endpoint;
+      for (const n of ['state', 'address', 'timings']) p.planned[n] = UNKNOWN;
+    }
     // Sizes come from the base's memory snapshot: check them against it now rather than fail at apply.
     const baseId = p.config.base_id;
     if (typeof baseId !== 'string') return;
     const base = await c.base(baseId);
     if (!base) {
       if (p.prior === null) p.diagnostics.push(error('Base VM not found', `The cloudlet ${c.id} (${c.endpoint}) has no base VM ${baseId}.`, ['base_id']));
+      // A move needs the base at the destination; it may still come in this apply (a cloudlet_base_vm here).
       return;
     }
     p.diagnostics.push(...sizeMismatches(base, p.config));
     for (const [attr, have] of sizesOf(base)) if (p.config[attr] === null) p.planned[attr] = have;
   },
+
+
 
   async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
     const c = ctx.provider;
@@ -156,13 +198,9 @@ export const instanceResource: ResourceType<Cloudlet> = {
   },
 
   async read(ctx: CallContext<Cloudlet>, state: Obj): Promise<Obj | null> {
-    const c = ctx.provider;
-    // Placement moved to another provider configuration: this cloudlet must never answer "gone" for a VM
-    // that runs elsewhere (Terraform would forget it and plan a second one). Until handoff exists, refuse.
-    if (typeof state.cloudlet === 'string' && state.cloudlet !== c.id) {
-      fail('Instance is on another cloudlet',
-          `${String(state.name)} runs on cloudlet ${state.cloudlet} (${String(state.cloudlet_endpoint)}), but this provider configuration is cloudlet ${c.id} (${c.endpoint}). Moving a running instance between cloudlets (handoff) is not supported by this provider version; point the resource back at the provider configuration of ${state.cloudlet}.`);
-    }
+    // Read where the state says it is: a VM running on a peer is never reported as gone (Terraform would
+    // forget it and plan a second one); with no way to reach that cloudlet, placement() fails instead.
+    const c = await placement(ctx, state);
     const i = await c.instance(String(state.id), ctx.signal);
     if (!i) return null;
     const s = instanceState(i, c, await c.base(i.baseId, ctx.signal));
@@ -173,7 +211,12 @@ export const instanceResource: ResourceType<Cloudlet> = {
 
   async update(ctx: CallContext<Cloudlet>, prior: Obj, planned: Obj): Promise<Obj> {
     const want = str(planned, 'power_state') ?? 'running';
-    if (want !== prior.power_state || want !== prior.state) await setPower(ctx, String(prior.id), want);
+    if (elsewhere(prior, ctx.provider)) {
+      // A handoff moves a running VM; one that is paused or stopped at the source is started there first.
+      if (prior.state !== 'running') await setPower(ctx, String(prior.id), 'running', await placement(ctx, prior));
+      await handoffHere(ctx, prior);
+      if (want !== 'running') await setPower(ctx, String(prior.id), want);
+    } else if (want !== prior.power_state || want !== prior.state) await setPower(ctx, String(prior.id), want);
     const view = await fullView(ctx, String(prior.id));
     if (view.state !== want) {
       fail('Power state not reached', `Instance ${view.name} is ${view.state} after asking for ${want}; its console log on the cloudlet host may say why.`, ['power_state']);
@@ -182,7 +225,7 @@ export const instanceResource: ResourceType<Cloudlet> = {
   },
 
   async delete(ctx: CallContext<Cloudlet>, state: Obj): Promise<void> {
-    await ctx.provider.call('DELETE', `/v1/instances/${encodeURIComponent(String(state.id))}`, undefined, { signal: ctx.signal, missingOk: true });
+    await (await placement(ctx, state)).call('DELETE', `/v1/instances/${encodeURIComponent(String(state.id))}`, undefined, { signal: ctx.signal, missingOk: true });
   },
 
   async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
