@@ -7,14 +7,33 @@ import { CloudletProvider, CloudletProviderPeer } from '../generated/providers/c
 import { DataCloudletEngine } from '../generated/providers/cloudlet/data-cloudlet-engine';
 import { fail, isToken } from './validation';
 
+/**
+ * Another cloudlet this one may take instances from (a handoff's source), by endpoint and token or, for a
+ * local engine on the same host, by state directory. `Cloudlet.asPeer()` makes one from a Cloudlet.
+ */
 export interface CloudletPeer {
   /** Name the peer is known by in this configuration. */
   readonly name: string;
-  /** The peer engine's API endpoint (`https://host:port`). */
-  readonly endpoint: string;
-  /** The peer's API token; pass a sensitive value (e.g. a sensitive TerraformVariable), never a literal. */
+  /**
+   * The peer engine's API endpoint (`https://host:port`, `http://host:port` or `unix:/path`).
+   * @default - none: give `stateDir` instead
+   */
+  readonly endpoint?: string;
+  /**
+   * State directory of a local embedded engine on this host (instead of `endpoint`).
+   * @default - none: give `endpoint` instead
+   */
+  readonly stateDir?: string;
+  /**
+   * The peer's API token (with `endpoint`); pass a sensitive value (e.g. a sensitive TerraformVariable), never
+   * a literal. The provider only uses it to ask the peer for a short-lived handoff token.
+   * @default - none (required with `endpoint`)
+   */
   readonly token?: string;
-  /** PEM of the CA for the peer's certificate. */
+  /**
+   * PEM of the CA for the peer's certificate.
+   * @default - the system store
+   */
   readonly caCert?: string;
 }
 
@@ -74,7 +93,10 @@ export class Cloudlet extends Construct {
     if (props.token !== undefined && !isToken(props.token)) fail(this, 'token', 'a literal token would be written to the synthesized configuration; pass a sensitive TerraformVariable value, or leave it unset and export CLOUDLET_TOKEN');
     const peers = props.peers ?? [];
     peers.forEach((p, i) => {
-      if (!isToken(p.endpoint) && !/^https?:\/\/[^/\s]+\/?$/.test(p.endpoint)) fail(this, `peers[${i}].endpoint`, `expected http(s)://HOST:PORT, got ${JSON.stringify(p.endpoint)}`);
+      if (p.endpoint === undefined && p.stateDir === undefined) fail(this, `peers[${i}]`, 'give endpoint (with token) or stateDir');
+      if (p.endpoint !== undefined && p.stateDir !== undefined) fail(this, `peers[${i}].stateDir`, 'cannot be combined with endpoint');
+      if (p.endpoint !== undefined && !isToken(p.endpoint) && !ENDPOINT_RE.test(p.endpoint)) fail(this, `peers[${i}].endpoint`, `expected unix:/PATH, http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(p.endpoint)}`);
+      if (p.endpoint !== undefined && p.token === undefined) fail(this, `peers[${i}].token`, 'is required with endpoint (a sensitive value)');
       if (p.token !== undefined && !isToken(p.token)) fail(this, `peers[${i}].token`, 'pass a sensitive value, not a literal');
       if (peers.findIndex((q) => q.name === p.name) !== i) fail(this, `peers[${i}].name`, `${JSON.stringify(p.name)} is used twice`);
     });
@@ -88,8 +110,25 @@ export class Cloudlet extends Construct {
       stateDir: props.stateDir,
       token: props.token,
       caCert: props.caCert,
-      peer: peers.length ? peers.map((p): CloudletProviderPeer => ({ name: p.name, endpoint: p.endpoint, token: p.token, caCert: p.caCert })) : undefined,
+      peer: peers.length ? peers.map((p): CloudletProviderPeer => ({ name: p.name, endpoint: p.endpoint, stateDir: p.stateDir, token: p.token, caCert: p.caCert })) : undefined,
     });
+    this.props = props;
+    this.peerCount = peers.length;
+  }
+
+  private readonly props: CloudletProps;
+  /** How many peers this cloudlet's configuration lists (cloudlets it can take instances from). */
+  readonly peerCount: number;
+
+  /**
+   * This cloudlet as a peer of another: the same endpoint and token, or the same local state directory.
+   * The embedded default without a `stateDir` cannot be named from another configuration: give it one.
+   */
+  asPeer(name: string = this.node.id): CloudletPeer {
+    const p = this.props;
+    if (p.endpoint !== undefined) return { name, endpoint: p.endpoint, token: p.token, caCert: p.caCert };
+    if (p.stateDir !== undefined) return { name, stateDir: p.stateDir };
+    fail(this, 'stateDir', 'is needed for this cloudlet to be another cloudlet\'s peer (the embedded default has no name another configuration can use)');
   }
 
   /** Facts about the engine (id, hypervisor, extensions), read at plan time. */

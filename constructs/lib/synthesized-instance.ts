@@ -86,11 +86,16 @@ export class SynthesizedInstance extends Construct {
   }
 
   /**
-   * Moves the instance to another cloudlet: its provider configuration changes, and Terraform plans an
-   * in-place change of placement that the provider carries out as a live handoff.
+   * Moves the instance to another cloudlet (a handoff): its provider configuration changes, and Terraform
+   * plans an in-place change of placement that the provider carries out as a live migration. The target's
+   * configuration must list the cloudlet the instance runs on among its `peers`, and the target must hold
+   * the same base VM (a `BaseVm` on it, or `BaseVm.fromHash`).
    */
   moveTo(target: Cloudlet): void {
     Cloudlet.check(this, 'moveTo(target)', target);
+    if (target !== this.base.cloudlet && target.peerCount === 0) {
+      fail(this, 'moveTo(target)', `${target.node.path} has no peers, so it cannot reach the cloudlet the instance runs on; give it peers: [${this.base.cloudlet.node.id}.asPeer()]`);
+    }
     this.placement = target;
     this.resource.provider = target.provider;
   }

@@ -87,7 +87,10 @@ export class TestEngine {
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    await this.client?.close().catch(() => undefined);
+    // A closed undici client's close() never settles: close it once.
+    const c = this.client as EngineClient | undefined;
+    this.client = undefined as unknown as EngineClient;
+    await c?.close().catch(() => undefined);
     if (this.proc && this.proc.exitCode === null) {
       const exited = new Promise((r) => this.proc.once('exit', r));
       this.proc.kill(signal);

@@ -81,6 +81,17 @@ async function expectRunningAt(e: TestEngine, id: string): Promise<void> {
   expect(await counter(e, id)).toBeGreaterThan(c);
 }
 
+/** The source's handoff-out operation for an instance, once it has ended (the source noticed the failure). */
+async function sourceSide(instanceId: string): Promise<OperationView> {
+  for (let k = 0; ; k++) {
+    const ops = (await a.call<{ operations: OperationView[] }>('GET', '/v1/operations')).operations.filter((o) => o.kind === 'handoff-out' && o.target?.id === instanceId);
+    const last = ops.at(-1);
+    if (last && last.state !== 'running') return last;
+    if (k > 600) throw new Error(`the source's handoff of ${instanceId} did not end: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function waitForBytes(e: TestEngine, opId: string, bytes: number): Promise<OperationView> {
   for (;;) {
     const v = await e.call<OperationView>('GET', `/v1/operations/${opId}`);
@@ -137,10 +148,10 @@ test('the destination killed mid-transfer leaves the VM running at the source; t
     const op = await handoff(a, b, inst.id, proxy.endpoint);
     await waitForBytes(b, op.id, 2 << 20);
     await b.kill9();
+    const out = await sourceSide(inst.id);
+    expect(out.state).toBe('failed');
+    expect(out.error?.code).toBe('HANDOFF_FAILED');
     await expectRunningAt(a, inst.id);
-    const ops = (await a.call<{ operations: OperationView[] }>('GET', '/v1/operations')).operations.filter((o) => o.kind === 'handoff-out');
-    expect(ops.at(-1)?.state).toBe('failed');
-    expect(ops.at(-1)?.error?.code).toBe('HANDOFF_FAILED');
     await b.boot();
     expect((await instances(b)).map((i) => i.id)).not.toContain(inst.id);
     expect(fs.readdirSync(path.join(b.stateDir, 'instances'))).not.toContain(inst.id);
@@ -162,6 +173,7 @@ test.each(['cut', 'blackhole'] as const)('the link %s mid-transfer leaves the VM
     expect(failed.state).toBe('failed');
     expect(failed.error?.code).toBe('HANDOFF_FAILED');
     expect(failed.error?.message).toMatch(/runs on at the source/);
+    expect((await sourceSide(inst.id)).error?.code).toBe('HANDOFF_FAILED');
     await expectRunningAt(a, inst.id);
     expect((await instances(b)).map((i) => i.id)).not.toContain(inst.id);
     expect(qemuCommandLines(inst.domain)).toHaveLength(1);

@@ -68,9 +68,12 @@ describe('Cloudlet', () => {
     [{ endpoint: 'https://edge:7443', stateDir: '/x' }, /edge: invalid stateDir: selects the local embedded engine/],
     [{ token: 'plain-secret' }, /edge: invalid token: a literal token would be written/],
     [{ alias: '1bad' }, /edge: invalid alias/],
-    [{ peers: [{ name: 'a', endpoint: 'unix:/x' }] }, /edge: invalid peers\[0\]\.endpoint/],
+    [{ peers: [{ name: 'a', endpoint: 'ftp://x' }] }, /edge: invalid peers\[0\]\.endpoint/],
     [{ peers: [{ name: 'a', endpoint: 'https://a:1', token: 'literal' }] }, /edge: invalid peers\[0\]\.token/],
-    [{ peers: [{ name: 'a', endpoint: 'https://a:1' }, { name: 'a', endpoint: 'https://b:1' }] }, /edge: invalid peers\[1\]\.name: "a" is used twice/],
+    [{ peers: [{ name: 'a', endpoint: 'https://a:1' }] }, /edge: invalid peers\[0\]\.token: is required with endpoint/],
+    [{ peers: [{ name: 'a' }] }, /edge: invalid peers\[0\]: give endpoint \(with token\) or stateDir/],
+    [{ peers: [{ name: 'a', endpoint: 'https://a:1', stateDir: '/a' }] }, /edge: invalid peers\[0\]\.stateDir: cannot be combined/],
+    [{ peers: [{ name: 'a', stateDir: '/a' }, { name: 'a', stateDir: '/b' }] }, /edge: invalid peers\[1\]\.name: "a" is used twice/],
   ])('refuses %j', (props, message) => {
     const s = stack();
     expect(() => new Cloudlet(s, 'edge', props)).toThrow(message);
@@ -187,15 +190,35 @@ describe('SynthesizedInstance', () => {
     expect(r.provider).toBe('cloudlet.far');
   });
 
-  test('moveTo switches the provider configuration', () => {
+  test('moveTo switches the provider configuration to a cloudlet that lists the source as a peer', () => {
     const s = stack();
-    const { b } = setup(s);
-    const far = new Cloudlet(s, 'far', { endpoint: 'https://far:7443' });
+    const home = new Cloudlet(s, 'home', { stateDir: '/home-state' });
+    const b = new BaseVm(s, 'tiny', { cloudlet: home, source: '/images/tiny.tar', sha256: HASH });
+    const far = new Cloudlet(s, 'far', { stateDir: '/srv/far', peers: [home.asPeer('home')] });
     const i = new SynthesizedInstance(s, 'web', { base: b });
     expect(only(synth(s).resource.cloudlet_instance).provider).toBe('cloudlet');
     i.moveTo(far);
     expect(only(synth(s).resource.cloudlet_instance).provider).toBe('cloudlet.far');
     expect(i.cloudlet).toBe(far);
+    expect(synth(s).provider!.cloudlet.find((p: Record<string, unknown>) => p.alias === 'far')).toMatchObject({ peer: [{ name: 'home', state_dir: '/home-state' }] });
+  });
+
+  test('moveTo a cloudlet without peers names the fix; asPeer of the unnamed default is refused', () => {
+    const s = stack();
+    const { b } = setup(s);
+    const far = new Cloudlet(s, 'far', { endpoint: 'https://far:7443' });
+    const i = new SynthesizedInstance(s, 'web', { base: b });
+    expect(() => i.moveTo(far)).toThrow(/web: invalid moveTo\(target\): .*far has no peers.*asPeer/);
+    const t = stack();
+    expect(() => new Cloudlet(t, 'plain').asPeer()).toThrow(/plain: invalid stateDir: is needed/);
+  });
+
+  test('asPeer of a remote cloudlet carries its endpoint, token and CA', () => {
+    const s = stack();
+    const token = new TerraformVariable(s, 'token', { sensitive: true, type: 'string' });
+    const secret = token.stringValue;
+    const edge = new Cloudlet(s, 'edge', { endpoint: 'https://edge:7443', token: secret, caCert: 'PEM' });
+    expect(edge.asPeer()).toEqual({ name: 'edge', endpoint: 'https://edge:7443', token: secret, caCert: 'PEM' });
   });
 
   test('a long construct path still gives a valid, unique name', () => {

@@ -52,11 +52,11 @@ export interface CloudletProviderPeer {
   */
   readonly caCert?: string;
   /**
-  * The peer engine API endpoint (`https://host:port` or `http://host:port`).
+  * The peer engine API endpoint (`https://host:port`, `http://host:port` or `unix:/path`), as this provider and this cloudlet's engine can reach it.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs#endpoint CloudletProvider#endpoint}
   */
-  readonly endpoint: string;
+  readonly endpoint?: string;
   /**
   * Name the peer is known by in this configuration.
   *
@@ -64,7 +64,13 @@ export interface CloudletProviderPeer {
   */
   readonly name: string;
   /**
-  * API token of the peer engine.
+  * State directory of a local embedded engine on this host (instead of `endpoint`; its token is read from there).
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs#state_dir CloudletProvider#state_dir}
+  */
+  readonly stateDir?: string;
+  /**
+  * API token of the peer engine. Used only to ask the peer for a short-lived handoff token for the one instance being moved; the peer token itself is not sent to this cloudlet's engine nor stored in state.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs#token CloudletProvider#token}
   */
@@ -80,6 +86,7 @@ export function cloudletProviderPeerToTerraform(struct?: CloudletProviderPeer | 
     ca_cert: cdktf.stringToTerraform(struct!.caCert),
     endpoint: cdktf.stringToTerraform(struct!.endpoint),
     name: cdktf.stringToTerraform(struct!.name),
+    state_dir: cdktf.stringToTerraform(struct!.stateDir),
     token: cdktf.stringToTerraform(struct!.token),
   }
 }
@@ -105,6 +112,12 @@ export function cloudletProviderPeerToHclTerraform(struct?: CloudletProviderPeer
     },
     name: {
       value: cdktf.stringToHclTerraform(struct!.name),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    state_dir: {
+      value: cdktf.stringToHclTerraform(struct!.stateDir),
       isBlock: false,
       type: "simple",
       storageClassType: "string",
