@@ -1,0 +1,166 @@
+// Handoff through Terraform: two provider configurations (aliases a and b, each listing the other as a peer)
+// and one cloudlet_instance whose `provider` is flipped from one to the other. The real terraform binary
+// plans an in-place update of the placement, apply moves the running VM engine to engine, and the next plan
+// is empty; no token reaches the state.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TestEngine, qemuCommandLines } from '../helpers/engine';
+import { PROVIDER_BLOCK, TerraformDir } from '../helpers/terraform';
+import { ensureBaseArchive } from '../vms/guest';
+
+jest.setTimeout(900000);
+
+let a: TestEngine;
+let b: TestEngine;
+let tf: TerraformDir;
+let base: { file: string; baseId: string };
+
+interface Inst {
+  id: string;
+  name: string;
+  state: string;
+  domain: string;
+}
+
+function config(placement: 'a' | 'b'): string {
+  return `${PROVIDER_BLOCK}
+variable "token_a" {
+  type      = string
+  sensitive = true
+}
+variable "token_b" {
+  type      = string
+  sensitive = true
+}
+
+provider "cloudlet" {
+  alias    = "a"
+  endpoint = "${a.endpoint}"
+  token    = var.token_a
+  peer {
+    name     = "b"
+    endpoint = "${b.endpoint}"
+    token    = var.token_b
+  }
+}
+
+provider "cloudlet" {
+  alias    = "b"
+  endpoint = "${b.endpoint}"
+  token    = var.token_b
+  peer {
+    name     = "a"
+    endpoint = "${a.endpoint}"
+    token    = var.token_a
+  }
+}
+
+resource "cloudlet_base_vm" "on_a" {
+  provider = cloudlet.a
+  source   = "${base.file}"
+  sha256   = "${base.baseId}"
+}
+
+resource "cloudlet_base_vm" "on_b" {
+  provider = cloudlet.b
+  source   = "${base.file}"
+  sha256   = "${base.baseId}"
+}
+
+resource "cloudlet_instance" "web" {
+  provider = cloudlet.${placement}
+  name     = "web"
+  base_id  = cloudlet_base_vm.on_a.id
+  depends_on = [cloudlet_base_vm.on_b]
+}
+
+output "placement" {
+  value = cloudlet_instance.web.cloudlet
+}
+`;
+}
+
+const instancesOf = async (e: TestEngine) => (await e.call<{ instances: Inst[] }>('GET', '/v1/instances')).instances;
+const exec = async (e: TestEngine, id: string, cmd: string) => {
+  const r = await e.call<{ code: number; stdout: string }>('POST', `/v1/instances/${id}/exec`, { command: cmd });
+  expect(r.code).toBe(0);
+  return r.stdout.trim();
+};
+
+beforeAll(async () => {
+  base = await ensureBaseArchive('tiny');
+  [a, b] = await Promise.all([TestEngine.start('tfa'), TestEngine.start('tfb')]);
+  tf = new TerraformDir('handoff', { TF_VAR_token_a: a.token, TF_VAR_token_b: b.token });
+});
+
+afterAll(async () => {
+  await Promise.all([a?.destroy(), b?.destroy()]);
+  tf?.cleanup();
+});
+
+test('flipping the provider alias plans an in-place placement change, and apply hands the VM off', async () => {
+  tf.write('main.tf', config('a'));
+  await tf.ok(['init', '-input=false']);
+  await tf.ok(['apply', '-auto-approve', '-input=false']);
+  const [inst] = await instancesOf(a);
+  expect(inst.state).toBe('running');
+  const aId = (await a.call<{ cloudlet: { id: string } }>('GET', '/v1/info')).cloudlet.id;
+  const bId = (await b.call<{ cloudlet: { id: string } }>('GET', '/v1/info')).cloudlet.id;
+  expect(JSON.parse((await tf.ok(['output', '-json'])).stdout).placement.value).toBe(aId);
+  await exec(a, inst.id, 'echo before-the-move > /data/moved.txt && sync');
+  const counter = Number(await exec(a, inst.id, 'cat /run/counter'));
+
+  // The move, as a reviewer sees it.
+  tf.write('main.tf', config('b'));
+  const plan = await tf.ok(['plan', '-input=false']);
+  expect(plan.stdout).toMatch(/cloudlet_instance\.web will be updated in-place/);
+  expect(plan.stdout).toMatch(new RegExp(`~ cloudlet\\s+= "${aId}" -> "${bId}"`));
+  expect(plan.stdout).toMatch(/Plan: 0 to add, 1 to change, 0 to destroy/);
+  expect(plan.stdout).not.toMatch(/must be replaced|forces replacement/);
+
+  const applied = await tf.ok(['apply', '-auto-approve', '-input=false']);
+  expect(applied.stdout).toMatch(/Apply complete! Resources: 0 added, 1 changed, 0 destroyed/);
+  expect(await instancesOf(a)).toHaveLength(0);
+  const [moved] = await instancesOf(b);
+  expect(moved.id).toBe(inst.id);
+  expect(moved.state).toBe('running');
+  expect(qemuCommandLines(moved.domain)).toHaveLength(1);
+  expect(qemuCommandLines(moved.domain)[0]).toContain(b.stateDir);
+  expect(await exec(b, moved.id, 'cat /data/moved.txt')).toBe('before-the-move');
+  expect(Number(await exec(b, moved.id, 'cat /run/counter'))).toBeGreaterThanOrEqual(counter);
+  expect(JSON.parse((await tf.ok(['output', '-json'])).stdout).placement.value).toBe(bId);
+
+  const again = await tf.ok(['plan', '-input=false', '-detailed-exitcode']);
+  expect(again.stdout).toMatch(/No changes/);
+
+  // Neither token, nor any handoff token, is in the state.
+  const state = fs.readFileSync(path.join(tf.dir, 'terraform.tfstate'), 'utf8');
+  for (const secret of [a.token, b.token, 'cht_']) expect(state).not.toContain(secret);
+
+  // And back.
+  tf.write('main.tf', config('a'));
+  await tf.ok(['apply', '-auto-approve', '-input=false']);
+  expect(await instancesOf(b)).toHaveLength(0);
+  expect((await instancesOf(a)).map((i) => i.id)).toEqual([inst.id]);
+  expect(await exec(a, inst.id, 'cat /data/moved.txt')).toBe('before-the-move');
+  expect((await tf.ok(['plan', '-input=false', '-detailed-exitcode'])).stdout).toMatch(/No changes/);
+
+  await tf.ok(['destroy', '-auto-approve', '-input=false']);
+  expect(await instancesOf(a)).toHaveLength(0);
+  expect(await instancesOf(b)).toHaveLength(0);
+});
+
+test('a configuration without a peer for the cloudlet the state names fails the plan clearly, forgetting nothing', async () => {
+  tf.write('main.tf', config('a'));
+  await tf.ok(['apply', '-auto-approve', '-input=false']);
+  // Configuration b without its peer block.
+  tf.write('main.tf', config('b').replace(/(alias\s+= "b"[\s\S]*?)peer \{[\s\S]*?\n {2}\}\n/, '$1'));
+  const plan = await tf.run(['plan', '-input=false']);
+  expect(plan.code).not.toBe(0);
+  expect(plan.stderr).toMatch(/Instance is on a cloudlet this configuration cannot reach/);
+  expect(plan.stderr).toMatch(/add a `peer` block/);
+  expect(await instancesOf(a)).toHaveLength(1);
+  tf.write('main.tf', config('a'));
+  await tf.ok(['destroy', '-auto-approve', '-input=false']);
+});
