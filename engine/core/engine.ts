@@ -25,6 +25,7 @@ import { copyWithDomainXml, patchDomainXmlInPlace, readSaveHeader, saveHeaderFor
 import { Operation, OperationTable } from './operations';
 import { EngineClient } from '../client/client';
 import { HandoffHello, receiveHandoff } from '../handoff/receiver';
+import { WIRE_VERSION } from '../handoff/wire';
 import { SendStats, StreamSink, sendHandoff } from '../handoff/sender';
 import { BaseIndex } from '../overlay/base-index';
 import { Qcow2Image } from '../overlay/qcow2';
@@ -210,7 +211,8 @@ export class Engine {
         compressions: ['zstd'],
         baseArchiveFormats: [1],
         synthesis: { fromUrl: true, upload: true, applyWhileDownloading: true },
-        handoff: { protocol: 1, livePreCopy: true, adaptiveCompression: true },
+        handoff: true,
+        handoffProtocol: WIRE_VERSION,
       },
       capacity: {
         cpus: os.cpus().length,
