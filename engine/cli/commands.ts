@@ -87,6 +87,8 @@ ${helpText(CONNECT)}
   cloudlet instance list | show ID | delete ID | console ID
   cloudlet instance start ID | stop ID | pause ID (stop powers off; start boots a stopped VM from its disk)
   cloudlet instance exec ID -- COMMAND...         (through the guest's control agent)
+  cloudlet handoff INSTANCE (--from-endpoint URL --from-token-file F [--from-ca CA] | --from-state-dir DIR)
+                                                  (move a running instance from that cloudlet to this one)
   cloudlet operation list | show ID | cancel ID`;
 
 /** A source as the engine reads it: URLs as given, paths made absolute from the CLI's working directory. */
@@ -276,6 +278,42 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
           if (r.code !== 0) throw new CloudletError('GUEST_AGENT', `the command exited with ${r.code} in the guest`);
         }
       } else throw new CloudletError('INVALID_ARGUMENT', `unknown instance command ${sub ?? '(none)'}\n${usage}`);
+    });
+    return;
+  }
+
+  if (cmd === 'handoff') {
+    const S = spec({
+      'from-endpoint': { type: 'string', help: 'the source cloudlet engine (http(s)://HOST:PORT or unix:PATH)' },
+      'from-token-file': { type: 'string', help: "file holding the source engine's API token" },
+      'from-ca': { type: 'string', help: "PEM CA certificate for the source's https endpoint" },
+      'from-state-dir': { type: 'string', help: 'state directory of a local source engine (instead of --from-endpoint)' },
+    });
+    const { positionals: p, options: o } = parseArgs(argv, S, usage);
+    const id = one(p, 'an instance id or name', usage);
+    if (!!o['from-endpoint'] === !!o['from-state-dir']) throw new CloudletError('INVALID_ARGUMENT', `give the source as --from-endpoint (with --from-token-file) or --from-state-dir\n${usage}`);
+    // The source's own token only buys a short-lived token for this one instance; that is all the
+    // destination engine gets.
+    let source: EngineClient;
+    if (o['from-state-dir']) {
+      const local = await connectLocal(path.resolve(o['from-state-dir'] as string));
+      source = new EngineClient({ endpoint: local.endpoint, token: local.token });
+    } else {
+      if (!o['from-token-file']) throw new CloudletError('INVALID_ARGUMENT', '--from-token-file: the source engine\'s API token is needed to ask it for a handoff token');
+      source = await clientFor({ endpoint: o['from-endpoint'], 'token-file': o['from-token-file'], ca: o['from-ca'] });
+    }
+    let grant: { token: string; instance: string };
+    try {
+      grant = await source.call('POST', `/v1/instances/${encodeURIComponent(id)}/handoff-token`, {});
+    } finally {
+      await source.close();
+    }
+    const ca = o['from-ca'] ? fs.readFileSync(o['from-ca'] as string, 'utf8') : undefined;
+    await withClient(o, async (c) => {
+      const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/handoffs', { source: { endpoint: source.o.endpoint, token: grant.token, ca }, instanceId: grant.instance });
+      const done = await follow(c, operation, o, 'handoff');
+      const r = done.result as { instance: { id: string; name: string; state: string }; bytesReceived: number; downtimeMs: number | null };
+      print(o, done.result, () => `instance ${r.instance.id} (${r.instance.name}) ${r.instance.state} here; ${formatBytes(r.bytesReceived)} received, downtime ${r.downtimeMs ?? '?'} ms; ${Object.entries(done.timings).map(([k, t]) => `${k} ${t} s`).join(', ')}`);
     });
     return;
   }

@@ -57,9 +57,15 @@ export interface SendStats {
 }
 
 const LADDER = [0, 1, 3, 5, 7, 9, 12, 15, 19];
-/** Send once this many entries or literals are batched (fuller batches close themselves). */
+/** QEMU's stream bytes taken ahead of the parser (QEMU waits beyond this: backpressure). */
+const MAX_FEED_BACKLOG = 2 << 20;
+/**
+ * Send once this many entries or literals (1 MiB) are batched (fuller batches close themselves). Small
+ * batches and short queues keep the backlog behind a slow link small: whatever is queued when QEMU pauses
+ * the guest for its last round adds to the downtime.
+ */
 const FLUSH_ENTRIES = 3072;
-const FLUSH_LITERALS = 1024;
+const FLUSH_LITERALS = 256;
 
 /** Ordered, pipelined compression of batches, with the adaptive level; every record goes out through it. */
 class BatchPipeline {
@@ -105,7 +111,7 @@ class BatchPipeline {
         return { parts: [recordHeader(RecordType.Batch, 5 + b.length), head, b], level, body: b.length };
       }),
     );
-    while (this.queue.length > 4) await this.writeOldest();
+    while (this.queue.length > 3) await this.writeOldest();
   }
 
   async drain(): Promise<void> {
@@ -158,7 +164,7 @@ class PushSource implements ByteSource {
     for (let at = 0; at < chunk.length; at += 65536) this.chunks.push(chunk.subarray(at, Math.min(chunk.length, at + 65536)));
     this.queued += chunk.length;
     this.wakeReader?.();
-    while (this.queued > 8 << 20 && !this.failed) await new Promise<void>((r) => (this.wakeWriter = r));
+    while (this.queued > MAX_FEED_BACKLOG && !this.failed) await new Promise<void>((r) => (this.wakeWriter = r));
     if (this.failed) throw this.failed;
   }
 
@@ -180,7 +186,7 @@ class PushSource implements ByteSource {
     const c = this.chunks.shift();
     if (!c) return null;
     this.queued -= c.length;
-    if (this.queued <= 8 << 20) this.wakeWriter?.();
+    if (this.queued <= MAX_FEED_BACKLOG) this.wakeWriter?.();
     return c;
   }
 }

@@ -6,8 +6,7 @@
 // Goals (issue 3): synthesis >= 5x faster than the no-overlay path at 100 Mbit/s, and end-to-end within
 // 1.3 x (overlay transfer time at link speed + restore time), which needs apply-while-downloading.
 
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { promisify } from 'node:util';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,59 +14,9 @@ import { createOverlay } from '../../engine/overlay/writer';
 import { repoRoot } from '../../provider/build';
 import { FileServer, TestEngine } from '../helpers/engine';
 import { ensureBaseArchive, ensureGuest, restoreGuest } from '../vms/guest';
+import { HOST_IP, IN_NS, NS_IP, fetchInNs, netnsDown, netnsUp, shape } from './netns';
 
 const ROOT = repoRoot();
-const execFileAsync = promisify(execFile);
-const NS = 'clbench';
-const HOST_IF = 'clb-h';
-const HOST_IP = '10.77.0.1';
-const NS_IP = '10.77.0.2';
-
-const sh = (cmd: string[], check = true) => {
-  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8' });
-  if (check && r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-};
-
-function netnsUp(): void {
-  netnsDown();
-  sh(['ip', 'netns', 'add', NS]);
-  sh(['ip', 'link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', 'clb-n']);
-  sh(['ip', 'link', 'set', 'clb-n', 'netns', NS]);
-  sh(['ip', 'addr', 'add', `${HOST_IP}/24`, 'dev', HOST_IF]);
-  sh(['ip', 'link', 'set', HOST_IF, 'up']);
-  sh(['ip', 'netns', 'exec', NS, 'ip', 'addr', 'add', `${NS_IP}/24`, 'dev', 'clb-n']);
-  sh(['ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'clb-n', 'up']);
-  sh(['ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up']);
-}
-
-function netnsDown(): void {
-  sh(['ip', 'link', 'del', HOST_IF], false);
-  sh(['ip', 'netns', 'del', NS], false);
-}
-
-/** Shapes host -> namespace traffic (the direction downloads take); null removes shaping. */
-function shape(mbit: number | null): void {
-  sh(['tc', 'qdisc', 'del', 'dev', HOST_IF, 'root'], false);
-  if (mbit !== null) sh(['tc', 'qdisc', 'add', 'dev', HOST_IF, 'root', 'tbf', 'rate', `${mbit}mbit`, 'burst', '256kb', 'latency', '100ms']);
-}
-
-/**
- * Downloads URLs from inside the namespace, one after another; returns wall seconds. Asynchronous: the file
- * server answering it lives in this process.
- */
-async function fetchInNs(urls: string[], outDir: string): Promise<number> {
-  const script = `
-const fs=require('node:fs');const path=require('node:path');
-(async()=>{const t0=Date.now();for(const u of ${JSON.stringify(urls)}){const r=await fetch(u);if(!r.ok)throw new Error(u+': '+r.status);
-const out=fs.createWriteStream(path.join(${JSON.stringify(outDir)},path.basename(new URL(u).pathname)));
-for await(const c of r.body){if(!out.write(c))await new Promise(res=>out.once('drain',res));}
-await new Promise(res=>out.end(res));}
-console.log((Date.now()-t0)/1000);})().catch(e=>{console.error(e);process.exit(1)});`;
-  const { stdout } = await execFileAsync('ip', ['netns', 'exec', NS, process.execPath, '-e', script], { encoding: 'utf8' });
-  return Number(stdout.trim());
-}
-
 interface LinkResult {
   link: string;
   overlayBytes: number;
@@ -80,7 +29,6 @@ interface LinkResult {
 }
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('bench:synthesis needs root (network namespaces and tc)');
   const g = await ensureGuest('realistic');
   const { file: archive, baseId } = await ensureBaseArchive('realistic');
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-synth-'));
@@ -101,7 +49,7 @@ async function main(): Promise<void> {
     await files.start(HOST_IP);
     const overlayUrl = files.serve('overlay.clov', overlay);
     const naiveUrls = [files.serve('full-disk.qcow2', fullDisk), files.serve('full-memory.save', fullMemory)];
-    engine = await TestEngine.start('bench', [], ['ip', 'netns', 'exec', NS], `${NS_IP}:7800`);
+    engine = await TestEngine.start('bench', [], IN_NS, `${NS_IP}:7800`);
     await engine.opOk('POST', '/v1/bases', { source: archive, sha256: baseId }, 'base import');
 
     const results: LinkResult[] = [];

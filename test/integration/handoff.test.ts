@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { main } from '../../engine/cli/main';
 import { EngineClient, OperationView } from '../../engine/client/client';
 import { ensureBaseArchive } from '../vms/guest';
 import { TestEngine, makeOverlayFile, qemuCommandLines } from '../helpers/engine';
@@ -218,4 +219,14 @@ test('a handoff token opens only that instance\'s handoff, and a wrong one nothi
   expect(JSON.stringify(await b.call('GET', '/v1/operations'))).not.toContain('cht_');
   expect(b.log).not.toContain(grant.token);
   await expectRunningAt(a, inst.id);
+});
+
+test('the CLI hands an instance off (cloudlet handoff), and refuses a half-given source with a usage error', async () => {
+  const inst = (await instances(a)).find((i) => i.name === 'nobase')!;
+  const tokenA = path.join(a.stateDir, 'token');
+  const tokenB = path.join(b.stateDir, 'token');
+  expect(await main(['handoff', inst.id, '--endpoint', b.endpoint, '--token-file', tokenB])).toBe(2);
+  expect(await main(['handoff', inst.id, '--from-endpoint', a.endpoint, '--from-token-file', tokenA, '--endpoint', b.endpoint, '--token-file', tokenB, '--quiet'])).toBe(0);
+  expect((await instances(a)).map((i) => i.id)).not.toContain(inst.id);
+  await expectRunningAt(b, inst.id);
 });
