@@ -293,7 +293,13 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
         await q.close();
       }
     };
-    await sendDisk(false);
+    try {
+      await sendDisk(false);
+    } catch (e) {
+      // QEMU writes the layer while this pass reads it, so its tables can be caught half-grown; whatever this
+      // pass missed, the final pass (guest paused, tables flushed) sends.
+      if ((e as CloudletError).code !== 'QCOW2_INVALID' && (e as CloudletError).code !== 'IO') throw e;
+    }
     await flush();
 
     // --- 2. memory, QEMU live pre-copy ------------------------------------------------------------------

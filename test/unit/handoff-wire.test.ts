@@ -1,0 +1,168 @@
+// The handoff stream's receiving side and the qcow2 layer it writes, without VMs: a layer written cluster by
+// cluster in any order is one qemu-img checks clean and reads back exactly; and hostile or broken streams
+// (bad batches, targets and references out of bounds, records out of order or oversized) end in typed errors
+// before anything is written out of bounds.
+
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CloudletError } from '../../engine/errors';
+import { receiveHandoff } from '../../engine/handoff/receiver';
+import { BatchBuilder, CODEC_RAW, CODEC_ZSTD, LIMITS, RecordType, Source, Space, decodeBatch, jsonRecord, recordHeader } from '../../engine/handoff/wire';
+import { compressOnce } from '../../engine/overlay/compress';
+import { Qcow2AppendWriter } from '../../engine/overlay/qcow2';
+
+let dir: string;
+const MiB = 1 << 20;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'handoff-wire-'));
+});
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a qcow2 layer written cluster by cluster, out of order and overwritten, checks clean and reads back', () => {
+  const base = path.join(dir, 'base.raw');
+  const baseBytes = randomBytes(8 * MiB);
+  fs.writeFileSync(base, baseBytes);
+  const expected = Buffer.from(baseBytes);
+  const layer = path.join(dir, 'layer.qcow2');
+  const w = Qcow2AppendWriter.create(layer, { virtualSize: 8 * MiB, clusterBits: 16, backingFile: 'base.raw', backingFormat: 'raw' });
+  const fill = (g: number, into: Buffer) => baseBytes.copy(into, 0, g * 65536, g * 65536 + 65536);
+  // 4 KiB pieces at scattered places, some in the same cluster, one written twice (the last wins).
+  for (const off of [7 * MiB + 4096, 65536, 3 * MiB, 65536 + 8192, 7 * MiB + 4096, 0]) {
+    const piece = randomBytes(4096);
+    w.write(off, piece, fill);
+    piece.copy(expected, off);
+  }
+  const whole = randomBytes(65536);
+  w.write(5 * MiB, whole, fill);
+  whole.copy(expected, 5 * MiB);
+  w.finish();
+  execFileSync('qemu-img', ['check', '-f', 'qcow2', layer]);
+  const out = path.join(dir, 'flat.raw');
+  execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', layer, out]);
+  expect(fs.readFileSync(out).equals(expected)).toBe(true);
+  const map = JSON.parse(execFileSync('qemu-img', ['map', '--output=json', '-f', 'qcow2', layer], { encoding: 'utf8' })) as { start: number; length: number; depth: number }[];
+  // Only the five clusters written live in the layer; the rest reads through to the base.
+  expect(map.filter((e) => e.depth === 0).reduce((n, e) => n + e.length, 0)).toBe(5 * 65536);
+});
+
+test('a write across a cluster or past the disk is refused', () => {
+  const w = Qcow2AppendWriter.create(path.join(dir, 'bounds.qcow2'), { virtualSize: MiB, clusterBits: 16, backingFile: 'x.raw', backingFormat: 'raw' });
+  const none = () => undefined;
+  expect(() => w.write(65536 - 2048, Buffer.alloc(4096), none)).toThrow(/crosses a cluster/);
+  expect(() => w.write(MiB, Buffer.alloc(4096), none)).toThrow(/crosses a cluster or the end/);
+  w.abandon();
+});
+
+describe('batches', () => {
+  const scratch = Buffer.alloc(LIMITS.maxBatchRaw);
+  const payload = (codec: number, raw: Buffer, body = raw) => {
+    const head = Buffer.alloc(5);
+    head[0] = codec;
+    head.writeUInt32LE(raw.length, 1);
+    return Buffer.concat([head, body]);
+  };
+  const oneLiteral = () => {
+    const b = new BatchBuilder();
+    b.add(Space.Disk, Source.Literal, 3, 0, Buffer.alloc(4096, 7));
+    b.add(Space.Memory, Source.Zero, 9);
+    return b.take();
+  };
+
+  test('round trip, raw and zstd', () => {
+    const raw = oneLiteral();
+    for (const p of [payload(CODEC_RAW, raw), payload(CODEC_ZSTD, raw, compressOnce(raw, 3))]) {
+      const d = decodeBatch(p, scratch);
+      expect(d.count).toBe(2);
+      expect(d.literals.length).toBe(4096);
+      expect(d.literals[0]).toBe(7);
+    }
+  });
+
+  test.each([
+    ['too short', () => Buffer.alloc(3), /too short/],
+    ['unknown codec', () => payload(9, oneLiteral()), /unknown batch codec 9/],
+    ['raw length beyond the limit', () => { const p = payload(CODEC_RAW, oneLiteral()); p.writeUInt32LE(LIMITS.maxBatchRaw + 1, 1); return p; }, /out of bounds/],
+    ['raw length not matching', () => { const p = payload(CODEC_RAW, oneLiteral()); p.writeUInt32LE(100, 1); return p; }, /does not match/],
+    ['zstd frame of another size', () => { const raw = oneLiteral(); const p = payload(CODEC_ZSTD, raw, compressOnce(raw, 3)); p.writeUInt32LE(raw.length - 4, 1); return p; }, /frame declares/],
+    ['not zstd', () => payload(CODEC_ZSTD, Buffer.alloc(64), Buffer.alloc(64, 1)), /not a zstd frame|frame declares/],
+    ['more entries than the limit', () => { const raw = oneLiteral(); raw.writeUInt32LE(LIMITS.maxBatchEntries + 1, 0); return payload(CODEC_RAW, raw); }, /claims/],
+    ['literal bytes not matching the entries', () => { const raw = oneLiteral(); return payload(CODEC_RAW, raw.subarray(0, raw.length - 1)); }, /literal bytes/],
+  ])('%s is a protocol error', (_name, make, message) => {
+    let err: unknown;
+    try {
+      decodeBatch(make(), scratch);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CloudletError);
+    expect((err as CloudletError).code).toBe('HANDOFF_PROTOCOL');
+    expect((err as CloudletError).message).toMatch(message);
+  });
+});
+
+describe('receiving a stream', () => {
+  const hello = { version: 1, handoffId: 'h-test0001', instance: { id: 'i-x', name: 'x', baseId: 'b', created: '' }, domainXml: '<domain/>', disk: { virtualSize: MiB, clusterBits: 16 } };
+  const batchRecord = (raw: Buffer) => {
+    const head = Buffer.alloc(5);
+    head[0] = CODEC_RAW;
+    head.writeUInt32LE(raw.length, 1);
+    return [recordHeader(RecordType.Batch, 5 + raw.length), head, raw];
+  };
+  const entries = (fn: (b: BatchBuilder) => void) => {
+    const b = new BatchBuilder();
+    fn(b);
+    return b.take();
+  };
+
+  async function receive(parts: Buffer[]): Promise<CloudletError> {
+    const out = fs.mkdtempSync(path.join(dir, 'recv-'));
+    const baseDisk = path.join(dir, 'recv-base.raw');
+    fs.writeFileSync(baseDisk, Buffer.alloc(MiB, 1));
+    const chunks = [Buffer.concat(parts)];
+    try {
+      await receiveHandoff({
+        source: { read: async () => chunks.shift() ?? null },
+        dir: out,
+        baseDisk,
+        baseMemory: path.join(dir, 'no-such-memory.save'),
+        onHello: () => '<domain/>',
+        saveHeader: () => Buffer.alloc(0),
+        signal: new AbortController().signal,
+      });
+    } catch (e) {
+      return e as CloudletError;
+    }
+    throw new Error('the stream was accepted');
+  }
+
+  test.each([
+    ['a batch before the hello', () => [...batchRecord(entries((b) => b.add(Space.Disk, Source.Zero, 0)))], /expected the hello record first/],
+    ['another protocol version', () => jsonRecord(RecordType.Hello, { ...hello, version: 2 }), /protocol version 2/],
+    ['a record beyond the size limit', () => [recordHeader(RecordType.Batch, LIMITS.maxRecord + 1)], /beyond the .*-byte limit/],
+    ['a disk chunk beyond the disk', () => [...jsonRecord(RecordType.Hello, hello), ...batchRecord(entries((b) => b.add(Space.Disk, Source.Zero, MiB / 4096)))], /beyond the disk/],
+    ['a base disk reference beyond the base', () => [...jsonRecord(RecordType.Hello, hello), ...batchRecord(entries((b) => b.add(Space.Disk, Source.BaseDisk, 0, MiB / 4096)))], /beyond the base/],
+    ['memory before the layout', () => [...jsonRecord(RecordType.Hello, hello), ...batchRecord(entries((b) => b.add(Space.Memory, Source.Zero, 0)))], /before the RAM layout/],
+    ['an unknown chunk source', () => { const raw = entries((b) => b.add(Space.Disk, Source.Zero, 0)); raw[4 + 1] = 77; return [...jsonRecord(RecordType.Hello, hello), ...batchRecord(raw)]; }, /unknown chunk source 77/],
+    ['an end without memory', () => [...jsonRecord(RecordType.Hello, hello), ...jsonRecord(RecordType.End, {})], /ended before the memory state was complete/],
+    ['a stream cut short', () => [...jsonRecord(RecordType.Hello, hello), recordHeader(RecordType.Batch, 100)], /ends in the middle/],
+    ['a disk of absurd size', () => jsonRecord(RecordType.Hello, { ...hello, disk: { virtualSize: 2 ** 60, clusterBits: 16 } }), /invalid disk description/],
+  ])('%s is refused with a typed error', async (_name, parts, message) => {
+    const e = await receive(parts());
+    expect(e).toBeInstanceOf(CloudletError);
+    expect(e.code).toBe('HANDOFF_PROTOCOL');
+    expect(e.message).toMatch(message);
+  });
+
+  test('an error record from the source ends the receive with the source\'s reason', async () => {
+    const e = await receive(jsonRecord(RecordType.Error, { code: 'VM_FAILED', message: 'QEMU refused' }));
+    expect(e.code).toBe('HANDOFF_FAILED');
+    expect(e.message).toMatch(/QEMU refused \(VM_FAILED\)/);
+  });
+});
