@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -77,8 +78,8 @@ interface HandoffSession {
   state: 'streaming' | 'awaiting-confirm' | 'confirmed' | 'aborted';
   confirm: () => void;
   confirmed: Promise<void>;
-  /** Settles when the source has finished its side (the VM removed here, or resumed). */
-  settled: Promise<void>;
+  /** Settles once the source has decided: the destination's confirmation taken, or the handoff abandoned. */
+  decided: Promise<void>;
 }
 
 export interface CreateInstanceRequest {
@@ -175,6 +176,13 @@ export class Engine {
       const st = domains.get(inst.domain);
       const handoffMark = path.join(dir, 'handoff-out');
       if (fs.existsSync(handoffMark)) {
+        if (fs.readFileSync(handoffMark, 'utf8').startsWith('confirmed')) {
+          // The destination runs this VM: finish removing the copy here.
+          await this.driver.destroy(inst.domain);
+          this.store.removeDir(dir);
+          this.log(`instance ${inst.id} had been handed off; removed its copy here`);
+          continue;
+        }
         // The engine died while handing this VM off, before any confirmation: it is still ours to run.
         if (st === 'paused') await this.driver.resume(inst.domain).catch((e) => this.log(`could not resume instance ${inst.id}: ${(e as Error).message}`));
         fs.rmSync(handoffMark, { force: true });
@@ -897,8 +905,8 @@ export class Engine {
     this.claim(inst.id);
     let confirm!: () => void;
     const confirmed = new Promise<void>((r) => (confirm = r));
-    let settle!: () => void;
-    const session: HandoffSession = { id: req.handoffId, instanceId: inst.id, state: 'streaming', confirm, confirmed, settled: new Promise<void>((r) => (settle = r)) };
+    let decide!: () => void;
+    const session: HandoffSession = { id: req.handoffId, instanceId: inst.id, state: 'streaming', confirm, confirmed, decided: new Promise<void>((r) => (decide = r)) };
     this.handoffSessions.set(session.id, session);
     const op = this.ops.start('handoff-out', undefined, async (op) => {
       op.setTarget({ type: 'instance', id: inst.id });
@@ -949,8 +957,11 @@ export class Engine {
         if (outcome !== 'confirmed') {
           throw new CloudletError('HANDOFF_FAILED', outcome === 'closed' ? 'the destination went away before confirming that the VM runs there' : `the destination did not confirm within ${this.handoff.confirmTimeoutMs / 1000} s`);
         }
+        // From here the VM is the destination's: never resumed here again, even after a crash (recover()
+        // reads the mark and removes the instance).
         session.state = 'confirmed';
-        fs.rmSync(mark, { force: true });
+        fs.writeFileSync(mark, 'confirmed\n');
+        decide();
         op.phase('remove');
         await this.driver.destroy(inst.domain);
         this.store.removeDir(this.store.instanceDir(inst.id));
@@ -960,15 +971,15 @@ export class Engine {
         return { handedOff: inst.id, to: req.destination ?? null, stats };
       } catch (e) {
         session.state = 'aborted';
+        decide();
         // QEMU keeps a guest running when its migration fails; after a completed one the guest is paused here.
         const st = await this.driver.state(inst.domain).catch(() => null);
         if (st === 'paused') await this.driver.resume(inst.domain).catch((err) => this.log(`could not resume ${inst.id}: ${(err as Error).message}`));
         this.log(`handoff ${req.handoffId} of ${inst.id} failed; the VM runs on here: ${(e as Error).message}`);
         throw e instanceof CloudletError && e.code !== 'CANCELLED' ? new CloudletError('HANDOFF_FAILED', `${e.message}; the VM runs on at this cloudlet`, e) : e;
       } finally {
-        fs.rmSync(mark, { force: true });
+        if (session.state !== 'confirmed') fs.rmSync(mark, { force: true });
         this.busy.delete(inst.id);
-        settle();
         // Kept a while so a confirmation retried after a lost answer is answered the same way.
         setTimeout(() => this.handoffSessions.delete(session.id), 600000).unref();
       }
@@ -985,7 +996,8 @@ export class Engine {
     if (s.state === 'aborted') throw new CloudletError('HANDOFF_FAILED', `handoff ${handoffId} was abandoned here; the VM runs on at this cloudlet`);
     if (s.state === 'streaming') throw new CloudletError('CONFLICT', `handoff ${handoffId} has not finished sending`);
     s.confirm();
-    await s.settled;
+    // Answered as soon as the source has decided; removing its paused copy goes on after the answer.
+    await s.decided;
     if (s.state !== 'confirmed') throw new CloudletError('HANDOFF_FAILED', `handoff ${handoffId} was abandoned here; the VM runs on at this cloudlet`);
     return { confirmed: true, instance: s.instanceId };
   }
@@ -1054,8 +1066,21 @@ export class Engine {
         });
         op.phase('restore');
         fs.rmSync(this.controlSocket(inst.id), { force: true });
-        await this.driver.restore(got.memory, { paused: true });
-        restored = true;
+        // The disk layer must be durable before the source lets go of its copy; that flush runs alongside the
+        // restore (the memory file is read once and deleted, so it is not flushed at all).
+        const durable = fsp.open(got.disk, 'r+').then(async (h) => {
+          try {
+            await h.sync();
+          } finally {
+            await h.close();
+          }
+        });
+        try {
+          await this.driver.restore(got.memory, { paused: true });
+          restored = true;
+        } finally {
+          await durable;
+        }
         op.phase('confirm');
         await this.confirmAtSource(client, handoffId, op);
         await this.driver.resume(inst.domain);

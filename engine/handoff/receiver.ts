@@ -1,7 +1,9 @@
 // The destination side of a handoff: reads the stream (PROTOCOL.md) and builds, as it arrives, the moving
 // instance's qcow2 layer over the local copy of the base disk and a libvirt save file of its memory. The save
 // file has a fixed layout decided when the RAM layout arrives (every page a full page record at a known
-// offset), so a page sent again is simply written again, and nothing is copied once the stream ends. Every
+// offset), so a page sent again is simply written again, and nothing is copied once the stream ends. Neither file
+// is flushed here: the memory file is read once by the restore and deleted, and the caller flushes the disk layer
+// while the VM restores. Every
 // target, reference and length is checked against the local base and the announced sizes before use.
 
 import * as fs from 'node:fs';
@@ -45,7 +47,11 @@ export interface ReceiveResult {
 
 const bad = (m: string) => new CloudletError('HANDOFF_PROTOCOL', `handoff stream: ${m}`);
 
-/** The memory save file being built: page p's data always lives at dataAt[p]. */
+/**
+ * The moving VM's memory as it arrives: a slot file with every page as a full page record at a fixed offset
+ * (page p's data always at dataAt[p]), so a page sent again is written again in place; finish() writes the
+ * save file proper from it.
+ */
 class SaveFileBuilder {
   private readonly out: CoalescingWriter;
   private readonly dataAt: Float64Array;
@@ -80,7 +86,7 @@ class SaveFileBuilder {
     this.endOfPages = at;
   }
 
-  /** Writes page p (null: zero page). */
+  /** Writes page p (null: zero page) into its slot. */
   put(p: number, data: Buffer | null): void {
     const st = this.state[p];
     if (data === null && st === 1) return;
@@ -95,13 +101,43 @@ class SaveFileBuilder {
     this.state[p] = data === null ? 1 : 2;
   }
 
-  finish(footers: boolean, tail: Buffer): void {
+  /**
+   * Writes the save file libvirt restores, `out`: the pages in order, zero pages as zero records. Restoring
+   * reads the whole file, so leaving the (many) zero pages out of it saves more restore time than the
+   * sequential copy costs.
+   */
+  finish(footers: boolean, tail: Buffer, out: string): void {
     if (footers !== this.layout.footers) throw bad('the RAM section footers announced with the layout do not match the stream');
-    // A page QEMU never sent is one the destination would have as zeros.
-    for (let p = 0; p < this.state.length; p++) if (this.state[p] === 0) this.put(p, null);
-    this.out.write(canonicalSuffix({ sectionId: this.layout.sectionId, footers, tail }), this.endOfPages);
     this.out.flush();
-    fs.fsyncSync(this.fd);
+    const fd = fs.openSync(out, 'wx');
+    try {
+      const w = new CoalescingWriter(fd, out);
+      const src = new WindowReader(this.fd, this.endOfPages, this.file, 4 << 20);
+      let at = 0;
+      const put = (b: Buffer) => {
+        w.write(b, at);
+        at += b.length;
+      };
+      put(canonicalPrefix(this.layout));
+      const rec = this.recordHead;
+      for (const block of this.layout.blocks) {
+        for (let k = 0; k < block.length / CHUNK_SIZE; k++) {
+          const p = block.firstPage + k;
+          // A page QEMU never sent is one the destination would have as zeros.
+          const zero = this.state[p] !== 2;
+          const end = writePageRecordHeader(rec, 0, block, k, zero);
+          if (zero) put(rec.subarray(0, end));
+          else {
+            src.read(rec, end, CHUNK_SIZE, this.dataAt[p]);
+            put(rec.subarray(0, end + CHUNK_SIZE));
+          }
+        }
+      }
+      put(canonicalSuffix({ sectionId: this.layout.sectionId, footers, tail }));
+      w.flush();
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 }
 
@@ -109,6 +145,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
   const r = new SequentialReader(o.source, 'handoff stream', 'HANDOFF_PROTOCOL');
   const diskFile = path.join(o.dir, 'disk.qcow2');
   const memFile = path.join(o.dir, 'memory.save');
+  const slotFile = path.join(o.dir, 'memory.slots');
   let hello: HandoffHello | null = null;
   let xml = '';
   let disk: Qcow2AppendWriter | null = null;
@@ -189,8 +226,8 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
             sameLayout = baseLayout.totalPages === pages && baseLayout.blocks.every((b, i) => b.id === blocks[i].id && b.length === blocks[i].length);
             if (!sameLayout) throw new CloudletError('IMAGE_MISMATCH', 'the moving VM\'s RAM layout was announced as the base\'s, but the local base has another');
           }
-          memFd = fs.openSync(memFile, 'wx');
-          mem = new SaveFileBuilder(memFd, memFile, {
+          memFd = fs.openSync(slotFile, 'wx+');
+          mem = new SaveFileBuilder(memFd, slotFile, {
             headerRegion: o.saveHeader(xml),
             prologue: Buffer.from(body.subarray(12 + metaLen, 12 + metaLen + prologueLen)),
             ramStart: Buffer.from(body.subarray(12 + metaLen + prologueLen)),
@@ -267,8 +304,9 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
         case RecordType.End: {
           if (!mem || !tail) throw bad('the stream ended before the memory state was complete');
           const end = parseJson(body) as Record<string, unknown>;
-          mem.finish(tail.footers, tail.bytes);
-          disk!.finish();
+          mem.finish(tail.footers, tail.bytes, memFile);
+          // Not flushed here: the caller makes the layer durable while the VM restores.
+          disk!.finish({ sync: false });
           disk = null;
           return { hello: hello!, end, disk: diskFile, memory: memFile, bytesReceived: received };
         }
@@ -285,6 +323,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
   } finally {
     disk?.abandon();
     if (memFd >= 0) fs.closeSync(memFd);
+    fs.rmSync(slotFile, { force: true });
     if (baseMemFd >= 0) fs.closeSync(baseMemFd);
     await baseDisk?.close();
   }

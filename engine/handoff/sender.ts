@@ -53,6 +53,9 @@ export interface SendStats {
   migration: LiveMigrationStats | null;
   /** Wall-clock ms between QEMU pausing the guest (estimated from its reported downtime) and the END record. */
   pausedToEndMs: number | null;
+  /** Of that: ms until QEMU's stream was parsed to its end, and ms the final disk pass took. */
+  pausedToMemoryEndMs: number | null;
+  finalDiskPassMs: number | null;
   pausedAt: number | null;
 }
 
@@ -204,6 +207,8 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     levels: pipe.levels,
     migration: null,
     pausedToEndMs: null,
+    pausedToMemoryEndMs: null,
+    finalDiskPassMs: null,
     pausedAt: null,
   };
   const flush = async (): Promise<void> => {
@@ -363,13 +368,16 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     feed.end();
     const layout = await parsed;
     await flush();
+    stats.pausedToMemoryEndMs = Date.now() - pausedAt;
     o.onPhase?.('stop-and-copy');
     const tailHead = Buffer.alloc(1);
     tailHead[0] = layout.footers ? 1 : 0;
     pipe.enqueue([recordHeader(RecordType.Tail, 1 + layout.tail.length), tailHead, layout.tail]);
 
     // --- 3. disk chunks changed since pass 1 ------------------------------------------------------------
+    const d0 = Date.now();
     stats.disk.finalChunks = await sendDisk(true);
+    stats.finalDiskPassMs = Date.now() - d0;
     await flush();
     await pipe.drain();
     stats.compressedBytes = pipe.compressedBytes;

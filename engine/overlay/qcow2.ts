@@ -377,8 +377,8 @@ export class Qcow2AppendWriter {
     this.pwrite(data, host + within);
   }
 
-  /** Writes the metadata and makes the image durable. */
-  finish(): void {
+  /** Writes the metadata and closes the image; `sync` (default) makes it durable first. */
+  finish(o: { sync?: boolean } = {}): void {
     const cs = this.cs;
     const l2Entries = cs / 8;
     const l1 = Buffer.alloc(Math.ceil((this.l1Size * 8) / cs) * cs);
@@ -418,7 +418,7 @@ export class Qcow2AppendWriter {
     this.pwrite(rtBuf, this.rtOffset);
     this.pwrite(l1, this.l1Offset);
     this.pwrite(headerCluster({ ...this.o, l1Size: this.l1Size, l1Offset: this.l1Offset, rtOffset: this.rtOffset, rtClusters: this.rtClusters }), 0);
-    fs.fsyncSync(this.fd);
+    if (o.sync !== false) fs.fsyncSync(this.fd);
     fs.closeSync(this.fd);
   }
 

@@ -36,6 +36,8 @@ interface Row {
     levels: Record<string, number>;
     phases: Record<string, number>;
     literalChunks: number;
+    /** The source's own figures (chunk counts, QEMU's migration statistics, time from pause to end). */
+    source: Record<string, unknown>;
   };
   overlayBytes: number;
   afterOverlayBytes: number;
@@ -132,6 +134,7 @@ async function main(): Promise<void> {
           levels: res.source.levels,
           phases: done.timings,
           literalChunks: res.source.disk.literal + res.source.memory.literal,
+          source: res.source,
         },
         overlayBytes,
         afterOverlayBytes: afterOverlay.bytes,
