@@ -1068,15 +1068,18 @@ export class Engine {
         fs.rmSync(this.controlSocket(inst.id), { force: true });
         // The disk layer must be durable before the source lets go of its copy; that flush runs alongside the
         // restore (the memory file is read once and deleted, so it is not flushed at all).
+        const r0 = Date.now();
         const durable = fsp.open(got.disk, 'r+').then(async (h) => {
           try {
             await h.sync();
           } finally {
             await h.close();
           }
+          this.log(`handoff ${handoffId}: disk layer flushed in ${Date.now() - r0} ms`);
         });
         try {
           await this.driver.restore(got.memory, { paused: true });
+          this.log(`handoff ${handoffId}: restored in ${Date.now() - r0} ms`);
           restored = true;
         } finally {
           await durable;

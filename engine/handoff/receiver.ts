@@ -146,6 +146,10 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
   const diskFile = path.join(o.dir, 'disk.qcow2');
   const memFile = path.join(o.dir, 'memory.save');
   const slotFile = path.join(o.dir, 'memory.slots');
+  // Every literal, in stream order, for "the same as literal n" references.
+  const spoolFile = path.join(o.dir, 'literals.spool');
+  let spoolFd = -1;
+  let literalsSeen = 0;
   let hello: HandoffHello | null = null;
   let xml = '';
   let disk: Qcow2AppendWriter | null = null;
@@ -240,6 +244,13 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
         }
         case RecordType.Batch: {
           const b = decodeBatch(body, scratch);
+          if (spoolFd < 0) spoolFd = fs.openSync(spoolFile, 'wx+');
+          // The batch's literals join the spool first: an entry may name a literal of its own batch.
+          const spoolAt = literalsSeen * CHUNK_SIZE;
+          let w = 0;
+          while (w < b.literals.length) w += fs.writeSync(spoolFd, b.literals, w, b.literals.length - w, spoolAt + w);
+          const batchFirst = literalsSeen;
+          literalsSeen += b.literals.length / CHUNK_SIZE;
           let lit = 0;
           for (let i = 0; i < b.count; i++) {
             const e = i * ENTRY_BYTES;
@@ -269,6 +280,11 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
                 }
                 if (ref >= baseLayout.totalPages) throw bad(`reference to base memory page ${ref} beyond the base`);
                 readBasePage(ref, chunk);
+                data = chunk;
+                break;
+              case Source.Earlier:
+                if (ref >= batchFirst + lit) throw bad(`reference to literal ${ref}, which has not been sent`);
+                readSyncExact(spoolFd, chunk, 0, CHUNK_SIZE, ref * CHUNK_SIZE, spoolFile);
                 data = chunk;
                 break;
               case Source.Same:
@@ -323,7 +339,9 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
   } finally {
     disk?.abandon();
     if (memFd >= 0) fs.closeSync(memFd);
+    if (spoolFd >= 0) fs.closeSync(spoolFd);
     fs.rmSync(slotFile, { force: true });
+    fs.rmSync(spoolFile, { force: true });
     if (baseMemFd >= 0) fs.closeSync(baseMemFd);
     await baseDisk?.close();
   }

@@ -9,7 +9,11 @@
 // the bottleneck and down while the CPU is.
 
 import { CloudletError } from '../errors';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { BaseIndex, BaseSpace, ZERO_HASH } from '../overlay/base-index';
+import { ChunkIndex } from '../overlay/chunk-index';
 import { CompressorPool } from '../overlay/compress';
 import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from '../overlay/hash';
 import { ByteSource, readSyncExact } from '../overlay/io';
@@ -44,8 +48,8 @@ export interface SendOptions {
 
 export interface SendStats {
   bytesSent: number;
-  disk: { chunks: number; literal: number; same: number; zero: number; base: number; finalChunks: number };
-  memory: { pages: number; literal: number; same: number; zero: number; base: number };
+  disk: { chunks: number; literal: number; same: number; zero: number; base: number; earlier: number; finalChunks: number };
+  memory: { pages: number; literal: number; same: number; zero: number; base: number; earlier: number };
   literalBytes: number;
   compressedBytes: number;
   /** How many batches went out at each zstd level (0: uncompressed). */
@@ -200,8 +204,8 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
   const batch = new BatchBuilder();
   const stats: SendStats = {
     bytesSent: 0,
-    disk: { chunks: 0, literal: 0, same: 0, zero: 0, base: 0, finalChunks: 0 },
-    memory: { pages: 0, literal: 0, same: 0, zero: 0, base: 0 },
+    disk: { chunks: 0, literal: 0, same: 0, zero: 0, base: 0, earlier: 0, finalChunks: 0 },
+    memory: { pages: 0, literal: 0, same: 0, zero: 0, base: 0, earlier: 0 },
     literalBytes: 0,
     compressedBytes: 0,
     levels: pipe.levels,
@@ -229,15 +233,35 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
       st.zero++;
     } else {
       const hit = base.find(h, data, at);
+      const before = hit && hit.space !== null ? -1 : sentBefore(h, data, at);
       if (hit && hit.space !== null) {
         batch.add(space, hit.space === BaseSpace.Disk ? Source.BaseDisk : Source.BaseMemory, target, hit.ref);
         st.base++;
+      } else if (before >= 0) {
+        batch.add(space, Source.Earlier, target, before);
+        st.earlier++;
       } else {
         batch.add(space, Source.Literal, target, 0, data, at);
+        let done = 0;
+        while (done < CHUNK_SIZE) done += fs.writeSync(spoolFd, data, at + done, CHUNK_SIZE - done, literals * CHUNK_SIZE + done);
+        earlier.addIfAbsent(h, literals++);
         st.literal++;
         stats.literalBytes += CHUNK_SIZE;
       }
     }
+  };
+  // Literals already sent, for "the same as literal n" (a file the guest wrote to disk is often in its page
+  // cache too). Matches are byte-checked against a spool of what was sent.
+  const earlier = new ChunkIndex(1 << 16);
+  const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cloudlet-handoff-'));
+  const spoolFd = fs.openSync(path.join(spoolDir, 'literals'), 'w+');
+  const cand = Buffer.alloc(CHUNK_SIZE);
+  let literals = 0;
+  const sentBefore = (h: number, data: Buffer, at: number): number => {
+    const n = earlier.get(h);
+    if (n < 0) return -1;
+    readSyncExact(spoolFd, cand, 0, CHUNK_SIZE, n * CHUNK_SIZE, 'handoff spool');
+    return cand.compare(data, at, at + CHUNK_SIZE) === 0 ? n : -1;
   };
   const needsFlush = () => batch.ready.length > 0 || batch.count >= FLUSH_ENTRIES || batch.literals.length >= FLUSH_LITERALS;
 
@@ -388,5 +412,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     return stats;
   } finally {
     await pipe.close();
+    fs.closeSync(spoolFd);
+    fs.rmSync(spoolDir, { recursive: true, force: true });
   }
 }

@@ -35,6 +35,8 @@ export enum Source {
   BaseDisk = 3,
   /** Base memory page `ref`. */
   BaseMemory = 4,
+  /** The stream's literal number `ref` (literals are numbered from 0 in the order they were sent). */
+  Earlier = 5,
 }
 
 export const ENTRY_BYTES = 12;
