@@ -1079,7 +1079,7 @@ export class Engine {
         });
         try {
           await this.driver.restore(got.memory, { paused: true });
-          this.log(`handoff ${handoffId}: restored in ${Date.now() - r0} ms`);
+          this.log(`handoff ${handoffId}: stream ended ${got.endAt - ((got.end as { pausedAt?: number }).pausedAt ?? got.endAt)} ms after the source paused; save file written in ${got.finishMs} ms; restored in ${Date.now() - r0} ms`);
           restored = true;
         } finally {
           await durable;

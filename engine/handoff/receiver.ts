@@ -43,14 +43,17 @@ export interface ReceiveResult {
   disk: string;
   memory: string;
   bytesReceived: number;
+  /** When the End record arrived, and how long writing the save file took after it (ms). */
+  endAt: number;
+  finishMs: number;
 }
 
 const bad = (m: string) => new CloudletError('HANDOFF_PROTOCOL', `handoff stream: ${m}`);
 
 /**
- * The moving VM's memory as it arrives: a slot file with every page as a full page record at a fixed offset
- * (page p's data always at dataAt[p]), so a page sent again is written again in place; finish() writes the
- * save file proper from it.
+ * The moving VM's memory as it arrives, as the save file itself: every page a full page record at a fixed
+ * offset (page p's data always at dataAt[p]), so a page sent again is written again in place, and the file is
+ * complete once the device state is written after the pages.
  */
 class SaveFileBuilder {
   private readonly out: CoalescingWriter;
@@ -102,42 +105,16 @@ class SaveFileBuilder {
   }
 
   /**
-   * Writes the save file libvirt restores, `out`: the pages in order, zero pages as zero records. Restoring
-   * reads the whole file, so leaving the (many) zero pages out of it saves more restore time than the
-   * sequential copy costs.
+   * Completes the slot file as the save file libvirt restores: the device state after the pages. (Writing a
+   * compact copy without the zero pages was tried: it cost about a second of the pause and the restore took
+   * no less.)
    */
-  finish(footers: boolean, tail: Buffer, out: string): void {
+  finish(footers: boolean, tail: Buffer): void {
     if (footers !== this.layout.footers) throw bad('the RAM section footers announced with the layout do not match the stream');
+    // A page QEMU never sent is one the destination would have as zeros.
+    for (let p = 0; p < this.state.length; p++) if (this.state[p] === 0) this.put(p, null);
+    this.out.write(canonicalSuffix({ sectionId: this.layout.sectionId, footers, tail }), this.endOfPages);
     this.out.flush();
-    const fd = fs.openSync(out, 'wx');
-    try {
-      const w = new CoalescingWriter(fd, out);
-      const src = new WindowReader(this.fd, this.endOfPages, this.file, 4 << 20);
-      let at = 0;
-      const put = (b: Buffer) => {
-        w.write(b, at);
-        at += b.length;
-      };
-      put(canonicalPrefix(this.layout));
-      const rec = this.recordHead;
-      for (const block of this.layout.blocks) {
-        for (let k = 0; k < block.length / CHUNK_SIZE; k++) {
-          const p = block.firstPage + k;
-          // A page QEMU never sent is one the destination would have as zeros.
-          const zero = this.state[p] !== 2;
-          const end = writePageRecordHeader(rec, 0, block, k, zero);
-          if (zero) put(rec.subarray(0, end));
-          else {
-            src.read(rec, end, CHUNK_SIZE, this.dataAt[p]);
-            put(rec.subarray(0, end + CHUNK_SIZE));
-          }
-        }
-      }
-      put(canonicalSuffix({ sectionId: this.layout.sectionId, footers, tail }));
-      w.flush();
-    } finally {
-      fs.closeSync(fd);
-    }
   }
 }
 
@@ -145,7 +122,6 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
   const r = new SequentialReader(o.source, 'handoff stream', 'HANDOFF_PROTOCOL');
   const diskFile = path.join(o.dir, 'disk.qcow2');
   const memFile = path.join(o.dir, 'memory.save');
-  const slotFile = path.join(o.dir, 'memory.slots');
   // Every literal, in stream order, for "the same as literal n" references.
   const spoolFile = path.join(o.dir, 'literals.spool');
   let spoolFd = -1;
@@ -230,8 +206,8 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
             sameLayout = baseLayout.totalPages === pages && baseLayout.blocks.every((b, i) => b.id === blocks[i].id && b.length === blocks[i].length);
             if (!sameLayout) throw new CloudletError('IMAGE_MISMATCH', 'the moving VM\'s RAM layout was announced as the base\'s, but the local base has another');
           }
-          memFd = fs.openSync(slotFile, 'wx+');
-          mem = new SaveFileBuilder(memFd, slotFile, {
+          memFd = fs.openSync(memFile, 'wx');
+          mem = new SaveFileBuilder(memFd, memFile, {
             headerRegion: o.saveHeader(xml),
             prologue: Buffer.from(body.subarray(12 + metaLen, 12 + metaLen + prologueLen)),
             ramStart: Buffer.from(body.subarray(12 + metaLen + prologueLen)),
@@ -320,11 +296,12 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
         case RecordType.End: {
           if (!mem || !tail) throw bad('the stream ended before the memory state was complete');
           const end = parseJson(body) as Record<string, unknown>;
-          mem.finish(tail.footers, tail.bytes, memFile);
+          const endAt = Date.now();
+          mem.finish(tail.footers, tail.bytes);
           // Not flushed here: the caller makes the layer durable while the VM restores.
           disk!.finish({ sync: false });
           disk = null;
-          return { hello: hello!, end, disk: diskFile, memory: memFile, bytesReceived: received };
+          return { hello: hello!, end, disk: diskFile, memory: memFile, bytesReceived: received, endAt, finishMs: Date.now() - endAt };
         }
         case RecordType.Error: {
           const err = parseJson(body) as { code?: string; message?: string };
@@ -340,7 +317,6 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
     disk?.abandon();
     if (memFd >= 0) fs.closeSync(memFd);
     if (spoolFd >= 0) fs.closeSync(spoolFd);
-    fs.rmSync(slotFile, { force: true });
     fs.rmSync(spoolFile, { force: true });
     if (baseMemFd >= 0) fs.closeSync(baseMemFd);
     await baseDisk?.close();
