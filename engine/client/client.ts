@@ -79,24 +79,27 @@ export class EngineClient {
     await this.dispatcher.close();
   }
 
-  /** One API call; a JSON error body becomes a CloudletError with the engine's code. */
-  async call<T = Record<string, unknown>>(method: string, p: string, body?: unknown, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
-    const timeout = opts.timeoutMs ?? this.o.timeoutMs ?? 120000;
-    let res: Dispatcher.ResponseData;
+  /** Sends a request with the token and a JSON body (if any); an unreachable engine is a typed error. */
+  private async request(method: string, p: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
     try {
-      res = await this.dispatcher.request({
+      return await this.dispatcher.request({
         origin: this.origin,
         path: p,
         method: method as Dispatcher.HttpMethod,
         headers: { authorization: `Bearer ${this.o.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
         body: body !== undefined ? JSON.stringify(body) : undefined,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        signal: opts.signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal,
       });
     } catch (e) {
       throw unreachable(this.o.endpoint, e);
     }
+  }
+
+  /** One API call; a JSON error body becomes a CloudletError with the engine's code. */
+  async call<T = Record<string, unknown>>(method: string, p: string, body?: unknown, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+    const res = await this.request(method, p, body, opts.timeoutMs ?? this.o.timeoutMs ?? 120000, opts.signal);
     const text = await res.body.text();
     let parsed: unknown;
     try {
@@ -140,21 +143,7 @@ export class EngineClient {
    * drop the connection. A stall longer than `stallTimeoutMs` between pieces fails the read.
    */
   async stream(method: string, p: string, body: unknown, opts: { signal?: AbortSignal; stallTimeoutMs?: number } = {}): Promise<{ source: { read(): Promise<Uint8Array | null> }; close(): void }> {
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await this.dispatcher.request({
-        origin: this.origin,
-        path: p,
-        method: method as Dispatcher.HttpMethod,
-        headers: { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        headersTimeout: opts.stallTimeoutMs ?? 120000,
-        bodyTimeout: opts.stallTimeoutMs ?? 120000,
-        signal: opts.signal,
-      });
-    } catch (e) {
-      throw unreachable(this.o.endpoint, e);
-    }
+    const res = await this.request(method, p, body, opts.stallTimeoutMs ?? 120000, opts.signal);
     if (res.statusCode >= 400) {
       const parsed = (await res.body.json().catch(() => ({}))) as { error?: { code: ErrorCode; message: string } };
       if (res.statusCode === 401) throw new CloudletError('UNAUTHORIZED', `${this.o.endpoint} refused the token (HTTP 401)`);

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
 import { CHUNK_SIZE } from '../overlay/hash';
-import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, readSyncExact } from '../overlay/io';
+import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, readSyncExact, writeFully } from '../overlay/io';
 import { Qcow2AppendWriter } from '../overlay/qcow2';
 import { RamBlock, SAVE_LIMITS, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, writePageRecordHeader } from '../overlay/savefile';
 import { ENTRY_BYTES, LIMITS, RecordType, Source, Space, WIRE_VERSION, decodeBatch } from './wire';
@@ -222,9 +222,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
           const b = decodeBatch(body, scratch);
           if (spoolFd < 0) spoolFd = fs.openSync(spoolFile, 'wx+');
           // The batch's literals join the spool first: an entry may name a literal of its own batch.
-          const spoolAt = literalsSeen * CHUNK_SIZE;
-          let w = 0;
-          while (w < b.literals.length) w += fs.writeSync(spoolFd, b.literals, w, b.literals.length - w, spoolAt + w);
+          writeFully(spoolFd, b.literals, literalsSeen * CHUNK_SIZE, spoolFile);
           const batchFirst = literalsSeen;
           literalsSeen += b.literals.length / CHUNK_SIZE;
           let lit = 0;

@@ -16,7 +16,7 @@ import { BaseIndex, BaseSpace, ZERO_HASH } from '../overlay/base-index';
 import { ChunkIndex } from '../overlay/chunk-index';
 import { CompressorPool } from '../overlay/compress';
 import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from '../overlay/hash';
-import { ByteSource, readSyncExact } from '../overlay/io';
+import { ByteSource, readSyncExact, writeFully } from '../overlay/io';
 import { Qcow2Image } from '../overlay/qcow2';
 import { parseSaveStream, sameRamLayout } from '../overlay/savefile';
 import { LiveMigrationStats } from '../vm/live-migration';
@@ -242,8 +242,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
         st.earlier++;
       } else {
         batch.add(space, Source.Literal, target, 0, data, at);
-        let done = 0;
-        while (done < CHUNK_SIZE) done += fs.writeSync(spoolFd, data, at + done, CHUNK_SIZE - done, literals * CHUNK_SIZE + done);
+        writeFully(spoolFd, data.subarray(at, at + CHUNK_SIZE), literals * CHUNK_SIZE, 'handoff spool');
         earlier.addIfAbsent(h, literals++);
         st.literal++;
         stats.literalBytes += CHUNK_SIZE;

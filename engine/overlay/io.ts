@@ -280,12 +280,17 @@ export class CoalescingWriter {
   }
 
   private pwrite(data: Uint8Array, position: number): void {
-    let done = 0;
-    try {
-      while (done < data.length) done += fs.writeSync(this.fd, data, done, data.length - done, position + done);
-    } catch (e) {
-      throw ioError('cannot write', this.path, e);
-    }
+    writeFully(this.fd, data, position, this.path);
+  }
+}
+
+/** Writes all of `data` at `position` (short writes continued); failures name the file. */
+export function writeFully(fd: number, data: Uint8Array, position: number, path: string): void {
+  let done = 0;
+  try {
+    while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, position + done);
+  } catch (e) {
+    throw ioError('cannot write', path, e);
   }
 }
 

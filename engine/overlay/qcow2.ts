@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import { CloudletError, ioError } from '../errors';
-import { RandomAccessFile, writeBE64 } from './io';
+import { RandomAccessFile, writeBE64, writeFully } from './io';
 
 const QCOW2_MAGIC = 0x514649fb;
 const EXT_END = 0x00000000;
@@ -432,11 +432,6 @@ export class Qcow2AppendWriter {
   }
 
   private pwrite(data: Uint8Array, position: number): void {
-    let done = 0;
-    try {
-      while (done < data.length) done += fs.writeSync(this.fd, data, done, data.length - done, position + done);
-    } catch (e) {
-      throw ioError('cannot write', this.path, e);
-    }
+    writeFully(this.fd, data, position, this.path);
   }
 }

@@ -14,8 +14,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, TerraformOutput, TerraformStack } from 'cdktf';
 import { Construct } from 'constructs';
-import { BaseVm, Cloudlet, SynthesizedInstance, VmOverlay } from '../../constructs';
-import { APP_CHECK, APP_PAGE } from '../quickstart/main';
+import { BaseVm, Cloudlet, SynthesizedInstance } from '../../constructs';
+import { webAppOverlay } from '../quickstart/main';
 
 export interface HandoffProps {
   readonly baseArchive: string;
@@ -37,15 +37,7 @@ export class HandoffStack extends TerraformStack {
     // A handoff sends only what differs from the base, so both cloudlets hold the base.
     const baseA = new BaseVm(this, 'base-a', { cloudlet: a, source: props.baseArchive, sha256: props.baseId });
     const baseB = new BaseVm(this, 'base-b', { cloudlet: b, source: props.baseArchive, sha256: props.baseId });
-    const app = new VmOverlay(this, 'web-app', {
-      base: baseA,
-      customize: {
-        commands: [
-          `mkdir -p /data/www && echo '${APP_PAGE}' > /data/www/index.html && sync`,
-          `busybox ip link set lo up && busybox httpd -p 127.0.0.1:8080 -h /data/www && sleep 1 && ${APP_CHECK}`,
-        ],
-      },
-    });
+    const app = webAppOverlay(this, 'web-app', baseA);
     this.instance = new SynthesizedInstance(this, 'web', { base: baseA, overlay: app, name: 'handoff-web' });
     // The move needs the base at b before the VM goes there.
     this.instance.resource.addOverride('depends_on', [`${baseB.resource.terraformResourceType}.${baseB.resource.friendlyUniqueId}`]);

@@ -22,6 +22,22 @@ export const APP_PAGE = 'hello from a synthesized cloudlet VM';
 /** The command, run in the guest, that reads the page back. */
 export const APP_CHECK = 'busybox wget -qO- http://127.0.0.1:8080/';
 
+/**
+ * The app as an overlay: busybox's web server with one page, started in the customization VM. Its files and the
+ * running process both travel in the overlay (disk and memory), so a VM synthesized from it serves at once.
+ */
+export function webAppOverlay(scope: Construct, id: string, base: BaseVm): VmOverlay {
+  return new VmOverlay(scope, id, {
+    base,
+    customize: {
+      commands: [
+        `mkdir -p /data/www && echo '${APP_PAGE}' > /data/www/index.html && sync`,
+        `busybox ip link set lo up && busybox httpd -p 127.0.0.1:8080 -h /data/www && sleep 1 && ${APP_CHECK}`,
+      ],
+    },
+  });
+}
+
 export class QuickstartStack extends TerraformStack {
   readonly instance: SynthesizedInstance;
 
@@ -29,17 +45,7 @@ export class QuickstartStack extends TerraformStack {
     super(scope, id);
     const cloudlet = new Cloudlet(this, 'cloudlet', { stateDir: props.stateDir });
     const base = new BaseVm(this, 'sample-base', { cloudlet, source: props.baseArchive, sha256: props.baseId });
-    // The app: busybox's web server with one page, started in the customization VM. Its files and the running
-    // process both travel in the overlay (disk and memory), so the synthesized VM serves at once.
-    const app = new VmOverlay(this, 'web-app', {
-      base,
-      customize: {
-        commands: [
-          `mkdir -p /data/www && echo '${APP_PAGE}' > /data/www/index.html && sync`,
-          `busybox ip link set lo up && busybox httpd -p 127.0.0.1:8080 -h /data/www && sleep 1 && ${APP_CHECK}`,
-        ],
-      },
-    });
+    const app = webAppOverlay(this, 'web-app', base);
     this.instance = new SynthesizedInstance(this, 'web', { base, overlay: app, name: 'quickstart-web' });
     new TerraformOutput(this, 'instance_id', { value: this.instance.instanceId });
     new TerraformOutput(this, 'state', { value: this.instance.state });
