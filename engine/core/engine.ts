@@ -1033,6 +1033,9 @@ export class Engine {
         this.busy.add(inst.id);
         op.setTarget({ type: 'instance', id: inst.id });
         op.phase('transfer');
+        // libvirt's first domain start on a connection is seconds slower: have it happen now, during the live
+        // transfer, rather than in the restore while the guest is paused.
+        const warm = this.driver.warmUp(this.ctlDir);
         const handoffId = newId('h');
         const opened = await client.stream('POST', `/v1/instances/${encodeURIComponent(info.id)}/handoff/stream`, { handoffId, destination: me.id }, { signal: op.signal, stallTimeoutMs: this.handoff.stallTimeoutMs });
         stream = opened;
@@ -1065,6 +1068,7 @@ export class Engine {
           throw new CloudletError('HANDOFF_FAILED', `receiving from ${redactUrl(src.endpoint)} failed: ${(e as Error).message}; the VM runs on at the source`, e);
         });
         op.phase('restore');
+        await warm;
         fs.rmSync(this.controlSocket(inst.id), { force: true });
         // The disk layer must be durable before the source lets go of its copy; that flush runs alongside the
         // restore (the memory file is read once and deleted, so it is not flushed at all).

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError } from '../errors';
+import { hypervisorType } from './domain';
 import { VirshSession, prepareEmbedRoot } from './virsh';
 
 export type DomainState = 'running' | 'paused' | 'shut off' | 'crashed' | 'other';
@@ -36,6 +37,41 @@ export class VmDriver {
       throw e;
     }
     return d;
+  }
+
+  private warm: Promise<void> | null = null;
+
+  /**
+   * Starts and removes a minimal paused domain if libvirt has not yet probed QEMU's capabilities for this root.
+   * It does that on the first domain start and caches the result in the root; that start is seconds slower,
+   * and a handoff restores its VM while the guest is paused, so the probe must be over by then. `dir` holds
+   * the throwaway XML.
+   */
+  warmUp(dir: string): Promise<void> {
+    const root = /^qemu:\/\/\/embed\?root=(.+)$/.exec(this.uri)?.[1];
+    // A system libvirtd has long probed; an embedded root keeps its probe in cache/qemu/capabilities.
+    if (root === undefined) return Promise.resolve();
+    let probed = false;
+    try {
+      probed = fs.readdirSync(path.join(root, 'cache', 'qemu', 'capabilities')).length > 0;
+    } catch {
+      probed = false;
+    }
+    if (probed) return Promise.resolve();
+    this.warm ??= (async () => {
+      const name = `cl-warmup-${process.pid}`;
+      const xml = path.join(dir, `${name}.xml`);
+      fs.writeFileSync(xml, `<domain type='${hypervisorType()}'><name>${name}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices><memballoon model='none'/></devices></domain>\n`);
+      try {
+        await this.run(`create ${quote(xml)} --paused`, 120000);
+        await this.destroy(name);
+      } catch {
+        // Only an optimisation: the first real start then pays for the probe.
+      } finally {
+        fs.rmSync(xml, { force: true });
+      }
+    })();
+    return this.warm;
   }
 
   /** The URI without the embedded root's path (for logs and info). */
