@@ -88,7 +88,7 @@ class BatchPipeline {
 
   constructor(private readonly sink: StreamSink, threads: number, private readonly fixed: number | undefined) {
     this.pool = new CompressorPool(3, threads);
-    this.rung = 2;
+    this.rung = 4; // level 7: most links here are slow enough for it; the controller corrects from there
   }
 
   get level(): number {
@@ -139,11 +139,15 @@ class BatchPipeline {
     this.adjust();
   }
 
-  /** Every few batches: waiting on the link means there is CPU to spare for more compression, and back. */
+  /**
+   * Every few batches: waiting on the link means there is CPU to spare for more compression; waiting clearly
+   * longer on the compressors means the link could take more, less compressed. (Stepping down takes the
+   * stronger signal: fewer bytes also mean less in flight when the guest pauses.)
+   */
   private adjust(): void {
     if (this.fixed !== undefined || ++this.sinceAdjust < 4) return;
     if (this.netWaitMs > 2 * this.cpuWaitMs + 20 && this.rung < LADDER.length - 1) this.rung++;
-    else if (this.cpuWaitMs > 2 * this.netWaitMs + 20 && this.rung > 0) this.rung--;
+    else if (this.cpuWaitMs > 3 * this.netWaitMs + 50 && this.rung > 0) this.rung--;
     this.sinceAdjust = 0;
     this.netWaitMs = 0;
     this.cpuWaitMs = 0;
