@@ -200,8 +200,14 @@ export const instanceResource: ResourceType<Cloudlet> = {
   async read(ctx: CallContext<Cloudlet>, state: Obj): Promise<Obj | null> {
     // Read where the state says it is: a VM running on a peer is never reported as gone (Terraform would
     // forget it and plan a second one); with no way to reach that cloudlet, placement() fails instead.
-    const c = await placement(ctx, state);
-    const i = await c.instance(String(state.id), ctx.signal);
+    let c = await placement(ctx, state);
+    let i = await c.instance(String(state.id), ctx.signal);
+    if (!i && c !== ctx.provider) {
+      // A handoff that completed while its apply failed afterwards leaves the VM here with the state placing it
+      // at the peer: find it here rather than plan a second one.
+      i = await ctx.provider.instance(String(state.id), ctx.signal);
+      if (i) c = ctx.provider;
+    }
     if (!i) return null;
     const s = instanceState(i, c, await c.base(i.baseId, ctx.signal));
     // The listing does not carry the control socket; it does not change for the life of the instance.
@@ -215,8 +221,15 @@ export const instanceResource: ResourceType<Cloudlet> = {
       // A handoff moves a running VM; one that is paused or stopped at the source is started there first.
       if (prior.state !== 'running') await setPower(ctx, String(prior.id), 'running', await placement(ctx, prior));
       await handoffHere(ctx, prior);
-      if (want !== 'running') await setPower(ctx, String(prior.id), want);
-    } else if (want !== prior.power_state || want !== prior.state) await setPower(ctx, String(prior.id), want);
+      if (want !== 'running') {
+        // The VM has moved: a power change that fails now must not fail the apply (the state would place the
+        // VM at the source). Its actual state shows in the next plan, which puts it right.
+        await setPower(ctx, String(prior.id), want).catch((e: unknown) => log('warn', `${String(prior.name)} moved but could not be set ${want}`, { error: String((e as Error)?.message ?? e) }));
+      }
+      const moved = await fullView(ctx, String(prior.id));
+      return instanceState(moved, ctx.provider, await ctx.provider.base(moved.baseId, ctx.signal));
+    }
+    if (want !== prior.power_state || want !== prior.state) await setPower(ctx, String(prior.id), want);
     const view = await fullView(ctx, String(prior.id));
     if (view.state !== want) {
       fail('Power state not reached', `Instance ${view.name} is ${view.state} after asking for ${want}; its console log on the cloudlet host may say why.`, ['power_state']);
