@@ -26,7 +26,7 @@ import { copyWithDomainXml, patchDomainXmlInPlace, readSaveHeader, saveHeaderFor
 import { Operation, OperationTable } from './operations';
 import { EngineClient } from '../client/client';
 import { HandoffHello, receiveHandoff } from '../handoff/receiver';
-import { WIRE_VERSION } from '../handoff/wire';
+import { RecordType, WIRE_VERSION, recordHeader } from '../handoff/wire';
 import { SendStats, StreamSink, sendHandoff } from '../handoff/sender';
 import { BaseIndex } from '../overlay/base-index';
 import { Qcow2Image } from '../overlay/qcow2';
@@ -948,12 +948,16 @@ export class Engine {
         op.phase('await-confirm');
         session.state = 'awaiting-confirm';
         let timer: NodeJS.Timeout | undefined;
+        // The destination restores the VM meanwhile; the stream stays open (its closing means the destination
+        // went away) and carries keep-alives so its idle timeout does not end it.
+        const keepAlive = setInterval(() => void sink.write([recordHeader(RecordType.KeepAlive, 0)]).catch(() => undefined), Math.min(5000, this.handoff.stallTimeoutMs / 3));
         const outcome = await Promise.race([
           confirmed.then(() => 'confirmed' as const),
           sink.closed.then(() => 'closed' as const),
           new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.handoff.confirmTimeoutMs))),
         ]);
         clearTimeout(timer);
+        clearInterval(keepAlive);
         if (outcome !== 'confirmed') {
           throw new CloudletError('HANDOFF_FAILED', outcome === 'closed' ? 'the destination went away before confirming that the VM runs there' : `the destination did not confirm within ${this.handoff.confirmTimeoutMs / 1000} s`);
         }

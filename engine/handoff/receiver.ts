@@ -301,6 +301,8 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
           disk = null;
           return { hello: hello!, end, disk: diskFile, memory: memFile, bytesReceived: received, endAt, finishMs: Date.now() - endAt };
         }
+        case RecordType.KeepAlive:
+          break;
         case RecordType.Error: {
           const err = parseJson(body) as { code?: string; message?: string };
           throw new CloudletError('HANDOFF_FAILED', `the source cloudlet stopped the handoff: ${err.message ?? 'no reason given'}${err.code ? ` (${err.code})` : ''}`);

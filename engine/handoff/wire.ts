@@ -16,6 +16,8 @@ export enum RecordType {
   Tail = 4,
   End = 5,
   Error = 6,
+  /** Empty; the source sends it while it waits for the confirmation, so the idle stream does not time out. */
+  KeepAlive = 7,
 }
 
 /** Which image a chunk entry targets. */

@@ -3,6 +3,7 @@
 // there after it. Failures before the destination confirms (the destination killed, the link cut or
 // black-holed mid-transfer, a destination without the base) leave the VM running at the source.
 
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -180,6 +181,38 @@ test.each(['cut', 'blackhole'] as const)('the link %s mid-transfer leaves the VM
     expect(qemuCommandLines(inst.domain)).toHaveLength(1);
   } finally {
     await proxy.stop();
+  }
+});
+
+test('over TLS: the destination pulls from an https source it trusts through the CA given, and refuses one it does not', async () => {
+  const tls = fs.mkdtempSync(path.join(os.tmpdir(), 'handoff-tls-'));
+  const cert = path.join(tls, 'cert.pem');
+  const key = path.join(tls, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  // This test's own clients trust the certificate through the environment; the destination only through `ca`.
+  process.env.CLOUDLET_EXTRA_CA_CERTS = cert;
+  const s = await TestEngine.start('hs', [...STALL, '--tls-cert', cert, '--tls-key', key]);
+  try {
+    expect(s.endpoint).toMatch(/^https:/);
+    await s.opOk('POST', '/v1/bases', { source: base.file, sha256: base.baseId }, 'base import on the TLS engine');
+    const syn = await s.opOk('POST', '/v1/instances', { name: 'over-tls', baseId: base.baseId, overlay: { url: overlayFile } }, 'synthesis');
+    const id = syn.target!.id;
+    const pull = async (ca?: string) => {
+      const grant = await s.call<{ token: string }>('POST', `/v1/instances/${id}/handoff-token`, {});
+      const { operation } = await b.call<{ operation: OperationView }>('POST', '/v1/handoffs', { source: { endpoint: s.endpoint, token: grant.token, ca }, instanceId: id });
+      return b.settle(operation.id);
+    };
+    const refused = await pull();
+    expect(refused.state).toBe('failed');
+    expect(refused.error?.message).toMatch(/certificate/i);
+    const moved = await pull(fs.readFileSync(cert, 'utf8'));
+    expect(moved.error).toBeUndefined();
+    expect((await s.call<{ instances: Inst[] }>('GET', '/v1/instances')).instances.map((i) => i.id)).not.toContain(id);
+    await expectRunningAt(b, id);
+  } finally {
+    delete process.env.CLOUDLET_EXTRA_CA_CERTS;
+    await s.destroy();
+    fs.rmSync(tls, { recursive: true, force: true });
   }
 });
 
