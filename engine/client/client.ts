@@ -107,12 +107,15 @@ export class EngineClient {
     } catch {
       throw new CloudletError('ENGINE_UNAVAILABLE', `${this.o.endpoint} answered ${res.statusCode} with a body that is not JSON; is it a cloudlet engine?`);
     }
-    if (res.statusCode >= 400) {
-      const err = (parsed as { error?: { code?: ErrorCode; message?: string } }).error;
-      if (res.statusCode === 401) throw new CloudletError('UNAUTHORIZED', `${this.o.endpoint} refused the token (HTTP 401): check the token you configured`);
-      throw new CloudletError(err?.code ?? 'INTERNAL', err?.message ?? `HTTP ${res.statusCode}`);
-    }
+    if (res.statusCode >= 400) throw this.errorOf(res.statusCode, parsed);
     return parsed as T;
+  }
+
+  /** The engine's error answer (`{"error":{"code","message"}}`) as a typed error; a 401 says what to check. */
+  private errorOf(status: number, body: unknown): CloudletError {
+    if (status === 401) return new CloudletError('UNAUTHORIZED', `${this.o.endpoint} refused the token (HTTP 401): check the token you configured`);
+    const err = (body as { error?: { code?: ErrorCode; message?: string } } | null)?.error;
+    return new CloudletError(err?.code ?? 'INTERNAL', err?.message ?? `HTTP ${status}`);
   }
 
   /** Polls an operation until it ends, reporting progress; a failed operation becomes its typed error. */
@@ -144,11 +147,7 @@ export class EngineClient {
    */
   async stream(method: string, p: string, body: unknown, opts: { signal?: AbortSignal; stallTimeoutMs?: number } = {}): Promise<{ source: { read(): Promise<Uint8Array | null> }; close(): void }> {
     const res = await this.request(method, p, body, opts.stallTimeoutMs ?? 120000, opts.signal);
-    if (res.statusCode >= 400) {
-      const parsed = (await res.body.json().catch(() => ({}))) as { error?: { code: ErrorCode; message: string } };
-      if (res.statusCode === 401) throw new CloudletError('UNAUTHORIZED', `${this.o.endpoint} refused the token (HTTP 401)`);
-      throw new CloudletError(parsed.error?.code ?? 'INTERNAL', parsed.error?.message ?? `HTTP ${res.statusCode}`);
-    }
+    if (res.statusCode >= 400) throw this.errorOf(res.statusCode, await res.body.json().catch(() => ({})));
     const it = res.body[Symbol.asyncIterator]();
     const endpoint = this.o.endpoint;
     return {
@@ -194,10 +193,7 @@ export class EngineClient {
     } catch (e) {
       throw unreachable(this.o.endpoint, e);
     }
-    if (res.statusCode >= 400) {
-      const parsed = (await res.body.json().catch(() => ({}))) as { error?: { code: ErrorCode; message: string } };
-      throw new CloudletError(parsed.error?.code ?? 'INTERNAL', parsed.error?.message ?? `HTTP ${res.statusCode}`);
-    }
+    if (res.statusCode >= 400) throw this.errorOf(res.statusCode, await res.body.json().catch(() => ({})));
     const total = Number(res.headers['content-length'] ?? 0);
     const tmp = `${file}.part-${process.pid}`;
     const fd = fs.openSync(tmp, 'w');

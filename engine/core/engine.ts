@@ -29,7 +29,6 @@ import { HandoffHello, receiveHandoff } from '../handoff/receiver';
 import { RecordType, WIRE_VERSION, recordHeader } from '../handoff/wire';
 import { SendStats, StreamSink, sendHandoff } from '../handoff/sender';
 import { BaseIndex } from '../overlay/base-index';
-import { Qcow2Image } from '../overlay/qcow2';
 import { liveMigrate } from '../vm/live-migration';
 
 const run = promisify(execFile);
@@ -149,7 +148,7 @@ export class Engine {
     for (const op of running) op.abort.abort();
     // Cancelled operations still clean up through libvirt (a handoff source resumes its paused VM): give
     // them a moment before the connection goes.
-    await Promise.race([Promise.all(running.map((op) => op.wait(30000))), new Promise((r) => setTimeout(r, 30000).unref())]);
+    await Promise.all(running.map((op) => op.wait(30000)));
     await this.driver.close();
     this.store.unlock();
   }
@@ -178,8 +177,7 @@ export class Engine {
       if (fs.existsSync(handoffMark)) {
         if (fs.readFileSync(handoffMark, 'utf8').startsWith('confirmed')) {
           // The destination runs this VM: finish removing the copy here.
-          await this.driver.destroy(inst.domain);
-          this.store.removeDir(dir);
+          await this.removeInstance(inst);
           this.log(`instance ${inst.id} had been handed off; removed its copy here`);
           continue;
         }
@@ -625,9 +623,13 @@ export class Engine {
 
   /** An instance by id or by name. */
   private findInstance(id: string): InstanceRecord {
-    const inst = this.store.getInstance(id) ?? this.store.listInstances().find((x) => x.name === id);
+    const inst = this.lookupInstance(id);
     if (!inst) throw new CloudletError('NOT_FOUND', `no instance ${id}`);
     return inst;
+  }
+
+  private lookupInstance(id: string): InstanceRecord | null {
+    return this.store.getInstance(id) ?? this.store.listInstances().find((x) => x.name === id) ?? null;
   }
 
   /**
@@ -813,6 +815,11 @@ export class Engine {
   async deleteInstance(id: string): Promise<void> {
     const inst = this.findInstance(id);
     if (this.busy.has(inst.id)) throw new CloudletError('CONFLICT', `instance ${inst.id} is busy with another operation`);
+    await this.removeInstance(inst);
+  }
+
+  /** Stops the VM and removes everything of the instance here (and an overlay fetched for it alone). */
+  private async removeInstance(inst: InstanceRecord): Promise<void> {
     await this.driver.destroy(inst.domain);
     this.store.removeDir(this.store.instanceDir(inst.id));
     fs.rmSync(this.controlSocket(inst.id), { force: true });
@@ -859,7 +866,7 @@ export class Engine {
     const given = createHash('sha256').update(token).digest();
     let id: string | undefined;
     if (target.handoff) id = this.handoffSessions.get(target.handoff)?.instanceId;
-    else if (target.instance) id = this.store.getInstance(target.instance)?.id ?? this.store.listInstances().find((x) => x.name === target.instance)?.id;
+    else if (target.instance) id = this.lookupInstance(target.instance)?.id;
     let ok = false;
     const now = Date.now();
     for (const g of this.handoffGrants) {
@@ -918,14 +925,10 @@ export class Engine {
         op.phase('index-base');
         const bi = await this.baseIndexFor(base);
         const xml = await this.driver.migratableXml(inst.domain);
-        const q = await Qcow2Image.open(disk);
-        const diskInfo = { virtualSize: q.virtualSize, clusterBits: q.clusterBits };
-        await q.close();
-        const hello: Omit<HandoffHello, 'version'> = {
+        const hello: Omit<HandoffHello, 'version' | 'disk'> = {
           handoffId: session.id,
           instance: { id: inst.id, name: inst.name, baseId: inst.baseId, overlayId: inst.overlayId, created: inst.created },
           domainXml: xml,
-          disk: diskInfo,
         };
         const stats = await sendHandoff({
           sink,
@@ -967,10 +970,7 @@ export class Engine {
         fs.writeFileSync(mark, 'confirmed\n');
         decide();
         op.phase('remove');
-        await this.driver.destroy(inst.domain);
-        this.store.removeDir(this.store.instanceDir(inst.id));
-        fs.rmSync(this.controlSocket(inst.id), { force: true });
-        this.dropFetchedOverlay(inst);
+        await this.removeInstance(inst);
         this.log(`instance ${inst.id} handed off (${req.handoffId}) to ${req.destination ?? 'another cloudlet'}: ${stats.bytesSent} bytes`);
         return { handedOff: inst.id, to: req.destination ?? null, stats };
       } catch (e) {
@@ -1021,7 +1021,6 @@ export class Engine {
     const client = new EngineClient({ endpoint: src.endpoint, token: src.token, ca: src.ca, timeoutMs: 30000 });
     return this.ops.start('handoff-in', req.requestId, async (op) => {
       let inst: InstanceRecord | null = null;
-      let restored = false;
       let stream: { close(): void } | null = null;
       try {
         op.phase('check');
@@ -1083,12 +1082,11 @@ export class Engine {
           } finally {
             await h.close();
           }
-          this.log(`handoff ${handoffId}: disk layer flushed in ${Date.now() - r0} ms`);
         });
+        const sent = got.end as unknown as SendStats;
         try {
           await this.driver.restore(got.memory, { paused: true });
-          this.log(`handoff ${handoffId}: stream ended ${got.endAt - ((got.end as { pausedAt?: number }).pausedAt ?? got.endAt)} ms after the source paused; save file written in ${got.finishMs} ms; restored in ${Date.now() - r0} ms`);
-          restored = true;
+          this.log(`handoff ${handoffId}: the stream ended ${got.endAt - (sent.pausedAt ?? got.endAt)} ms after the source paused; restored in ${Date.now() - r0} ms`);
         } finally {
           await durable;
         }
@@ -1103,7 +1101,6 @@ export class Engine {
         op.phase('done');
         inst.timings = { ...op.rec.timings };
         this.store.putInstance(inst);
-        const sent = got.end as unknown as SendStats;
         return {
           instance: await this.getInstance(inst.id),
           from: info.cloudlet,
@@ -1119,7 +1116,7 @@ export class Engine {
           throw e;
         }
         if (inst) {
-          if (restored || this.store.getInstance(inst.id)) await this.driver.destroy(inst.domain).catch(() => undefined);
+          await this.driver.destroy(inst.domain).catch(() => undefined);
           this.store.removeDir(this.store.instanceDir(inst.id));
         }
         throw e;

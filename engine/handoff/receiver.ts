@@ -43,9 +43,8 @@ export interface ReceiveResult {
   disk: string;
   memory: string;
   bytesReceived: number;
-  /** When the End record arrived, and how long writing the save file took after it (ms). */
+  /** When the End record arrived (ms since the epoch). */
   endAt: number;
-  finishMs: number;
 }
 
 const bad = (m: string) => new CloudletError('HANDOFF_PROTOCOL', `handoff stream: ${m}`);
@@ -58,7 +57,6 @@ const bad = (m: string) => new CloudletError('HANDOFF_PROTOCOL', `handoff stream
 class SaveFileBuilder {
   private readonly out: CoalescingWriter;
   private readonly dataAt: Float64Array;
-  private readonly firstInBlock: Uint8Array;
   private readonly blockOf: Uint32Array;
   /** 0: nothing written yet; 1: record written, data all zero; 2: record with data. */
   private readonly state: Uint8Array;
@@ -72,7 +70,6 @@ class SaveFileBuilder {
     this.out.write(prefix, 0);
     const n = layout.totalPages;
     this.dataAt = new Float64Array(n);
-    this.firstInBlock = new Uint8Array(n);
     this.blockOf = new Uint32Array(n);
     this.state = new Uint8Array(n);
     let at = prefix.length;
@@ -80,7 +77,6 @@ class SaveFileBuilder {
       for (let k = 0; k < b.length / CHUNK_SIZE; k++) {
         const p = b.firstPage + k;
         const head = 8 + (k === 0 ? 1 + b.id.length : 0);
-        this.firstInBlock[p] = k === 0 ? 1 : 0;
         this.blockOf[p] = bi;
         this.dataAt[p] = at + head;
         at += head + CHUNK_SIZE;
@@ -145,11 +141,21 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
     const baseWin = new WindowReader(baseDisk.handle.fd, baseDisk.size, baseDisk.path, 1 << 20);
     let baseMemWin: WindowReader | null = null;
     const readBaseDisk = (c: number, into: Buffer) => baseWin.read(into, 0, CHUNK_SIZE, c * CHUNK_SIZE);
+    /** The base memory snapshot's page map, read once, when the stream first needs a base page. */
+    const openBaseMemory = async (): Promise<SaveFileLayout> => {
+      if (!baseLayout) {
+        baseLayout = await parseSaveFile(o.baseMemory);
+        baseMemFd = fs.openSync(o.baseMemory, 'r');
+        baseMemWin = new WindowReader(baseMemFd, fs.fstatSync(baseMemFd).size, o.baseMemory, 4 << 20);
+      }
+      return baseLayout;
+    };
     const readBasePage = (p: number, into: Buffer) => {
       const off = baseLayout!.pageOffsets[p];
       if (off < 0) into.fill(0, 0, CHUNK_SIZE);
       else baseMemWin!.read(into, 0, CHUNK_SIZE, off);
     };
+    // A cluster's first write fills it from the base (zeros past the base's end, as the layer reads them).
     const fillCluster = (g: number, into: Buffer) => {
       const at = g * into.length;
       const n = Math.max(0, Math.min(into.length, baseDisk!.size - at));
@@ -200,10 +206,8 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
             if (pages * CHUNK_SIZE > SAVE_LIMITS.maxRamBytes) throw new CloudletError('OVERLAY_LIMIT', `handoff stream: more than ${SAVE_LIMITS.maxRamBytes} bytes of RAM`);
           }
           if (meta.sameLayoutAsBase) {
-            baseLayout = await parseSaveFile(o.baseMemory);
-            baseMemFd = fs.openSync(o.baseMemory, 'r');
-            baseMemWin = new WindowReader(baseMemFd, fs.fstatSync(baseMemFd).size, o.baseMemory, 4 << 20);
-            sameLayout = baseLayout.totalPages === pages && baseLayout.blocks.every((b, i) => b.id === blocks[i].id && b.length === blocks[i].length);
+            const bl = await openBaseMemory();
+            sameLayout = bl.totalPages === pages && bl.blocks.every((b, i) => b.id === blocks[i].id && b.length === blocks[i].length);
             if (!sameLayout) throw new CloudletError('IMAGE_MISMATCH', 'the moving VM\'s RAM layout was announced as the base\'s, but the local base has another');
           }
           memFd = fs.openSync(memFile, 'wx');
@@ -247,12 +251,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
                 data = chunk;
                 break;
               case Source.BaseMemory:
-                if (!baseLayout) {
-                  baseLayout = await parseSaveFile(o.baseMemory);
-                  baseMemFd = fs.openSync(o.baseMemory, 'r');
-                  baseMemWin = new WindowReader(baseMemFd, fs.fstatSync(baseMemFd).size, o.baseMemory, 4 << 20);
-                }
-                if (ref >= baseLayout.totalPages) throw bad(`reference to base memory page ${ref} beyond the base`);
+                if (ref >= (await openBaseMemory()).totalPages) throw bad(`reference to base memory page ${ref} beyond the base`);
                 readBasePage(ref, chunk);
                 data = chunk;
                 break;
@@ -299,7 +298,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
           // Not flushed here: the caller makes the layer durable while the VM restores.
           disk!.finish({ sync: false });
           disk = null;
-          return { hello: hello!, end, disk: diskFile, memory: memFile, bytesReceived: received, endAt, finishMs: Date.now() - endAt };
+          return { hello: hello!, end, disk: diskFile, memory: memFile, bytesReceived: received, endAt };
         }
         case RecordType.KeepAlive:
           break;

@@ -29,6 +29,7 @@ export interface StreamSink {
 
 export interface SendOptions {
   sink: StreamSink;
+  /** The hello record's fields; the sender adds the protocol version and the disk's size and cluster size. */
   hello: Record<string, unknown>;
   base: BaseIndex;
   /** The instance's qcow2 layer over the base disk. */
@@ -64,6 +65,7 @@ export interface SendStats {
 }
 
 const LADDER = [0, 1, 3, 5, 7, 9, 12, 15, 19];
+const ZERO_PAGE = Buffer.alloc(CHUNK_SIZE);
 /** QEMU's stream bytes taken ahead of the parser (QEMU waits beyond this: backpressure). */
 const MAX_FEED_BACKLOG = 2 << 20;
 /**
@@ -226,33 +228,6 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
   const checkAbort = () => {
     if (o.signal.aborted) throw new CloudletError('CANCELLED', 'the handoff was cancelled');
   };
-  /** Classifies one 4 KiB chunk into the batch; `same` says whether it equals the base at its place. */
-  const classify = (space: Space, target: number, data: Buffer, at: number, h: number, zero: boolean, same: boolean): void => {
-    const st = space === Space.Disk ? stats.disk : stats.memory;
-    if (same) {
-      batch.add(space, Source.Same, target);
-      st.same++;
-    } else if (zero) {
-      batch.add(space, Source.Zero, target);
-      st.zero++;
-    } else {
-      const hit = base.find(h, data, at);
-      const before = hit && hit.space !== null ? -1 : sentBefore(h, data, at);
-      if (hit && hit.space !== null) {
-        batch.add(space, hit.space === BaseSpace.Disk ? Source.BaseDisk : Source.BaseMemory, target, hit.ref);
-        st.base++;
-      } else if (before >= 0) {
-        batch.add(space, Source.Earlier, target, before);
-        st.earlier++;
-      } else {
-        batch.add(space, Source.Literal, target, 0, data, at);
-        writeFully(spoolFd, data.subarray(at, at + CHUNK_SIZE), literals * CHUNK_SIZE, 'handoff spool');
-        earlier.addIfAbsent(h, literals++);
-        st.literal++;
-        stats.literalBytes += CHUNK_SIZE;
-      }
-    }
-  };
   // Literals already sent, for "the same as literal n" (a file the guest wrote to disk is often in its page
   // cache too). Matches are byte-checked against a spool of what was sent.
   const earlier = new ChunkIndex(1 << 16);
@@ -266,10 +241,44 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     readSyncExact(spoolFd, cand, 0, CHUNK_SIZE, n * CHUNK_SIZE, 'handoff spool');
     return cand.compare(data, at, at + CHUNK_SIZE) === 0 ? n : -1;
   };
+  /** Classifies one 4 KiB chunk into the batch; `same` says whether it equals the base at its place. */
+  const classify = (space: Space, target: number, data: Buffer, at: number, h: number, zero: boolean, same: boolean): void => {
+    const st = space === Space.Disk ? stats.disk : stats.memory;
+    if (same) {
+      batch.add(space, Source.Same, target);
+      st.same++;
+      return;
+    }
+    if (zero) {
+      batch.add(space, Source.Zero, target);
+      st.zero++;
+      return;
+    }
+    const hit = base.find(h, data, at);
+    if (hit) {
+      batch.add(space, hit.space === BaseSpace.Disk ? Source.BaseDisk : Source.BaseMemory, target, hit.ref);
+      st.base++;
+      return;
+    }
+    const before = sentBefore(h, data, at);
+    if (before >= 0) {
+      batch.add(space, Source.Earlier, target, before);
+      st.earlier++;
+      return;
+    }
+    batch.add(space, Source.Literal, target, 0, data, at);
+    writeFully(spoolFd, data.subarray(at, at + CHUNK_SIZE), literals * CHUNK_SIZE, 'handoff spool');
+    earlier.addIfAbsent(h, literals++);
+    st.literal++;
+    stats.literalBytes += CHUNK_SIZE;
+  };
   const needsFlush = () => batch.ready.length > 0 || batch.count >= FLUSH_ENTRIES || batch.literals.length >= FLUSH_LITERALS;
 
   try {
-    pipe.enqueue(jsonRecord(RecordType.Hello, { version: WIRE_VERSION, ...o.hello }));
+    const layer = await Qcow2Image.open(o.disk);
+    const disk = { virtualSize: layer.virtualSize, clusterBits: layer.clusterBits };
+    await layer.close();
+    pipe.enqueue(jsonRecord(RecordType.Hello, { version: WIRE_VERSION, ...o.hello, disk }));
 
     // --- 1. disk pre-copy, guest running ---------------------------------------------------------------
     o.onPhase?.('disk');
@@ -289,12 +298,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
           checkAbort();
           const g = guest[ci];
           seen.add(g);
-          if (host[ci] < 0) buf.fill(0);
-          else {
-            const avail = Math.max(0, Math.min(cs, q.file.size - host[ci]));
-            if (avail > 0) readSyncExact(q.file.handle.fd, buf, 0, avail, host[ci], q.path);
-            if (avail < cs) buf.fill(0, avail);
-          }
+          q.readCluster(host[ci], buf);
           for (let k = 0; k < cpc; k++) {
             const c = g * cpc + k;
             if (c >= diskChunks) break;
@@ -359,7 +363,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
       {
         onZeroPage: (p) => {
           stats.memory.pages++;
-          const same = sameLayout && base.sameMemoryPage(p, ZERO_HASH, true, page.fill(0));
+          const same = sameLayout && base.sameMemoryPage(p, ZERO_HASH, true, ZERO_PAGE);
           batch.add(Space.Memory, same ? Source.Same : Source.Zero, p);
           if (same) stats.memory.same++;
           else stats.memory.zero++;

@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import { CloudletError, ioError } from '../errors';
-import { RandomAccessFile, writeBE64, writeFully } from './io';
+import { RandomAccessFile, readSyncExact, writeBE64, writeFully } from './io';
 
 const QCOW2_MAGIC = 0x514649fb;
 const EXT_END = 0x00000000;
@@ -150,6 +150,21 @@ export class Qcow2Image {
       }
     }
     return out;
+  }
+
+  /**
+   * Reads the data of the cluster at host offset `host` (from clusters()) into `buf`: zeros for a zero cluster
+   * (-1), and zeros for any part past the end of the file, as QEMU reads it.
+   */
+  readCluster(host: number, buf: Buffer): void {
+    const cs = this.clusterSize;
+    if (host < 0) {
+      buf.fill(0, 0, cs);
+      return;
+    }
+    const avail = Math.max(0, Math.min(cs, this.file.size - host));
+    if (avail > 0) readSyncExact(this.file.handle.fd, buf, 0, avail, host, this.path);
+    if (avail < cs) buf.fill(0, avail, cs);
   }
 
   async close(): Promise<void> {

@@ -219,12 +219,7 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
     for (let ci = 0; ci < clusters.guest.length; ci++) {
       const g = clusters.guest[ci];
       const host = clusters.host[ci];
-      if (host < 0) clusterBuf.fill(0);
-      else {
-        const avail = Math.max(0, Math.min(cs, custom.file.size - host));
-        if (avail > 0) readSyncExact(customDiskFd, clusterBuf, 0, avail, host, custom.path);
-        if (avail < cs) clusterBuf.fill(0, avail);
-      }
+      custom.readCluster(host, clusterBuf);
       for (let k = 0; k < cpc; k++) {
         const c = g * cpc + k;
         if (c >= diskChunks) break;

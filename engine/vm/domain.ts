@@ -33,6 +33,11 @@ export function hypervisorType(): 'kvm' | 'qemu' {
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;');
 
+/** The smallest domain libvirt will start (no disk, no devices to speak of): for probing, started paused. */
+export function probeDomainXml(name: string): string {
+  return `<domain type='${hypervisorType()}'><name>${esc(name)}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices><memballoon model='none'/></devices></domain>\n`;
+}
+
 export interface BootDomainSpec {
   name: string;
   memoryMiB: number;

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError } from '../errors';
-import { hypervisorType } from './domain';
+import { probeDomainXml } from './domain';
 import { VirshSession, prepareEmbedRoot } from './virsh';
 
 export type DomainState = 'running' | 'paused' | 'shut off' | 'crashed' | 'other';
@@ -61,7 +61,7 @@ export class VmDriver {
     this.warm ??= (async () => {
       const name = `cl-warmup-${process.pid}`;
       const xml = path.join(dir, `${name}.xml`);
-      fs.writeFileSync(xml, `<domain type='${hypervisorType()}'><name>${name}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices><memballoon model='none'/></devices></domain>\n`);
+      fs.writeFileSync(xml, probeDomainXml(name));
       try {
         await this.run(`create ${quote(xml)} --paused`, 120000);
         await this.destroy(name);

@@ -110,8 +110,8 @@ async function setPower(ctx: CallContext<Cloudlet>, id: string, want: string, c:
   return c.call<EngineInstance>('POST', `/v1/instances/${id}/power`, { state: want }, { signal: ctx.signal });
 }
 
-async function fullView(ctx: CallContext<Cloudlet>, id: string, c: Cloudlet = ctx.provider): Promise<EngineInstance> {
-  return c.call<EngineInstance>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal });
+async function fullView(ctx: CallContext<Cloudlet>, id: string): Promise<EngineInstance> {
+  return ctx.provider.call<EngineInstance>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal });
 }
 
 /** Whether the state places the instance on another cloudlet than this configuration's. */
@@ -174,8 +174,6 @@ export const instanceResource: ResourceType<Cloudlet> = {
     p.diagnostics.push(...sizeMismatches(base, p.config));
     for (const [attr, have] of sizesOf(base)) if (p.config[attr] === null) p.planned[attr] = have;
   },
-
-
 
   async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
     const c = ctx.provider;
