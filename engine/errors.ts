@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'INTERRUPTED' // the engine stopped (crash, restart) while the operation ran
   | 'CANCELLED' // the operation was cancelled by a client
   | 'INTERNAL' // a bug: an unexpected error, reported with its message
+  | 'NO_SPACE' // the filesystem lacks room for what an operation must write (checked before writing)
   | 'IO';
 
 export class CloudletError extends Error {

@@ -11,10 +11,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { CloudletError } from '../errors';
-import { applyOverlay, inspectOverlay } from '../overlay/apply';
+import { BaseResolver, applyOverlay, checkOverlay, openBase } from '../overlay/apply';
 import { fileDigest, rememberDigest } from '../overlay/digest';
 import { FORMAT_VERSION, baseIdOf } from '../overlay/format';
-import { ByteSource } from '../overlay/io';
+import { ByteSource, SpoolSource, fsyncDir } from '../overlay/io';
 import { createOverlay } from '../overlay/writer';
 import { ArchiveManifest, archiveBytes, memberName, readBaseArchive, writeBaseArchive } from '../store/archive';
 import { OpenedSource, openSource, redactUrl } from '../store/fetch';
@@ -23,6 +23,7 @@ import { bootDomainXml, hypervisorType, instanceDomainXml, snapshotFacts } from 
 import { DomainState, VmDriver, embedRootFor } from '../vm/driver';
 import { guestExec } from '../vm/guest-agent';
 import { copyWithDomainXml, patchDomainXmlInPlace, readSaveHeader, saveHeaderFor } from '../vm/save-header';
+import { crashPoint } from './crash-points';
 import { Operation, OperationTable } from './operations';
 import { EngineClient } from '../client/client';
 import { HandoffHello, receiveHandoff } from '../handoff/receiver';
@@ -90,6 +91,8 @@ export interface CreateInstanceRequest {
 }
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** The largest overlay file the engine takes (1 TiB). */
+const MAX_OVERLAY_BYTES = 2 ** 40;
 const HEX64 = /^[0-9a-f]{64}$/;
 
 export class Engine {
@@ -186,21 +189,95 @@ export class Engine {
         fs.rmSync(handoffMark, { force: true });
         this.log(`instance ${inst.id}: an interrupted handoff was abandoned; the VM runs on here`);
       }
-      const saved = path.join(dir, 'resume.save');
-      let resumed = false;
-      if (!st && fs.existsSync(saved)) {
-        // Stopped for an overlay or base capture when the engine died: put it back as it was.
-        try {
-          await this.driver.restore(saved);
-          fs.rmSync(saved, { force: true });
-          resumed = true;
-          this.log(`resumed instance ${inst.id} from its interrupted snapshot`);
-        } catch (e) {
-          this.log(`could not resume instance ${inst.id}: ${(e as Error).message}`);
-        }
+      const resumed = await this.recoverSnapshot(inst, st);
+      if (inst.handoffIn) {
+        await this.recoverHandoffIn(inst, st);
+        continue;
       }
       // The listing predates a resume just done: ask libvirt again for that one.
       await this.refresh(inst, resumed ? undefined : domains);
+    }
+    this.adoptLegacyFetchedOverlays();
+    this.sweepOverlays();
+  }
+
+  /**
+   * An instance stopped for an overlay or base capture when the engine died. Returns whether it was resumed.
+   * `resume.saving` with the VM still there: the save did not finish, the VM holds the newest state (resumed
+   * if the save left it paused). `resume.saving` without the VM: the save finished (libvirt stops a VM only
+   * once its state is all written), only the rename was lost. `resume.save` without the VM, or with it
+   * paused (a restore that had not reached the commit point, whole or not): the VM has not run since the
+   * snapshot, which is restored again and consumed. `resume.save` with the VM running cannot come from this
+   * engine's steps (the snapshot goes before the VM resumes); the running VM is newer and the file goes.
+   */
+  private async recoverSnapshot(inst: InstanceRecord, domainState: DomainState | undefined): Promise<boolean> {
+    const { saving, saved } = this.snapshotFiles(inst);
+    const st = domainState === 'running' || domainState === 'paused' ? domainState : undefined;
+    if (fs.existsSync(saving)) {
+      if (st) {
+        fs.rmSync(saving, { force: true });
+        if (st === 'paused') await this.driver.resume(inst.domain).catch((e) => this.log(`could not resume instance ${inst.id}: ${(e as Error).message}`));
+        this.log(`instance ${inst.id}: an interrupted memory snapshot was discarded; the VM runs on`);
+        return st === 'paused';
+      }
+      fs.renameSync(saving, saved);
+    }
+    if (!fs.existsSync(saved)) return false;
+    if (st === 'running') {
+      fs.rmSync(saved, { force: true });
+      this.log(`instance ${inst.id}: removed a memory snapshot older than the running VM`);
+      return false;
+    }
+    try {
+      if (domainState) await this.driver.destroy(inst.domain);
+      await this.resumeFromSnapshot(inst);
+      this.log(`resumed instance ${inst.id} from its interrupted snapshot`);
+      return true;
+    } catch (e) {
+      this.log(`could not resume instance ${inst.id} from its snapshot (kept for the next start): ${(e as Error).message}`);
+      return false;
+    }
+  }
+
+  /** A handoff's destination copy that was restored when the engine died (see InstanceRecord.handoffIn). */
+  private async recoverHandoffIn(inst: InstanceRecord, st: DomainState | undefined): Promise<void> {
+    const h = inst.handoffIn!;
+    const memory = path.join(this.store.instanceDir(inst.id), 'memory.save');
+    try {
+      if (st !== 'running' && st !== 'paused' && fs.existsSync(memory)) {
+        if (st) await this.driver.destroy(inst.domain);
+        await this.driver.restore(memory, { paused: true });
+      }
+      if (h.state === 'confirmed') {
+        await this.driver.resume(inst.domain);
+        fs.rmSync(memory, { force: true });
+        inst.state = 'running';
+        delete inst.handoffIn;
+        delete inst.error;
+        this.log(`instance ${inst.id}: handoff ${h.id} had been confirmed by the source; the VM runs here`);
+      } else {
+        fs.rmSync(memory, { force: true });
+        inst.state = 'paused';
+        inst.error = {
+          code: 'HANDOFF_UNCERTAIN',
+          message: `the engine stopped while confirming handoff ${h.id} to ${h.source}; this copy is kept paused. Check the source: if its copy is gone, resume this one (cloudlet instance power ${inst.id} running); if it runs there, delete this one.`,
+        };
+        this.log(`instance ${inst.id}: handoff ${h.id} may or may not have been taken by the source; kept paused`);
+      }
+      this.store.putInstance(inst);
+    } catch (e) {
+      this.log(`instance ${inst.id}: could not recover handoff ${h.id}: ${(e as Error).message}`);
+    }
+  }
+
+  /** State written before overlay records said "fetched": the instances said it instead. */
+  private adoptLegacyFetchedOverlays(): void {
+    for (const i of this.store.listInstances()) {
+      if (!i.fetchedOverlay || !i.overlayId) continue;
+      const o = this.store.getOverlay(i.overlayId);
+      if (o && !o.fetched) this.store.putOverlay({ ...o, fetched: true });
+      delete i.fetchedOverlay;
+      this.store.putInstance(i);
     }
   }
 
@@ -284,6 +361,7 @@ export class Engine {
             return true;
           },
           onProgress: (done, total) => {
+            crashPoint('import-base.download');
             op.throwIfCancelled();
             op.progress(done, total);
           },
@@ -293,11 +371,13 @@ export class Engine {
           return { base: this.getBase(cached), cached: true };
         }
         op.phase('verify');
+        crashPoint('import-base.verify');
         const m = manifest!;
         const id = baseIdOf(m.files.disk!.sha256, m.files.memory!.sha256).toString('hex');
         if (id !== m.id) throw new CloudletError('HASH_MISMATCH', `${shown}: the manifest's id ${m.id} is not the id of its disk and memory (${id})`);
         const rec = this.baseRecord(dir, m, req.name ?? m.name, shown);
         const stored = this.store.commitBase(dir, rec);
+        crashPoint('import-base.commit');
         op.setTarget({ type: 'base', id: stored.id });
         return { base: stored, cached: false };
       } finally {
@@ -492,16 +572,41 @@ export class Engine {
     this.store.removeDir(this.store.overlayDir(id));
   }
 
-  /** Stores an overlay from a stream (an upload); checked whole before it is kept. */
+  /** A stored base opened for the overlay codec (digests from the store, which checked them at import). */
+  private openStoredBase(base: BaseRecord): ReturnType<typeof openBase> {
+    const dir = this.store.baseDir(base.id);
+    return openBase(path.join(dir, 'disk.raw'), path.join(dir, 'memory.save'), { disk: base.disk.sha256, memory: base.memory.sha256 });
+  }
+
+  /** The codec's base lookup: a base in the store, else null (the overlay is then checked without it). */
+  private readonly storedBase: BaseResolver = async (id) => {
+    const b = this.store.getBase(id);
+    return b ? this.openStoredBase(b) : null;
+  };
+
+  /**
+   * Stores an overlay from a stream (an upload or a fetch), checked whole as it arrives (against its base
+   * when the base is here) before it is kept. Storing an overlay a synthesis had fetched keeps it for good.
+   */
   async storeOverlay(source: ByteSource, origin: string, expectSha256?: string): Promise<OverlayRecord> {
     const dir = this.store.tempDir('upload');
     const file = path.join(dir, 'overlay.clov');
     try {
-      const { sha256, bytes } = await teeToFile(source, file, 2 ** 40);
+      const spool = new SpoolSource(source, file, MAX_OVERLAY_BYTES);
+      let checked: Awaited<ReturnType<typeof checkOverlay>>;
+      let sha256: string;
+      let bytes: number;
+      try {
+        checked = await checkOverlay(spool, this.storedBase);
+        ({ sha256, bytes } = await spool.finish());
+      } finally {
+        spool.close();
+      }
       if (expectSha256 && sha256 !== expectSha256) throw new CloudletError('HASH_MISMATCH', `the overlay's SHA-256 is ${sha256}, expected ${expectSha256}`);
-      const summary = await inspectOverlay(file, true);
-      const baseId = baseIdOf(summary.base.disk.sha256, summary.base.memory.sha256).toString('hex');
-      return this.store.commitOverlay(file, { id: sha256, bytes, baseId, created: new Date().toISOString(), source: origin });
+      const baseId = baseIdOf(checked.meta.base.disk.sha256, checked.meta.base.memory.sha256).toString('hex');
+      const rec = this.store.commitOverlay(file, { id: sha256, bytes, baseId, created: new Date().toISOString(), source: origin });
+      if (rec.fetched) return this.store.keepOverlay(rec.id);
+      return rec;
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -517,7 +622,7 @@ export class Engine {
       const have = req.sha256 ? this.store.getOverlay(req.sha256) : null;
       if (have) {
         op.setTarget({ type: 'overlay', id: have.id });
-        return { overlay: have, cached: true };
+        return { overlay: have.fetched ? this.store.keepOverlay(have.id) : have, cached: true };
       }
       op.phase('download');
       const rec = await this.withSource(op, req.url, (src) => this.storeOverlay(src.source, redactUrl(req.url), req.sha256));
@@ -557,12 +662,16 @@ export class Engine {
             customMemory: saved,
             output: out,
             level: req.level,
-            onProgress: (p) => op.progress(p.done, p.total),
+            onProgress: (p) => {
+              crashPoint('create-overlay.delta-chunk');
+              op.progress(p.done, p.total);
+            },
           });
         });
         op.phase('store');
         const sha256 = await fileDigest(out);
         const rec = this.store.commitOverlay(out, { id: sha256, bytes: fs.statSync(out).size, baseId: base.id, created: new Date().toISOString(), source: `instance ${inst.id}` });
+        crashPoint('create-overlay.stored');
         op.setTarget({ type: 'overlay', id: rec.id });
         return { overlay: rec };
       } finally {
@@ -592,20 +701,48 @@ export class Engine {
 
   /**
    * Saves a running instance's memory next to its disk, runs `work` on the stopped VM, and resumes it whatever
-   * happened; recover() resumes from the same file after a crash.
+   * happened. The snapshot is written as `resume.saving` and renamed `resume.save` once whole (libvirt
+   * stops the VM only then); it is consumed exactly once (resumeFromSnapshot), and recover() finishes the
+   * same steps after a crash.
    */
   private async whilePaused(op: Operation, inst: InstanceRecord, work: (saved: string) => Promise<void>): Promise<void> {
     op.phase('save');
-    const saved = path.join(this.store.instanceDir(inst.id), 'resume.save');
+    const { saving, saved } = this.snapshotFiles(inst);
+    fs.rmSync(saving, { force: true });
     fs.rmSync(saved, { force: true });
-    await this.driver.save(inst.domain, saved);
+    crashPoint('whilepaused.save');
+    await this.driver.save(inst.domain, saving);
+    crashPoint('whilepaused.saved');
+    fs.renameSync(saving, saved);
+    fsyncDir(path.dirname(saved));
     try {
+      crashPoint('whilepaused.work');
       await work(saved);
     } finally {
       op.phase('resume');
-      await this.driver.restore(saved);
-      fs.rmSync(saved, { force: true });
+      await this.resumeFromSnapshot(inst);
     }
+  }
+
+  private snapshotFiles(inst: InstanceRecord): { saving: string; saved: string } {
+    const dir = this.store.instanceDir(inst.id);
+    return { saving: path.join(dir, 'resume.saving'), saved: path.join(dir, 'resume.save') };
+  }
+
+  /**
+   * Restores an instance from its snapshot, once: restored paused, the snapshot removed (the commit point),
+   * and only then resumed. So a VM that has run since its snapshot never has that snapshot any more, and no
+   * restart can put an older memory state over a newer disk.
+   */
+  private async resumeFromSnapshot(inst: InstanceRecord): Promise<void> {
+    const { saved } = this.snapshotFiles(inst);
+    crashPoint('whilepaused.restore');
+    await this.driver.restore(saved, { paused: true });
+    crashPoint('whilepaused.restored');
+    fs.rmSync(saved);
+    fsyncDir(path.dirname(saved));
+    crashPoint('whilepaused.consumed');
+    await this.driver.resume(inst.domain);
   }
 
   // ---------------------------------------------------------------- instances
@@ -698,7 +835,7 @@ export class Engine {
       } catch (e) {
         await this.driver.destroy(inst.domain).catch(() => undefined);
         this.store.removeDir(this.store.instanceDir(id));
-        this.dropFetchedOverlay(inst);
+        this.sweepOverlays();
         throw e;
       } finally {
         this.busy.delete(id);
@@ -713,43 +850,71 @@ export class Engine {
     const memory = path.join(dir, 'memory.save');
     const t0 = Date.now();
     if (ov) {
-      op.phase('fetch-apply');
+      // Fetch: the overlay is checked whole against the base as it arrives and spooled into the store's
+      // tmp/, so nothing is built from it until all of it has checked out (a refused overlay costs its own
+      // length). Apply: the VM's files are then written from the checked copy.
+      op.phase('fetch');
       let storedId = ov.id ?? (ov.sha256 && this.store.getOverlay(ov.sha256) ? ov.sha256 : undefined);
-      const location = storedId ? this.store.overlayFile(storedId) : ov.url!;
-      const teeFile = storedId ? null : path.join(this.store.tempDir('fetch'), 'overlay.clov');
-      let tee: TeeSource | null = null;
+      const baseDigests = { disk: base.disk.sha256, memory: base.memory.sha256 };
+      const opened = await this.openStoredBase(base);
+      const spoolDir = storedId ? null : this.store.tempDir('fetch');
       try {
-        const { r, fetched } = await this.withSource(op, location, async (src) => {
-          const t = teeFile ? new TeeSource(src.source, teeFile) : null;
-          tee = t;
-          const applied = await applyOverlay({
-            overlay: t ?? src.source,
-            baseDisk: path.join(bdir, 'disk.raw'),
-            baseMemory: path.join(bdir, 'memory.save'),
-            outputDisk: disk,
-            outputMemory: memory,
-            baseDigests: { disk: base.disk.sha256, memory: base.memory.sha256 },
+        let file: string;
+        if (storedId) {
+          file = this.store.overlayFile(storedId);
+          await checkOverlay(file, opened);
+        } else {
+          file = path.join(spoolDir!, 'overlay.clov');
+          const spool = await this.withSource(op, ov.url!, async (src) => {
+            const counted: ByteSource = {
+              read: () => {
+                crashPoint('synthesize.fetch-chunk');
+                return src.source.read();
+              },
+            };
+            const sp = new SpoolSource(counted, file, MAX_OVERLAY_BYTES);
+            try {
+              await checkOverlay(sp, opened);
+              const done = await sp.finish();
+              crashPoint('synthesize.fetched');
+              return done;
+            } finally {
+              sp.close();
+            }
           });
-          // The tee drains what the codec did not need, while the source is still open.
-          return { r: applied, fetched: t ? await t.finish() : null };
-        });
-        if (fetched) {
-          const { sha256, bytes } = fetched;
-          if (ov.sha256 && sha256 !== ov.sha256) throw new CloudletError('HASH_MISMATCH', `the overlay from ${redactUrl(ov.url!)} has SHA-256 ${sha256}, expected ${ov.sha256}`);
-          const baseId = baseIdOf(r.meta.base.disk.sha256, r.meta.base.memory.sha256).toString('hex');
-          // Fetched for this instance alone (not stored before): it goes when the last instance made from it goes.
-          const hadIt = this.store.getOverlay(sha256) !== null;
-          storedId = this.store.commitOverlay(teeFile!, { id: sha256, bytes, baseId, created: new Date().toISOString(), source: redactUrl(ov.url!) }).id;
-          inst.fetchedOverlay = !hadIt;
+          if (ov.sha256 && spool.sha256 !== ov.sha256) throw new CloudletError('HASH_MISMATCH', `the overlay from ${redactUrl(ov.url!)} has SHA-256 ${spool.sha256}, expected ${ov.sha256}`);
+          // Kept while an instance uses it (fetched, not stored on purpose: it goes with its last user).
+          storedId = this.store.commitOverlay(file, { id: spool.sha256, bytes: spool.bytes, baseId: base.id, created: new Date().toISOString(), source: redactUrl(ov.url!), fetched: true }).id;
+          file = this.store.overlayFile(storedId);
         }
+        // The instance names its overlay before anything is built from it, so the overlay stays while the
+        // instance (even half-made) does.
+        inst.overlayId = storedId;
+        this.store.putInstance(inst);
+        crashPoint('synthesize.committed');
+        op.phase('apply');
+        await applyOverlay({
+          overlay: file,
+          checked: true,
+          base: opened,
+          baseDisk: path.join(bdir, 'disk.raw'),
+          baseMemory: path.join(bdir, 'memory.save'),
+          outputDisk: disk,
+          outputMemory: memory,
+          baseDigests,
+          onProgress: (p) => {
+            crashPoint('synthesize.apply');
+            op.progress(p.done, p.total);
+          },
+        });
       } finally {
-        (tee as TeeSource | null)?.abandon();
-        if (teeFile) fs.rmSync(path.dirname(teeFile), { recursive: true, force: true });
+        await opened.close();
+        if (spoolDir) fs.rmSync(spoolDir, { recursive: true, force: true });
       }
-      inst.overlayId = storedId;
     } else {
       op.phase('prepare');
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', path.relative(dir, path.join(bdir, 'disk.raw')), disk]);
+      crashPoint('synthesize.prepare');
     }
     op.phase('restore');
     const xml = this.instanceXml(inst, base, ov ? memory : path.join(bdir, 'memory.save'));
@@ -759,7 +924,9 @@ export class Engine {
       fs.renameSync(`${memory}.new`, memory);
     }
     op.throwIfCancelled();
+    crashPoint('synthesize.restore');
     await this.driver.restore(memory);
+    crashPoint('synthesize.restored');
     fs.rmSync(memory, { force: true });
     inst.state = 'running';
     op.phase('done'); // closes the restore phase, so its time is in the timings
@@ -804,6 +971,8 @@ export class Engine {
         const xmlFile = path.join(this.store.instanceDir(inst.id), 'boot.xml');
         fs.writeFileSync(xmlFile, this.instanceXml(inst, this.getBase(inst.baseId), path.join(this.store.baseDir(inst.baseId), 'memory.save')));
         fs.rmSync(this.controlSocket(inst.id), { force: true });
+        // Booting afresh makes any snapshot left by a failed resume older than the disk: it must never be used.
+        for (const f of Object.values(this.snapshotFiles(inst))) fs.rmSync(f, { force: true });
         await this.driver.create(xmlFile);
       }
       return await this.refresh(inst, undefined, true);
@@ -823,15 +992,21 @@ export class Engine {
     await this.driver.destroy(inst.domain);
     this.store.removeDir(this.store.instanceDir(inst.id));
     fs.rmSync(this.controlSocket(inst.id), { force: true });
-    this.dropFetchedOverlay(inst);
+    this.sweepOverlays();
   }
 
-  /** An overlay an instance fetched (rather than one stored on purpose) would otherwise pin the base. */
-  private dropFetchedOverlay(inst: InstanceRecord): void {
-    const ov = inst.overlayId;
-    if (!inst.fetchedOverlay || !ov || this.store.listInstances().some((i) => i.id !== inst.id && i.overlayId === ov) || !this.store.getOverlay(ov)) return;
-    this.store.removeDir(this.store.overlayDir(ov));
-    this.log(`removed overlay ${ov}, fetched for instance ${inst.id} alone`);
+  /**
+   * Overlays fetched by syntheses (not stored on purpose) are kept while an instance record names them: the
+   * instance records are the reference count, so it survives any crash, and this sweep (after every removal
+   * and at start-up) removes those no instance names.
+   */
+  private sweepOverlays(): void {
+    const used = new Set(this.store.listInstances().map((i) => i.overlayId).filter((o): o is string => !!o));
+    for (const o of this.store.listOverlays()) {
+      if (!o.fetched || used.has(o.id)) continue;
+      this.store.removeDir(this.store.overlayDir(o.id));
+      this.log(`removed overlay ${o.id}: fetched by a synthesis, and no instance uses it any more`);
+    }
   }
 
   /** Runs a command in the instance through the guest control agent (the sample bases ship one). */
@@ -922,6 +1097,7 @@ export class Engine {
       const mark = path.join(this.store.instanceDir(inst.id), 'handoff-out');
       try {
         fs.writeFileSync(mark, `${session.id}\n`);
+        crashPoint('handoff-out.marked');
         op.phase('index-base');
         const bi = await this.baseIndexFor(base);
         const xml = await this.driver.migratableXml(inst.domain);
@@ -949,6 +1125,7 @@ export class Engine {
           onProgress: (d, t) => op.progress(d, t),
         });
         op.phase('await-confirm');
+        crashPoint('handoff-out.sent');
         session.state = 'awaiting-confirm';
         let timer: NodeJS.Timeout | undefined;
         // The destination restores the VM meanwhile; the stream stays open (its closing means the destination
@@ -968,6 +1145,7 @@ export class Engine {
         // reads the mark and removes the instance).
         session.state = 'confirmed';
         fs.writeFileSync(mark, 'confirmed\n');
+        crashPoint('handoff-out.confirmed');
         decide();
         op.phase('remove');
         await this.removeInstance(inst);
@@ -1034,6 +1212,7 @@ export class Engine {
         inst = { id: info.id, name: info.name, baseId: base.id, domain: `cl-${info.id}`, state: 'creating', created: new Date().toISOString(), timings: {} };
         this.store.putInstance(inst);
         this.busy.add(inst.id);
+        crashPoint('handoff-in.created');
         op.setTarget({ type: 'instance', id: inst.id });
         op.phase('transfer');
         // libvirt's first domain start on a connection is seconds slower: have it happen now, during the live
@@ -1070,6 +1249,7 @@ export class Engine {
           if ((e as CloudletError).code === 'CANCELLED') throw e;
           throw new CloudletError('HANDOFF_FAILED', `receiving from ${redactUrl(src.endpoint)} failed: ${(e as Error).message}; the VM runs on at the source`, e);
         });
+        crashPoint('handoff-in.received');
         op.phase('restore');
         await warm;
         fs.rmSync(this.controlSocket(inst.id), { force: true });
@@ -1090,14 +1270,24 @@ export class Engine {
         } finally {
           await durable;
         }
+        crashPoint('handoff-in.restored');
         op.phase('confirm');
+        // From the moment the confirmation may reach the source, this copy may be the only one: it is no
+        // longer half-made (recovery keeps it, paused, until it is known which copy runs).
+        inst.state = 'paused';
+        inst.handoffIn = { id: handoffId, state: 'confirming', source: redactUrl(src.endpoint) };
+        this.store.putInstance(inst);
         await this.confirmAtSource(client, handoffId, op);
+        inst.handoffIn.state = 'confirmed';
+        this.store.putInstance(inst);
+        crashPoint('handoff-in.confirmed');
         await this.driver.resume(inst.domain);
         const resumedAt = Date.now();
         fs.rmSync(got.memory, { force: true });
         stream.close();
         stream = null;
         inst.state = 'running';
+        delete inst.handoffIn;
         op.phase('done');
         inst.timings = { ...op.rec.timings };
         this.store.putInstance(inst);
@@ -1157,61 +1347,6 @@ export class Engine {
     }
     op.abort.abort();
     return op.rec;
-  }
-}
-
-/** Passes a source through while writing it to a file and hashing it. */
-class TeeSource implements ByteSource {
-  private readonly fd: number;
-  private readonly hash = createHash('sha256');
-  private bytes = 0;
-  private closed = false;
-
-  constructor(private readonly inner: ByteSource, readonly file: string) {
-    this.fd = fs.openSync(file, 'wx');
-  }
-
-  async read(): Promise<Uint8Array | null> {
-    const b = await this.inner.read();
-    if (b && b.length > 0) {
-      this.hash.update(b);
-      fs.writeSync(this.fd, b, 0, b.length, this.bytes);
-      this.bytes += b.length;
-    }
-    return b;
-  }
-
-  /** Reads to the end (anything the consumer did not need) and returns the digest. */
-  async finish(): Promise<{ sha256: string; bytes: number }> {
-    while ((await this.read()) !== null) {
-      // drain
-    }
-    fs.fsyncSync(this.fd);
-    this.abandon();
-    return { sha256: this.hash.digest('hex'), bytes: this.bytes };
-  }
-
-  abandon(): void {
-    if (!this.closed) {
-      this.closed = true;
-      fs.closeSync(this.fd);
-    }
-  }
-}
-
-async function teeToFile(source: ByteSource, file: string, limit: number): Promise<{ sha256: string; bytes: number }> {
-  const t = new TeeSource(source, file);
-  try {
-    let n = 0;
-    for (;;) {
-      const b = await t.read();
-      if (b === null) break;
-      n += b.length;
-      if (n > limit) throw new CloudletError('OVERLAY_LIMIT', `upload larger than ${limit} bytes`);
-    }
-    return await t.finish();
-  } finally {
-    t.abandon();
   }
 }
 

@@ -1,7 +1,10 @@
 // Overlay application: base VM + overlay -> the customized VM's disk (a qcow2 layer on the base disk) and
-// memory snapshot (a libvirt save file). The overlay is read strictly front to back, so it can come from a
-// download in progress. Outputs are written under temporary names and renamed into place only after the
-// whole-file digest has checked out; on any error they are removed.
+// memory snapshot (a libvirt save file). Two passes over the overlay, both strictly front to back: the first
+// checks everything (declared sizes against the base before anything is decompressed, every table entry,
+// every frame, the whole-file digest) and writes nothing, so a hostile or damaged overlay costs no more
+// than its own length; the second writes the outputs under temporary names and renames them into place. An
+// overlay that arrives as a stream (a download in progress) is checked as it arrives and spooled to a file,
+// which the second pass reads.
 
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -9,27 +12,32 @@ import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
 import { decompressFrame } from './compress';
 import { fileDigest } from './digest';
+import zstdBinding = require('zstd-napi/binding');
 import {
+  BaseBounds,
   ChunkKind,
   HEADER_BYTES,
+  IndexParser,
+  LIMITS,
   OverlayHeader,
   OverlayIndex,
   OverlayMeta,
   TRAILER_BYTES,
   TRAILER_MAGIC,
+  baseBounds,
   baseIdOf,
+  checkDeclared,
   decodeHeader,
-  decodeIndex,
   readLE64,
   validateMeta,
 } from './format';
 import { CHUNK_SIZE } from './hash';
-import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, fileSource, fsyncDir, readSyncExact } from './io';
+import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, SpoolSource, WindowReader, fileSource, fsyncDir, readSyncExact } from './io';
 import { planQcow2Layout } from './qcow2';
-import { RamBlock, canonicalPrefix, canonicalSuffix, parseSaveFile, writePageRecordHeader } from './savefile';
+import { RamBlock, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, sameRamLayout, writePageRecordHeader } from './savefile';
 
 export interface ApplyOverlayOptions {
-  /** Overlay file path, or a byte stream (e.g. an HTTP body still downloading). */
+  /** Overlay file path, or a byte stream (e.g. an HTTP body still downloading), spooled to `spoolFile`. */
   overlay: string | ByteSource;
   baseDisk: string;
   baseMemory: string;
@@ -39,7 +47,13 @@ export interface ApplyOverlayOptions {
   backingFile?: string;
   /** Base digests already known to be right (e.g. verified by the store at import); else hashed (cached). */
   baseDigests?: { disk: string; memory: string };
-  onProgress?: (p: { phase: 'apply'; done: number; total: number }) => void;
+  /** The overlay file was checked whole against this base by `checkOverlay`: skip the checking pass. */
+  checked?: boolean;
+  /** The base, already opened (left open); else opened from baseDisk/baseMemory. */
+  base?: OpenedBase;
+  /** Where a streamed overlay is spooled (default: next to the output disk, removed afterwards). */
+  spoolFile?: string;
+  onProgress?: (p: { phase: 'check' | 'apply'; done: number; total: number }) => void;
 }
 
 export interface ApplyResult {
@@ -47,6 +61,8 @@ export interface ApplyResult {
   diskBytes: number;
   memoryBytes: number;
   seconds: number;
+  /** A streamed overlay: its SHA-256 and length, as spooled. */
+  spooled?: { sha256: string; bytes: number };
 }
 
 /** Reads the overlay front to back and keeps a running digest of everything consumed. */
@@ -74,7 +90,42 @@ export interface OverlayHead {
   index: OverlayIndex;
 }
 
-async function readHead(s: OverlayStream): Promise<OverlayHead> {
+/** The base an overlay is read against: its files, RAM layout, digests and what it bounds. */
+export interface OpenedBase {
+  disk: RandomAccessFile;
+  memory: RandomAccessFile;
+  layout: SaveFileLayout;
+  digests: { disk: string; memory: string };
+  bounds: BaseBounds;
+  close(): Promise<void>;
+}
+
+export async function openBase(diskPath: string, memoryPath: string, digests?: { disk: string; memory: string }): Promise<OpenedBase> {
+  const disk = await RandomAccessFile.open(diskPath, 'cannot open base disk');
+  try {
+    const memory = await RandomAccessFile.open(memoryPath, 'cannot open base memory snapshot');
+    try {
+      const layout = await parseSaveFile(memoryPath);
+      const d = digests ?? { disk: await fileDigest(diskPath), memory: await fileDigest(memoryPath) };
+      return { disk, memory, layout, digests: d, bounds: baseBounds(disk.size, layout), close: async () => { await memory.close(); await disk.close(); } };
+    } catch (e) {
+      await memory.close();
+      throw e;
+    }
+  } catch (e) {
+    await disk.close();
+    throw e;
+  }
+}
+
+/**
+ * Header, metadata and index. Everything the index may allocate is bounded from the header and metadata
+ * (against the base when given) before a byte of it is decompressed, and it is decompressed in pieces.
+ */
+/** Opens the base an overlay names (by base id, hex), or null when it is not at hand. */
+export type BaseResolver = (baseId: string) => Promise<OpenedBase | null>;
+
+async function readHead(s: OverlayStream, given: OpenedBase | BaseResolver | null, keep: boolean, opened?: (b: OpenedBase) => void): Promise<OverlayHead & { tally: IndexParser['tally']; base: OpenedBase | null }> {
   const header = decodeHeader(Buffer.from(await s.take(HEADER_BYTES, 'the header')), s.name);
   const metaBytes = await s.take(header.metaLength, 'the metadata');
   let metaJson: unknown;
@@ -89,11 +140,84 @@ async function readHead(s: OverlayStream): Promise<OverlayHead> {
   }
   const expectedLen = HEADER_BYTES + header.metaLength + header.indexCompressedLength + meta.frames.compressedBytes + TRAILER_BYTES;
   if (expectedLen !== header.fileLength) throw new CloudletError('OVERLAY_CORRUPT', `${s.name}: parts add up to ${expectedLen} bytes, header says ${header.fileLength}`);
-  const indexCompressed = await s.take(header.indexCompressedLength, 'the index');
-  const raw = Buffer.allocUnsafe(header.indexRawLength);
-  decompressFrame(indexCompressed, header.indexRawLength, raw, `${s.name}: index`);
-  const index = decodeIndex(raw, meta, s.name);
-  return { header, meta, index };
+  let base: OpenedBase | null = null;
+  if (typeof given === 'function') {
+    base = await given(header.baseId.toString('hex'));
+    if (base) opened?.(base);
+  } else base = given;
+  if (base) {
+    const d = base.digests;
+    if (d.disk !== meta.base.disk.sha256 || d.memory !== meta.base.memory.sha256) {
+      throw new CloudletError(
+        'OVERLAY_WRONG_BASE',
+        `${s.name} was made against base disk ${meta.base.disk.sha256.slice(0, 16)}… / memory ${meta.base.memory.sha256.slice(0, 16)}…, ` +
+          `but the base given is disk ${d.disk.slice(0, 16)}… / memory ${d.memory.slice(0, 16)}…`,
+      );
+    }
+  }
+  checkDeclared(header, meta, s.name, base?.bounds ?? null);
+  if (base && meta.memory.sameLayoutAsBase && !sameRamLayout(base.layout, meta.memory)) {
+    throw new CloudletError('OVERLAY_WRONG_BASE', `${s.name}: the base memory snapshot's RAM layout differs from the one the overlay was made against`);
+  }
+  const parser = new IndexParser(meta, s.name, keep, base?.bounds ?? null);
+  await decompressIndex(s, header, (piece) => parser.push(piece));
+  const index = parser.end();
+  return { header, meta, index, tally: parser.tally, base };
+}
+
+/** Streams the index frame through zstd in pieces, refusing output beyond the declared raw length. */
+async function decompressIndex(s: OverlayStream, header: OverlayHeader, onPiece: (b: Buffer) => void): Promise<void> {
+  const what = `${s.name}: index`;
+  const corrupt = (m: string) => new CloudletError('OVERLAY_CORRUPT', `${what} ${m}`);
+  const dctx = new zstdBinding.DCtx();
+  dctx.setParameter(zstdBinding.DParameter.windowLogMax, LIMITS.indexWindowLog);
+  const out = Buffer.allocUnsafe(1 << 20);
+  let left = header.indexCompressedLength;
+  let produced = 0;
+  let ended = false;
+  let first = true;
+  const step = (input: Buffer): number => {
+    let ret: number;
+    let made: number;
+    let used: number;
+    try {
+      [ret, made, used] = dctx.decompressStream(out, input);
+    } catch (e) {
+      throw corrupt(`does not decompress (${(e as Error).message})`);
+    }
+    if (made > 0) {
+      produced += made;
+      if (produced > header.indexRawLength) throw corrupt(`decompresses to more than the ${header.indexRawLength} bytes its header declares`);
+      onPiece(out.subarray(0, made));
+    }
+    if (ret === 0) ended = true;
+    return made === 0 && used === 0 ? -1 : used;
+  };
+  while (left > 0) {
+    const piece = await s.take(Math.min(left, 1 << 20), 'the index');
+    left -= piece.length;
+    if (first) {
+      first = false;
+      let declared: number | null;
+      try {
+        declared = zstdBinding.getFrameContentSize(piece);
+      } catch (e) {
+        throw corrupt(`is not a zstd frame (${(e as Error).message})`);
+      }
+      if (declared !== header.indexRawLength) throw corrupt(`frame declares ${declared} bytes, the header says ${header.indexRawLength}`);
+    }
+    let at = 0;
+    while (at < piece.length) {
+      if (ended) throw corrupt('has bytes after its zstd frame');
+      const used = step(piece.subarray(at));
+      if (used < 0) throw corrupt('makes no progress');
+      at += used;
+    }
+  }
+  // Input used up: let the decoder hand out what it still holds.
+  while (!ended) if (step(Buffer.alloc(0)) < 0) break;
+  if (!ended) throw corrupt('ends in the middle of its zstd frame');
+  if (produced !== header.indexRawLength) throw corrupt(`decompressed to ${produced} bytes, the header says ${header.indexRawLength}`);
 }
 
 /** Reads and checks the trailer, then insists the stream ends there. */
@@ -120,23 +244,75 @@ class LiteralFeed {
 
   constructor(private readonly s: OverlayStream, private readonly index: OverlayIndex) {}
 
+  /** Decompresses the next frame (its declared size and checksum checked). */
+  async nextFrame(): Promise<void> {
+    if (this.frame >= this.index.frameChunks.length) throw new CloudletError('OVERLAY_CORRUPT', `${this.s.name}: more literals used than frames hold`);
+    const chunks = this.index.frameChunks[this.frame];
+    const comp = await this.s.take(this.index.frameCompressed[this.frame], `frame ${this.frame}`);
+    if (this.scratch.length < chunks * CHUNK_SIZE) this.scratch = Buffer.allocUnsafe(chunks * CHUNK_SIZE);
+    this.buf = decompressFrame(comp, chunks * CHUNK_SIZE, this.scratch, `${this.s.name}: frame ${this.frame}`);
+    this.frame++;
+    this.next = 0;
+    this.have = chunks;
+  }
+
   async take(): Promise<Buffer> {
-    if (this.next === this.have) {
-      if (this.frame >= this.index.frameChunks.length) throw new CloudletError('OVERLAY_CORRUPT', `${this.s.name}: more literals used than frames hold`);
-      const chunks = this.index.frameChunks[this.frame];
-      const comp = await this.s.take(this.index.frameCompressed[this.frame], `frame ${this.frame}`);
-      if (this.scratch.length < chunks * CHUNK_SIZE) this.scratch = Buffer.allocUnsafe(chunks * CHUNK_SIZE);
-      this.buf = decompressFrame(comp, chunks * CHUNK_SIZE, this.scratch, `${this.s.name}: frame ${this.frame}`);
-      this.frame++;
-      this.next = 0;
-      this.have = chunks;
-    }
+    if (this.next === this.have) await this.nextFrame();
     this.taken++;
     return this.buf.subarray(this.next++ * CHUNK_SIZE, this.next * CHUNK_SIZE);
   }
 
   get exhausted(): boolean {
     return this.frame === this.index.frameChunks.length && this.next === this.have;
+  }
+}
+
+/** Reads every frame (sizes and checksums checked, nothing kept) and the trailer. */
+async function checkFramesAndTrailer(s: OverlayStream, head: OverlayHead, onProgress?: (done: number) => void): Promise<void> {
+  const feed = new LiteralFeed(s, head.index);
+  for (let f = 0; f < head.meta.frames.count; f++) {
+    await feed.nextFrame();
+    onProgress?.(s.position);
+  }
+  await readTrailer(s, head.header);
+}
+
+export interface CheckedOverlay {
+  meta: OverlayMeta;
+  header: OverlayHeader;
+  tally: IndexParser['tally'];
+  tailBytes: number;
+  /** Whether the base was at hand, so refs and declared sizes were checked against it. */
+  againstBase: boolean;
+}
+
+/**
+ * The checking pass: the whole overlay, front to back, against the base when given (declared sizes, refs,
+ * digests), writing nothing. A stream is consumed to its end.
+ */
+export async function checkOverlay(overlay: string | ByteSource, base: OpenedBase | BaseResolver | null, onProgress?: (done: number, total: number) => void): Promise<CheckedOverlay> {
+  const name = typeof overlay === 'string' ? overlay : 'overlay stream';
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    let source: ByteSource;
+    let size = -1;
+    if (typeof overlay === 'string') {
+      const f = await RandomAccessFile.open(overlay, 'cannot open overlay');
+      closers.push(() => f.close());
+      source = fileSource(f, 0, f.size, 4 << 20);
+      size = f.size;
+    } else source = overlay;
+    const s = new OverlayStream(source, name);
+    const head = await readHead(s, base, false, (b) => closers.push(() => b.close()));
+    if (size >= 0 && size !== head.header.fileLength) {
+      throw new CloudletError(size < head.header.fileLength ? 'OVERLAY_TRUNCATED' : 'OVERLAY_CORRUPT', `${name}: file is ${size} bytes, its header says ${head.header.fileLength}`);
+    }
+    await checkFramesAndTrailer(s, head, (done) => onProgress?.(done, head.header.fileLength));
+    return { meta: head.meta, header: head.header, tally: head.tally, tailBytes: head.meta.memory.blobs.tail, againstBase: head.base !== null };
+  } catch (e) {
+    throw e instanceof CloudletError ? e : ioError('cannot read overlay', name, e);
+  } finally {
+    for (const c of closers) await c().catch(() => undefined);
   }
 }
 
@@ -149,52 +325,44 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
   const tmpDisk = opts.outputDisk + suffix;
   const tmpMem = opts.outputMemory + suffix;
   let committed = false;
+  let spoolToRemove: string | null = null;
   try {
-    let source: ByteSource;
-    let overlaySize = -1;
+    const base = opts.base ?? (await openBase(opts.baseDisk, opts.baseMemory, opts.baseDigests));
+    if (!opts.base) closers.push(() => base.close());
+    // --- Pass 1: check it all, write nothing (but the spooled copy of a stream) ------------------------
+    let file: string;
+    let spooled: ApplyResult['spooled'];
     if (typeof opts.overlay === 'string') {
-      const f = await RandomAccessFile.open(opts.overlay, 'cannot open overlay');
-      closers.push(() => f.close());
-      source = fileSource(f, 0, f.size, 4 << 20);
-      overlaySize = f.size;
+      file = opts.overlay;
+      if (!opts.checked) await checkOverlay(file, base, (done, total) => progress({ phase: 'check', done, total }));
     } else {
-      source = opts.overlay;
-    }
-    const s = new OverlayStream(source, name);
-    const { header, meta, index } = await readHead(s);
-    if (overlaySize >= 0 && overlaySize !== header.fileLength) {
-      throw new CloudletError(overlaySize < header.fileLength ? 'OVERLAY_TRUNCATED' : 'OVERLAY_CORRUPT', `${name}: file is ${overlaySize} bytes, its header says ${header.fileLength}`);
+      file = opts.spoolFile ?? `${opts.outputDisk}.overlay${suffix}`;
+      if (!opts.spoolFile) spoolToRemove = file;
+      const spool = new SpoolSource(opts.overlay, file);
+      try {
+        await checkOverlay(spool, base, (done, total) => progress({ phase: 'check', done, total }));
+        spooled = await spool.finish();
+      } finally {
+        spool.close();
+      }
     }
 
-    // --- The base must be the one the overlay was made against -----------------------------------------
-    const baseDisk = await RandomAccessFile.open(opts.baseDisk, 'cannot open base disk');
-    closers.push(() => baseDisk.close());
-    const baseMem = await RandomAccessFile.open(opts.baseMemory, 'cannot open base memory snapshot');
-    closers.push(() => baseMem.close());
-    const digests = opts.baseDigests ?? { disk: await fileDigest(opts.baseDisk), memory: await fileDigest(opts.baseMemory) };
-    if (baseDisk.size !== meta.base.disk.size || digests.disk !== meta.base.disk.sha256 || digests.memory !== meta.base.memory.sha256) {
-      throw new CloudletError(
-        'OVERLAY_WRONG_BASE',
-        `${name} was made against base disk ${meta.base.disk.sha256.slice(0, 16)}… / memory ${meta.base.memory.sha256.slice(0, 16)}…, ` +
-          `but the base given is disk ${digests.disk.slice(0, 16)}… / memory ${digests.memory.slice(0, 16)}…`,
-      );
+    // --- Pass 2: the outputs ----------------------------------------------------------------------------
+    const f = await RandomAccessFile.open(file, 'cannot open overlay');
+    closers.push(() => f.close());
+    const s = new OverlayStream(fileSource(f, 0, f.size, 4 << 20), name);
+    const { header, meta, index } = await readHead(s, base, true);
+    if (f.size !== header.fileLength) {
+      throw new CloudletError(f.size < header.fileLength ? 'OVERLAY_TRUNCATED' : 'OVERLAY_CORRUPT', `${name}: file is ${f.size} bytes, its header says ${header.fileLength}`);
     }
-    const baseLayout = await parseSaveFile(opts.baseMemory);
-    const baseDiskChunks = Math.ceil(baseDisk.size / CHUNK_SIZE);
-    for (let i = 0; i < index.kinds.length; i++) {
-      const k = index.kinds[i];
-      if (k === ChunkKind.BaseDisk && index.refs[i] >= baseDiskChunks) throw new CloudletError('OVERLAY_CORRUPT', `${name}: entry ${i} refers to base disk chunk ${index.refs[i]}, beyond the base`);
-      if (k === ChunkKind.BaseMemory && index.refs[i] >= baseLayout.totalPages) throw new CloudletError('OVERLAY_CORRUPT', `${name}: entry ${i} refers to base page ${index.refs[i]}, beyond the base`);
-    }
+    const baseDisk = base.disk;
+    const baseMem = base.memory;
+    const baseLayout = base.layout;
     const blocks: RamBlock[] = [];
     let pages = 0;
     for (const b of meta.memory.blocks) {
       blocks.push({ id: b.id, length: b.length, firstPage: pages });
       pages += b.length / CHUNK_SIZE;
-    }
-    if (meta.memory.sameLayoutAsBase) {
-      const same = baseLayout.blocks.length === blocks.length && baseLayout.blocks.every((b, i) => b.id === blocks[i].id && b.length === blocks[i].length);
-      if (!same) throw new CloudletError('OVERLAY_WRONG_BASE', `${name}: the base memory snapshot's RAM layout differs from the one the overlay was made against`);
     }
 
     // --- Plan the rebuilt disk ---------------------------------------------------------------------------
@@ -218,6 +386,28 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     }
     const backing = opts.backingFile ?? path.relative(path.dirname(path.resolve(opts.outputDisk)), path.resolve(opts.baseDisk));
     const layout = planQcow2Layout({ virtualSize: meta.disk.virtualSize, clusterBits: meta.disk.clusterBits, backingFile: backing, backingFormat: 'raw', dataClusters, zeroClusters });
+
+    // Exactly what pass 2 writes, known before it writes anything: refused up front if it does not fit.
+    const pageIsZero = (entry: number, p: number): boolean => {
+      if (entry >= 0) return index.kinds[entry] === ChunkKind.Zero || (index.kinds[entry] === ChunkKind.BaseMemory && baseLayout.pageOffsets[index.refs[entry]] < 0);
+      return !(meta.memory.sameLayoutAsBase && baseLayout.pageOffsets[p] >= 0);
+    };
+    const prefix = canonicalPrefix({ headerRegion: index.blobs.header, prologue: index.blobs.prologue, ramStart: index.blobs.ramStart, sectionId: meta.memory.sectionId, footers: meta.memory.footers });
+    const suffixBytes = canonicalSuffix({ sectionId: meta.memory.sectionId, footers: meta.memory.footers, tail: index.blobs.tail });
+    let memoryBytes = prefix.length + suffixBytes.length;
+    for (let b = 0, e = index.diskEntries; b < blocks.length; b++) {
+      const blk = blocks[b];
+      memoryBytes += 1 + blk.id.length;
+      for (let k = 0; k < blk.length / CHUNK_SIZE; k++) {
+        const p = blk.firstPage + k;
+        const at = e < index.diskEntries + index.memoryEntries && index.targets[e] === p ? e++ : -1;
+        memoryBytes += 8 + (pageIsZero(at, p) ? 1 : CHUNK_SIZE);
+      }
+    }
+    requireSpace(name, [
+      { file: tmpDisk, bytes: layout.fileSize },
+      { file: tmpMem, bytes: memoryBytes },
+    ]);
 
     const diskFd = openNew(tmpDisk);
     closers.push(() => fs.closeSync(diskFd));
@@ -297,7 +487,6 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     }
 
     // --- Memory: the canonical save stream, every page once, in RAM order ---------------------------------
-    const prefix = canonicalPrefix({ headerRegion: index.blobs.header, prologue: index.blobs.prologue, ramStart: index.blobs.ramStart, sectionId: meta.memory.sectionId, footers: meta.memory.footers });
     let pos = 0;
     mem.write(prefix, pos);
     pos += prefix.length;
@@ -308,22 +497,13 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
       const n = b.length / CHUNK_SIZE;
       for (let k = 0; k < n; k++) {
         const p = b.firstPage + k;
-        let zero: boolean;
+        const entry = e < memEnd && index.targets[e] === p ? e++ : -1;
+        const zero = pageIsZero(entry, p);
         let dataAt = -1;
-        if (e < memEnd && index.targets[e] === p) {
-          const kind = index.kinds[e];
-          zero = kind === ChunkKind.Zero || (kind === ChunkKind.BaseMemory && baseLayout.pageOffsets[index.refs[e]] < 0);
-          if (!zero) {
-            dataAt = writePageRecordHeader(rec, 0, b, k, false);
-            await content(e, rec, dataAt, 1, pos + dataAt);
-          }
-          e++;
-        } else if (meta.memory.sameLayoutAsBase && baseLayout.pageOffsets[p] >= 0) {
-          zero = false;
+        if (!zero) {
           dataAt = writePageRecordHeader(rec, 0, b, k, false);
-          baseMemWin.read(rec, dataAt, CHUNK_SIZE, baseLayout.pageOffsets[p]);
-        } else {
-          zero = true;
+          if (entry >= 0) await content(entry, rec, dataAt, 1, pos + dataAt);
+          else baseMemWin.read(rec, dataAt, CHUNK_SIZE, baseLayout.pageOffsets[p]);
         }
         const end = zero ? writePageRecordHeader(rec, 0, b, k, true) : dataAt + CHUNK_SIZE;
         mem.write(rec.subarray(0, end), pos);
@@ -333,9 +513,9 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     }
     if (e !== memEnd) throw new CloudletError('OVERLAY_CORRUPT', `${name}: memory entries left over after the last page`);
     if (!feed.exhausted) throw new CloudletError('OVERLAY_CORRUPT', `${name}: frames hold literals no entry uses`);
-    const suffixBytes = canonicalSuffix({ sectionId: meta.memory.sectionId, footers: meta.memory.footers, tail: index.blobs.tail });
     mem.write(suffixBytes, pos);
     pos += suffixBytes.length;
+    if (pos !== memoryBytes) throw new CloudletError('INTERNAL', `${name}: wrote ${pos} bytes of memory snapshot, planned ${memoryBytes}`);
 
     await readTrailer(s, header);
     disk.flush();
@@ -348,7 +528,7 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     fsyncDir(path.dirname(path.resolve(opts.outputDisk)));
     fsyncDir(path.dirname(path.resolve(opts.outputMemory)));
     progress({ phase: 'apply', done: header.fileLength, total: header.fileLength });
-    return { meta, diskBytes: layout.fileSize, memoryBytes: pos, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+    return { meta, diskBytes: layout.fileSize, memoryBytes: pos, seconds: Number(process.hrtime.bigint() - t0) / 1e9, spooled };
   } catch (e) {
     throw e instanceof CloudletError ? e : ioError('cannot apply overlay', name, e);
   } finally {
@@ -363,6 +543,28 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
       fs.rmSync(tmpDisk, { force: true });
       fs.rmSync(tmpMem, { force: true });
     }
+    if (spoolToRemove) fs.rmSync(spoolToRemove, { force: true });
+  }
+}
+
+/** Refuses (NO_SPACE) outputs that would not fit in their filesystems, before a byte of them is written. */
+function requireSpace(name: string, outputs: { file: string; bytes: number }[]): void {
+  const need = new Map<string, { free: number; bytes: number }>();
+  for (const o of outputs) {
+    const dir = path.dirname(path.resolve(o.file));
+    let st: fs.StatsFs;
+    try {
+      st = fs.statfsSync(dir);
+    } catch (e) {
+      throw ioError('cannot check free space in', dir, e);
+    }
+    const key = `${st.type}:${st.blocks}:${st.bfree}`; // one filesystem, however many directories
+    const have = need.get(key) ?? { free: st.bavail * st.bsize, bytes: 0 };
+    have.bytes += o.bytes;
+    need.set(key, have);
+  }
+  for (const [, n] of need) {
+    if (n.bytes > n.free) throw new CloudletError('NO_SPACE', `${name}: rebuilding the VM needs ${n.bytes} bytes, the filesystem has ${n.free} free`);
   }
 }
 
@@ -387,31 +589,26 @@ export interface OverlaySummary {
   verified: boolean;
 }
 
-export async function inspectOverlay(file: string, verify = false): Promise<OverlaySummary> {
+/**
+ * What an overlay holds, read in bounded memory however large its declared tables (no base needed); with
+ * `verify`, every frame and the digest are checked too. With a base, the checks are those of applying it.
+ */
+export async function inspectOverlay(file: string, verify = false, base: OpenedBase | null = null): Promise<OverlaySummary> {
   const f = await RandomAccessFile.open(file, 'cannot open overlay');
   try {
     const s = new OverlayStream(fileSource(f, 0, f.size, 4 << 20), file);
-    const { header, meta, index } = await readHead(s);
+    const head = await readHead(s, base, false);
+    const { header, meta, index } = head;
     if (f.size !== header.fileLength) throw new CloudletError(f.size < header.fileLength ? 'OVERLAY_TRUNCATED' : 'OVERLAY_CORRUPT', `${file}: file is ${f.size} bytes, its header says ${header.fileLength}`);
-    const names: Record<number, string> = { 1: 'zero', 2: 'literal', 3: 'baseDisk', 4: 'baseMemory', 5: 'earlier' };
-    const tally = (from: number, to: number) => {
-      const r: Record<string, number> = { zero: 0, literal: 0, baseDisk: 0, baseMemory: 0, earlier: 0 };
-      for (let i = from; i < to; i++) r[names[index.kinds[i]]]++;
-      return r;
-    };
-    const d = tally(0, index.diskEntries);
-    const m = tally(index.diskEntries, index.diskEntries + index.memoryEntries);
-    if (verify) {
-      const feed = new LiteralFeed(s, index);
-      for (let i = 0; i < meta.frames.literals; i++) await feed.take();
-      await readTrailer(s, header);
-    }
+    const d = head.tally.disk;
+    const m = head.tally.memory;
+    if (verify) await checkFramesAndTrailer(s, head);
     return {
       fileBytes: header.fileLength,
       formatVersion: header.version,
       base: meta.base,
       disk: { virtualSize: meta.disk.virtualSize, clusterBytes: 2 ** meta.disk.clusterBits, entries: index.diskEntries, byKind: d },
-      memory: { ramBytes: meta.memory.blocks.reduce((a, b) => a + b.length, 0), blocks: meta.memory.blocks, entries: index.memoryEntries, byKind: m, deviceStateBytes: index.blobs.tail.length },
+      memory: { ramBytes: meta.memory.blocks.reduce((a, b) => a + b.length, 0), blocks: meta.memory.blocks, entries: index.memoryEntries, byKind: m, deviceStateBytes: meta.memory.blobs.tail },
       literals: {
         chunks: meta.frames.literals,
         bytesBeforeCompression: meta.frames.literals * CHUNK_SIZE,
@@ -423,6 +620,8 @@ export async function inspectOverlay(file: string, verify = false): Promise<Over
       stats: meta.stats,
       verified: verify,
     };
+  } catch (e) {
+    throw e instanceof CloudletError ? e : ioError('cannot read overlay', file, e);
   } finally {
     await f.close();
   }

@@ -33,7 +33,80 @@ export const LIMITS = {
   maxIndexRaw: 1 << 30,
   maxFrameChunks: 1024,
   maxVirtualSize: 64 * 2 ** 40,
+  /** The smallest zstd frame with a checksum (magic, frame header, one block header, checksum). */
+  minFrameBytes: 13,
+  /** zstd window a reader allocates at most for the index (2^24 = 16 MiB; the writer uses level 19, 2^23). */
+  indexWindowLog: 24,
 };
+
+/**
+ * How far an overlay may go beyond its base (FORMAT.md "Limits"): an instance cannot grow its disk or RAM, so
+ * an overlay describes at most the base's disk and about the base's RAM (a little more for device ROMs a
+ * customized VM may have gained), and blobs of about the base's own sizes.
+ */
+export const BASE_SLACK = {
+  ramBytes: 64 << 20,
+  ramBlocks: 64,
+  headerBytes: 1 << 20,
+  tailBytes: 16 << 20,
+};
+
+/** What the base an overlay is applied to lets the overlay declare; every bound is checked before use. */
+export interface BaseBounds {
+  diskBytes: number;
+  /** Base disk chunks (BaseDisk refs stay below). */
+  diskChunks: number;
+  ramBytes: number;
+  /** Base RAM pages in its flat page space (BaseMemory refs stay below). */
+  pages: number;
+  ramBlocks: number;
+  headerBytes: number;
+  tailBytes: number;
+}
+
+export function baseBounds(diskBytes: number, mem: { blocks: { length: number }[]; totalPages: number; headerRegion: Buffer; tail: Buffer }): BaseBounds {
+  return {
+    diskBytes,
+    diskChunks: Math.ceil(diskBytes / CHUNK_SIZE),
+    ramBytes: mem.blocks.reduce((a, b) => a + b.length, 0),
+    pages: mem.totalPages,
+    ramBlocks: mem.blocks.length,
+    headerBytes: mem.headerRegion.length,
+    tailBytes: mem.tail.length,
+  };
+}
+
+/**
+ * The checks that bound everything a reader later allocates or writes, made from the header and metadata
+ * alone (before the index is decompressed): counts against the image sizes, the index's raw length against
+ * the tables it must hold, and, when the base is known, the declared sizes against the base's.
+ */
+export function checkDeclared(h: OverlayHeader, meta: OverlayMeta, name: string, base: BaseBounds | null): void {
+  const corrupt = (m: string) => new CloudletError('OVERLAY_CORRUPT', `${name}: ${m}`);
+  const limit = (m: string) => new CloudletError('OVERLAY_LIMIT', `${name}: ${m}`);
+  const diskChunks = meta.disk.virtualSize / CHUNK_SIZE;
+  const ramBytes = meta.memory.blocks.reduce((a, b) => a + b.length, 0);
+  const pages = ramBytes / CHUNK_SIZE;
+  if (base) {
+    if (meta.base.disk.size !== base.diskBytes) {
+      throw new CloudletError('OVERLAY_WRONG_BASE', `${name} was made against a base disk of ${meta.base.disk.size} bytes; the base given has ${base.diskBytes}`);
+    }
+    const maxVirtual = Math.ceil(base.diskBytes / CHUNK_SIZE) * CHUNK_SIZE;
+    if (meta.disk.virtualSize > maxVirtual) throw limit(`declares a disk of ${meta.disk.virtualSize} bytes; its base's disk is ${base.diskBytes} bytes and an instance cannot grow it`);
+    if (ramBytes > base.ramBytes + BASE_SLACK.ramBytes) throw limit(`declares ${ramBytes} bytes of RAM; its base has ${base.ramBytes} (at most ${BASE_SLACK.ramBytes} more are accepted)`);
+    if (meta.memory.blocks.length > base.ramBlocks + BASE_SLACK.ramBlocks) throw limit(`declares ${meta.memory.blocks.length} RAM blocks; its base has ${base.ramBlocks}`);
+    if (meta.memory.blobs.header > base.headerBytes + BASE_SLACK.headerBytes) throw limit(`declares a save-file header of ${meta.memory.blobs.header} bytes; its base's is ${base.headerBytes}`);
+    if (meta.memory.blobs.tail > base.tailBytes + BASE_SLACK.tailBytes) throw limit(`declares ${meta.memory.blobs.tail} bytes of device state; its base has ${base.tailBytes}`);
+  }
+  if (meta.disk.entries > diskChunks) throw corrupt(`declares ${meta.disk.entries} disk entries for a disk of ${diskChunks} chunks`);
+  if (meta.memory.entries > pages) throw corrupt(`declares ${meta.memory.entries} memory entries for ${pages} pages of RAM`);
+  const f = meta.frames;
+  if (f.literals > meta.disk.entries + meta.memory.entries) throw corrupt(`declares ${f.literals} literals for ${meta.disk.entries + meta.memory.entries} entries`);
+  if (f.count > f.literals || f.count < Math.ceil(f.literals / LIMITS.maxFrameChunks)) throw corrupt(`declares ${f.count} frames for ${f.literals} literals`);
+  if (f.count * LIMITS.minFrameBytes > f.compressedBytes) throw corrupt(`declares ${f.count} frames in ${f.compressedBytes} bytes`);
+  const raw = indexRawLength(meta);
+  if (raw !== h.indexRawLength) throw corrupt(`the header declares an index of ${h.indexRawLength} bytes, the metadata's tables take ${raw}`);
+}
 
 export interface OverlayHeader {
   version: number;
@@ -217,66 +290,158 @@ export function encodeEntries(kinds: Uint8Array, refs: Uint32Array, targets: Flo
   return b;
 }
 
+/** Entries by kind, per table (what `inspect` reports). */
+export type KindTally = Record<'zero' | 'literal' | 'baseDisk' | 'baseMemory' | 'earlier', number>;
+const KIND_NAMES: (keyof KindTally)[] = ['zero', 'zero', 'literal', 'baseDisk', 'baseMemory', 'earlier'];
+
+function emptyTally(): KindTally {
+  return { zero: 0, literal: 0, baseDisk: 0, baseMemory: 0, earlier: 0 };
+}
+
 /**
- * Splits and checks the decompressed index. Checks here are the ones that need no base: sizes add up,
- * kinds are known, targets ascend within each table and stay inside the image, Earlier refs point back to
- * literals already seen, frame sizes are bounded and account for every literal.
+ * Checks the decompressed index as it streams by, in pieces of any size, so a reader never holds more of it
+ * than it asks to keep. The checks need no base except the two ref bounds, made when `base` is given: sizes
+ * add up, kinds are known, targets ascend within each table and stay inside the image, Earlier refs point
+ * back to literals already seen, frame sizes are bounded and account for every literal. With `keep`, the
+ * tables and blobs are kept (sized by the declared counts, which checkDeclared has bounded).
  */
-export function decodeIndex(raw: Buffer, meta: OverlayMeta, name: string): OverlayIndex {
-  const corrupt = (m: string) => new CloudletError('OVERLAY_CORRUPT', `${name}: ${m}`);
-  if (raw.length !== indexRawLength(meta)) throw corrupt(`index is ${raw.length} bytes, metadata implies ${indexRawLength(meta)}`);
-  let at = 0;
-  const take = (n: number) => {
-    const v = raw.subarray(at, at + n);
-    at += n;
-    return v;
-  };
-  const bl = meta.memory.blobs;
-  const blobs = { header: take(bl.header), prologue: take(bl.prologue), ramStart: take(bl.ramStart), tail: take(bl.tail) };
-  const n = meta.disk.entries + meta.memory.entries;
-  const kinds = new Uint8Array(n);
-  const refs = new Uint32Array(n);
-  const targets = new Float64Array(n);
-  const diskChunks = meta.disk.virtualSize / CHUNK_SIZE;
-  const memPages = meta.memory.blocks.reduce((s, b) => s + b.length, 0) / CHUNK_SIZE;
-  let literals = 0;
-  for (let i = 0; i < n; i++) {
-    const e = at + i * ENTRY_BYTES;
-    const kind = raw[e];
-    if (kind < ChunkKind.Zero || kind > ChunkKind.Earlier) throw corrupt(`entry ${i} has unknown kind ${kind}`);
-    if (raw[e + 1] | raw[e + 2] | raw[e + 3]) throw corrupt(`entry ${i} has non-zero reserved bytes`);
-    const ref = raw.readUInt32LE(e + 4);
-    const target = readLE64(raw, e + 8, name);
-    const isDisk = i < meta.disk.entries;
-    const first = isDisk ? i === 0 : i === meta.disk.entries;
-    if (target >= (isDisk ? diskChunks : memPages)) throw corrupt(`entry ${i} targets ${isDisk ? 'disk chunk' : 'memory page'} ${target}, beyond the image`);
-    if (!first && target <= targets[i - 1]) throw corrupt(`entry ${i} is out of order`);
-    if (kind === ChunkKind.Earlier && ref >= literals) throw corrupt(`entry ${i} refers to literal ${ref}, which does not come before it`);
-    if (kind === ChunkKind.Literal) literals++;
-    kinds[i] = kind;
-    refs[i] = ref;
-    targets[i] = target;
+export class IndexParser {
+  private readonly segments: { kind: 'blob' | 'entries' | 'frames'; blob?: keyof OverlayIndex['blobs']; bytes: number }[];
+  private seg = 0;
+  private segDone = 0;
+  private readonly carry = Buffer.alloc(ENTRY_BYTES);
+  private carryLen = 0;
+  private entry = 0;
+  private frame = 0;
+  private literals = 0;
+  private sumChunks = 0;
+  private sumBytes = 0;
+  private prevTarget = -1;
+  private readonly diskChunks: number;
+  private readonly memPages: number;
+  readonly tally = { disk: emptyTally(), memory: emptyTally() };
+  readonly index: OverlayIndex;
+
+  constructor(private readonly meta: OverlayMeta, private readonly name: string, private readonly keep: boolean, private readonly base: BaseBounds | null) {
+    const bl = meta.memory.blobs;
+    const n = meta.disk.entries + meta.memory.entries;
+    const fc = meta.frames.count;
+    this.segments = [
+      { kind: 'blob', blob: 'header', bytes: bl.header },
+      { kind: 'blob', blob: 'prologue', bytes: bl.prologue },
+      { kind: 'blob', blob: 'ramStart', bytes: bl.ramStart },
+      { kind: 'blob', blob: 'tail', bytes: bl.tail },
+      { kind: 'entries', bytes: n * ENTRY_BYTES },
+      { kind: 'frames', bytes: fc * FRAME_ENTRY_BYTES },
+    ];
+    const none = Buffer.alloc(0);
+    this.index = {
+      blobs: keep ? { header: Buffer.alloc(bl.header), prologue: Buffer.alloc(bl.prologue), ramStart: Buffer.alloc(bl.ramStart), tail: Buffer.alloc(bl.tail) } : { header: none, prologue: none, ramStart: none, tail: none },
+      kinds: new Uint8Array(keep ? n : 0),
+      refs: new Uint32Array(keep ? n : 0),
+      targets: new Float64Array(keep ? n : 0),
+      diskEntries: meta.disk.entries,
+      memoryEntries: meta.memory.entries,
+      // The frame table is needed to read the frames, kept or not; its size is bounded by the file's length.
+      frameCompressed: new Uint32Array(fc),
+      frameChunks: new Uint32Array(fc),
+    };
+    this.diskChunks = meta.disk.virtualSize / CHUNK_SIZE;
+    this.memPages = meta.memory.blocks.reduce((s, b) => s + b.length, 0) / CHUNK_SIZE;
   }
-  at += n * ENTRY_BYTES;
-  if (literals !== meta.frames.literals) throw corrupt(`tables hold ${literals} literals, metadata says ${meta.frames.literals}`);
-  const fc = meta.frames.count;
-  const frameCompressed = new Uint32Array(fc);
-  const frameChunks = new Uint32Array(fc);
-  let sumChunks = 0;
-  let sumBytes = 0;
-  for (let f = 0; f < fc; f++) {
-    const c = raw.readUInt32LE(at + f * FRAME_ENTRY_BYTES);
-    const k = raw.readUInt32LE(at + f * FRAME_ENTRY_BYTES + 4);
-    if (k === 0 || k > LIMITS.maxFrameChunks) throw new CloudletError('OVERLAY_LIMIT', `${name}: frame ${f} holds ${k} chunks (limit ${LIMITS.maxFrameChunks})`);
-    if (c === 0 || c > LIMITS.maxFrameChunks * CHUNK_SIZE + (1 << 20)) throw new CloudletError('OVERLAY_LIMIT', `${name}: frame ${f} is ${c} compressed bytes`);
-    frameCompressed[f] = c;
-    frameChunks[f] = k;
-    sumChunks += k;
-    sumBytes += c;
+
+  push(b: Buffer): void {
+    let at = 0;
+    while (at < b.length) {
+      const sg = this.segments[this.seg];
+      if (!sg) throw new CloudletError('OVERLAY_CORRUPT', `${this.name}: the index holds more bytes than its tables`);
+      if (this.segDone === sg.bytes) {
+        this.seg++;
+        this.segDone = 0;
+        continue;
+      }
+      if (sg.kind === 'blob') {
+        const n = Math.min(sg.bytes - this.segDone, b.length - at);
+        const into = this.index.blobs[sg.blob!];
+        if (into.length > 0) b.copy(into, this.segDone, at, at + n);
+        this.segDone += n;
+        at += n;
+        continue;
+      }
+      const size = sg.kind === 'entries' ? ENTRY_BYTES : FRAME_ENTRY_BYTES;
+      if (this.carryLen > 0 || b.length - at < size) {
+        const n = Math.min(size - this.carryLen, b.length - at, sg.bytes - this.segDone - this.carryLen);
+        b.copy(this.carry, this.carryLen, at, at + n);
+        this.carryLen += n;
+        at += n;
+        if (this.carryLen === size) {
+          this.record(sg.kind, this.carry, 0);
+          this.segDone += size;
+          this.carryLen = 0;
+        }
+        continue;
+      }
+      const whole = Math.min(Math.floor((b.length - at) / size), (sg.bytes - this.segDone) / size);
+      for (let k = 0; k < whole; k++) this.record(sg.kind, b, at + k * size);
+      at += whole * size;
+      this.segDone += whole * size;
+    }
   }
-  if (sumChunks !== literals) throw corrupt(`frames hold ${sumChunks} chunks, tables use ${literals} literals`);
-  if (sumBytes !== meta.frames.compressedBytes) throw corrupt(`frames total ${sumBytes} bytes, metadata says ${meta.frames.compressedBytes}`);
-  return { blobs, kinds, refs, targets, diskEntries: meta.disk.entries, memoryEntries: meta.memory.entries, frameCompressed, frameChunks };
+
+  private record(kind: 'entries' | 'frames', b: Buffer, e: number): void {
+    const name = this.name;
+    const corrupt = (m: string) => new CloudletError('OVERLAY_CORRUPT', `${name}: ${m}`);
+    if (kind === 'frames') {
+      const f = this.frame++;
+      const c = b.readUInt32LE(e);
+      const k = b.readUInt32LE(e + 4);
+      if (k === 0 || k > LIMITS.maxFrameChunks) throw new CloudletError('OVERLAY_LIMIT', `${name}: frame ${f} holds ${k} chunks (limit ${LIMITS.maxFrameChunks})`);
+      if (c < LIMITS.minFrameBytes || c > LIMITS.maxFrameChunks * CHUNK_SIZE + (1 << 20)) throw new CloudletError('OVERLAY_LIMIT', `${name}: frame ${f} is ${c} compressed bytes`);
+      this.index.frameCompressed[f] = c;
+      this.index.frameChunks[f] = k;
+      this.sumChunks += k;
+      this.sumBytes += c;
+      return;
+    }
+    const i = this.entry++;
+    const kindByte = b[e];
+    if (kindByte < ChunkKind.Zero || kindByte > ChunkKind.Earlier) throw corrupt(`entry ${i} has unknown kind ${kindByte}`);
+    if (b[e + 1] | b[e + 2] | b[e + 3]) throw corrupt(`entry ${i} has non-zero reserved bytes`);
+    const ref = b.readUInt32LE(e + 4);
+    const target = readLE64(b, e + 8, name);
+    const isDisk = i < this.meta.disk.entries;
+    if (i === this.meta.disk.entries) this.prevTarget = -1;
+    if (target >= (isDisk ? this.diskChunks : this.memPages)) throw corrupt(`entry ${i} targets ${isDisk ? 'disk chunk' : 'memory page'} ${target}, beyond the image`);
+    if (target <= this.prevTarget) throw corrupt(`entry ${i} is out of order`);
+    this.prevTarget = target;
+    if (kindByte === ChunkKind.Earlier && ref >= this.literals) throw corrupt(`entry ${i} refers to literal ${ref}, which does not come before it`);
+    if (this.base && kindByte === ChunkKind.BaseDisk && ref >= this.base.diskChunks) throw corrupt(`entry ${i} refers to base disk chunk ${ref}, beyond the base`);
+    if (this.base && kindByte === ChunkKind.BaseMemory && ref >= this.base.pages) throw corrupt(`entry ${i} refers to base page ${ref}, beyond the base`);
+    if (kindByte === ChunkKind.Literal) {
+      this.literals++;
+      if (this.literals > this.meta.frames.literals) throw corrupt(`tables hold more literals than the ${this.meta.frames.literals} the metadata declares`);
+    }
+    (isDisk ? this.tally.disk : this.tally.memory)[KIND_NAMES[kindByte]]++;
+    if (this.keep) {
+      this.index.kinds[i] = kindByte;
+      this.index.refs[i] = ref;
+      this.index.targets[i] = target;
+    }
+  }
+
+  /** After the last piece: everything declared arrived and adds up. */
+  end(): OverlayIndex {
+    const corrupt = (m: string) => new CloudletError('OVERLAY_CORRUPT', `${this.name}: ${m}`);
+    while (this.seg < this.segments.length && this.segDone === this.segments[this.seg].bytes) {
+      this.seg++;
+      this.segDone = 0;
+    }
+    if (this.seg < this.segments.length || this.carryLen > 0) throw corrupt('the index ends before its tables do');
+    if (this.literals !== this.meta.frames.literals) throw corrupt(`tables hold ${this.literals} literals, metadata says ${this.meta.frames.literals}`);
+    if (this.sumChunks !== this.literals) throw corrupt(`frames hold ${this.sumChunks} chunks, tables use ${this.literals} literals`);
+    if (this.sumBytes !== this.meta.frames.compressedBytes) throw corrupt(`frames total ${this.sumBytes} bytes, metadata says ${this.meta.frames.compressedBytes}`);
+    return this.index;
+  }
 }
 
 export function writeLE64(b: Buffer, v: number, at: number): void {

@@ -2,6 +2,7 @@
 // reads into typed errors, and a buffered sequential reader that works the same over a file or a stream
 // (an overlay can be applied while it is still downloading).
 
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import { CloudletError, ErrorCode, ioError } from '../errors';
@@ -305,5 +306,57 @@ export function fsyncDir(dir: string): void {
     }
   } catch {
     // see above
+  }
+}
+
+/**
+ * Passes a source through while writing it to a new file and hashing it: a download is checked as it arrives
+ * and kept whole on disk, so nothing derived from it is written before it has checked out.
+ */
+export class SpoolSource implements ByteSource {
+  private readonly fd: number;
+  private readonly hash = createHash('sha256');
+  private written = 0;
+  private closed = false;
+
+  /** `limit`: the most bytes the source may deliver (a longer one is OVERLAY_LIMIT). */
+  constructor(private readonly inner: ByteSource, readonly file: string, private readonly limit = Number.MAX_SAFE_INTEGER) {
+    try {
+      this.fd = fs.openSync(file, 'wx');
+    } catch (e) {
+      throw ioError('cannot create', file, e);
+    }
+  }
+
+  get bytes(): number {
+    return this.written;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    const b = await this.inner.read();
+    if (b && b.length > 0) {
+      if (this.written + b.length > this.limit) throw new CloudletError('OVERLAY_LIMIT', `${this.file}: the source delivers more than ${this.limit} bytes`);
+      this.hash.update(b);
+      writeFully(this.fd, b, this.written, this.file);
+      this.written += b.length;
+    }
+    return b;
+  }
+
+  /** Reads to the end (anything the consumer did not need), makes the file durable, returns its digest. */
+  async finish(): Promise<{ sha256: string; bytes: number }> {
+    while ((await this.read()) !== null) {
+      // drain
+    }
+    fs.fsyncSync(this.fd);
+    this.close();
+    return { sha256: this.hash.digest('hex'), bytes: this.written };
+  }
+
+  close(): void {
+    if (!this.closed) {
+      this.closed = true;
+      fs.closeSync(this.fd);
+    }
   }
 }

@@ -325,7 +325,7 @@ export function writePageRecordHeader(out: Buffer, at: number, block: RamBlock, 
   return at;
 }
 
-export function sameRamLayout(a: Pick<SaveFileLayout, 'blocks'>, b: Pick<SaveFileLayout, 'blocks'>): boolean {
+export function sameRamLayout(a: { blocks: { id: string; length: number }[] }, b: { blocks: { id: string; length: number }[] }): boolean {
   return a.blocks.length === b.blocks.length && a.blocks.every((x, i) => x.id === b.blocks[i].id && x.length === b.blocks[i].length);
 }
 

@@ -1,7 +1,8 @@
 // Sources of bytes for imports and synthesis: a local file or an http(s) URL fetched with undici, exposed as a
-// ByteSource so consumers parse while the download is still running. An error status, a connect/header/body
-// timeout or a connection that breaks off is a DOWNLOAD_FAILED error naming the URL (never its query string,
-// which may carry a signature).
+// ByteSource so consumers parse while the download is still running. Redirects are followed as `curl -L` does,
+// bounded and without carrying credentials to another origin. An error status, a refused redirect, a
+// connect/header/body timeout or a connection that breaks off is a DOWNLOAD_FAILED error naming the URL (never its
+// query string, which may carry a signature).
 
 import * as fs from 'node:fs';
 import { Dispatcher, request } from 'undici';
@@ -22,7 +23,17 @@ export interface FetchOptions {
   signal?: AbortSignal;
   /** Time allowed for the response headers and for any pause in the body (default 30 s). */
   timeoutMs?: number;
+  /** Extra request headers. `authorization` and `cookie` are sent to the first origin only, as is URL userinfo. */
+  headers?: Record<string, string>;
 }
+
+/** Redirect hops followed before giving up (curl's default is 50; a store or CDN needs one or two). */
+export const MAX_REDIRECTS = 10;
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/** Headers that identify the caller to one origin and must not follow a redirect to another. */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie']);
 
 export function redactUrl(u: string): string {
   try {
@@ -82,23 +93,105 @@ export async function openSource(location: string, o: FetchOptions = {}): Promis
   };
 }
 
-async function openHttp(url: string, o: FetchOptions): Promise<OpenedSource> {
-  const shown = redactUrl(url);
-  const timeout = o.timeoutMs ?? 30000;
-  let res: Dispatcher.ResponseData;
+/**
+ * Where a redirect response leads: its Location resolved against the current URL. Throws DOWNLOAD_FAILED for a
+ * redirect without a usable Location, to a scheme other than http(s), or from https down to http (which would
+ * expose a signed URL and the body to anyone on the path).
+ */
+export function redirectTarget(from: URL, status: number, location: string | undefined): URL {
+  const shown = redactUrl(from.href);
+  if (!location) throw new CloudletError('DOWNLOAD_FAILED', `${shown}: HTTP ${status} redirect without a Location header`);
+  let to: URL;
   try {
-    res = await request(url, {
-      method: 'GET',
-      signal: o.signal,
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-    });
-  } catch (e) {
-    if (o.signal?.aborted) throw new CloudletError('CANCELLED', 'cancelled');
-    throw new CloudletError('DOWNLOAD_FAILED', `${shown}: ${describe(e)}`, e);
+    to = new URL(location, from);
+  } catch {
+    throw new CloudletError('DOWNLOAD_FAILED', `${shown}: HTTP ${status} redirect to an invalid Location`);
   }
-  // A destroyed body emits 'error' (RequestAbortedError); nobody else listens once we let go of it.
-  res.body.on('error', () => undefined);
+  if (to.protocol !== 'http:' && to.protocol !== 'https:') {
+    throw new CloudletError('DOWNLOAD_FAILED', `${shown}: refuses a redirect to a ${to.protocol} URL`);
+  }
+  if (from.protocol === 'https:' && to.protocol === 'http:') {
+    throw new CloudletError('DOWNLOAD_FAILED', `refuses a redirect from https to http (${shown} → ${redactUrl(to.href)})`);
+  }
+  // The fragment is never sent, and userinfo offered by a server is not ours to use.
+  to.hash = '';
+  to.username = '';
+  to.password = '';
+  return to;
+}
+
+/** The request headers for the first hop: the caller's, plus Basic credentials from the URL's userinfo. */
+function initialHeaders(url: URL, extra: Record<string, string> = {}): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(extra)) headers[k.toLowerCase()] = v;
+  // undici drops userinfo; send it as curl does, unless the caller already chose an Authorization header.
+  if ((url.username || url.password) && headers.authorization === undefined) {
+    const user = `${decodeUserinfo(url.username)}:${decodeUserinfo(url.password)}`;
+    headers.authorization = `Basic ${Buffer.from(user).toString('base64')}`;
+  }
+  return headers;
+}
+
+function decodeUserinfo(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s; // a stray '%' the URL parser let through is meant literally
+  }
+}
+
+function withoutCredentials(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADERS.has(k)));
+}
+
+async function openHttp(url: string, o: FetchOptions): Promise<OpenedSource> {
+  let first: URL;
+  try {
+    first = new URL(url);
+  } catch {
+    throw new CloudletError('DOWNLOAD_FAILED', `${redactUrl(url)}: not a valid URL`);
+  }
+  const timeout = o.timeoutMs ?? 30000;
+  let headers = initialHeaders(first, o.headers);
+  let current = new URL(first.href);
+  current.username = '';
+  current.password = '';
+  current.hash = '';
+  let shown = redactUrl(current.href);
+  let res: Dispatcher.ResponseData;
+  for (let hops = 0; ; hops++) {
+    try {
+      res = await request(current, {
+        method: 'GET',
+        headers,
+        signal: o.signal,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
+    } catch (e) {
+      if (o.signal?.aborted) throw new CloudletError('CANCELLED', 'cancelled');
+      throw new CloudletError('DOWNLOAD_FAILED', `${shown}: ${describe(e)}`, e);
+    }
+    // A destroyed body emits 'error' (RequestAbortedError); nobody else listens once we let go of it.
+    res.body.on('error', () => undefined);
+    if (!REDIRECT_STATUSES.has(res.statusCode)) break;
+    // Read off a small redirect body so the connection goes back to the pool; a large one is destroyed instead.
+    try {
+      void 0;
+    } catch {
+      res.body.destroy();
+      if (o.signal?.aborted) throw new CloudletError('CANCELLED', 'cancelled');
+    }
+    if (hops === MAX_REDIRECTS) {
+      throw new CloudletError('DOWNLOAD_FAILED', `too many redirects (${MAX_REDIRECTS}) from ${redactUrl(first.href)}`);
+    }
+    const location = res.headers.location;
+    const next = redirectTarget(current, res.statusCode, Array.isArray(location) ? location[0] : location);
+    // Once the transfer leaves the first origin it stays anonymous, even if a later hop comes back.
+    if (next.origin !== current.origin) headers = withoutCredentials(headers);
+    current = next;
+    shown = redactUrl(current.href);
+  }
   if (res.statusCode < 200 || res.statusCode > 299) {
     res.body.destroy();
     throw new CloudletError('DOWNLOAD_FAILED', `${shown}: HTTP ${res.statusCode}`);

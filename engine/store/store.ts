@@ -46,6 +46,11 @@ export interface OverlayRecord {
   baseId: string;
   created: string;
   source: string;
+  /**
+   * Fetched by a synthesis rather than stored on purpose: kept only while an instance record names it (the
+   * engine sweeps the rest after every removal and at start-up).
+   */
+  fetched?: boolean;
 }
 
 export type InstanceState = 'creating' | 'running' | 'paused' | 'stopped' | 'failed';
@@ -55,7 +60,7 @@ export interface InstanceRecord {
   name: string;
   baseId: string;
   overlayId?: string;
-  /** The overlay was fetched from a URL by this instance's synthesis (not stored beforehand). */
+  /** Written by engines before 0.2 (an overlay fetched by this instance); now the overlay record says so. */
   fetchedOverlay?: boolean;
   domain: string;
   state: InstanceState;
@@ -63,6 +68,12 @@ export interface InstanceRecord {
   requestId?: string;
   timings: Record<string, number>;
   error?: { code: ErrorCode; message: string };
+  /**
+   * A handoff this cloudlet is the destination of, once its copy is restored: 'confirming' while the
+   * source may or may not have taken the confirmation (after a crash the copy stays paused, uncertain),
+   * 'confirmed' once it has (after a crash the copy is resumed: it is the only one).
+   */
+  handoffIn?: { id: string; state: 'confirming' | 'confirmed'; source: string };
 }
 
 export type OperationState = 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -262,6 +273,21 @@ export class Store {
     fs.renameSync(file, path.join(dir, 'overlay.clov'));
     writeJsonAtomic(path.join(dir, 'overlay.json'), rec);
     return this.commitDir(dir, this.overlayDir(rec.id), () => this.getOverlay(rec.id)!) as OverlayRecord;
+  }
+
+  /** Replaces an overlay's record (atomically). */
+  putOverlay(rec: OverlayRecord): void {
+    writeJsonAtomic(path.join(this.overlayDir(rec.id), 'overlay.json'), rec);
+  }
+
+  /** Keeps an overlay for good (no longer one a synthesis fetched). */
+  keepOverlay(id: string): OverlayRecord {
+    const rec = this.getOverlay(id);
+    if (!rec) throw new CloudletError('NOT_FOUND', `no overlay ${id}`);
+    if (!rec.fetched) return rec;
+    delete rec.fetched;
+    writeJsonAtomic(path.join(this.overlayDir(id), 'overlay.json'), rec);
+    return rec;
   }
 
   // ---- instances ----
