@@ -107,7 +107,7 @@ export async function openBase(diskPath: string, memoryPath: string, digests?: {
     try {
       const layout = await parseSaveFile(memoryPath);
       const d = digests ?? { disk: await fileDigest(diskPath), memory: await fileDigest(memoryPath) };
-      return { disk, memory, layout, digests: d, bounds: baseBounds(disk.size, layout), close: async () => { await memory.close(); await disk.close(); } };
+      return { disk, memory, layout, digests: d, bounds: baseBounds(disk.size, memory.size, layout), close: async () => { await memory.close(); await disk.close(); } };
     } catch (e) {
       await memory.close();
       throw e;

@@ -54,6 +54,7 @@ export const BASE_SLACK = {
 /** What the base an overlay is applied to lets the overlay declare; every bound is checked before use. */
 export interface BaseBounds {
   diskBytes: number;
+  memoryFileBytes: number;
   /** Base disk chunks (BaseDisk refs stay below). */
   diskChunks: number;
   ramBytes: number;
@@ -64,9 +65,10 @@ export interface BaseBounds {
   tailBytes: number;
 }
 
-export function baseBounds(diskBytes: number, mem: { blocks: { length: number }[]; totalPages: number; headerRegion: Buffer; tail: Buffer }): BaseBounds {
+export function baseBounds(diskBytes: number, memoryFileBytes: number, mem: { blocks: { length: number }[]; totalPages: number; headerRegion: Buffer; tail: Buffer }): BaseBounds {
   return {
     diskBytes,
+    memoryFileBytes,
     diskChunks: Math.ceil(diskBytes / CHUNK_SIZE),
     ramBytes: mem.blocks.reduce((a, b) => a + b.length, 0),
     pages: mem.totalPages,
@@ -90,6 +92,9 @@ export function checkDeclared(h: OverlayHeader, meta: OverlayMeta, name: string,
   if (base) {
     if (meta.base.disk.size !== base.diskBytes) {
       throw new CloudletError('OVERLAY_WRONG_BASE', `${name} was made against a base disk of ${meta.base.disk.size} bytes; the base given has ${base.diskBytes}`);
+    }
+    if (meta.base.memory.size !== base.memoryFileBytes) {
+      throw new CloudletError('OVERLAY_WRONG_BASE', `${name} was made against a base memory snapshot of ${meta.base.memory.size} bytes; the base given has ${base.memoryFileBytes}`);
     }
     const maxVirtual = Math.ceil(base.diskBytes / CHUNK_SIZE) * CHUNK_SIZE;
     if (meta.disk.virtualSize > maxVirtual) throw limit(`declares a disk of ${meta.disk.virtualSize} bytes; its base's disk is ${base.diskBytes} bytes and an instance cannot grow it`);
