@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 host to run the cloudlet engine and its tests: Debian packages for QEMU/libvirt and for
-# the benchmark peers (iproute2 for network namespaces and tc, openssl for the TLS test), the users libvirt expects, and qemu.conf settings a root container needs.
+# the benchmark peers (iproute2 for network namespaces and tc, openssl for the TLS test, nginx-light for the redirect test), the users libvirt expects, and qemu.conf settings a root container needs.
 # Idempotent: a second run changes nothing and takes about a second. Both README commands call it.
 set -euo pipefail
 
@@ -8,7 +8,7 @@ PACKAGES=(
   qemu-system-x86 qemu-utils
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   xdelta3 zstd xz-utils e2fsprogs busybox-static cpio debootstrap
-  iproute2 procps ca-certificates openssl time
+  iproute2 procps ca-certificates openssl time nginx-light
 )
 
 need_root() {

@@ -177,7 +177,7 @@ async function openHttp(url: string, o: FetchOptions): Promise<OpenedSource> {
     if (!REDIRECT_STATUSES.has(res.statusCode)) break;
     // Read off a small redirect body so the connection goes back to the pool; a large one is destroyed instead.
     try {
-      void 0;
+      await res.body.dump({ signal: o.signal, limit: 64 << 10 });
     } catch {
       res.body.destroy();
       if (o.signal?.aborted) throw new CloudletError('CANCELLED', 'cancelled');
