@@ -178,8 +178,11 @@ export class Engine {
       const st = domains.get(inst.domain);
       const handoffMark = path.join(dir, 'handoff-out');
       if (fs.existsSync(handoffMark)) {
-        if (fs.readFileSync(handoffMark, 'utf8').startsWith('confirmed')) {
-          // The destination runs this VM: finish removing the copy here.
+        const mark = fs.readFileSync(handoffMark, 'utf8').trim().split(/\s+/);
+        if (mark[0] === 'confirmed') {
+          // The destination runs this VM: finish removing the copy here, and keep answering its confirmation
+          // (it retries one whose answer the crash swallowed) as taken.
+          if (mark[1]) this.rememberConfirmedHandoff(mark[1], inst.id);
           await this.removeInstance(inst);
           this.log(`instance ${inst.id} had been handed off; removed its copy here`);
           continue;
@@ -293,7 +296,7 @@ export class Engine {
         overlayFormats: [FORMAT_VERSION],
         compressions: ['zstd'],
         baseArchiveFormats: [1],
-        synthesis: { fromUrl: true, upload: true, applyWhileDownloading: true },
+        synthesis: { fromUrl: true, upload: true, checkWhileDownloading: true },
         handoff: true,
         handoffProtocol: WIRE_VERSION,
       },
@@ -1144,7 +1147,7 @@ export class Engine {
         // From here the VM is the destination's: never resumed here again, even after a crash (recover()
         // reads the mark and removes the instance).
         session.state = 'confirmed';
-        fs.writeFileSync(mark, 'confirmed\n');
+        fs.writeFileSync(mark, `confirmed ${session.id}\n`);
         crashPoint('handoff-out.confirmed');
         decide();
         op.phase('remove');
@@ -1169,6 +1172,12 @@ export class Engine {
     await op.wait(24 * 3600 * 1000);
     if (op.rec.state !== 'succeeded') throw new CloudletError(op.rec.error?.code ?? 'HANDOFF_FAILED', op.rec.error?.message ?? 'handoff failed');
     return { stats: (op.rec.result as { stats: SendStats }).stats };
+  }
+
+  private rememberConfirmedHandoff(id: string, instanceId: string): void {
+    const done = Promise.resolve();
+    this.handoffSessions.set(id, { id, instanceId, state: 'confirmed', confirm: () => undefined, confirmed: done, decided: done });
+    setTimeout(() => this.handoffSessions.delete(id), 600000).unref();
   }
 
   /** The destination's confirmation that the VM runs there; the source then removes its copy. */

@@ -95,13 +95,13 @@ async function main(): Promise<void> {
 
     const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
     const s = (n: number) => `${n.toFixed(2)} s`;
-    const rows = [['link', 'overlay', 'xfer alone', 'synthesis (fetch+apply / restore)', 'bound', 'ratio', 'no-overlay (xfer + restore)', 'speedup']];
+    const rows = [['link', 'overlay', 'xfer alone', 'synthesis (fetch / apply / restore)', 'bound', 'ratio', 'no-overlay (xfer + restore)', 'speedup']];
     for (const r of results) {
       rows.push([
         r.link,
         mib(r.overlayBytes),
         s(r.overlayTransferSeconds),
-        `${s(r.synthesis.wallSeconds)} (${s(r.synthesis.phases['fetch-apply'] ?? 0)} / ${s(r.synthesis.phases.restore ?? 0)})`,
+        `${s(r.synthesis.wallSeconds)} (${s(r.synthesis.phases.fetch ?? 0)} / ${s(r.synthesis.phases.apply ?? 0)} / ${s(r.synthesis.phases.restore ?? 0)})`,
         s(r.boundSeconds),
         `${r.boundRatio.toFixed(2)}x`,
         `${s(r.naive.totalSeconds)} (${mib(r.naive.bytes)}: ${s(r.naive.transferSeconds)} + ${s(r.naive.restoreSeconds)})`,

@@ -23,6 +23,8 @@ export class TestEngine {
   token = '';
   client!: EngineClient;
   private logFd = -1;
+  /** Extra environment for the engine process (e.g. CLOUDLET_CRASH_AT for the crash-point harness). */
+  env: Record<string, string> = {};
 
   /** `wrap` prefixes the engine's command line (e.g. `ip netns exec NS`). */
   constructor(readonly stateDir: string, readonly extraArgs: string[] = [], readonly wrap: string[] = [], readonly listen = '127.0.0.1:0') {}
@@ -43,7 +45,7 @@ export class TestEngine {
     fs.rmSync(path.join(this.stateDir, 'engine.json'), { force: true });
     this.logFd = fs.openSync(path.join(this.stateDir, 'engine.log'), 'a');
     const cmd = [...this.wrap, process.execPath, CLI_JS, 'engine', 'serve', '--state-dir', this.stateDir, '--listen', this.listen, ...this.extraArgs];
-    this.proc = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', this.logFd, this.logFd] });
+    this.proc = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', this.logFd, this.logFd], env: { ...process.env, ...this.env } });
     const deadline = Date.now() + 60000;
     const info = path.join(this.stateDir, 'engine.json');
     while (!fs.existsSync(info)) {
@@ -90,8 +92,9 @@ export class TestEngine {
     // A closed undici client's close() never settles: close it once.
     const c = this.client as EngineClient | undefined;
     this.client = undefined as unknown as EngineClient;
-    await c?.close().catch(() => undefined);
-    if (this.proc && this.proc.exitCode === null) {
+    // An engine killed under an open request can leave close() waiting on it: don't wait long.
+    await Promise.race([c?.close().catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
       const exited = new Promise((r) => this.proc.once('exit', r));
       this.proc.kill(signal);
       await exited;

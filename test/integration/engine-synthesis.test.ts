@@ -91,7 +91,7 @@ test('import, resume, customize, create overlay, download, synthesize on a secon
   expect(retry.operation.id).toBe(first.operation.id);
   const syn = await b.settle(first.operation.id);
   expect(syn.error).toBeUndefined();
-  expect(Object.keys(syn.timings)).toEqual(expect.arrayContaining(['fetch-apply', 'restore', 'total']));
+  expect(Object.keys(syn.timings)).toEqual(expect.arrayContaining(['fetch', 'apply', 'restore', 'total']));
   const synth = syn.target!.id;
   const info = await b.call<{ state: string; overlayId: string; domain: string }>('GET', `/v1/instances/${synth}`);
   expect(info.state).toBe('running');
@@ -136,7 +136,7 @@ test('an engine restarted under running VMs finds them again; kill -9 mid-synthe
   const { operation } = await b.call<{ operation: { id: string } }>('POST', '/v1/instances', { name: 'doomed', baseId, overlay: { url: slowUrl } });
   for (let i = 0; i < 100; i++) {
     const v = await b.call<{ phase: string; done: number }>('GET', `/v1/operations/${operation.id}`);
-    if (v.phase === 'fetch-apply' && v.done > 0) break;
+    if (v.phase === 'fetch' && v.done > 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   await b.kill9();

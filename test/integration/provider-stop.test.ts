@@ -56,7 +56,7 @@ test('Ctrl-C cancels the engine operation and leaves nothing behind', async () =
   const fetching = (async () => {
     for (let i = 0; i < 600; i++) {
       const { operations } = await engine.call<{ operations: { kind: string; state: string; phase: string; done: number }[] }>('GET', '/v1/operations');
-      if (operations.some((o) => o.kind === 'synthesize' && o.state === 'running' && o.phase === 'fetch-apply' && o.done > 0)) return;
+      if (operations.some((o) => o.kind === 'synthesize' && o.state === 'running' && o.phase === 'fetch' && o.done > 0)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
   })();

@@ -47,7 +47,7 @@ export const engineDataSource: DataSourceType<Cloudlet> = {
       ...x.baseArchiveFormats.map((f) => `base-archive-${f}`),
       ...Object.entries(x.synthesis)
         .filter(([, on]) => on)
-        .map(([k]) => (k === 'fromUrl' ? 'synthesis-from-url' : k === 'upload' ? 'overlay-upload' : k === 'applyWhileDownloading' ? 'apply-while-downloading' : k)),
+        .map(([k]) => (k === 'fromUrl' ? 'synthesis-from-url' : k === 'upload' ? 'overlay-upload' : k === 'checkWhileDownloading' ? 'check-while-downloading' : k)),
       ...(x.handoff ? ['handoff'] : []),
     ];
     return {

@@ -69,7 +69,7 @@ const schema: BlockSchema = {
     cloudlet: cloudletAttr,
     cloudlet_endpoint: { type: 'string', computed: true, description: 'Endpoint of the engine the instance runs on, as this provider reached it (placement, used by handoff).' },
     created: { type: 'string', computed: true, description: 'When the instance was synthesized (RFC 3339).' },
-    timings: { type: { map: 'number' }, computed: true, description: 'Seconds spent in each phase of synthesis: `fetch-apply` (or `prepare` for the base alone), `restore`, and `total`.' },
+    timings: { type: { map: 'number' }, computed: true, description: 'Seconds spent in each phase of synthesis: `fetch` and `apply` (or `prepare` for the base alone), `restore`, and `total`.' },
   },
   blocks: { timeouts: timeoutsBlock(['create', 'update', 'delete'], { create: '30m', update: '10m', delete: '5m' }) },
 };
