@@ -214,8 +214,18 @@ export class Engine {
    * engine's steps (the snapshot goes before the VM resumes); the running VM is newer and the file goes.
    */
   private async recoverSnapshot(inst: InstanceRecord, domainState: DomainState | undefined): Promise<boolean> {
-    const { saving, saved } = this.snapshotFiles(inst);
+    const { saving, saved, consumed } = this.snapshotFiles(inst);
     const st = domainState === 'running' || domainState === 'paused' ? domainState : undefined;
+    if (fs.existsSync(consumed)) {
+      // Restored and committed; the crash came before (or just after) the resume. Never restored again.
+      fs.rmSync(consumed, { force: true });
+      if (st === 'paused') {
+        await this.driver.resume(inst.domain).catch((e) => this.log(`could not resume instance ${inst.id}: ${(e as Error).message}`));
+        this.log(`instance ${inst.id}: resumed after its snapshot was restored`);
+        return true;
+      }
+      return false;
+    }
     if (fs.existsSync(saving)) {
       if (st) {
         fs.rmSync(saving, { force: true });
@@ -727,25 +737,27 @@ export class Engine {
     }
   }
 
-  private snapshotFiles(inst: InstanceRecord): { saving: string; saved: string } {
+  private snapshotFiles(inst: InstanceRecord): { saving: string; saved: string; consumed: string } {
     const dir = this.store.instanceDir(inst.id);
-    return { saving: path.join(dir, 'resume.saving'), saved: path.join(dir, 'resume.save') };
+    return { saving: path.join(dir, 'resume.saving'), saved: path.join(dir, 'resume.save'), consumed: path.join(dir, 'resume.consumed') };
   }
 
   /**
-   * Restores an instance from its snapshot, once: restored paused, the snapshot removed (the commit point),
-   * and only then resumed. So a VM that has run since its snapshot never has that snapshot any more, and no
-   * restart can put an older memory state over a newer disk.
+   * Restores an instance from its snapshot, once: restored paused, the snapshot renamed `resume.consumed`
+   * (the commit point: never restored from again), then resumed, then the file removed. So a VM that has run
+   * since its snapshot never has a usable snapshot any more, and no restart can put an older memory state
+   * over a newer disk; a crash between the commit and the resume leaves a paused VM that recovery resumes.
    */
   private async resumeFromSnapshot(inst: InstanceRecord): Promise<void> {
-    const { saved } = this.snapshotFiles(inst);
+    const { saved, consumed } = this.snapshotFiles(inst);
     crashPoint('whilepaused.restore');
     await this.driver.restore(saved, { paused: true });
     crashPoint('whilepaused.restored');
-    fs.rmSync(saved);
+    fs.renameSync(saved, consumed);
     fsyncDir(path.dirname(saved));
     crashPoint('whilepaused.consumed');
     await this.driver.resume(inst.domain);
+    fs.rmSync(consumed, { force: true });
   }
 
   // ---------------------------------------------------------------- instances

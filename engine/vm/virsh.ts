@@ -28,6 +28,8 @@ export class VirshSession {
     this.proc.stdout.on('data', (d) => (this.out += d.toString()));
     this.proc.stderr.on('data', (d) => (this.err += d.toString()));
     this.proc.on('exit', () => (this.exited = true));
+    // A virsh that died leaves a broken pipe behind; its exit is what callers see, not an EPIPE crash.
+    this.proc.stdin.on('error', () => undefined);
   }
 
   /** Runs one virsh command line; resolves with its stdout, rejects with its error text. */

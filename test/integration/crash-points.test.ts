@@ -28,6 +28,8 @@ beforeAll(async () => {
   base = await ensureBaseArchive('tiny');
   a = await TestEngine.start('crash-a', HANDOFF_TIMEOUTS);
   b = await TestEngine.start('crash-b', HANDOFF_TIMEOUTS);
+  // Restarted engines come back at the same address, as a cloudlet does (a handoff's peer retries there).
+  for (const e of [a, b]) e.listen = new URL(e.endpoint).host;
   files = new FileServer();
   await files.start();
 }, 300000);
@@ -105,7 +107,7 @@ async function checkStore(e: TestEngine, point: string): Promise<void> {
   }
   for (const i of insts) {
     expect({ point, instance: i.id, state: i.state }).toEqual({ point, instance: i.id, state: expect.stringMatching(/^(running|paused|stopped)$/) });
-    const left = fs.readdirSync(path.join(e.stateDir, 'instances', i.id)).filter((f) => /^(resume\.save|resume\.saving|memory\.save)/.test(f) || f.includes('.partial-'));
+    const left = fs.readdirSync(path.join(e.stateDir, 'instances', i.id)).filter((f) => /^(resume\.save|resume\.saving|resume\.consumed|memory\.save)/.test(f) || f.includes('.partial-'));
     expect({ point, instance: i.id, left }).toEqual({ point, instance: i.id, left: [] });
   }
   const owned = new Set(insts.filter((i) => i.state !== 'stopped').map((i) => i.domain));
