@@ -54,7 +54,9 @@ async function armed(e: TestEngine, point: string): Promise<{ died: Promise<Node
 /** Waits until the armed engine has killed itself (the point was reached), then starts it again. */
 async function killedAndRestarted(e: TestEngine, armedFor: { died: Promise<NodeJS.Signals | null> }, point: string, trigger?: Promise<unknown>): Promise<void> {
   trigger?.catch(() => undefined);
-  const outcome = await Promise.race([armedFor.died, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 240000))]);
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([armedFor.died, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 240000)))]);
+  clearTimeout(timer);
   if (outcome !== 'SIGKILL') throw new Error(`crash point ${point} was not reached (engine: ${outcome})\n${e.log.slice(-3000)}`);
   tried.push(point);
   process.stderr.write(`crash point ${point}: killed\n`);
