@@ -130,7 +130,7 @@ export class Engine {
       const root = embedRootFor(store.root);
       const ctlDir = path.join(root, 'ctl');
       fs.mkdirSync(ctlDir, { recursive: true });
-      const driver = await VmDriver.open(o.libvirtUri ?? `qemu:///embed?root=${root}`);
+      const driver = await VmDriver.open(o.libvirtUri ?? `qemu:///embed?root=${root}`, log);
       const e = new Engine(store, driver, ctlDir, log);
       if (o.fetchTimeoutMs) e.fetchTimeoutMs = o.fetchTimeoutMs;
       try {

@@ -19,9 +19,12 @@ export class VmDriver {
   }
 
   /** Opens a connection; for the embedded driver, prepares its root first. */
-  static async open(uri: string): Promise<VmDriver> {
+  static async open(uri: string, log: (line: string) => void = () => undefined): Promise<VmDriver> {
     const m = /^qemu:\/\/\/embed\?root=(.+)$/.exec(uri);
-    if (m) prepareEmbedRoot(m[1]);
+    if (m) {
+      prepareEmbedRoot(m[1]);
+      await outliveOrphanDriver(m[1], log);
+    }
     const d = new VmDriver(uri);
     try {
       await d.run('uri', 30000);
@@ -186,4 +189,40 @@ export function embedRootFor(stateDir: string): string {
   const link = fs.lstatSync(inside, { throwIfNoEntry: false });
   if (!link) fs.symlinkSync(short, inside);
   return short;
+}
+
+/**
+ * The embedded driver lives in its virsh process, which holds `run/qemu/driver.pid` in the root. An engine
+ * killed with kill -9 leaves that virsh behind: it finishes the command it was running (a restore, say) and
+ * exits once it reads the end of its input. Until then no other driver can open the root, so wait for it
+ * (the command it finishes is one recovery expects to find done or not), and stop it if it hangs.
+ */
+async function outliveOrphanDriver(root: string, log: (line: string) => void, waitMs = 300000): Promise<void> {
+  let pid = 0;
+  try {
+    pid = Number(fs.readFileSync(path.join(root, 'run', 'qemu', 'driver.pid'), 'utf8').trim());
+  } catch {
+    return;
+  }
+  const isVirsh = (): boolean => {
+    try {
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return argv[0].endsWith('virsh') && argv.some((a) => a.includes(`root=${root}`));
+    } catch {
+      return false;
+    }
+  };
+  if (!(pid > 0) || pid === process.pid || !isVirsh()) return;
+  log(`waiting for the embedded libvirt driver of a previous engine (virsh pid ${pid}) to finish its last command`);
+  const deadline = Date.now() + waitMs;
+  while (isVirsh() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  if (isVirsh()) {
+    log(`virsh pid ${pid} did not finish within ${waitMs / 1000} s; stopping it`);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    while (isVirsh()) await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -112,8 +112,9 @@ test('an overlay URL that redirects (relative, then absolute, as object stores a
   const hops: string[] = [];
   const redirector = http.createServer((req, res) => {
     hops.push(req.url ?? '');
-    if (req.url === '/start') res.writeHead(302, { location: '/second' });
-    else if (req.url === '/second') res.writeHead(307, { location: overlayUrl });
+    const at = new URL(req.url ?? '/', 'http://here').pathname;
+    if (at === '/start') res.writeHead(302, { location: '/second' });
+    else if (at === '/second') res.writeHead(307, { location: overlayUrl });
     else res.writeHead(404);
     res.end();
   });
