@@ -30,6 +30,11 @@ beforeAll(async () => {
   overlayUrl = files.serve('o.clov', file);
 }, 600000);
 
+// Each test starts from a running engine, whatever the one before left.
+beforeEach(async () => {
+  for (let i = 0; !e.client && i < 30; i++) await e.boot().catch(() => new Promise((r) => setTimeout(r, 1000)));
+});
+
 afterAll(async () => {
   await files?.stop();
   await e?.destroy();

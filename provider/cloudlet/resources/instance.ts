@@ -34,7 +34,7 @@ const schema: BlockSchema = {
       type: 'string',
       optional: true,
       requiresReplace: true,
-      description: 'URL (or path on the engine host; relative paths are resolved from Terraform\'s working directory) of an overlay to fetch and apply while it downloads, such as another cloudlet\'s `download_url`. An overlay fetched this way is kept while instances use it and removed with the last of them.',
+      description: 'URL (or path on the engine host; relative paths are resolved from Terraform\'s working directory) of an overlay to fetch (checked whole against the base as it downloads, then applied), such as another cloudlet\'s `download_url`. An overlay fetched this way is kept while instances use it and removed with the last of them.',
       validate: validSource,
     },
     overlay_sha256: { type: 'string', optional: true, requiresReplace: true, description: 'Expected SHA-256 of the overlay at `overlay_url`; skips the download when the cloudlet already has it.', validate: validHex64('overlay_sha256') },

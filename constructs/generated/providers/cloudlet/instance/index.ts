@@ -38,7 +38,7 @@ export interface InstanceConfig extends cdktf.TerraformMetaArguments {
   */
   readonly overlaySha256?: string;
   /**
-  * URL (or path on the engine host; relative paths are resolved from Terraform's working directory) of an overlay to fetch and apply while it downloads, such as another cloudlet's `download_url`. An overlay fetched this way is kept while instances use it and removed with the last of them.
+  * URL (or path on the engine host; relative paths are resolved from Terraform's working directory) of an overlay to fetch (checked whole against the base as it downloads, then applied), such as another cloudlet's `download_url`. An overlay fetched this way is kept while instances use it and removed with the last of them.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/instance#overlay_url Instance#overlay_url}
   */
