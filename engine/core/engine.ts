@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { CloudletError } from '../errors';
-import { BaseResolver, applyOverlay, checkOverlay, openBase } from '../overlay/apply';
+import { BaseResolver, OpenedBase, applyOverlay, checkOverlay, openBase } from '../overlay/apply';
 import { fileDigest, rememberDigest } from '../overlay/digest';
 import { FORMAT_VERSION, baseIdOf } from '../overlay/format';
 import { ByteSource, SpoolSource, fsyncDir } from '../overlay/io';
@@ -871,13 +871,16 @@ export class Engine {
       op.phase('fetch');
       let storedId = ov.id ?? (ov.sha256 && this.store.getOverlay(ov.sha256) ? ov.sha256 : undefined);
       const baseDigests = { disk: base.disk.sha256, memory: base.memory.sha256 };
-      const opened = await this.openStoredBase(base);
+      // Parsing the base's memory snapshot (to bound and check the overlay) overlaps the download.
+      const opening = this.openStoredBase(base);
+      opening.catch(() => undefined);
       const spoolDir = storedId ? null : this.store.tempDir('fetch');
+      let opened: OpenedBase | null = null;
       try {
         let file: string;
         if (storedId) {
           file = this.store.overlayFile(storedId);
-          await checkOverlay(file, opened);
+          await checkOverlay(file, opening);
         } else {
           file = path.join(spoolDir!, 'overlay.clov');
           const spool = await this.withSource(op, ov.url!, async (src) => {
@@ -889,7 +892,7 @@ export class Engine {
             };
             const sp = new SpoolSource(counted, file, MAX_OVERLAY_BYTES);
             try {
-              await checkOverlay(sp, opened);
+              await checkOverlay(sp, opening);
               const done = await sp.finish();
               crashPoint('synthesize.fetched');
               return done;
@@ -908,6 +911,7 @@ export class Engine {
         this.store.putInstance(inst);
         crashPoint('synthesize.committed');
         op.phase('apply');
+        opened = await opening;
         await applyOverlay({
           overlay: file,
           checked: true,
@@ -923,7 +927,7 @@ export class Engine {
           },
         });
       } finally {
-        await opened.close();
+        await (opened ?? (await opening.catch(() => null)))?.close();
         if (spoolDir) fs.rmSync(spoolDir, { recursive: true, force: true });
       }
     } else {

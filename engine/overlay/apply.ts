@@ -122,10 +122,15 @@ export async function openBase(diskPath: string, memoryPath: string, digests?: {
  * Header, metadata and index. Everything the index may allocate is bounded from the header and metadata
  * (against the base when given) before a byte of it is decompressed, and it is decompressed in pieces.
  */
-/** Opens the base an overlay names (by base id, hex), or null when it is not at hand. */
+/** Opens the base an overlay names (by base id, hex), or null when it is not at hand; what it opens is closed after. */
 export type BaseResolver = (baseId: string) => Promise<OpenedBase | null>;
+/**
+ * The base to check against: opened (or being opened, so parsing it overlaps the download; the caller
+ * closes it), found by a resolver, or none.
+ */
+export type BaseArg = OpenedBase | Promise<OpenedBase> | BaseResolver | null;
 
-async function readHead(s: OverlayStream, given: OpenedBase | BaseResolver | null, keep: boolean, opened?: (b: OpenedBase) => void): Promise<OverlayHead & { tally: IndexParser['tally']; base: OpenedBase | null }> {
+async function readHead(s: OverlayStream, given: BaseArg, keep: boolean, opened?: (b: OpenedBase) => void): Promise<OverlayHead & { tally: IndexParser['tally']; base: OpenedBase | null }> {
   const header = decodeHeader(Buffer.from(await s.take(HEADER_BYTES, 'the header')), s.name);
   const metaBytes = await s.take(header.metaLength, 'the metadata');
   let metaJson: unknown;
@@ -144,7 +149,7 @@ async function readHead(s: OverlayStream, given: OpenedBase | BaseResolver | nul
   if (typeof given === 'function') {
     base = await given(header.baseId.toString('hex'));
     if (base) opened?.(base);
-  } else base = given;
+  } else base = await given;
   if (base) {
     const d = base.digests;
     if (d.disk !== meta.base.disk.sha256 || d.memory !== meta.base.memory.sha256) {
@@ -290,7 +295,7 @@ export interface CheckedOverlay {
  * The checking pass: the whole overlay, front to back, against the base when given (declared sizes, refs,
  * digests), writing nothing. A stream is consumed to its end.
  */
-export async function checkOverlay(overlay: string | ByteSource, base: OpenedBase | BaseResolver | null, onProgress?: (done: number, total: number) => void): Promise<CheckedOverlay> {
+export async function checkOverlay(overlay: string | ByteSource, base: BaseArg, onProgress?: (done: number, total: number) => void): Promise<CheckedOverlay> {
   const name = typeof overlay === 'string' ? overlay : 'overlay stream';
   const closers: (() => Promise<void>)[] = [];
   try {
