@@ -1,39 +1,59 @@
 // Typed engine errors. Every failure that can reach a user carries a stable `code` (returned by the API and
 // printed by the CLI) and a message that says what was wrong and, where useful, what to do about it.
 
-export type ErrorCode =
-  | 'OVERLAY_BAD_MAGIC' // not an overlay file at all
-  | 'OVERLAY_VERSION' // an overlay written by a newer, incompatible format version
-  | 'OVERLAY_TRUNCATED' // the overlay ends before its own declared length
-  | 'OVERLAY_CORRUPT' // structure or digest does not check out
-  | 'OVERLAY_LIMIT' // a declared size or count is beyond what this engine accepts
-  | 'OVERLAY_WRONG_BASE' // the base VM given is not the one the overlay was made against
-  | 'QCOW2_INVALID' // not a readable qcow2 image
-  | 'QCOW2_UNSUPPORTED' // a qcow2 feature the engine does not handle (compressed clusters, external data, ...)
-  | 'SAVEFILE_INVALID' // not a readable libvirt/QEMU save file
-  | 'SAVEFILE_UNSUPPORTED' // a save-file feature the engine does not handle (compressed image, XBZRLE, ...)
-  | 'IMAGE_MISMATCH' // inputs that must agree do not (sizes, backing file, RAM layout)
-  | 'INVALID_ARGUMENT' // a request or option that is malformed or out of range
-  | 'UNAUTHORIZED' // missing or wrong API token
-  | 'NOT_FOUND' // no such base, overlay, instance or operation
-  | 'IN_USE' // refused because other objects depend on it (a base with instances or overlays)
-  | 'CONFLICT' // the object is not in a state that allows this (e.g. an instance that is not running)
-  | 'HASH_MISMATCH' // content does not match the hash it was promised to have
-  | 'ARCHIVE_INVALID' // a base archive that is malformed, truncated or incomplete
-  | 'DOWNLOAD_FAILED' // a URL that answered with an error status, timed out or broke off
-  | 'VM_FAILED' // libvirt/QEMU refused or failed an operation on a VM
-  | 'GUEST_AGENT' // the guest's control agent did not answer
-  | 'ENGINE_LOCKED' // another engine already owns this state directory
-  | 'ENGINE_UNAVAILABLE' // the client could not reach (or start) an engine
-  | 'BASE_MISSING' // a cloudlet lacks the base VM an instance or overlay needs (a handoff's destination, say)
-  | 'HANDOFF_FAILED' // a handoff did not complete; the VM runs on at the source
-  | 'HANDOFF_PROTOCOL' // a handoff stream that is malformed or from an incompatible engine
-  | 'HANDOFF_UNCERTAIN' // the destination could not learn whether the source took its confirmation
-  | 'INTERRUPTED' // the engine stopped (crash, restart) while the operation ran
-  | 'CANCELLED' // the operation was cancelled by a client
-  | 'INTERNAL' // a bug: an unexpected error, reported with its message
-  | 'NO_SPACE' // the filesystem lacks room for what an operation must write (checked before writing)
-  | 'IO';
+/** What every error code means to a client: its HTTP status, a one-line summary and, where useful, a hint. */
+export interface ErrorInfo {
+  status: number;
+  summary: string;
+  hint?: string;
+}
+
+/**
+ * Every error code, once: the API server answers with its status, clients and the CLI read it back by code,
+ * and the provider's diagnostics take their summary and hint from here. A code without a row is not a code
+ * (ErrorCode is this table's keys), so a new one fails type-checking until it has one.
+ */
+export const ERRORS = {
+  OVERLAY_BAD_MAGIC: { status: 422, summary: 'Not a VM overlay' },
+  OVERLAY_VERSION: { status: 422, summary: 'An overlay of another format version', hint: 'Upgrade the engine, or make the overlay again with this one.' },
+  OVERLAY_TRUNCATED: { status: 422, summary: 'The overlay is cut short', hint: 'Download it again; check the web server or object store that serves it.' },
+  OVERLAY_CORRUPT: { status: 422, summary: 'The overlay is damaged or malformed' },
+  OVERLAY_LIMIT: { status: 422, summary: 'The overlay declares more than its base allows', hint: 'See "Limits" in engine/overlay/FORMAT.md for what an overlay may declare.' },
+  OVERLAY_WRONG_BASE: { status: 422, summary: 'The overlay is for another base VM', hint: 'An overlay applies only to the base it was made from: use that base, or make the overlay again against this one.' },
+  QCOW2_INVALID: { status: 422, summary: 'Not a readable qcow2 image' },
+  QCOW2_UNSUPPORTED: { status: 422, summary: 'A qcow2 feature the engine does not handle', hint: 'Convert the image with qemu-img convert (no compression, no external data file).' },
+  SAVEFILE_INVALID: { status: 422, summary: 'Not a readable memory snapshot' },
+  SAVEFILE_UNSUPPORTED: { status: 422, summary: 'A memory snapshot feature the engine does not handle' },
+  IMAGE_MISMATCH: { status: 422, summary: 'Images that must agree do not' },
+  INVALID_ARGUMENT: { status: 400, summary: 'Invalid request' },
+  UNAUTHORIZED: { status: 401, summary: 'The cloudlet engine refused the token', hint: "Check the provider `token` (or the CLOUDLET_TOKEN environment variable) against the engine's token file." },
+  NOT_FOUND: { status: 404, summary: 'Not found on the cloudlet' },
+  IN_USE: { status: 409, summary: 'In use', hint: 'Terraform destroys dependents first when they are in the same configuration; something outside it still uses this object.' },
+  CONFLICT: { status: 409, summary: 'Not possible in the current state' },
+  HASH_MISMATCH: { status: 422, summary: 'Content does not match its hash', hint: 'The bytes fetched are not the ones the configuration expects: check the hash, or the source for tampering.' },
+  ARCHIVE_INVALID: { status: 422, summary: 'The base archive is malformed or incomplete' },
+  DOWNLOAD_FAILED: { status: 502, summary: 'A download failed', hint: 'Check the URL from the cloudlet host (it follows up to 10 redirects, never from https to http).' },
+  VM_FAILED: { status: 500, summary: 'libvirt or QEMU failed' },
+  GUEST_AGENT: { status: 504, summary: "The guest's agent did not answer" },
+  ENGINE_LOCKED: { status: 422, summary: 'Another engine owns this state directory' },
+  ENGINE_UNAVAILABLE: { status: 422, summary: 'Cannot reach the cloudlet engine', hint: 'Check that the engine is running and that `endpoint` is right (`cloudlet engine status` on the cloudlet host).' },
+  BASE_MISSING: { status: 422, summary: 'The cloudlet lacks the base VM', hint: 'Import the base on this cloudlet first.' },
+  HANDOFF_FAILED: { status: 502, summary: 'The handoff did not complete; the VM runs on at the source' },
+  HANDOFF_PROTOCOL: { status: 502, summary: 'A malformed handoff stream' },
+  HANDOFF_UNCERTAIN: { status: 502, summary: 'Unknown which cloudlet kept the VM', hint: 'The copy here is kept paused: check the source, and resume this copy only if the source has none.' },
+  INTERRUPTED: { status: 422, summary: 'The engine stopped while the operation ran', hint: '`cloudlet operation list` shows what was interrupted; nothing half-made was kept, so run it again.' },
+  CANCELLED: { status: 422, summary: 'Cancelled' },
+  INTERNAL: { status: 500, summary: 'Internal engine error' },
+  NO_SPACE: { status: 507, summary: 'Not enough disk space on the cloudlet', hint: 'Free space in the state directory (delete unused instances, overlays or bases) and try again.' },
+  IO: { status: 500, summary: 'A file operation failed' },
+} as const satisfies Record<string, ErrorInfo>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** The table's row for a code that came over the wire (an unknown one reads as INTERNAL's). */
+export function errorInfo(code: string): ErrorInfo {
+  return (ERRORS as Record<string, ErrorInfo>)[code] ?? ERRORS.INTERNAL;
+}
 
 export class CloudletError extends Error {
   readonly code: ErrorCode;

@@ -12,33 +12,10 @@ import { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { Engine } from '../core/engine';
-import { CloudletError, ErrorCode } from '../errors';
+import { CloudletError, errorInfo } from '../errors';
 import { ByteSource } from '../overlay/io';
 import { OverlayRecord } from '../store/store';
 import { RecordType, jsonRecord } from '../handoff/wire';
-
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  INVALID_ARGUMENT: 400,
-  UNAUTHORIZED: 401,
-  NOT_FOUND: 404,
-  IN_USE: 409,
-  CONFLICT: 409,
-  OVERLAY_WRONG_BASE: 422,
-  OVERLAY_BAD_MAGIC: 422,
-  OVERLAY_VERSION: 422,
-  OVERLAY_TRUNCATED: 422,
-  OVERLAY_CORRUPT: 422,
-  OVERLAY_LIMIT: 422,
-  NO_SPACE: 507,
-  HASH_MISMATCH: 422,
-  ARCHIVE_INVALID: 422,
-  DOWNLOAD_FAILED: 502,
-  GUEST_AGENT: 504,
-  BASE_MISSING: 422,
-  HANDOFF_FAILED: 502,
-  HANDOFF_PROTOCOL: 502,
-  HANDOFF_UNCERTAIN: 502,
-};
 
 const MAX_JSON = 1 << 20;
 
@@ -170,7 +147,7 @@ export class ApiServer {
       res.destroy(err);
       return;
     }
-    const status = STATUS[err.code] ?? (err.code === 'INTERNAL' || err.code === 'VM_FAILED' || err.code === 'IO' ? 500 : 422);
+    const status = errorInfo(err.code).status;
     const body = err.code === 'UNAUTHORIZED' ? { error: { code: 'UNAUTHORIZED', message: 'unauthorized' } } : { error: err.toJSON() };
     send(res, status, body);
   }

@@ -4,6 +4,7 @@
 
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { CloudletError } from '../errors';
 
 export interface ExecResult {
   code: number;
@@ -24,7 +25,7 @@ export async function guestExec(socketPath: string, command: string, timeoutMs =
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  throw new Error(`guest command timed out after ${timeoutMs} ms: ${command} (${(lastErr as Error)?.message ?? ''})`);
+  throw new CloudletError('GUEST_AGENT', `guest command timed out after ${timeoutMs} ms: ${command} (${(lastErr as Error)?.message ?? ''})`);
 }
 
 function attempt(socketPath: string, id: string, command: string, deadline: number): Promise<ExecResult> {

@@ -7,6 +7,7 @@
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CloudletError } from '../errors';
 
 /** Creates an embedded-driver root whose qemu.conf suits a root container without virtlogd. */
 export function prepareEmbedRoot(root: string): string {
@@ -40,15 +41,15 @@ export class VirshSession {
   }
 
   private async runNow(command: string, timeoutMs: number): Promise<string> {
-    if (this.exited) throw new Error(`virsh exited; cannot run: ${command}\n${this.err}`);
+    if (this.exited) throw new CloudletError('VM_FAILED', `virsh exited; cannot run: ${command}\n${this.err}`);
     const mark = `__cloudlet_done_${++this.seq}__`;
     this.out = '';
     this.err = '';
     this.proc.stdin.write(`${command}\necho ${mark}\n`);
     const deadline = Date.now() + timeoutMs;
     while (!this.out.includes(mark)) {
-      if (this.exited) throw new Error(`virsh exited during: ${command}\n${this.err}`);
-      if (Date.now() > deadline) throw new Error(`virsh timed out: ${command}`);
+      if (this.exited) throw new CloudletError('VM_FAILED', `virsh exited during: ${command}\n${this.err}`);
+      if (Date.now() > deadline) throw new CloudletError('VM_FAILED', `virsh timed out: ${command}`);
       await new Promise((r) => setTimeout(r, 20));
     }
     await new Promise((r) => setTimeout(r, 30)); // let stderr of the command arrive
@@ -57,7 +58,7 @@ export class VirshSession {
     let out = this.out.slice(0, Math.max(0, this.out.indexOf(`echo ${mark}`)));
     out = out.replace(/virsh # $/, '').replace(/^virsh # /, '');
     if (out.startsWith(`${command}\n`)) out = out.slice(command.length + 1);
-    if (/^error:/m.test(this.err)) throw new Error(`virsh ${command}: ${this.err.trim()}`);
+    if (/^error:/m.test(this.err)) throw new CloudletError('VM_FAILED', `virsh ${command}: ${this.err.trim()}`);
     return out;
   }
 

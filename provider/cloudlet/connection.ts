@@ -2,7 +2,7 @@
 // need on top of raw calls: waiting on operations with progress in Terraform's log, cancellation, errors
 // turned into diagnostics that say what to do, and one instance listing shared by many reads during a plan.
 
-import { CloudletError } from '../../engine/errors';
+import { CloudletError, errorInfo } from '../../engine/errors';
 import { EngineClient, OperationView } from '../../engine/client/client';
 import { DiagnosticError, PathStep, error, fail } from '../protocol/diagnostics';
 import { log } from '../protocol/log';
@@ -163,19 +163,8 @@ export function engineDiagnostic(e: unknown, endpoint: string, path?: PathStep[]
   const err = e as CloudletError;
   const code = err?.code ?? 'INTERNAL';
   const msg = err?.message ?? String(e);
-  const hints: Partial<Record<string, string>> = {
-    ENGINE_UNAVAILABLE: 'Check that the engine is running and that `endpoint` is right (`cloudlet engine status` on the cloudlet host).',
-    UNAUTHORIZED: 'Check the provider `token` (or the CLOUDLET_TOKEN environment variable) against the engine\'s token file.',
-    IN_USE: 'Terraform destroys dependents first when they are in the same configuration; something outside it still uses this object.',
-    OVERLAY_WRONG_BASE: 'An overlay applies only to the base it was made from: use that base, or make the overlay again against this one.',
-    HASH_MISMATCH: 'The bytes fetched are not the ones the configuration expects: check the hash, or the source for tampering.',
-  };
-  const summaries: Partial<Record<string, string>> = {
-    ENGINE_UNAVAILABLE: 'Cannot reach the cloudlet engine',
-    UNAUTHORIZED: 'The cloudlet engine refused the token',
-    NOT_FOUND: 'Not found on the cloudlet',
-  };
-  return new DiagnosticError([error(summaries[code] ?? `Cloudlet engine error ${code}`, `${msg}${hints[code] ? `\n\n${hints[code]}` : ''}\n\n(engine ${endpoint}, code ${code})`, path)]);
+  const { summary, hint } = errorInfo(code);
+  return new DiagnosticError([error(summary, `${msg}${hint ? `\n\n${hint}` : ''}\n\n(engine ${endpoint}, code ${code})`, path)]);
 }
 
 async function connectPeer(spec: PeerSpec, signal?: AbortSignal): Promise<{ spec: PeerSpec; cloudlet: Cloudlet | null; error?: string }> {
