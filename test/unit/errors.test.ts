@@ -12,7 +12,7 @@ test('every code has a status, a summary and a well-formed hint', () => {
   for (const code of codes) {
     const row = errorInfo(code);
     expect({ code, status: row.status >= 400 && row.status <= 599 }).toEqual({ code, status: true });
-    expect({ code, summary: /^[A-Z'`].{3,}[^.]$/.test(row.summary) }).toEqual({ code, summary: true });
+    expect({ code, summary: /^[A-Za-z'`].{3,}[^.]$/.test(row.summary) }).toEqual({ code, summary: true });
     if (row.hint !== undefined) expect({ code, hint: /^[A-Z`'].+\.$/s.test(row.hint) }).toEqual({ code, hint: true });
   }
   expect(errorInfo('NOT_A_CODE')).toBe(ERRORS.INTERNAL);
