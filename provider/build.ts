@@ -145,7 +145,10 @@ export async function buildProvider(root = repoRoot()): Promise<ProviderPackage>
   });
   await build({ ...common, entryPoints: [path.join(root, 'engine', 'client', 'client.ts')], outfile: path.join(pkg.packageDir, 'engine-client.js') });
   const hashes: Record<string, string> = {};
-  for (const f of ['provider-core.js', 'engine-client.js']) hashes[f] = createHash('sha256').update(fs.readFileSync(path.join(pkg.packageDir, f))).digest('hex');
+  for (const f of ['provider-core.js', 'engine-client.js'])
+    hashes[f] = createHash('sha256')
+      .update(fs.readFileSync(path.join(pkg.packageDir, f)))
+      .digest('hex');
   fs.writeFileSync(path.join(pkg.packageDir, 'provider.js'), loaderSource(hashes));
   // The .proto files travel along for reference; the provider runs on their compiled descriptor.
   const protoDir = path.join(root, 'provider', 'protocol', 'proto');

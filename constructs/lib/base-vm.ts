@@ -60,7 +60,8 @@ export class BaseVm extends Construct implements IBaseVm {
     super(scope, id);
     Cloudlet.check(this, 'cloudlet', props.cloudlet);
     if (!isToken(props.source) && (typeof props.source !== 'string' || props.source.trim() === '')) fail(this, 'source', 'a path or URL of a base archive is required');
-    if (!isToken(props.source) && /^[a-z][a-z0-9+.-]*:\/\//i.test(props.source) && !/^(https?|file):\/\//.test(props.source)) fail(this, 'source', `only http(s) and file URLs can be fetched, got ${JSON.stringify(props.source)}`);
+    if (!isToken(props.source) && /^[a-z][a-z0-9+.-]*:\/\//i.test(props.source) && !/^(https?|file):\/\//.test(props.source))
+      fail(this, 'source', `only http(s) and file URLs can be fetched, got ${JSON.stringify(props.source)}`);
     checkHash(this, 'sha256', props.sha256);
     this.cloudlet = props.cloudlet;
     this.pinnedHash = props.sha256 !== undefined && !isToken(props.sha256) ? props.sha256 : undefined;

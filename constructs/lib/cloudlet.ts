@@ -90,12 +90,14 @@ export class Cloudlet extends Construct {
       fail(this, 'endpoint', `expected unix:/PATH, http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(props.endpoint)}`);
     }
     if (props.endpoint !== undefined && props.stateDir !== undefined) fail(this, 'stateDir', 'selects the local embedded engine and cannot be combined with endpoint');
-    if (props.token !== undefined && !isToken(props.token)) fail(this, 'token', 'a literal token would be written to the synthesized configuration; pass a sensitive TerraformVariable value, or leave it unset and export CLOUDLET_TOKEN');
+    if (props.token !== undefined && !isToken(props.token))
+      fail(this, 'token', 'a literal token would be written to the synthesized configuration; pass a sensitive TerraformVariable value, or leave it unset and export CLOUDLET_TOKEN');
     const peers = props.peers ?? [];
     peers.forEach((p, i) => {
       if (p.endpoint === undefined && p.stateDir === undefined) fail(this, `peers[${i}]`, 'give endpoint (with token) or stateDir');
       if (p.endpoint !== undefined && p.stateDir !== undefined) fail(this, `peers[${i}].stateDir`, 'cannot be combined with endpoint');
-      if (p.endpoint !== undefined && !isToken(p.endpoint) && !ENDPOINT_RE.test(p.endpoint)) fail(this, `peers[${i}].endpoint`, `expected unix:/PATH, http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(p.endpoint)}`);
+      if (p.endpoint !== undefined && !isToken(p.endpoint) && !ENDPOINT_RE.test(p.endpoint))
+        fail(this, `peers[${i}].endpoint`, `expected unix:/PATH, http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(p.endpoint)}`);
       if (p.endpoint !== undefined && p.token === undefined) fail(this, `peers[${i}].token`, 'is required with endpoint (a sensitive value)');
       if (p.token !== undefined && !isToken(p.token)) fail(this, `peers[${i}].token`, 'pass a sensitive value, not a literal');
       if (peers.findIndex((q) => q.name === p.name) !== i) fail(this, `peers[${i}].name`, `${JSON.stringify(p.name)} is used twice`);
@@ -128,7 +130,7 @@ export class Cloudlet extends Construct {
     const p = this.props;
     if (p.endpoint !== undefined) return { name, endpoint: p.endpoint, token: p.token, caCert: p.caCert };
     if (p.stateDir !== undefined) return { name, stateDir: p.stateDir };
-    fail(this, 'stateDir', 'is needed for this cloudlet to be another cloudlet\'s peer (the embedded default has no name another configuration can use)');
+    fail(this, 'stateDir', "is needed for this cloudlet to be another cloudlet's peer (the embedded default has no name another configuration can use)");
   }
 
   /** Facts about the engine (id, hypervisor, extensions), read at plan time. */

@@ -59,7 +59,8 @@ export class SynthesizedInstance extends Construct {
     checkName(this, 'name', props.name);
     checkCount(this, 'vcpus', props.vcpus, 1, 64);
     checkCount(this, 'memoryMib', props.memoryMib, 64, 65536);
-    if (props.powerState !== undefined && !['running', 'paused', 'stopped'].includes(props.powerState)) fail(this, 'powerState', `expected running, paused or stopped, got ${JSON.stringify(props.powerState)}`);
+    if (props.powerState !== undefined && !['running', 'paused', 'stopped'].includes(props.powerState))
+      fail(this, 'powerState', `expected running, paused or stopped, got ${JSON.stringify(props.powerState)}`);
     if (props.cloudlet !== undefined && props.cloudlet !== props.base.cloudlet) {
       fail(this, 'cloudlet', `the base ${props.base.node.path} is on ${props.base.cloudlet.node.path}, not ${props.cloudlet.node.path}; use a base on this cloudlet (BaseVm, or BaseVm.fromHash)`);
     }
@@ -131,8 +132,12 @@ export class SynthesizedInstance extends Construct {
   private validateStacks(): string[] {
     const mine = TerraformStack.of(this);
     const errors: string[] = [];
-    if (TerraformStack.of(this.placement) !== mine) errors.push(`${this.node.path}: invalid cloudlet: ${this.placement.node.path} is in stack ${TerraformStack.of(this.placement).node.id}, but the instance is in ${mine.node.id}; a provider configuration cannot be shared across stacks, so declare a Cloudlet in each stack`);
-    if (TerraformStack.of(this.base) !== mine) errors.push(`${this.node.path}: invalid base: ${this.base.node.path} is in another stack (${TerraformStack.of(this.base).node.id}); use BaseVm.fromHash in this stack`);
+    if (TerraformStack.of(this.placement) !== mine)
+      errors.push(
+        `${this.node.path}: invalid cloudlet: ${this.placement.node.path} is in stack ${TerraformStack.of(this.placement).node.id}, but the instance is in ${mine.node.id}; a provider configuration cannot be shared across stacks, so declare a Cloudlet in each stack`,
+      );
+    if (TerraformStack.of(this.base) !== mine)
+      errors.push(`${this.node.path}: invalid base: ${this.base.node.path} is in another stack (${TerraformStack.of(this.base).node.id}); use BaseVm.fromHash in this stack`);
     return errors;
   }
 }
@@ -142,5 +147,9 @@ function checkOverlayBase(scope: Construct, overlay: IVmOverlay, base: IBaseVm):
   const a = overlay.base.pinnedHash;
   const b = base.pinnedHash;
   if (a !== undefined && a === b) return; // the same base by content, declared twice
-  fail(scope, 'overlay', `${overlay.node.path} applies to base ${overlay.base.node.path}${a ? ` (${a.slice(0, 12)})` : ''}, not ${base.node.path}${b ? ` (${b.slice(0, 12)})` : ''}; an overlay applies only to the base it was made from`);
+  fail(
+    scope,
+    'overlay',
+    `${overlay.node.path} applies to base ${overlay.base.node.path}${a ? ` (${a.slice(0, 12)})` : ''}, not ${base.node.path}${b ? ` (${b.slice(0, 12)})` : ''}; an overlay applies only to the base it was made from`,
+  );
 }

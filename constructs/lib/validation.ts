@@ -17,7 +17,8 @@ const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 
 export function checkName(scope: IConstruct, prop: string, v: string | undefined): void {
-  if (v !== undefined && !isToken(v) && !NAME_RE.test(v)) fail(scope, prop, `expected lowercase letters, digits and dashes, starting with a letter or digit, at most 63 characters; got ${JSON.stringify(v)}`);
+  if (v !== undefined && !isToken(v) && !NAME_RE.test(v))
+    fail(scope, prop, `expected lowercase letters, digits and dashes, starting with a letter or digit, at most 63 characters; got ${JSON.stringify(v)}`);
 }
 
 export function checkHash(scope: IConstruct, prop: string, v: string | undefined): void {
@@ -30,7 +31,10 @@ export function checkCount(scope: IConstruct, prop: string, v: number | undefine
 
 /** A default instance name from the construct path: lowercase, dashes, short, and unique per path. */
 export function nameFromPath(scope: IConstruct): string {
-  const raw = scope.node.path.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  const raw = scope.node.path
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
   if (raw.length <= 63 && raw !== '') return raw;
   const hash = scope.node.addr.slice(0, 8);
   return `${raw.slice(0, 54).replace(/-+$/, '')}-${hash}`;

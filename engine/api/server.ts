@@ -105,7 +105,7 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://engine');
     res.on('finish', () => this.log(`${req.method} ${url.pathname} ${res.statusCode} ${Date.now() - t0}ms`));
     try {
-      const method = req.method === 'HEAD' ? 'GET' : req.method ?? 'GET';
+      const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
       let matched = false;
       for (const r of this.routes) {
         const m = r.re.exec(url.pathname);
@@ -142,7 +142,7 @@ export class ApiServer {
 
   private sendError(res: http.ServerResponse, e: unknown): void {
     const err = e instanceof CloudletError ? e : new CloudletError('INTERNAL', (e as Error)?.message ?? String(e));
-    if (err.code === 'INTERNAL') this.log(`internal error: ${(e as Error)?.stack ?? e}`);
+    if (err.code === 'INTERNAL') this.log(`internal error: ${(e as Error)?.stack ?? String(e)}`);
     if (res.headersSent) {
       res.destroy(err);
       return;
@@ -201,7 +201,7 @@ export class ApiServer {
           kernel: optStr(b, 'kernel'),
           initrd: optStr(b, 'initrd'),
           cmdline: optStr(b, 'cmdline'),
-          ready: b.ready === undefined ? undefined : b.ready === 'agent' ? 'agent' : (optNum(b, 'ready') as number),
+          ready: b.ready === undefined ? undefined : b.ready === 'agent' ? 'agent' : optNum(b, 'ready'),
           readyTimeoutSeconds: optNum(b, 'readyTimeoutSeconds'),
           requestId: optStr(b, 'requestId'),
         });
@@ -274,17 +274,26 @@ export class ApiServer {
       send(res, 200, e.issueHandoffToken(id, optNum(b, 'ttlSeconds')));
     });
     this.route('GET', '/v1/instances/:id/handoff', async (_q, res, [id]) => send(res, 200, e.handoffInfo(id)), 'handoff-instance');
-    this.route('POST', '/v1/instances/:id/handoff/stream', async (req, res, [id]) => {
-      const b = await readJson(req);
-      await this.streamHandoff(res, id, { handoffId: str(b, 'handoffId'), destination: optStr(b, 'destination') });
-    }, 'handoff-instance');
+    this.route(
+      'POST',
+      '/v1/instances/:id/handoff/stream',
+      async (req, res, [id]) => {
+        const b = await readJson(req);
+        await this.streamHandoff(res, id, { handoffId: str(b, 'handoffId'), destination: optStr(b, 'destination') });
+      },
+      'handoff-instance',
+    );
     this.route('POST', '/v1/handoffs/:id/confirm', async (_q, res, [id]) => send(res, 200, await e.confirmHandoff(id)), 'handoff-session');
     // Destination side: pull an instance from another cloudlet.
     this.route('POST', '/v1/handoffs', async (req, res) => {
       const b = await readJson(req);
       const src = b.source as Record<string, unknown> | undefined;
       if (typeof src !== 'object' || src === null || Array.isArray(src)) throw new CloudletError('INVALID_ARGUMENT', 'source: { endpoint, token, ca? } of the cloudlet the instance runs on');
-      const op = e.handoffIn({ source: { endpoint: str(src, 'endpoint', 'source.'), token: str(src, 'token', 'source.'), ca: optStr(src, 'ca', 'source.') }, instanceId: str(b, 'instanceId'), requestId: optStr(b, 'requestId') });
+      const op = e.handoffIn({
+        source: { endpoint: str(src, 'endpoint', 'source.'), token: str(src, 'token', 'source.'), ca: optStr(src, 'ca', 'source.') },
+        instanceId: str(b, 'instanceId'),
+        requestId: optStr(b, 'requestId'),
+      });
       send(res, 202, { operation: op });
     });
 
@@ -305,10 +314,12 @@ export class ApiServer {
 /** The response as the handoff's stream sink: writes wait for the socket to drain, and fail once it closes. */
 function responseSink(res: http.ServerResponse, stallMs: number): { write(parts: Buffer[]): Promise<void>; closed: Promise<void> } {
   let closed = false;
-  const closedP = new Promise<void>((r) => res.once('close', () => {
-    closed = true;
-    r();
-  }));
+  const closedP = new Promise<void>((r) =>
+    res.once('close', () => {
+      closed = true;
+      r();
+    }),
+  );
   const gone = () => new CloudletError('HANDOFF_FAILED', 'the destination went away (its connection closed)');
   return {
     closed: closedP,

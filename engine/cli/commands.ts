@@ -104,7 +104,13 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
   if (cmd === 'info') {
     const { options: o } = parseArgs(argv, spec({}), usage);
     await withClient(o, async (c) => {
-      const i = await c.call<{ engine: { version: string; stateDir: string }; hypervisor: { type: string; libvirtUri: string }; extensions: Record<string, unknown>; capacity: Record<string, number>; counts: Record<string, number> }>('GET', '/v1/info');
+      const i = await c.call<{
+        engine: { version: string; stateDir: string };
+        hypervisor: { type: string; libvirtUri: string };
+        extensions: Record<string, unknown>;
+        capacity: Record<string, number>;
+        counts: Record<string, number>;
+      }>('GET', '/v1/info');
       print(o, i, () =>
         [
           `engine       ${i.engine.version} (${i.engine.stateDir})`,
@@ -132,7 +138,12 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
     });
     const { positionals: p, options: o } = parseArgs(rest, S, usage);
     await withClient(o, async (c) => {
-      const showBase = (b: Record<string, unknown>) => out(o.json ? JSON.stringify(b, null, 2) : `base ${b.id}\n  name ${b.name}, ${b.memoryMiB} MiB, ${b.vcpus} vCPU, CPU ${b.cpuModel}\n  disk ${formatBytes((b.disk as { bytes: number }).bytes)}, memory ${formatBytes((b.memory as { bytes: number }).bytes)}\n  source ${b.source}`);
+      const showBase = (b: Record<string, unknown>) =>
+        out(
+          o.json
+            ? JSON.stringify(b, null, 2)
+            : `base ${b.id}\n  name ${b.name}, ${b.memoryMiB} MiB, ${b.vcpus} vCPU, CPU ${b.cpuModel}\n  disk ${formatBytes((b.disk as { bytes: number }).bytes)}, memory ${formatBytes((b.memory as { bytes: number }).bytes)}\n  source ${b.source}`,
+        );
       if (sub === 'list') {
         const { bases } = await c.call<{ bases: { id: string; name: string; memoryMiB: number; disk: { bytes: number }; created: string }[] }>('GET', '/v1/bases');
         print(o, bases, () => table([['ID', 'NAME', 'MEMORY', 'DISK', 'CREATED'], ...bases.map((b) => [b.id.slice(0, 16), b.name, `${b.memoryMiB} MiB`, formatBytes(b.disk.bytes), b.created])]));
@@ -200,7 +211,9 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/instances', { name: o.name, baseId, overlay, requestId: o['request-id'] });
       const done = await follow(c, operation, o, cmd);
       const inst = (done.result as { instance: Record<string, unknown> }).instance;
-      const phases = Object.entries(done.timings).map(([k, v]) => `${k} ${v} s`).join(', ');
+      const phases = Object.entries(done.timings)
+        .map(([k, v]) => `${k} ${v} s`)
+        .join(', ');
       print(o, done.result, () => `instance ${inst.id} (${inst.name}) ${inst.state}; ${phases}\n  control socket ${inst.controlSocket}\n  console log    ${inst.consoleLog}`);
     });
     return;
@@ -241,7 +254,14 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/overlays', { instanceId: inst, level: o.level });
         const done = await follow(c, operation, o, 'overlay create');
         const v = (done.result as { overlay: Record<string, unknown> }).overlay;
-        print(o, done.result, () => `overlay ${v.id} (${formatBytes(v.bytes as number)}) from ${inst}; ${Object.entries(done.timings).map(([k, t]) => `${k} ${t} s`).join(', ')}`);
+        print(
+          o,
+          done.result,
+          () =>
+            `overlay ${v.id} (${formatBytes(v.bytes as number)}) from ${inst}; ${Object.entries(done.timings)
+              .map(([k, t]) => `${k} ${t} s`)
+              .join(', ')}`,
+        );
       } else throw new CloudletError('INVALID_ARGUMENT', `unknown overlay command ${sub ?? '(none)'}\n${usage}`);
     });
     return;
@@ -256,7 +276,11 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         print(o, instances, () => table([['ID', 'NAME', 'STATE', 'BASE', 'OVERLAY'], ...instances.map((i) => [i.id, i.name, i.state, i.baseId.slice(0, 16), (i.overlayId ?? '-').slice(0, 16)])]));
       } else if (sub === 'show') {
         const v = await c.call<Record<string, unknown>>('GET', `/v1/instances/${one(p, 'an instance id', usage)}`);
-        print(o, v, () => Object.entries(v).map(([k, x]) => `${k.padEnd(14)} ${typeof x === 'object' ? JSON.stringify(x) : x}`).join('\n'));
+        print(o, v, () =>
+          Object.entries(v)
+            .map(([k, x]) => `${k.padEnd(14)} ${typeof x === 'object' ? JSON.stringify(x) : x}`)
+            .join('\n'),
+        );
       } else if (sub === 'delete') {
         const id = one(p, 'an instance id', usage);
         await c.call('DELETE', `/v1/instances/${id}`);
@@ -271,7 +295,12 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         out(fs.existsSync(v.consoleLog) ? fs.readFileSync(v.consoleLog, 'utf8') : `(no console log at ${v.consoleLog}; the console is only readable on the engine's host)`);
       } else if (sub === 'exec') {
         if (p.length < 2) throw new CloudletError('INVALID_ARGUMENT', `instance exec ID -- COMMAND\n${usage}`);
-        const r = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${p[0]}/exec`, { command: p.slice(1).join(' '), timeoutSeconds: o.timeout }, { timeoutMs: ((o.timeout as number | undefined) ?? 60) * 1000 + 10000 });
+        const r = await c.call<{ code: number; stdout: string }>(
+          'POST',
+          `/v1/instances/${p[0]}/exec`,
+          { command: p.slice(1).join(' '), timeoutSeconds: o.timeout },
+          { timeoutMs: ((o.timeout as number | undefined) ?? 60) * 1000 + 10000 },
+        );
         if (o.json) out(JSON.stringify(r));
         else {
           process.stdout.write(r.stdout.endsWith('\n') || r.stdout === '' ? r.stdout : `${r.stdout}\n`);
@@ -299,7 +328,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       const local = await connectLocal(path.resolve(o['from-state-dir'] as string));
       source = new EngineClient({ endpoint: local.endpoint, token: local.token });
     } else {
-      if (!o['from-token-file']) throw new CloudletError('INVALID_ARGUMENT', '--from-token-file: the source engine\'s API token is needed to ask it for a handoff token');
+      if (!o['from-token-file']) throw new CloudletError('INVALID_ARGUMENT', "--from-token-file: the source engine's API token is needed to ask it for a handoff token");
       source = await clientFor({ endpoint: o['from-endpoint'], 'token-file': o['from-token-file'], ca: o['from-ca'] });
     }
     let grant: { token: string; instance: string };
@@ -313,7 +342,14 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/handoffs', { source: { endpoint: source.o.endpoint, token: grant.token, ca }, instanceId: grant.instance });
       const done = await follow(c, operation, o, 'handoff');
       const r = done.result as { instance: { id: string; name: string; state: string }; bytesReceived: number; downtimeMs: number | null };
-      print(o, done.result, () => `instance ${r.instance.id} (${r.instance.name}) ${r.instance.state} here; ${formatBytes(r.bytesReceived)} received, downtime ${r.downtimeMs ?? '?'} ms; ${Object.entries(done.timings).map(([k, t]) => `${k} ${t} s`).join(', ')}`);
+      print(
+        o,
+        done.result,
+        () =>
+          `instance ${r.instance.id} (${r.instance.name}) ${r.instance.state} here; ${formatBytes(r.bytesReceived)} received, downtime ${r.downtimeMs ?? '?'} ms; ${Object.entries(done.timings)
+            .map(([k, t]) => `${k} ${t} s`)
+            .join(', ')}`,
+      );
     });
     return;
   }
@@ -323,7 +359,9 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
     await withClient(o, async (c) => {
       if (sub === 'list') {
         const { operations } = await c.call<{ operations: OperationView[] }>('GET', '/v1/operations');
-        print(o, operations, () => table([['ID', 'KIND', 'STATE', 'PHASE', 'ERROR'], ...operations.map((x) => [x.id, x.kind, x.state, x.phase, x.error ? `${x.error.code}: ${x.error.message}` : ''])]));
+        print(o, operations, () =>
+          table([['ID', 'KIND', 'STATE', 'PHASE', 'ERROR'], ...operations.map((x) => [x.id, x.kind, x.state, x.phase, x.error ? `${x.error.code}: ${x.error.message}` : ''])]),
+        );
       } else if (sub === 'show') {
         const v = await c.call<OperationView>('GET', `/v1/operations/${one(p, 'an operation id', usage)}`);
         out(JSON.stringify(v, null, 2));

@@ -91,7 +91,10 @@ export async function localOverlayCommand(argv: string[], out: (s: string) => vo
       out(JSON.stringify(s, null, 2));
       return;
     }
-    const kinds = (k: Record<string, number>) => Object.entries(k).map(([n, v]) => `${n} ${v}`).join(', ');
+    const kinds = (k: Record<string, number>) =>
+      Object.entries(k)
+        .map(([n, v]) => `${n} ${v}`)
+        .join(', ');
     out(
       [
         `overlay ${positionals[0]} (format v${s.formatVersion}, ${formatBytes(s.fileBytes)})${s.verified ? ', digest verified' : ''}`,

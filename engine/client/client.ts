@@ -85,7 +85,7 @@ export class EngineClient {
       return await this.dispatcher.request({
         origin: this.origin,
         path: p,
-        method: method as Dispatcher.HttpMethod,
+        method: method,
         headers: { authorization: `Bearer ${this.o.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
         body: body !== undefined ? JSON.stringify(body) : undefined,
         headersTimeout: timeoutMs,
@@ -227,7 +227,14 @@ function unreachable(endpoint: string, e: unknown): CloudletError {
   const err = e as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = err.code ?? err.cause?.code;
   if (err?.message?.includes('aborted') || code === 'UND_ERR_ABORTED') return new CloudletError('CANCELLED', 'cancelled');
-  const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOENT' ? 'no engine socket there' : code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timed out waiting for an answer' : err.cause?.message ?? err.message ?? String(e);
+  const why =
+    code === 'ECONNREFUSED'
+      ? 'connection refused'
+      : code === 'ENOENT'
+        ? 'no engine socket there'
+        : code === 'UND_ERR_HEADERS_TIMEOUT'
+          ? 'timed out waiting for an answer'
+          : (err.cause?.message ?? err.message ?? String(e));
   return new CloudletError('ENGINE_UNAVAILABLE', `cannot reach the cloudlet engine at ${endpoint}: ${why}`, e);
 }
 
@@ -263,7 +270,8 @@ export async function connectLocal(stateDir = defaultStateDir(), opts: { startTi
     const logFd = fs.openSync(path.join(stateDir, 'engine.log'), 'a');
     // A bundled client (the Terraform provider) lives away from the engine's files and is told where they are.
     const main = process.env.CLOUDLET_ENGINE_MAIN || path.join(__dirname, '..', 'cli', 'main.js');
-    if (!fs.existsSync(main)) throw new CloudletError('ENGINE_UNAVAILABLE', `cannot start the local engine: ${main} does not exist (build the project with npm run build, or set CLOUDLET_ENGINE_MAIN)`);
+    if (!fs.existsSync(main))
+      throw new CloudletError('ENGINE_UNAVAILABLE', `cannot start the local engine: ${main} does not exist (build the project with npm run build, or set CLOUDLET_ENGINE_MAIN)`);
     const args = [main, 'engine', 'serve', '--state-dir', stateDir];
     if (opts.libvirtUri) args.push('--libvirt-uri', opts.libvirtUri);
     const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env: process.env });
@@ -279,7 +287,10 @@ export async function connectLocal(stateDir = defaultStateDir(), opts: { startTi
       // A second client may have started it first (its engine holds the lock and ours exits): keep probing.
       if (Date.now() > deadline) {
         const log = fs.readFileSync(path.join(stateDir, 'engine.log'), 'utf8').split('\n').slice(-15).join('\n');
-        throw new CloudletError('ENGINE_UNAVAILABLE', `the local engine for ${stateDir} did not start within ${(opts.startTimeoutMs ?? 60000) / 1000} s${exited !== null ? ` (it exited with ${exited})` : ''}; last lines of engine.log:\n${log}`);
+        throw new CloudletError(
+          'ENGINE_UNAVAILABLE',
+          `the local engine for ${stateDir} did not start within ${(opts.startTimeoutMs ?? 60000) / 1000} s${exited !== null ? ` (it exited with ${String(exited)})` : ''}; last lines of engine.log:\n${log}`,
+        );
       }
     }
   }

@@ -110,7 +110,12 @@ export class Engine {
   /** Dedup dictionaries of bases recently handed off from (building one reads the whole base). */
   private readonly baseIndexes = new Map<string, Promise<BaseIndex>>();
 
-  private constructor(store: Store, readonly driver: VmDriver, ctlDir: string, log: (s: string) => void) {
+  private constructor(
+    store: Store,
+    readonly driver: VmDriver,
+    ctlDir: string,
+    log: (s: string) => void,
+  ) {
     this.store = store;
     this.uri = driver.uri;
     this.ctlDir = ctlDir;
@@ -334,8 +339,16 @@ export class Engine {
 
   deleteBase(id: string): void {
     this.getBase(id);
-    const users = this.store.listInstances().filter((i) => i.baseId === id).map((i) => `instance ${i.id}`);
-    users.push(...this.store.listOverlays().filter((o) => o.baseId === id).map((o) => `overlay ${o.id}`));
+    const users = this.store
+      .listInstances()
+      .filter((i) => i.baseId === id)
+      .map((i) => `instance ${i.id}`);
+    users.push(
+      ...this.store
+        .listOverlays()
+        .filter((o) => o.baseId === id)
+        .map((o) => `overlay ${o.id}`),
+    );
     if (users.length > 0) throw new CloudletError('IN_USE', `base VM ${id} is used by ${users.join(', ')}; delete those first`);
     this.store.removeDir(this.store.baseDir(id));
   }
@@ -370,7 +383,10 @@ export class Engine {
               cached = m.id;
               return false;
             }
-            op.progress(0, Object.values(m.files).reduce((a, f) => a + f!.bytes, 0));
+            op.progress(
+              0,
+              Object.values(m.files).reduce((a, f) => a + f.bytes, 0),
+            );
             return true;
           },
           onProgress: (done, total) => {
@@ -425,7 +441,7 @@ export class Engine {
       vcpus: facts.vcpus,
       cpuModel: facts.cpuModel,
       source,
-    } as BaseRecord;
+    };
   }
 
   /** Makes a base from a bootable disk image: boot it, wait until it is ready, save its memory. */
@@ -1020,7 +1036,12 @@ export class Engine {
    * and at start-up) removes those no instance names.
    */
   private sweepOverlays(): void {
-    const used = new Set(this.store.listInstances().map((i) => i.overlayId).filter((o): o is string => !!o));
+    const used = new Set(
+      this.store
+        .listInstances()
+        .map((i) => i.overlayId)
+        .filter((o): o is string => !!o),
+    );
     for (const o of this.store.listOverlays()) {
       if (!o.fetched || used.has(o.id)) continue;
       this.store.removeDir(this.store.overlayDir(o.id));
@@ -1086,7 +1107,10 @@ export class Engine {
       this.baseIndexes.set(base.id, p);
       // Two dictionaries at most (a few tens of MiB each).
       for (const k of [...this.baseIndexes.keys()].slice(0, -2)) {
-        void this.baseIndexes.get(k)!.then((b) => b.close()).catch(() => undefined);
+        void this.baseIndexes
+          .get(k)!
+          .then((b) => b.close())
+          .catch(() => undefined);
         this.baseIndexes.delete(k);
       }
     }
@@ -1158,7 +1182,10 @@ export class Engine {
         clearTimeout(timer);
         clearInterval(keepAlive);
         if (outcome !== 'confirmed') {
-          throw new CloudletError('HANDOFF_FAILED', outcome === 'closed' ? 'the destination went away before confirming that the VM runs there' : `the destination did not confirm within ${this.handoff.confirmTimeoutMs / 1000} s`);
+          throw new CloudletError(
+            'HANDOFF_FAILED',
+            outcome === 'closed' ? 'the destination went away before confirming that the VM runs there' : `the destination did not confirm within ${this.handoff.confirmTimeoutMs / 1000} s`,
+          );
         }
         // From here the VM is the destination's: never resumed here again, even after a crash (recover()
         // reads the mark and removes the instance).
@@ -1217,7 +1244,8 @@ export class Engine {
   handoffIn(req: { source: HandoffSourceSpec; instanceId: string; requestId?: string }): OperationRecord {
     const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', m);
     const src = req.source;
-    if (typeof src !== 'object' || src === null || typeof src.endpoint !== 'string' || typeof src.token !== 'string' || src.token === '') throw bad('source: { endpoint, token } of the cloudlet the instance runs on');
+    if (typeof src !== 'object' || src === null || typeof src.endpoint !== 'string' || typeof src.token !== 'string' || src.token === '')
+      throw bad('source: { endpoint, token } of the cloudlet the instance runs on');
     if (typeof req.instanceId !== 'string' || req.instanceId === '') throw bad('instanceId: required');
     const again = req.requestId ? this.ops.byRequestId('handoff-in', req.requestId) : null;
     if (again) return again;
@@ -1231,9 +1259,14 @@ export class Engine {
         const me = this.store.identity();
         if (info.cloudlet.id === me.id) throw bad(`instance ${info.id} already runs on this cloudlet (${me.id})`);
         const base = this.store.getBase(info.baseId);
-        if (!base) throw new CloudletError('BASE_MISSING', `this cloudlet (${me.id}) does not have base VM ${info.baseId}, which instance ${info.name} runs on; import the base here first. The VM was not touched.`);
+        if (!base)
+          throw new CloudletError(
+            'BASE_MISSING',
+            `this cloudlet (${me.id}) does not have base VM ${info.baseId}, which instance ${info.name} runs on; import the base here first. The VM was not touched.`,
+          );
         if (info.state !== 'running') throw new CloudletError('CONFLICT', `instance ${info.id} is ${info.state} at the source; only a running instance can be handed off`);
-        if (this.store.getInstance(info.id) || this.store.listInstances().some((i) => i.name === info.name)) throw new CloudletError('CONFLICT', `an instance ${info.name} (${info.id}) already exists on this cloudlet`);
+        if (this.store.getInstance(info.id) || this.store.listInstances().some((i) => i.name === info.name))
+          throw new CloudletError('CONFLICT', `an instance ${info.name} (${info.id}) already exists on this cloudlet`);
         inst = { id: info.id, name: info.name, baseId: base.id, domain: `cl-${info.id}`, state: 'creating', created: new Date().toISOString(), timings: {} };
         this.store.putInstance(inst);
         this.busy.add(inst.id);
@@ -1244,7 +1277,12 @@ export class Engine {
         // transfer, rather than in the restore while the guest is paused.
         const warm = this.driver.warmUp(this.ctlDir);
         const handoffId = newId('h');
-        const opened = await client.stream('POST', `/v1/instances/${encodeURIComponent(info.id)}/handoff/stream`, { handoffId, destination: me.id }, { signal: op.signal, stallTimeoutMs: this.handoff.stallTimeoutMs });
+        const opened = await client.stream(
+          'POST',
+          `/v1/instances/${encodeURIComponent(info.id)}/handoff/stream`,
+          { handoffId, destination: me.id },
+          { signal: op.signal, stallTimeoutMs: this.handoff.stallTimeoutMs },
+        );
         stream = opened;
         const bdir = this.store.baseDir(base.id);
         const target = inst;
@@ -1355,12 +1393,16 @@ export class Engine {
         return;
       } catch (e) {
         const code = (e as CloudletError).code;
-        if (code === 'HANDOFF_FAILED' || code === 'NOT_FOUND' || code === 'CONFLICT' || code === 'CANCELLED') throw new CloudletError('HANDOFF_FAILED', `the source did not take the handoff: ${(e as Error).message}`, e);
+        if (code === 'HANDOFF_FAILED' || code === 'NOT_FOUND' || code === 'CONFLICT' || code === 'CANCELLED')
+          throw new CloudletError('HANDOFF_FAILED', `the source did not take the handoff: ${(e as Error).message}`, e);
         last = e;
         await new Promise((r) => setTimeout(r, 1000 * (attempt + 1)));
       }
     }
-    throw new CloudletError('HANDOFF_UNCERTAIN', `could not tell the source that the VM runs here (${(last as Error)?.message}); the copy here is kept paused. Check the source: if its copy is gone, resume this one (cloudlet instance power ID running); if it runs there, delete this one.`);
+    throw new CloudletError(
+      'HANDOFF_UNCERTAIN',
+      `could not tell the source that the VM runs here (${(last as Error)?.message}); the copy here is kept paused. Check the source: if its copy is gone, resume this one (cloudlet instance power ID running); if it runs there, delete this one.`,
+    );
   }
 
   cancelOperation(id: string): OperationRecord {

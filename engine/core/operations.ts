@@ -10,7 +10,10 @@ export class Operation {
   private phaseStart = Date.now();
   private readonly waiters: (() => void)[] = [];
 
-  constructor(readonly rec: OperationRecord, private readonly store: Store) {}
+  constructor(
+    readonly rec: OperationRecord,
+    private readonly store: Store,
+  ) {}
 
   get id(): string {
     return this.rec.id;
@@ -102,7 +105,10 @@ export class OperationTable {
   /** Operations of earlier engine runs, read from the store once (this engine is their only writer). */
   private earlier: Map<string, OperationRecord> | null = null;
 
-  constructor(private readonly store: Store, private readonly log: (s: string) => void) {}
+  constructor(
+    private readonly store: Store,
+    private readonly log: (s: string) => void,
+  ) {}
 
   /** Read on first use, which comes after crash recovery has settled interrupted operations. */
   private past(): Map<string, OperationRecord> {

@@ -64,7 +64,11 @@ class SaveFileBuilder {
   private readonly recordHead = Buffer.alloc(8 + 256 + CHUNK_SIZE);
   readonly endOfPages: number;
 
-  constructor(readonly fd: number, readonly file: string, readonly layout: Pick<SaveFileLayout, 'headerRegion' | 'prologue' | 'ramStart' | 'sectionId' | 'footers' | 'blocks' | 'totalPages'>) {
+  constructor(
+    readonly fd: number,
+    readonly file: string,
+    readonly layout: Pick<SaveFileLayout, 'headerRegion' | 'prologue' | 'ramStart' | 'sectionId' | 'footers' | 'blocks' | 'totalPages'>,
+  ) {
     this.out = new CoalescingWriter(fd, file);
     const prefix = canonicalPrefix(layout);
     this.out.write(prefix, 0);
@@ -181,7 +185,17 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
           const h = parseJson(body) as HandoffHello;
           if (h.version !== WIRE_VERSION) throw new CloudletError('HANDOFF_PROTOCOL', `the source speaks handoff protocol version ${h.version}; this engine speaks ${WIRE_VERSION}`);
           const d = h.disk;
-          if (!d || !Number.isInteger(d.virtualSize) || d.virtualSize <= 0 || d.virtualSize % CHUNK_SIZE !== 0 || d.virtualSize > 2 ** 46 || !Number.isInteger(d.clusterBits) || d.clusterBits < 12 || d.clusterBits > 21) throw bad('hello has an invalid disk description');
+          if (
+            !d ||
+            !Number.isInteger(d.virtualSize) ||
+            d.virtualSize <= 0 ||
+            d.virtualSize % CHUNK_SIZE !== 0 ||
+            d.virtualSize > 2 ** 46 ||
+            !Number.isInteger(d.clusterBits) ||
+            d.clusterBits < 12 ||
+            d.clusterBits > 21
+          )
+            throw bad('hello has an invalid disk description');
           if (typeof h.domainXml !== 'string' || !h.instance || typeof h.instance.id !== 'string') throw bad('hello lacks the instance or its domain XML');
           xml = o.onHello(h);
           hello = h;
@@ -194,13 +208,23 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
           const metaLen = body.readUInt32LE(0);
           const prologueLen = body.readUInt32LE(4);
           const ramStartLen = body.readUInt32LE(8);
-          if (12 + metaLen + prologueLen + ramStartLen !== len || metaLen > LIMITS.maxJson || prologueLen > SAVE_LIMITS.maxPrologue || ramStartLen > 1 << 20) throw bad('layout record lengths do not add up');
+          if (12 + metaLen + prologueLen + ramStartLen !== len || metaLen > LIMITS.maxJson || prologueLen > SAVE_LIMITS.maxPrologue || ramStartLen > 1 << 20)
+            throw bad('layout record lengths do not add up');
           const meta = parseJson(body.subarray(12, 12 + metaLen)) as { sectionId: number; footers: boolean; blocks: { id: string; length: number }[]; sameLayoutAsBase: boolean };
-          if (!Array.isArray(meta.blocks) || meta.blocks.length === 0 || meta.blocks.length > SAVE_LIMITS.maxRamBlocks || !Number.isInteger(meta.sectionId) || meta.sectionId < 0 || meta.sectionId > 0xffffffff) throw bad('layout has an invalid RAM description');
+          if (
+            !Array.isArray(meta.blocks) ||
+            meta.blocks.length === 0 ||
+            meta.blocks.length > SAVE_LIMITS.maxRamBlocks ||
+            !Number.isInteger(meta.sectionId) ||
+            meta.sectionId < 0 ||
+            meta.sectionId > 0xffffffff
+          )
+            throw bad('layout has an invalid RAM description');
           const blocks: RamBlock[] = [];
           let pages = 0;
           for (const b of meta.blocks) {
-            if (typeof b.id !== 'string' || b.id.length === 0 || b.id.length > 255 || !Number.isInteger(b.length) || b.length <= 0 || b.length % CHUNK_SIZE !== 0) throw bad('layout has an invalid RAM block');
+            if (typeof b.id !== 'string' || b.id.length === 0 || b.id.length > 255 || !Number.isInteger(b.length) || b.length <= 0 || b.length % CHUNK_SIZE !== 0)
+              throw bad('layout has an invalid RAM block');
             blocks.push({ id: b.id, length: b.length, firstPage: pages });
             pages += b.length / CHUNK_SIZE;
             if (pages * CHUNK_SIZE > SAVE_LIMITS.maxRamBytes) throw new CloudletError('OVERLAY_LIMIT', `handoff stream: more than ${SAVE_LIMITS.maxRamBytes} bytes of RAM`);
@@ -208,7 +232,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
           if (meta.sameLayoutAsBase) {
             const bl = await openBaseMemory();
             sameLayout = bl.totalPages === pages && bl.blocks.every((b, i) => b.id === blocks[i].id && b.length === blocks[i].length);
-            if (!sameLayout) throw new CloudletError('IMAGE_MISMATCH', 'the moving VM\'s RAM layout was announced as the base\'s, but the local base has another');
+            if (!sameLayout) throw new CloudletError('IMAGE_MISMATCH', "the moving VM's RAM layout was announced as the base's, but the local base has another");
           }
           memFd = fs.openSync(memFile, 'wx');
           mem = new SaveFileBuilder(memFd, memFile, {

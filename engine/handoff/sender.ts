@@ -88,7 +88,11 @@ class BatchPipeline {
   bytesSent = 0;
   compressedBytes = 0;
 
-  constructor(private readonly sink: StreamSink, threads: number, private readonly fixed: number | undefined) {
+  constructor(
+    private readonly sink: StreamSink,
+    threads: number,
+    private readonly fixed: number | undefined,
+  ) {
     this.pool = new CompressorPool(3, threads);
     this.rung = 4; // level 7: most links here are slow enough for it; the controller corrects from there
   }
@@ -165,7 +169,7 @@ class PushSource implements ByteSource {
   private readonly chunks: Buffer[] = [];
   private queued = 0;
   private ended = false;
-  private failed: unknown = null;
+  private failed: Error | null = null;
   private wakeReader: (() => void) | null = null;
   private wakeWriter: (() => void) | null = null;
 
@@ -178,7 +182,9 @@ class PushSource implements ByteSource {
     this.queued += chunk.length;
     this.wakeReader?.();
     while (this.queued > MAX_FEED_BACKLOG && !this.failed) await new Promise<void>((r) => (this.wakeWriter = r));
-    if (this.failed) throw this.failed;
+    // Set by fail() from another task while this one waited (narrowing cannot see that).
+    const failed = this.failed as Error | null;
+    if (failed) throw failed;
   }
 
   end(): void {
@@ -187,7 +193,7 @@ class PushSource implements ByteSource {
   }
 
   fail(e: unknown): void {
-    this.failed = e;
+    this.failed = e instanceof Error ? e : new Error(String(e));
     this.wakeReader?.();
     this.wakeWriter?.();
   }

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 have=$(cat node_modules/.lock-hash 2>/dev/null || true)
 if [ "$want" != "$have" ]; then
-  echo "npm-deps: npm ci (native addons @unraid/libvirt and zstd-napi build from source; about a minute)"
+  echo "npm-deps: npm ci (the native addon zstd-napi builds from source; about a minute)"
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > node_modules/.lock-hash
 fi

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
 import { decompressFrame } from './compress';
 import { fileDigest } from './digest';
-import zstdBinding = require('zstd-napi/binding');
+import * as zstdBinding from 'zstd-napi/binding';
 import {
   BaseBounds,
   ChunkKind,
@@ -69,7 +69,10 @@ export interface ApplyResult {
 class OverlayStream {
   readonly digest = createHash('sha256');
   readonly reader: SequentialReader;
-  constructor(source: ByteSource, readonly name: string) {
+  constructor(
+    source: ByteSource,
+    readonly name: string,
+  ) {
     this.reader = new SequentialReader(source, name, 'OVERLAY_TRUNCATED');
   }
   async take(n: number, what: string): Promise<Buffer> {
@@ -107,7 +110,17 @@ export async function openBase(diskPath: string, memoryPath: string, digests?: {
     try {
       const layout = await parseSaveFile(memoryPath);
       const d = digests ?? { disk: await fileDigest(diskPath), memory: await fileDigest(memoryPath) };
-      return { disk, memory, layout, digests: d, bounds: baseBounds(disk.size, memory.size, layout), close: async () => { await memory.close(); await disk.close(); } };
+      return {
+        disk,
+        memory,
+        layout,
+        digests: d,
+        bounds: baseBounds(disk.size, memory.size, layout),
+        close: async () => {
+          await memory.close();
+          await disk.close();
+        },
+      };
     } catch (e) {
       await memory.close();
       throw e;
@@ -247,7 +260,10 @@ class LiteralFeed {
   private scratch: Buffer = Buffer.alloc(0);
   taken = 0;
 
-  constructor(private readonly s: OverlayStream, private readonly index: OverlayIndex) {}
+  constructor(
+    private readonly s: OverlayStream,
+    private readonly index: OverlayIndex,
+  ) {}
 
   /** Decompresses the next frame (its declared size and checksum checked). */
   async nextFrame(): Promise<void> {
@@ -376,7 +392,7 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     const diskChunks = meta.disk.virtualSize / CHUNK_SIZE;
     const dataClusters: number[] = [];
     const zeroClusters: number[] = [];
-    for (let i = 0; i < index.diskEntries; ) {
+    for (let i = 0; i < index.diskEntries;) {
       const g = Math.floor(index.targets[i] / cpc);
       const end = Math.min(diskChunks, (g + 1) * cpc) - g * cpc; // chunks in this cluster inside the disk
       let j = i;
@@ -397,7 +413,13 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
       if (entry >= 0) return index.kinds[entry] === ChunkKind.Zero || (index.kinds[entry] === ChunkKind.BaseMemory && baseLayout.pageOffsets[index.refs[entry]] < 0);
       return !(meta.memory.sameLayoutAsBase && baseLayout.pageOffsets[p] >= 0);
     };
-    const prefix = canonicalPrefix({ headerRegion: index.blobs.header, prologue: index.blobs.prologue, ramStart: index.blobs.ramStart, sectionId: meta.memory.sectionId, footers: meta.memory.footers });
+    const prefix = canonicalPrefix({
+      headerRegion: index.blobs.header,
+      prologue: index.blobs.prologue,
+      ramStart: index.blobs.ramStart,
+      sectionId: meta.memory.sectionId,
+      footers: meta.memory.footers,
+    });
     const suffixBytes = canonicalSuffix({ sectionId: meta.memory.sectionId, footers: meta.memory.footers, tail: index.blobs.tail });
     let memoryBytes = prefix.length + suffixBytes.length;
     for (let b = 0, e = index.diskEntries; b < blocks.length; b++) {
@@ -468,7 +490,7 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
 
     // --- Disk: one cluster at a time, base bytes under the chunks the overlay does not name ---------------
     let dataIdx = 0;
-    for (let i = 0; i < index.diskEntries; ) {
+    for (let i = 0; i < index.diskEntries;) {
       const g = Math.floor(index.targets[i] / cpc);
       let j = i;
       while (j < index.diskEntries && Math.floor(index.targets[j] / cpc) === g) j++;
@@ -604,7 +626,8 @@ export async function inspectOverlay(file: string, verify = false, base: OpenedB
     const s = new OverlayStream(fileSource(f, 0, f.size, 4 << 20), file);
     const head = await readHead(s, base, false);
     const { header, meta, index } = head;
-    if (f.size !== header.fileLength) throw new CloudletError(f.size < header.fileLength ? 'OVERLAY_TRUNCATED' : 'OVERLAY_CORRUPT', `${file}: file is ${f.size} bytes, its header says ${header.fileLength}`);
+    if (f.size !== header.fileLength)
+      throw new CloudletError(f.size < header.fileLength ? 'OVERLAY_TRUNCATED' : 'OVERLAY_CORRUPT', `${file}: file is ${f.size} bytes, its header says ${header.fileLength}`);
     const d = head.tally.disk;
     const m = head.tally.memory;
     if (verify) await checkFramesAndTrailer(s, head);

@@ -4,7 +4,7 @@
 
 import { Worker } from 'node:worker_threads';
 import * as zstd from 'zstd-napi';
-import zstdBinding = require('zstd-napi/binding');
+import * as zstdBinding from 'zstd-napi/binding';
 import { CloudletError } from '../errors';
 
 // The worker is plain JavaScript given as a string so the same code runs from compiled output and under
@@ -44,7 +44,10 @@ export class CompressorPool {
   private readonly inline: zstd.Compressor | null = null;
 
   /** `threads` 0 compresses on the calling thread (used for small inputs and tests). */
-  constructor(readonly level: number, threads: number) {
+  constructor(
+    readonly level: number,
+    threads: number,
+  ) {
     if (threads <= 0) {
       this.inline = new zstd.Compressor();
       this.inline.setParameters({ compressionLevel: level, checksumFlag: true, contentSizeFlag: true });
@@ -132,4 +135,3 @@ export function compressOnce(data: Uint8Array, level: number): Buffer {
   c.setParameters({ compressionLevel: level, checksumFlag: true, contentSizeFlag: true });
   return c.compress(data);
 }
-

@@ -327,7 +327,12 @@ export class IndexParser {
   readonly tally = { disk: emptyTally(), memory: emptyTally() };
   readonly index: OverlayIndex;
 
-  constructor(private readonly meta: OverlayMeta, private readonly name: string, private readonly keep: boolean, private readonly base: BaseBounds | null) {
+  constructor(
+    private readonly meta: OverlayMeta,
+    private readonly name: string,
+    private readonly keep: boolean,
+    private readonly base: BaseBounds | null,
+  ) {
     const bl = meta.memory.blobs;
     const n = meta.disk.entries + meta.memory.entries;
     const fc = meta.frames.count;
@@ -341,7 +346,9 @@ export class IndexParser {
     ];
     const none = Buffer.alloc(0);
     this.index = {
-      blobs: keep ? { header: Buffer.alloc(bl.header), prologue: Buffer.alloc(bl.prologue), ramStart: Buffer.alloc(bl.ramStart), tail: Buffer.alloc(bl.tail) } : { header: none, prologue: none, ramStart: none, tail: none },
+      blobs: keep
+        ? { header: Buffer.alloc(bl.header), prologue: Buffer.alloc(bl.prologue), ramStart: Buffer.alloc(bl.ramStart), tail: Buffer.alloc(bl.tail) }
+        : { header: none, prologue: none, ramStart: none, tail: none },
       kinds: new Uint8Array(keep ? n : 0),
       refs: new Uint32Array(keep ? n : 0),
       targets: new Float64Array(keep ? n : 0),

@@ -15,10 +15,10 @@ export function chunkHash(words: Int32Array, wordOffset: number): number {
   let d = 0x27d4eb2f | 0;
   const end = wordOffset + WORDS;
   for (let i = wordOffset; i < end; i += 4) {
-    a = Math.imul((a ^ words[i]) , 0x01000193);
-    b = Math.imul((b ^ words[i + 1]), 0x5bd1e995);
-    c = Math.imul((c ^ words[i + 2]), 0x01000193);
-    d = Math.imul((d ^ words[i + 3]), 0x5bd1e995);
+    a = Math.imul(a ^ words[i], 0x01000193);
+    b = Math.imul(b ^ words[i + 1], 0x5bd1e995);
+    c = Math.imul(c ^ words[i + 2], 0x01000193);
+    d = Math.imul(d ^ words[i + 3], 0x5bd1e995);
     a = (a << 13) | (a >>> 19);
     b = (b << 15) | (b >>> 17);
     c = (c << 11) | (c >>> 21);

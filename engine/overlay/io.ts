@@ -9,7 +9,11 @@ import { CloudletError, ErrorCode, ioError } from '../errors';
 
 /** A file opened for positional reads; short reads become a typed "truncated" error. */
 export class RandomAccessFile {
-  private constructor(readonly path: string, readonly handle: fsp.FileHandle, readonly size: number) {}
+  private constructor(
+    readonly path: string,
+    readonly handle: fsp.FileHandle,
+    readonly size: number,
+  ) {}
 
   static async open(path: string, what = 'cannot open'): Promise<RandomAccessFile> {
     try {
@@ -87,7 +91,11 @@ export class SequentialReader {
   private base = 0; // stream offset of buf[0]
   private eof = false;
 
-  constructor(private readonly source: ByteSource, private readonly name: string, private readonly truncCode: ErrorCode) {}
+  constructor(
+    private readonly source: ByteSource,
+    private readonly name: string,
+    private readonly truncCode: ErrorCode,
+  ) {}
 
   /** Stream offset of the next unread byte. */
   get position(): number {
@@ -226,7 +234,12 @@ export class WindowReader {
   private start = -1;
   private len = 0;
 
-  constructor(readonly fd: number, readonly size: number, readonly path: string, windowBytes = 1 << 20) {
+  constructor(
+    readonly fd: number,
+    readonly size: number,
+    readonly path: string,
+    windowBytes = 1 << 20,
+  ) {
     this.win = Buffer.allocUnsafe(windowBytes);
   }
 
@@ -253,7 +266,11 @@ export class CoalescingWriter {
   private readonly pend: Buffer;
   private pendStart = 0;
   private pendLen = 0;
-  constructor(readonly fd: number, readonly path: string, bufferBytes = 8 << 20) {
+  constructor(
+    readonly fd: number,
+    readonly path: string,
+    bufferBytes = 8 << 20,
+  ) {
     this.pend = Buffer.allocUnsafe(bufferBytes);
   }
 
@@ -320,7 +337,11 @@ export class SpoolSource implements ByteSource {
   private closed = false;
 
   /** `limit`: the most bytes the source may deliver (a longer one is OVERLAY_LIMIT). */
-  constructor(private readonly inner: ByteSource, readonly file: string, private readonly limit = Number.MAX_SAFE_INTEGER) {
+  constructor(
+    private readonly inner: ByteSource,
+    readonly file: string,
+    private readonly limit = Number.MAX_SAFE_INTEGER,
+  ) {
     try {
       this.fd = fs.openSync(file, 'wx');
     } catch (e) {

@@ -94,7 +94,7 @@ export class Qcow2Image {
       if (headerLength < 104 || headerLength > h.length || headerLength % 8 !== 0) throw bad(`bad header length ${headerLength}`);
     }
     let backingFormat: string | null = null;
-    for (let p = headerLength; p + 8 <= h.length; ) {
+    for (let p = headerLength; p + 8 <= h.length;) {
       const type = h.readUInt32BE(p);
       const len = h.readUInt32BE(p + 4);
       if (type === EXT_END) break;
@@ -320,7 +320,11 @@ export class Qcow2AppendWriter {
   private next: number;
   private readonly fillBuf: Buffer;
 
-  private constructor(private readonly fd: number, readonly path: string, private readonly o: Qcow2AppendOptions) {
+  private constructor(
+    private readonly fd: number,
+    readonly path: string,
+    private readonly o: Qcow2AppendOptions,
+  ) {
     if (o.clusterBits < 12 || o.clusterBits > 21) throw new CloudletError('QCOW2_UNSUPPORTED', `cluster size 2^${o.clusterBits} is not supported`);
     if (!(o.virtualSize > 0 && o.virtualSize <= MAX_VIRTUAL_SIZE)) throw new CloudletError('INVALID_ARGUMENT', `virtual size ${o.virtualSize} is out of range`);
     const cs = (this.cs = 2 ** o.clusterBits);

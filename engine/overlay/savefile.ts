@@ -115,8 +115,8 @@ export async function parseSaveStream(source: ByteSource, name: string, onPage?:
   let ramEnded = false;
   let footers = false;
   let ramStart: Buffer | null = null;
-  let blocks: RamBlock[] = [];
-  let blockById = new Map<string, RamBlock>();
+  const blocks: RamBlock[] = [];
+  const blockById = new Map<string, RamBlock>();
   let totalPages = 0;
   let pageOffsets = new Float64Array(0);
   let resent = false;

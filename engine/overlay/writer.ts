@@ -12,19 +12,7 @@ import { CloudletError, ioError } from '../errors';
 import { BaseIndex, BaseSpace, ZERO_HASH } from './base-index';
 import { CompressorPool, compressOnce } from './compress';
 import { rememberDigest } from './digest';
-import {
-  ChunkKind,
-  FORMAT_VERSION,
-  HEADER_BYTES,
-  LIMITS,
-  OverlayMeta,
-  TRAILER_BYTES,
-  baseIdOf,
-  encodeEntries,
-  encodeHeader,
-  encodeTrailer,
-  indexRawLength,
-} from './format';
+import { ChunkKind, FORMAT_VERSION, HEADER_BYTES, LIMITS, OverlayMeta, TRAILER_BYTES, baseIdOf, encodeEntries, encodeHeader, encodeTrailer, indexRawLength } from './format';
 import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from './hash';
 import { RandomAccessFile, WindowReader, fileSource, fsyncDir, readSyncExact } from './io';
 import { Qcow2Image } from './qcow2';
@@ -75,7 +63,6 @@ export interface OverlayStats {
   baseIndexBytes: number;
   seconds: number;
 }
-
 
 /** Growable parallel arrays of table entries. */
 class EntryTable {
@@ -199,9 +186,26 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
     };
 
     const stats: OverlayStats = {
-      diskChunksScanned: 0, diskSame: 0, diskZero: 0, diskLiteral: 0, diskBaseDisk: 0, diskBaseMemory: 0, diskEarlier: 0,
-      memoryPages: 0, memorySame: 0, memoryZero: 0, memoryLiteral: 0, memoryBaseDisk: 0, memoryBaseMemory: 0, memoryEarlier: 0,
-      literalBytes: 0, compressedBytes: 0, overlayBytes: 0, baseIndexEntries: index.size, baseIndexBytes: index.bytes + bi.diskHash.byteLength + bi.memHash.byteLength, seconds: 0,
+      diskChunksScanned: 0,
+      diskSame: 0,
+      diskZero: 0,
+      diskLiteral: 0,
+      diskBaseDisk: 0,
+      diskBaseMemory: 0,
+      diskEarlier: 0,
+      memoryPages: 0,
+      memorySame: 0,
+      memoryZero: 0,
+      memoryLiteral: 0,
+      memoryBaseDisk: 0,
+      memoryBaseMemory: 0,
+      memoryEarlier: 0,
+      literalBytes: 0,
+      compressedBytes: 0,
+      overlayBytes: 0,
+      baseIndexEntries: index.size,
+      baseIndexBytes: index.bytes + bi.diskHash.byteLength + bi.memHash.byteLength,
+      seconds: 0,
     };
     const table = new EntryTable();
     const count = (prefix: 'disk' | 'memory', kind: ChunkKind) => {
@@ -340,7 +344,7 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
     let metaBytes = Buffer.alloc(0);
     let fileLength = 0;
     for (let i = 0; i < 4; i++) {
-      meta.stats = { ...stats } as unknown as Record<string, number>;
+      meta.stats = { ...stats };
       metaBytes = Buffer.from(JSON.stringify(meta));
       const next = HEADER_BYTES + metaBytes.length + indexCompressed.length + compressedBytes + TRAILER_BYTES;
       if (next === fileLength) break;

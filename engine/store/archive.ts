@@ -58,7 +58,10 @@ function octal(b: Buffer, at: number, len: number, what: string): number {
     }
     return v;
   }
-  const s = b.toString('latin1', at, at + len).replace(/[\0 ]+$/g, '').replace(/^ +/, '');
+  const s = b
+    .toString('latin1', at, at + len)
+    .replace(/[\0 ]+$/g, '')
+    .replace(/^ +/, '');
   if (s === '') return 0;
   if (!/^[0-7]+$/.test(s)) throw invalid(`${what}: not a tar archive (bad numeric field)`);
   return parseInt(s, 8);
@@ -67,7 +70,10 @@ function octal(b: Buffer, at: number, len: number, what: string): number {
 function checksumOk(h: Buffer): boolean {
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
-  const stored = h.toString('latin1', 148, 156).replace(/[\0 ]+$/g, '').trim();
+  const stored = h
+    .toString('latin1', 148, 156)
+    .replace(/[\0 ]+$/g, '')
+    .trim();
   return /^[0-7]+$/.test(stored) && parseInt(stored, 8) === sum;
 }
 
@@ -133,7 +139,7 @@ export async function readBaseArchive(o: ReadArchiveOptions): Promise<ArchiveMan
         throw invalid(`${o.what}: ${MANIFEST_NAME} is not valid JSON (${(e as Error).message})`);
       }
       manifest = validateManifest(parsed, o.what);
-      total = Object.values(manifest.files).reduce((a, f) => a + f!.bytes, 0);
+      total = Object.values(manifest.files).reduce((a, f) => a + f.bytes, 0);
       if (o.onManifest && !o.onManifest(manifest)) return null;
       continue;
     }
@@ -224,7 +230,7 @@ function header(name: string, size: number): Buffer {
 export function archiveBytes(manifest: ArchiveManifest): number {
   const pad = (n: number) => Math.ceil(n / BLOCK) * BLOCK;
   let n = BLOCK + pad(Buffer.byteLength(JSON.stringify(manifest, null, 2) + '\n'));
-  for (const f of Object.values(manifest.files)) n += BLOCK + pad(f!.bytes);
+  for (const f of Object.values(manifest.files)) n += BLOCK + pad(f.bytes);
   return n + 2 * BLOCK;
 }
 

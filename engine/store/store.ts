@@ -238,7 +238,9 @@ export class Store {
   }
 
   listBases(): BaseRecord[] {
-    return this.listDirs(this.bases).map((id) => this.getBase(id)).filter((b): b is BaseRecord => b !== null);
+    return this.listDirs(this.bases)
+      .map((id) => this.getBase(id))
+      .filter((b): b is BaseRecord => b !== null);
   }
 
   /** Moves a finished base directory (files in place) into the store under its id. */
@@ -264,7 +266,9 @@ export class Store {
   }
 
   listOverlays(): OverlayRecord[] {
-    return this.listDirs(this.overlays).map((id) => this.getOverlay(id)).filter((o): o is OverlayRecord => o !== null);
+    return this.listDirs(this.overlays)
+      .map((id) => this.getOverlay(id))
+      .filter((o): o is OverlayRecord => o !== null);
   }
 
   /** `file` is moved into the store; returns the stored record (an existing one if the content was known). */
@@ -303,7 +307,9 @@ export class Store {
   }
 
   listInstances(): InstanceRecord[] {
-    return this.listDirs(this.instances).map((id) => this.getInstance(id)).filter((i): i is InstanceRecord => i !== null);
+    return this.listDirs(this.instances)
+      .map((id) => this.getInstance(id))
+      .filter((i): i is InstanceRecord => i !== null);
   }
 
   putInstance(rec: InstanceRecord): void {

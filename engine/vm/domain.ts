@@ -52,9 +52,7 @@ export interface BootDomainSpec {
 /** XML for a VM booted from a disk (used to make a base from a disk image). */
 export function bootDomainXml(s: BootDomainSpec): string {
   const k = s.kernel;
-  const os = k
-    ? `<kernel>${esc(k.kernel)}</kernel>${k.initrd ? `<initrd>${esc(k.initrd)}</initrd>` : ''}${k.cmdline ? `<cmdline>${esc(k.cmdline)}</cmdline>` : ''}`
-    : `<boot dev='hd'/>`;
+  const os = k ? `<kernel>${esc(k.kernel)}</kernel>${k.initrd ? `<initrd>${esc(k.initrd)}</initrd>` : ''}${k.cmdline ? `<cmdline>${esc(k.cmdline)}</cmdline>` : ''}` : `<boot dev='hd'/>`;
   return `<domain type='${hypervisorType()}'>
   <name>${esc(s.name)}</name>
   <memory unit='MiB'>${s.memoryMiB}</memory>
@@ -89,9 +87,11 @@ export interface SnapshotFacts {
 export function snapshotFacts(xml: string, what: string): SnapshotFacts {
   const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', `${what}: ${m}`);
   const cpu = /<cpu\b([^>]*)>([\s\S]*?)<\/cpu>|<cpu\b([^>]*)\/>/.exec(xml);
-  const mode = cpu ? (/mode='([^']+)'/.exec(cpu[1] ?? cpu[3] ?? '') ?? [])[1] ?? 'custom' : 'none';
+  const mode = cpu ? ((/mode='([^']+)'/.exec(cpu[1] ?? cpu[3] ?? '') ?? [])[1] ?? 'custom') : 'none';
   if (mode === 'host-passthrough' || mode === 'host-model' || mode === 'maximum') {
-    throw bad(`the VM was saved with CPU mode '${mode}'; its memory snapshot would only restore on an identical host. Save it with an explicit CPU model (e.g. <cpu mode='custom'><model>${PORTABLE_CPU_MODEL}</model></cpu>).`);
+    throw bad(
+      `the VM was saved with CPU mode '${mode}'; its memory snapshot would only restore on an identical host. Save it with an explicit CPU model (e.g. <cpu mode='custom'><model>${PORTABLE_CPU_MODEL}</model></cpu>).`,
+    );
   }
   const model = cpu ? (/<model[^>]*>([^<]+)<\/model>/.exec(cpu[2] ?? '') ?? [])[1] : undefined;
   if (!model) throw bad(`the domain XML pins no CPU model; a memory snapshot needs one every cloudlet can run (e.g. ${PORTABLE_CPU_MODEL})`);

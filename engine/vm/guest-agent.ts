@@ -34,10 +34,13 @@ function attempt(socketPath: string, id: string, command: string, deadline: numb
     let buf = '';
     const re = new RegExp(`@@${id} (\\d+) ([A-Za-z0-9+/=]*)@@`);
     // Sent once: the agent runs every line it reads, so a resent request would run the command again.
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error('timeout waiting for the guest agent'));
-    }, Math.max(1, deadline - Date.now()));
+    const timer = setTimeout(
+      () => {
+        sock.destroy();
+        reject(new Error('timeout waiting for the guest agent'));
+      },
+      Math.max(1, deadline - Date.now()),
+    );
     const done = (f: () => void) => {
       clearTimeout(timer);
       sock.destroy();

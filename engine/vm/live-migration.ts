@@ -52,7 +52,7 @@ export async function liveMigrate(o: LiveMigrationOptions): Promise<LiveMigratio
   fs.rmSync(o.socketPath, { force: true });
   const server = net.createServer();
   let bytes = 0;
-  let sinkError: unknown = null;
+  let sinkError: Error | null = null;
   let conn: net.Socket | null = null;
   // Resolves when QEMU has sent everything and closed; rejects when the sink fails.
   const received = new Promise<void>((resolve, reject) => {
@@ -66,9 +66,9 @@ export async function liveMigrate(o: LiveMigrationOptions): Promise<LiveMigratio
           }
           resolve();
         } catch (e) {
-          sinkError = e;
+          sinkError = e instanceof Error ? e : new Error(String(e));
           sock.destroy();
-          reject(e);
+          reject(sinkError);
         }
       })();
     });
@@ -87,7 +87,9 @@ export async function liveMigrate(o: LiveMigrationOptions): Promise<LiveMigratio
     const deadline = t0 + (o.timeoutMs ?? 30 * 60 * 1000);
     for (;;) {
       if (o.signal?.aborted) throw new CloudletError('CANCELLED', 'the live migration was cancelled');
-      if (sinkError) throw sinkError;
+      // Set by the socket's data handler (narrowing cannot see that).
+      const failed = sinkError as Error | null;
+      if (failed) throw failed;
       if (Date.now() > deadline) throw new CloudletError('VM_FAILED', 'the live migration did not finish in time');
       const info = await o.monitor('info migrate');
       const status = /Migration status:\s*(\S+)/.exec(info)?.[1] ?? 'unknown';
@@ -97,7 +99,8 @@ export async function liveMigrate(o: LiveMigrationOptions): Promise<LiveMigratio
         return { bytes, totalMs: Date.now() - t0, downtimeMs: downtime ? Number(downtime[1]) : null };
       }
       if (status === 'failed' || status === 'cancelled') {
-        if (sinkError) throw sinkError;
+        const late = sinkError as Error | null; // may have been set while `info migrate` ran
+        if (late) throw late;
         const why = /error:?\s*(.+)/i.exec(info)?.[1];
         throw new CloudletError('VM_FAILED', `QEMU's live migration ${status}${why ? `: ${why}` : ''}`);
       }

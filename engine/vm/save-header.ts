@@ -124,10 +124,13 @@ export async function copyWithDomainXml(src: string, dst: string, xml: string): 
   out.write(headerBytes(h, xml));
   const rest = fs.createReadStream(src, { start: HEADER_BYTES + h.dataLen, highWaterMark: 4 << 20 });
   rest.pipe(out);
-  await Promise.all([done, new Promise<void>((resolve, reject) => {
-    rest.on('end', () => resolve());
-    rest.on('error', reject);
-  })]).catch((e) => {
+  await Promise.all([
+    done,
+    new Promise<void>((resolve, reject) => {
+      rest.on('end', () => resolve());
+      rest.on('error', reject);
+    }),
+  ]).catch((e) => {
     throw ioError('cannot write memory snapshot', dst, e);
   });
   const fd = fs.openSync(dst, 'r');

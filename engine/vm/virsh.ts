@@ -24,10 +24,13 @@ export class VirshSession {
   private queue: Promise<unknown> = Promise.resolve();
   private exited = false;
 
-  constructor(readonly uri: string, readonly root = uri.replace(/^qemu:\/\/\/embed\?root=/, '')) {
+  constructor(
+    readonly uri: string,
+    readonly root = uri.replace(/^qemu:\/\/\/embed\?root=/, ''),
+  ) {
     this.proc = spawn('virsh', ['-q', '-c', uri], { stdio: 'pipe' });
-    this.proc.stdout.on('data', (d) => (this.out += d.toString()));
-    this.proc.stderr.on('data', (d) => (this.err += d.toString()));
+    this.proc.stdout.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.proc.stderr.on('data', (d: Buffer) => (this.err += d.toString()));
     this.proc.on('exit', () => (this.exited = true));
     // A virsh that died leaves a broken pipe behind; its exit is what callers see, not an EPIPE crash.
     this.proc.stdin.on('error', () => undefined);

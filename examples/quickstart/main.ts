@@ -30,10 +30,7 @@ export function webAppOverlay(scope: Construct, id: string, base: BaseVm): VmOve
   return new VmOverlay(scope, id, {
     base,
     customize: {
-      commands: [
-        `mkdir -p /data/www && echo '${APP_PAGE}' > /data/www/index.html && sync`,
-        `busybox ip link set lo up && busybox httpd -p 127.0.0.1:8080 -h /data/www && sleep 1 && ${APP_CHECK}`,
-      ],
+      commands: [`mkdir -p /data/www && echo '${APP_PAGE}' > /data/www/index.html && sync`, `busybox ip link set lo up && busybox httpd -p 127.0.0.1:8080 -h /data/www && sleep 1 && ${APP_CHECK}`],
     },
   });
 }

@@ -9,7 +9,8 @@ export const HEX64 = /^[0-9a-f]{64}$/;
 export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export const validHex64 = (what: string) => (v: CtyValue) => (typeof v === 'string' && HEX64.test(v) ? undefined : `${what}: expected 64 lowercase hexadecimal digits, got ${JSON.stringify(v)}`);
-export const validName = (v: CtyValue) => (typeof v === 'string' && NAME_RE.test(v) ? undefined : `expected lowercase letters, digits and dashes, starting with a letter or digit, at most 63 characters; got ${JSON.stringify(v)}`);
+export const validName = (v: CtyValue) =>
+  typeof v === 'string' && NAME_RE.test(v) ? undefined : `expected lowercase letters, digits and dashes, starting with a letter or digit, at most 63 characters; got ${JSON.stringify(v)}`;
 export const validSource = (v: CtyValue) =>
   typeof v === 'string' && v.trim() !== '' && (/^(https?|file):\/\/./.test(v) || !/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) ? undefined : `expected a path or an http(s)/file URL, got ${JSON.stringify(v)}`;
 

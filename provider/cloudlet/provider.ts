@@ -39,7 +39,8 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
           state_dir: {
             type: 'string',
             optional: true,
-            description: 'State directory of the local embedded engine, used when no endpoint is set (it takes precedence over `CLOUDLET_ENDPOINT`). Default: `$CLOUDLET_STATE_DIR`, else `$XDG_DATA_HOME/cloudlet`, else `~/.local/share/cloudlet`.',
+            description:
+              'State directory of the local embedded engine, used when no endpoint is set (it takes precedence over `CLOUDLET_ENDPOINT`). Default: `$CLOUDLET_STATE_DIR`, else `$XDG_DATA_HOME/cloudlet`, else `~/.local/share/cloudlet`.',
           },
           token: {
             type: 'string',
@@ -50,20 +51,31 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
           ca_cert: {
             type: 'string',
             optional: true,
-            description: 'PEM of the certificate authority that signed an https engine\'s certificate, if it is not in the system store.',
+            description: "PEM of the certificate authority that signed an https engine's certificate, if it is not in the system store.",
           },
         },
         blocks: {
           peer: {
             nesting: 'list',
             block: {
-              description: 'Another cloudlet this one may take instances from (handoff): when an instance\'s state says it runs on a peer, this configuration reads it there and moves it here on apply. Give `endpoint` and `token`, or `state_dir` for a local engine on this host.',
+              description:
+                "Another cloudlet this one may take instances from (handoff): when an instance's state says it runs on a peer, this configuration reads it there and moves it here on apply. Give `endpoint` and `token`, or `state_dir` for a local engine on this host.",
               attributes: {
                 name: { type: 'string', required: true, description: 'Name the peer is known by in this configuration.' },
-                endpoint: { type: 'string', optional: true, description: 'The peer engine API endpoint (`https://host:port`, `http://host:port` or `unix:/path`), as this provider and this cloudlet\'s engine can reach it.' },
+                endpoint: {
+                  type: 'string',
+                  optional: true,
+                  description: "The peer engine API endpoint (`https://host:port`, `http://host:port` or `unix:/path`), as this provider and this cloudlet's engine can reach it.",
+                },
                 state_dir: { type: 'string', optional: true, description: 'State directory of a local embedded engine on this host (instead of `endpoint`; its token is read from there).' },
-                token: { type: 'string', optional: true, sensitive: true, description: 'API token of the peer engine. Used only to ask the peer for a short-lived handoff token for the one instance being moved; the peer token itself is not sent to this cloudlet\'s engine nor stored in state.' },
-                ca_cert: { type: 'string', optional: true, description: 'PEM of the CA for the peer\'s certificate.' },
+                token: {
+                  type: 'string',
+                  optional: true,
+                  sensitive: true,
+                  description:
+                    "API token of the peer engine. Used only to ask the peer for a short-lived handoff token for the one instance being moved; the peer token itself is not sent to this cloudlet's engine nor stored in state.",
+                },
+                ca_cert: { type: 'string', optional: true, description: "PEM of the CA for the peer's certificate." },
               },
             },
           },
@@ -82,9 +94,11 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
           if (seen.has(p.name)) out.push(error('Duplicate peer', `Another peer is already named ${JSON.stringify(p.name)}.`, ['peer', i, 'name']));
           seen.add(p.name);
         }
-        if (typeof p.endpoint === 'string' && !ENDPOINT_RE.test(p.endpoint)) out.push(error('Invalid value for endpoint', `expected https://HOST:PORT, http://HOST:PORT or unix:/PATH, got ${JSON.stringify(p.endpoint)}`, ['peer', i, 'endpoint']));
+        if (typeof p.endpoint === 'string' && !ENDPOINT_RE.test(p.endpoint))
+          out.push(error('Invalid value for endpoint', `expected https://HOST:PORT, http://HOST:PORT or unix:/PATH, got ${JSON.stringify(p.endpoint)}`, ['peer', i, 'endpoint']));
         const known = (v: unknown) => v !== null && v !== undefined;
-        if (known(p.endpoint) && known(p.state_dir)) out.push(error('Conflicting peer settings', 'Give a peer `endpoint` (with `token`) or `state_dir` (a local engine), not both.', ['peer', i, 'state_dir']));
+        if (known(p.endpoint) && known(p.state_dir))
+          out.push(error('Conflicting peer settings', 'Give a peer `endpoint` (with `token`) or `state_dir` (a local engine), not both.', ['peer', i, 'state_dir']));
         if (p.endpoint === null && p.state_dir === null) out.push(error('Missing peer location', `Peer ${JSON.stringify(p.name)} needs \`endpoint\` (with \`token\`) or \`state_dir\`.`, ['peer', i]));
         if (typeof p.endpoint === 'string' && p.token === null) out.push(error('Missing peer token', `Peer ${JSON.stringify(p.name)} at ${p.endpoint} needs its API \`token\`.`, ['peer', i, 'token']));
       });
@@ -103,7 +117,11 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
       if (endpoint) {
         const token = str(config, 'token') ?? process.env[TOKEN_ENV] ?? '';
         if (token === '') {
-          fail('Missing token', `The engine at ${endpoint} needs an API token: set \`token\` in the provider block or the ${TOKEN_ENV} environment variable (on the engine host it is in <state_dir>/token).`, ['token']);
+          fail(
+            'Missing token',
+            `The engine at ${endpoint} needs an API token: set \`token\` in the provider block or the ${TOKEN_ENV} environment variable (on the engine host it is in <state_dir>/token).`,
+            ['token'],
+          );
         }
         try {
           client = new EngineClient({ endpoint, token, ca: str(config, 'ca_cert') ?? undefined });
@@ -119,7 +137,11 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
           shown = local.endpoint;
         } catch (e) {
           const err = e as CloudletError;
-          fail('Cannot start the local cloudlet engine', `${err.message}\n\nThe provider starts an engine for ${stateDir} when none is running; its log is ${path.join(stateDir, 'engine.log')}.${fs.existsSync(stateDir) ? '' : ' The directory does not exist yet and could not be used.'}`, ['state_dir']);
+          fail(
+            'Cannot start the local cloudlet engine',
+            `${err.message}\n\nThe provider starts an engine for ${stateDir} when none is running; its log is ${path.join(stateDir, 'engine.log')}.${fs.existsSync(stateDir) ? '' : ' The directory does not exist yet and could not be used.'}`,
+            ['state_dir'],
+          );
         }
       }
       let info: { cloudlet?: { id: string; name: string }; engine?: { version: string } };

@@ -84,7 +84,7 @@ export function parseDuration(s: string): number | undefined {
  */
 export function conform(v: unknown, t: CtyType): CtyValue {
   if (v === undefined || v === null) return null;
-  if (isUnknown(v as CtyValue)) return v as CtyValue;
+  if (isUnknown(v)) return v;
   if (typeof t === 'object' && 'object' in t && typeof v === 'object' && !Array.isArray(v)) {
     const src = v as Record<string, unknown>;
     const out: Obj = {};
@@ -100,7 +100,7 @@ export function conform(v: unknown, t: CtyType): CtyValue {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = conform(x, t.map);
     return out;
   }
-  return v as CtyValue;
+  return v;
 }
 
 /** Serves a provider definition as tfplugin6 handlers. */
@@ -162,7 +162,16 @@ export class ProviderServer<P> {
         this.guard('Could not configure the cloudlet provider', async () => {
           const config = this.decode(req.config, this.providerType, 'provider configuration') as Obj;
           if (containsUnknown(config)) {
-            return { diagnostics: [diagnosticMessage(error('Provider configuration depends on values not yet known', 'The cloudlet provider needs its endpoint and credentials during plan. Use values known before apply (variables, locals, or a separate run for the resources they come from).'))] };
+            return {
+              diagnostics: [
+                diagnosticMessage(
+                  error(
+                    'Provider configuration depends on values not yet known',
+                    'The cloudlet provider needs its endpoint and credentials during plan. Use values known before apply (variables, locals, or a separate run for the resources they come from).',
+                  ),
+                ),
+              ],
+            };
           }
           this.configured = await this.def.configure(config, String(req.terraform_version ?? ''), this.stop.signal);
           return { diagnostics: [] };
@@ -179,7 +188,14 @@ export class ProviderServer<P> {
           return { imported_resources: [{ type_name: r.typeName, state: this.encode(state, blockType(r.schema.block)), private: Buffer.alloc(0) }] };
         }),
       MoveResourceState: async (req) => ({
-        diagnostics: [diagnosticMessage(error('Moving state is not supported', `The cloudlet provider cannot take over state from ${String(req.source_type_name)} (${String(req.source_provider_address)}). Remove the old resource from state and use an import block for ${String(req.target_type_name)} instead.`))],
+        diagnostics: [
+          diagnosticMessage(
+            error(
+              'Moving state is not supported',
+              `The cloudlet provider cannot take over state from ${String(req.source_type_name)} (${String(req.source_provider_address)}). Remove the old resource from state and use an import block for ${String(req.target_type_name)} instead.`,
+            ),
+          ),
+        ],
       }),
       ReadDataSource: (req) => this.guard('Could not read the data source', async () => this.readData(req)),
       StopProvider: async () => {
@@ -260,7 +276,8 @@ export class ProviderServer<P> {
     const type = blockType(r.schema.block);
     const raw = req.raw_state as { json?: Buffer; flatmap?: Record<string, string> } | undefined;
     if (!raw?.json || raw.json.length === 0) {
-      if (raw?.flatmap && Object.keys(raw.flatmap).length > 0) fail('Unsupported state format', `The stored state of this ${r.typeName} is in the pre-0.12 flatmap format, which this provider never wrote.`);
+      if (raw?.flatmap && Object.keys(raw.flatmap).length > 0)
+        fail('Unsupported state format', `The stored state of this ${r.typeName} is in the pre-0.12 flatmap format, which this provider never wrote.`);
       return { upgraded_state: this.encode(null, type), diagnostics: [] };
     }
     let json = JSON.parse(raw.json.toString('utf8')) as Record<string, unknown>;

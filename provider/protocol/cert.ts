@@ -52,7 +52,7 @@ function sequence(...elements: Buffer[]): Buffer {
 // Only SET OF is used in X.509 names, and DER orders SET OF members by their encodings, so sort rather than
 // trust the caller's order.
 function set(...elements: Buffer[]): Buffer {
-  return tlv(TAG.SET, Buffer.concat([...elements].sort(Buffer.compare)));
+  return tlv(TAG.SET, Buffer.concat([...elements].sort((a, b) => Buffer.compare(a, b))));
 }
 
 // Treats `magnitude` as an unsigned big-endian number: DER wants the shortest two's-complement form, so drop
@@ -152,13 +152,7 @@ function time(d: Date): Buffer {
   if (!Number.isFinite(ms)) throw new RangeError('invalid date');
   const y = d.getUTCFullYear();
   if (y < 0 || y > 9999) throw new RangeError(`year ${y} not representable`);
-  const rest =
-    pad2(d.getUTCMonth() + 1) +
-    pad2(d.getUTCDate()) +
-    pad2(d.getUTCHours()) +
-    pad2(d.getUTCMinutes()) +
-    pad2(d.getUTCSeconds()) +
-    'Z';
+  const rest = pad2(d.getUTCMonth() + 1) + pad2(d.getUTCDate()) + pad2(d.getUTCHours()) + pad2(d.getUTCMinutes()) + pad2(d.getUTCSeconds()) + 'Z';
   if (y >= 1950 && y <= 2049) return tlv(TAG.UTC_TIME, Buffer.from(pad2(y % 100) + rest, 'latin1'));
   return tlv(TAG.GENERALIZED_TIME, Buffer.from(String(y).padStart(4, '0') + rest, 'latin1'));
 }

@@ -8,15 +8,7 @@ import { MsgpackError, MsgpackKind, MsgpackReader, MsgpackWriter } from './msgpa
 // ------------------------------------------------------------------------------------------------ types
 
 export type CtyType =
-  | 'string'
-  | 'number'
-  | 'bool'
-  | 'dynamic'
-  | { list: CtyType }
-  | { set: CtyType }
-  | { map: CtyType }
-  | { object: Record<string, CtyType>; optional?: string[] }
-  | { tuple: CtyType[] };
+  'string' | 'number' | 'bool' | 'dynamic' | { list: CtyType } | { set: CtyType } | { map: CtyType } | { object: Record<string, CtyType>; optional?: string[] } | { tuple: CtyType[] };
 
 /** What an unknown value is already known to satisfy (go-cty "refinements"); see encodeMsgpack. */
 export type Refinements = {
@@ -193,8 +185,8 @@ function typeFromJsonAt(j: unknown, where: string, depth: number): CtyType {
       if (j.length === 2) return { object };
       const optional = j[2];
       if (!Array.isArray(optional) || !optional.every((n) => typeof n === 'string')) return fail('optional attributes must be an array of attribute names');
-      for (const name of optional as string[]) if (!hasOwn(object, name)) fail(`optional attribute ${JSON.stringify(name)} is not an attribute of the object`);
-      return optional.length > 0 ? { object, optional: [...new Set(optional as string[])] } : { object };
+      for (const name of optional) if (!hasOwn(object, name)) fail(`optional attribute ${JSON.stringify(name)} is not an attribute of the object`);
+      return optional.length > 0 ? { object, optional: [...new Set(optional)] } : { object };
     }
     default:
       return fail(`unknown type kind ${JSON.stringify(kind)}`);
@@ -790,7 +782,7 @@ function toJson(value: CtyValue, type: CtyType, path: CtyPathStep[], depth: numb
     case 'bool':
       return value;
     case 'number':
-      if (!Number.isFinite(value as number)) throw new CtyPathError(path, `${value} cannot be written as JSON`);
+      if (!Number.isFinite(value)) throw new CtyPathError(path, `${value} cannot be written as JSON`);
       return value;
     case 'list':
     case 'set':
@@ -942,8 +934,8 @@ function equalsAt(a: CtyValue | undefined, b: CtyValue | undefined, type: CtyTyp
     }
     return a.length === b.length && a.every((x, i) => equalsAt(x, b[i], typeAt(i), depth + 1));
   }
-  const oa = a as { [k: string]: CtyValue };
-  const ob = b as { [k: string]: CtyValue };
+  const oa = a;
+  const ob = b;
   const own = (o: { [k: string]: CtyValue }, k: string): CtyValue | undefined => (hasOwn(o, k) ? o[k] : undefined);
   if (kind === 'object') {
     const attrs = (type as { object: Record<string, CtyType> }).object;

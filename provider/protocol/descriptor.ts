@@ -18,7 +18,10 @@ export function compileDescriptor(protoDir = defaultProtoDir()): Descriptor {
   const root = new protobuf.Root();
   // Our imports are siblings; google/protobuf/* come bundled with protobufjs.
   root.resolvePath = (_origin, target) => (target.startsWith('google/') ? target : path.join(protoDir, path.basename(target)));
-  root.loadSync(PROTO_FILES.map((f) => path.join(protoDir, f)), { keepCase: true });
+  root.loadSync(
+    PROTO_FILES.map((f) => path.join(protoDir, f)),
+    { keepCase: true },
+  );
   root.resolveAll();
   const d: Descriptor = { messages: {}, enums: {}, services: {} };
   const visit = (ns: protobuf.NamespaceBase): void => {
@@ -50,7 +53,7 @@ export function compileDescriptor(protoDir = defaultProtoDir()): Descriptor {
           };
         }
       }
-      if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) visit(o as protobuf.NamespaceBase);
+      if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) visit(o);
     }
   };
   visit(root);

@@ -12,17 +12,7 @@ export class MsgpackExt {
 }
 
 /** What the generic codec reads and writes. Maps decode to null-prototype objects or `Map` (see DecodeOptions). */
-export type MsgpackValue =
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | MsgpackExt
-  | MsgpackValue[]
-  | Map<MsgpackValue, MsgpackValue>
-  | { [key: string]: MsgpackValue };
+export type MsgpackValue = null | boolean | number | bigint | string | Uint8Array | MsgpackExt | MsgpackValue[] | Map<MsgpackValue, MsgpackValue> | { [key: string]: MsgpackValue };
 
 /** The families of msgpack formats, as `MsgpackReader.peekKind` reports them. */
 export type MsgpackKind = 'nil' | 'bool' | 'int' | 'float' | 'str' | 'bin' | 'array' | 'map' | 'ext';

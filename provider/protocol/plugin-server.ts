@@ -63,7 +63,7 @@ export function loadServices(descriptor: Descriptor): Record<'provider' | 'contr
         originalName: m,
       };
     }
-    return def as grpc.ServiceDefinition;
+    return def;
   };
   return { provider: service('tfplugin6.Provider'), controller: service('plugin.GRPCController'), stdio: service('plugin.GRPCStdio'), health: service('grpc.health.v1.Health') };
 }

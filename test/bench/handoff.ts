@@ -205,15 +205,24 @@ function report(rows: Row[]): void {
   console.log('\nVM handoff, realistic guest (512 MiB RAM, 1.5 GiB disk; TCG, 2 cores), source on the host, destination behind a tc-shaped veth\n');
   for (const r of table) console.log(r.map((c, i) => c.padEnd(w[i])).join('  '));
   console.log('\ncompression levels used (batches per zstd level; 0 = none):');
-  for (const r of rows) console.log(`  ${r.mbit} Mbit/s: ${Object.entries(r.handoff.levels).map(([l, n]) => `${l}: ${n}`).join(', ')}`);
+  for (const r of rows)
+    console.log(
+      `  ${r.mbit} Mbit/s: ${Object.entries(r.handoff.levels)
+        .map(([l, n]) => `${l}: ${n}`)
+        .join(', ')}`,
+    );
   const at25 = rows.find((r) => r.mbit === 25);
   const goals = {
     bytesWithin1_2: { value: Math.max(...rows.map((r) => r.bytesRatio)), goal: '<= 1.2 at every link', met: rows.every((r) => r.bytesRatio <= 1.2) },
     speedupAt25: at25 ? { value: at25.speedup, goal: '>= 5', met: at25.speedup >= 5 } : null,
-    downtimeAt25: at25 ? { value: at25.handoff.guestGapSeconds ?? at25.handoff.downtimeSeconds, goal: '<= 5 s', met: (at25.handoff.guestGapSeconds ?? at25.handoff.downtimeSeconds ?? Infinity) <= 5 } : null,
+    downtimeAt25: at25
+      ? { value: at25.handoff.guestGapSeconds ?? at25.handoff.downtimeSeconds, goal: '<= 5 s', met: (at25.handoff.guestGapSeconds ?? at25.handoff.downtimeSeconds ?? Infinity) <= 5 }
+      : null,
   };
   const m = (x: { met: boolean } | null) => (x === null ? 'not measured' : x.met ? 'met' : 'NOT met');
-  console.log(`\ngoals: bytes sent / (overlay + dirtied) at most ${goals.bytesWithin1_2.value.toFixed(2)} (<= 1.2: ${m(goals.bytesWithin1_2)}); speedup at 25 Mbit/s ${at25 ? at25.speedup.toFixed(1) : '-'}x (>= 5: ${m(goals.speedupAt25)}); downtime at 25 Mbit/s ${at25 ? s(goals.downtimeAt25!.value) : '-'} (<= 5 s: ${m(goals.downtimeAt25)})`);
+  console.log(
+    `\ngoals: bytes sent / (overlay + dirtied) at most ${goals.bytesWithin1_2.value.toFixed(2)} (<= 1.2: ${m(goals.bytesWithin1_2)}); speedup at 25 Mbit/s ${at25 ? at25.speedup.toFixed(1) : '-'}x (>= 5: ${m(goals.speedupAt25)}); downtime at 25 Mbit/s ${at25 ? s(goals.downtimeAt25!.value) : '-'} (<= 5 s: ${m(goals.downtimeAt25)})`,
+  );
   fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
   fs.writeFileSync(path.join(ROOT, '.bench', 'handoff.json'), JSON.stringify({ date: new Date().toISOString(), guest: 'realistic', rows, goals }, null, 2) + '\n');
   console.log('wrote .bench/handoff.json');

@@ -62,7 +62,15 @@ function main(): void {
     const a = timed(`node ${q(CLI)} overlay apply --quiet ${q(ovl)} --base-disk ${q(baseDisk)} --base-memory ${q(baseMem)} --out-disk r.qcow2 --out-memory r.save`, work);
     execFileSync('qemu-img', ['compare', '-q', cDisk, path.join(work, 'r.qcow2')]);
     const copy = timed(`cp r.qcow2 copy.qcow2 && cp r.save copy.save && sync -f copy.save`, work);
-    rows.push({ tool: 'cloudlet overlay', overlayBytes: size(ovl), createSeconds: c.seconds, createPeakRssMiB: c.peakRssMiB, applySeconds: a.seconds, applyPeakRssMiB: a.peakRssMiB, note: 'apply verified with qemu-img compare' });
+    rows.push({
+      tool: 'cloudlet overlay',
+      overlayBytes: size(ovl),
+      createSeconds: c.seconds,
+      createPeakRssMiB: c.peakRssMiB,
+      applySeconds: a.seconds,
+      applyPeakRssMiB: a.peakRssMiB,
+      note: 'apply verified with qemu-img compare',
+    });
 
     // Peers work on raw images: flattening the customized qcow2 is part of their creation.
     const flat = timed(`qemu-img convert -O raw ${q(cDisk)} custom.raw`, work);
@@ -73,7 +81,10 @@ function main(): void {
     const xd = timed(`xdelta3 -9 -B ${window} -e -f -s ${q(baseDisk)} custom.raw disk.xd && xdelta3 -9 -B ${window} -e -f -s ${q(baseMem)} ${q(cMem)} mem.xd`, work);
     for (const lvl of [5, 9]) {
       const x = timed(`xz -${lvl} -T1 -k -c disk.xd > disk.xd.xz && xz -${lvl} -T1 -k -c mem.xd > mem.xd.xz`, work);
-      const xa = timed(`xz -dc disk.xd.xz | xdelta3 -d -c -B ${window} -s ${q(baseDisk)} > x.raw && xz -dc mem.xd.xz | xdelta3 -d -c -B ${window} -s ${q(baseMem)} > x.save && cmp x.raw custom.raw && cmp x.save ${q(cMem)}`, work);
+      const xa = timed(
+        `xz -dc disk.xd.xz | xdelta3 -d -c -B ${window} -s ${q(baseDisk)} > x.raw && xz -dc mem.xd.xz | xdelta3 -d -c -B ${window} -s ${q(baseMem)} > x.save && cmp x.raw custom.raw && cmp x.save ${q(cMem)}`,
+        work,
+      );
       rows.push({
         tool: `xdelta3 -9 + xz -${lvl}`,
         overlayBytes: size(path.join(work, 'disk.xd.xz'), path.join(work, 'mem.xd.xz')),
@@ -87,14 +98,33 @@ function main(): void {
     }
 
     const z = timed(`zstd -q -f -19 --long=31 -T1 --patch-from=${q(baseDisk)} custom.raw -o disk.zst && zstd -q -f -19 --long=31 -T1 --patch-from=${q(baseMem)} ${q(cMem)} -o mem.zst`, work);
-    const za = timed(`zstd -q -f -d --long=31 --patch-from=${q(baseDisk)} disk.zst -o z.raw && zstd -q -f -d --long=31 --patch-from=${q(baseMem)} mem.zst -o z.save && cmp z.raw custom.raw && cmp z.save ${q(cMem)}`, work);
-    rows.push({ tool: 'zstd -19 --long=31 --patch-from', overlayBytes: size(path.join(work, 'disk.zst'), path.join(work, 'mem.zst')), createSeconds: z.seconds + flat.seconds, createPeakRssMiB: Math.max(z.peakRssMiB, flat.peakRssMiB), applySeconds: za.seconds, applyPeakRssMiB: za.peakRssMiB, note: `create includes ${flat.seconds.toFixed(1)} s qemu-img convert to raw` });
+    const za = timed(
+      `zstd -q -f -d --long=31 --patch-from=${q(baseDisk)} disk.zst -o z.raw && zstd -q -f -d --long=31 --patch-from=${q(baseMem)} mem.zst -o z.save && cmp z.raw custom.raw && cmp z.save ${q(cMem)}`,
+      work,
+    );
+    rows.push({
+      tool: 'zstd -19 --long=31 --patch-from',
+      overlayBytes: size(path.join(work, 'disk.zst'), path.join(work, 'mem.zst')),
+      createSeconds: z.seconds + flat.seconds,
+      createPeakRssMiB: Math.max(z.peakRssMiB, flat.peakRssMiB),
+      applySeconds: za.seconds,
+      applyPeakRssMiB: za.peakRssMiB,
+      note: `create includes ${flat.seconds.toFixed(1)} s qemu-img convert to raw`,
+    });
     fs.rmSync(path.join(work, 'z.raw'), { force: true });
     fs.rmSync(path.join(work, 'custom.raw'), { force: true });
 
     const k = timed(`qemu-img convert -c -O qcow2 -o compression_type=zstd -B ${q(baseDisk)} -F raw ${q(cDisk)} top.qcow2 && zstd -q -f -3 -T1 ${q(cMem)} -o mem3.zst`, work);
     const ka = timed(`zstd -q -f -d mem3.zst -o k.save && cp top.qcow2 k.qcow2 && qemu-img compare -q ${q(cDisk)} k.qcow2 && cmp k.save ${q(cMem)}`, work);
-    rows.push({ tool: 'qcow2 -c zstd top + zstd -3 save', overlayBytes: size(path.join(work, 'top.qcow2'), path.join(work, 'mem3.zst')), createSeconds: k.seconds, createPeakRssMiB: k.peakRssMiB, applySeconds: ka.seconds, applyPeakRssMiB: ka.peakRssMiB, note: 'apply = decompress save + copy layer' });
+    rows.push({
+      tool: 'qcow2 -c zstd top + zstd -3 save',
+      overlayBytes: size(path.join(work, 'top.qcow2'), path.join(work, 'mem3.zst')),
+      createSeconds: k.seconds,
+      createPeakRssMiB: k.peakRssMiB,
+      applySeconds: ka.seconds,
+      applyPeakRssMiB: ka.peakRssMiB,
+      note: 'apply = decompress save + copy layer',
+    });
 
     const ours = rows[0];
     const peers = rows.slice(1);
@@ -110,7 +140,14 @@ function main(): void {
       bench: 'overlay',
       date: new Date().toISOString(),
       host: { cpus: os.availableParallelism(), memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-      guest: { name: guest, baseDiskBytes: fs.statSync(baseDisk).size, baseMemoryFileBytes: fs.statSync(baseMem).size, customDiskFileBytes: fs.statSync(cDisk).size, customMemoryFileBytes: fs.statSync(cMem).size, memoryMiB: manifest.memoryMiB },
+      guest: {
+        name: guest,
+        baseDiskBytes: fs.statSync(baseDisk).size,
+        baseMemoryFileBytes: fs.statSync(baseMem).size,
+        customDiskFileBytes: fs.statSync(cDisk).size,
+        customMemoryFileBytes: fs.statSync(cMem).size,
+        memoryMiB: manifest.memoryMiB,
+      },
       copyOfRebuiltFiles: { seconds: copy.seconds, bytes: size(path.join(work, 'r.qcow2'), path.join(work, 'r.save')) },
       rows,
       goals,

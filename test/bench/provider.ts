@@ -38,7 +38,10 @@ function percentile(xs: number[], p: number): number {
 async function startOnce(exe: string, client: ReturnType<typeof selfSignedCertificate>, Client: grpc.ServiceClientConstructor): Promise<{ handshake: number; schema: number }> {
   const t0 = process.hrtime.bigint();
   const ms = () => Number(process.hrtime.bigint() - t0) / 1e6;
-  const p = spawn(exe, [], { env: { ...process.env, TF_PLUGIN_MAGIC_COOKIE: MAGIC_COOKIE_VALUE, PLUGIN_PROTOCOL_VERSIONS: '5,6', PLUGIN_CLIENT_CERT: client.certPem }, stdio: ['ignore', 'pipe', 'ignore'] });
+  const p = spawn(exe, [], {
+    env: { ...process.env, TF_PLUGIN_MAGIC_COOKIE: MAGIC_COOKIE_VALUE, PLUGIN_PROTOCOL_VERSIONS: '5,6', PLUGIN_CLIENT_CERT: client.certPem },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   try {
     const line = await new Promise<string>((resolve, reject) => {
       let out = '';
@@ -53,7 +56,10 @@ async function startOnce(exe: string, client: ReturnType<typeof selfSignedCertif
     // The handshake carries base64 without padding; PEM wants it back.
     const b64 = Buffer.from(cert, 'base64').toString('base64');
     const serverPem = `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
-    const c = new Client(addr, grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(client.keyPem), Buffer.from(client.certPem)), { 'grpc.ssl_target_name_override': 'localhost', 'grpc.max_receive_message_length': 64 << 20 });
+    const c = new Client(addr, grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(client.keyPem), Buffer.from(client.certPem)), {
+      'grpc.ssl_target_name_override': 'localhost',
+      'grpc.max_receive_message_length': 64 << 20,
+    });
     await new Promise<void>((resolve, reject) =>
       (c as unknown as { GetProviderSchema: (req: object, cb: (e: Error | null) => void) => void }).GetProviderSchema({}, (e) => (e ? reject(e) : resolve())),
     );
@@ -157,7 +163,7 @@ resource "terraform_data" "vm" {
     ...['plan', 'apply', 'plan-refresh', 'destroy'].map((k) => [`${k}, ${COUNT} instances + base + overlay`, `${c[k].toFixed(2)} s`, `${d[k].toFixed(2)} s`, `${(c[k] / d[k]).toFixed(2)}x`]),
   ];
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  console.log('\nProvider: start-up and Terraform wall time (TCG, 2 cores); the peer is Terraform\'s built-in terraform_data\n');
+  console.log("\nProvider: start-up and Terraform wall time (TCG, 2 cores); the peer is Terraform's built-in terraform_data\n");
   for (const r of rows) console.log(r.map((x, i) => x.padEnd(w[i])).join('  '));
   const goals = {
     handshakeMedianMs: { goal: 250, value: median(hs), met: median(hs) <= 250 },
@@ -171,7 +177,17 @@ resource "terraform_data" "vm" {
   fs.mkdirSync(path.join(root, '.bench'), { recursive: true });
   fs.writeFileSync(
     path.join(root, '.bench', 'provider.json'),
-    JSON.stringify({ date: new Date().toISOString(), instances: COUNT, starts: { handshakeMs: hs, schemaMs: sc, handshakeMedianMs: median(hs), handshakeP90Ms: percentile(hs, 90), schemaMedianMs: median(sc) }, terraform: timings, goals }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        instances: COUNT,
+        starts: { handshakeMs: hs, schemaMs: sc, handshakeMedianMs: median(hs), handshakeP90Ms: percentile(hs, 90), schemaMedianMs: median(sc) },
+        terraform: timings,
+        goals,
+      },
+      null,
+      2,
+    ) + '\n',
   );
   console.log('wrote .bench/provider.json');
 }

@@ -116,7 +116,9 @@ async function main(): Promise<void> {
       speedupAt100Mbit: { value: at100.speedup, goal: '>= 5', met: at100.speedup >= 5 },
       boundRatioAt100Mbit: { value: at100.boundRatio, goal: '<= 1.3', met: at100.boundRatio <= 1.3 },
     };
-    console.log(`\ngoals: speedup at 100 Mbit/s ${at100.speedup.toFixed(1)}x (>= 5: ${goals.speedupAt100Mbit.met ? 'met' : 'NOT met'}); end-to-end / bound ${at100.boundRatio.toFixed(2)} (<= 1.3: ${goals.boundRatioAt100Mbit.met ? 'met' : 'NOT met'})`);
+    console.log(
+      `\ngoals: speedup at 100 Mbit/s ${at100.speedup.toFixed(1)}x (>= 5: ${goals.speedupAt100Mbit.met ? 'met' : 'NOT met'}); end-to-end / bound ${at100.boundRatio.toFixed(2)} (<= 1.3: ${goals.boundRatioAt100Mbit.met ? 'met' : 'NOT met'})`,
+    );
     fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
     fs.writeFileSync(path.join(ROOT, '.bench', 'synthesis.json'), JSON.stringify({ date: new Date().toISOString(), guest: 'realistic', results, goals }, null, 2) + '\n');
     console.log('wrote .bench/synthesis.json');

@@ -27,7 +27,12 @@ export class TestEngine {
   env: Record<string, string> = {};
 
   /** `wrap` prefixes the engine's command line (e.g. `ip netns exec NS`). */
-  constructor(readonly stateDir: string, readonly extraArgs: string[] = [], readonly wrap: string[] = [], public listen = '127.0.0.1:0') {}
+  constructor(
+    readonly stateDir: string,
+    readonly extraArgs: string[] = [],
+    readonly wrap: string[] = [],
+    public listen = '127.0.0.1:0',
+  ) {}
 
   static async start(label: string, extraArgs: string[] = [], wrap: string[] = [], listen?: string): Promise<TestEngine> {
     requireBuild();

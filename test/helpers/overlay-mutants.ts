@@ -83,7 +83,7 @@ export function rleBomb(size: number, fill: number): Buffer {
   writeLE64(head, size, 5);
   parts.push(head);
   const max = 128 * 1024;
-  for (let left = size; left > 0; ) {
+  for (let left = size; left > 0;) {
     const n = Math.min(max, left);
     left -= n;
     const bh = (n << 3) | (1 << 1) | (left === 0 ? 1 : 0); // block size, type RLE, last block
@@ -166,7 +166,7 @@ export function mutants(good: Buffer, baseDiskBytes: number, baseRamBytes: numbe
   }
   const blockLen = (base.meta.memory as { blocks: { length: number }[] }).blocks[0].length;
   for (const nv of [0, 4095, blockLen + 4096, 64 * 2 ** 30, 64 * 2 ** 30 + 4096]) {
-    add(`meta.memory.blocks[0].length=${nv}`, (p) => ((p.meta.memory as { blocks: { length: number }[] }).blocks[0].length = nv, joinOverlay(p)));
+    add(`meta.memory.blocks[0].length=${nv}`, (p) => (((p.meta.memory as { blocks: { length: number }[] }).blocks[0].length = nv), joinOverlay(p)));
   }
   add('meta.memory.blocks=[]', (p) => (((p.meta.memory as Json).blocks = []), joinOverlay(p)));
   add('meta.memory.blocks x5000', (p) => (((p.meta.memory as Json).blocks = Array.from({ length: 5000 }, (_, i) => ({ id: `b${i}`, length: 4096 }))), joinOverlay(p)));

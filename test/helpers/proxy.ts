@@ -15,7 +15,11 @@ export class TcpProxy {
   port = 0;
 
   /** `rateBytesPerSec` throttles the target → client direction (what a handoff source sends). */
-  constructor(private readonly targetHost: string, private readonly targetPort: number, private readonly rateBytesPerSec = 0) {}
+  constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+    private readonly rateBytesPerSec = 0,
+  ) {}
 
   static forEndpoint(endpoint: string, rateBytesPerSec = 0): TcpProxy {
     const u = new URL(endpoint);

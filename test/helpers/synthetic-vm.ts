@@ -59,13 +59,15 @@ export function makeVm(seed: number): SynthVm {
   const customPages = new Map(basePages);
   for (let p = 0; p < 2144; p++) {
     const x = r();
-    if (x < 0.05) customPages.delete(p); // zeroed
-    else if (x < 0.15) customPages.set(p, bytes(4096)); // new data
-    else if (x < 0.18) customPages.set(p, disk.subarray(4096 * (p % 1024), 4096 * (p % 1024) + 4096)); // a disk chunk in RAM
+    if (x < 0.05)
+      customPages.delete(p); // zeroed
+    else if (x < 0.15)
+      customPages.set(p, bytes(4096)); // new data
+    else if (x < 0.18)
+      customPages.set(p, disk.subarray(4096 * (p % 1024), 4096 * (p % 1024) + 4096)); // a disk chunk in RAM
     else if (x < 0.2) customPages.set(p, Buffer.alloc(4096, 0x33)); // repeated page
   }
   const customMemory = path.join(dir, 'custom.save');
   writeSaveFile(customMemory, BLOCKS, (p) => customPages.get(p) ?? 'zero', { xml: '<domain type="qemu"><name>custom</name></domain>', resend: [3, 10, 700] });
   return { dir, baseDisk, baseMemory, customDisk, customMemory };
 }
-

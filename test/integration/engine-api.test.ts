@@ -63,7 +63,13 @@ function expectNothingLeft(): void {
 
 test('missing or wrong token: 401 and nothing else said', async () => {
   const unauthorized = '{"error":{"code":"UNAUTHORIZED","message":"unauthorized"}}';
-  for (const [m, p] of [['GET', '/v1/info'], ['GET', '/v1/bases'], ['POST', '/v1/instances'], ['GET', '/v1/no-such-endpoint'], ['DELETE', `/v1/bases/${baseId}`]]) {
+  for (const [m, p] of [
+    ['GET', '/v1/info'],
+    ['GET', '/v1/bases'],
+    ['POST', '/v1/instances'],
+    ['GET', '/v1/no-such-endpoint'],
+    ['DELETE', `/v1/bases/${baseId}`],
+  ]) {
     for (const token of [null, 'wrong-token', e.token + 'x', '']) {
       const r = await raw(m, p, { token });
       expect(r.status).toBe(401);
@@ -160,7 +166,9 @@ test('syntheses from URLs that fail, or from an overlay for another base, leave 
 test('TLS: the engine serves HTTPS with the given certificate; clients trust it through a CA file', async () => {
   const cert = path.join(work, 'cert.pem');
   const key = path.join(work, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], {
+    stdio: 'ignore',
+  });
   const t = await TestEngine.start('tls', ['--tls-cert', cert, '--tls-key', key]);
   try {
     expect(t.endpoint).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);

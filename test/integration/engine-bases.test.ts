@@ -22,7 +22,15 @@ afterAll(async () => {
 
 test('a base from a disk image, captured from an instance, exported and imported elsewhere', async () => {
   const g = await ensureGuest('tiny');
-  const fromDisk = await a.op('POST', '/v1/bases', { disk: g.baseDisk, kernel: g.kernel, initrd: g.initrd, cmdline: 'console=ttyS0 quiet panic=-1', name: 'from-disk', memoryMiB: 256, ready: 'agent' });
+  const fromDisk = await a.op('POST', '/v1/bases', {
+    disk: g.baseDisk,
+    kernel: g.kernel,
+    initrd: g.initrd,
+    cmdline: 'console=ttyS0 quiet panic=-1',
+    name: 'from-disk',
+    memoryMiB: 256,
+    ready: 'agent',
+  });
   expect(fromDisk.error).toBeUndefined();
   expect(Object.keys(fromDisk.timings)).toEqual(expect.arrayContaining(['convert', 'boot', 'wait-ready', 'save', 'hash']));
   const baseId = fromDisk.target!.id;

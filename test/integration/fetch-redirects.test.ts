@@ -160,7 +160,7 @@ http {
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   nginxExit = new Promise((resolve) => child.once('exit', () => resolve()));
-  for (const deadline = Date.now() + 10000; ; ) {
+  for (const deadline = Date.now() + 10000; ;) {
     if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${stderr}`);
     const up = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
@@ -174,8 +174,29 @@ http {
 
 beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'cle-redirects-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(work, 'key.pem'), '-out', path.join(work, 'cert.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      path.join(work, 'key.pem'),
+      '-out',
+      path.join(work, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   const key = fs.readFileSync(path.join(work, 'key.pem'));
   const cert = fs.readFileSync(path.join(work, 'cert.pem'));
   // openSource has no CA option; it uses undici's global dispatcher, so trust the test certificate there. One
@@ -184,7 +205,7 @@ beforeAll(async () => {
   agent = new Agent({ connect: { ca: cert }, connections: 1 });
   setGlobalDispatcher(agent);
 
-  b = new Origin((url, res) => {
+  b = new Origin((url) => {
     if (url.pathname === '/stall') return true; // never answers
     return false;
   });
@@ -200,11 +221,14 @@ beforeAll(async () => {
     return false;
   });
   await a.start();
-  secure = new Origin((url, res) => {
-    if (url.pathname === '/down') return redirect(res, 302, `${a.base}/file?sig=down-sekrit`);
-    if (url.pathname === '/up') return redirect(res, 308, '/file');
-    return false;
-  }, { key, cert });
+  secure = new Origin(
+    (url, res) => {
+      if (url.pathname === '/down') return redirect(res, 302, `${a.base}/file?sig=down-sekrit`);
+      if (url.pathname === '/up') return redirect(res, 308, '/file');
+      return false;
+    },
+    { key, cert },
+  );
   await secure.start();
   await startNginx();
 });

@@ -188,7 +188,9 @@ test('over TLS: the destination pulls from an https source it trusts through the
   const tls = fs.mkdtempSync(path.join(os.tmpdir(), 'handoff-tls-'));
   const cert = path.join(tls, 'cert.pem');
   const key = path.join(tls, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], {
+    stdio: 'ignore',
+  });
   // This test's own clients trust the certificate through the environment; the destination only through `ca`.
   process.env.CLOUDLET_EXTRA_CA_CERTS = cert;
   const s = await TestEngine.start('hs', [...STALL, '--tls-cert', cert, '--tls-key', key]);
@@ -232,7 +234,7 @@ test('a handoff to a cloudlet without the base fails before the VM is paused, wi
   }
 });
 
-test('a handoff token opens only that instance\'s handoff, and a wrong one nothing', async () => {
+test("a handoff token opens only that instance's handoff, and a wrong one nothing", async () => {
   const inst = (await instances(a)).find((i) => i.name === 'nobase')!;
   const other = (await instances(a)).find((i) => i.name !== 'nobase' && i.state === 'running')!;
   const grant = await a.call<{ token: string; expires: string }>('POST', `/v1/instances/${inst.id}/handoff-token`, { ttlSeconds: 60 });

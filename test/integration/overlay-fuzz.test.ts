@@ -69,7 +69,23 @@ async function cliApply(overlay: string): Promise<{ status: number | null; stder
   const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
-    ['-r', statsPreload(), CLI_JS, 'overlay', 'apply', overlay, '--base-disk', guest.baseDisk, '--base-memory', guest.baseMemory, '--out-disk', path.join(outDir, 'disk.qcow2'), '--out-memory', path.join(outDir, 'memory.save'), '--quiet'],
+      [
+        '-r',
+        statsPreload(),
+        CLI_JS,
+        'overlay',
+        'apply',
+        overlay,
+        '--base-disk',
+        guest.baseDisk,
+        '--base-memory',
+        guest.baseMemory,
+        '--out-disk',
+        path.join(outDir, 'disk.qcow2'),
+        '--out-memory',
+        path.join(outDir, 'memory.save'),
+        '--quiet',
+      ],
       { env: { ...process.env, CL_STATS_OUT: stats }, encoding: 'utf8', timeout: 120000 },
       (err, _stdout, stderr) => resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr }),
     );
@@ -151,7 +167,12 @@ test('a real engine refuses every mutant as a synthesis from a URL, within the R
     if (written - m.bytes.length > worst.written) Object.assign(worst, { written: written - m.bytes.length, writtenName: m.name });
     expect({ mutant: m.name, rssAboveIdleMiB: Math.round((peak - idle) / 2 ** 20), withinBound: peak - idle <= RSS_BOUND }).toMatchObject({ withinBound: true });
     expect({ mutant: m.name, written, withinBound: written <= m.bytes.length + WRITE_SLACK }).toMatchObject({ withinBound: true });
-    expect({ mutant: m.name, instances: fs.readdirSync(path.join(engine.stateDir, 'instances')), overlays: fs.readdirSync(path.join(engine.stateDir, 'overlays')), tmp: fs.readdirSync(path.join(engine.stateDir, 'tmp')) }).toEqual({
+    expect({
+      mutant: m.name,
+      instances: fs.readdirSync(path.join(engine.stateDir, 'instances')),
+      overlays: fs.readdirSync(path.join(engine.stateDir, 'overlays')),
+      tmp: fs.readdirSync(path.join(engine.stateDir, 'tmp')),
+    }).toEqual({
       mutant: m.name,
       instances: [],
       overlays: [],

@@ -101,8 +101,11 @@ data "cloudlet_engine" "e" {}`);
 });
 
 test('a missing token for a remote endpoint says where to put it', async () => {
-  const r = await planFails(`${provider(`  endpoint = "${engine.endpoint}"`)}
-data "cloudlet_engine" "e" {}`, { CLOUDLET_TOKEN: '' });
+  const r = await planFails(
+    `${provider(`  endpoint = "${engine.endpoint}"`)}
+data "cloudlet_engine" "e" {}`,
+    { CLOUDLET_TOKEN: '' },
+  );
   expect(r.stderr).toMatch(/Missing token/);
   expect(r.stderr).toMatch(/CLOUDLET_TOKEN/);
 });
@@ -160,7 +163,9 @@ resource "cloudlet_instance" "x" {
 
 test('values captured from a real plan decode under our schema and re-encode to the same bytes', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-capture-'));
-  tf.write('main.tf', `${good()}
+  tf.write(
+    'main.tf',
+    `${good()}
 resource "cloudlet_base_vm" "b" {
   source = "${base.file}"
 }
@@ -170,7 +175,8 @@ resource "cloudlet_instance" "x" {
   timeouts {
     create = "20m"
   }
-}`);
+}`,
+  );
   await tf.ok(['plan', '-input=false'], [0], { env: { CLOUDLET_PROVIDER_CAPTURE_DIR: dir } });
   const calls = fs
     .readdirSync(dir)
@@ -210,7 +216,9 @@ test('TLS: the provider trusts an https engine through ca_cert, also via NODE_EX
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-tls-'));
   const cert = path.join(dir, 'cert.pem');
   const key = path.join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], {
+    stdio: 'ignore',
+  });
   const t = await TestEngine.start('tftls', ['--tls-cert', cert, '--tls-key', key]);
   try {
     expect(t.endpoint).toMatch(/^https:/);

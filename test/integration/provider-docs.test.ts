@@ -163,7 +163,9 @@ afterAll(async () => {
 
 test('the docs have runnable examples, and a page for every resource and data source', () => {
   const pages = markdownFiles(DOCS).map((f) => path.relative(DOCS, f));
-  expect(pages).toEqual(expect.arrayContaining(['index.md', 'resources/base_vm.md', 'resources/overlay.md', 'resources/customization.md', 'resources/instance.md', 'data-sources/engine.md', 'data-sources/base_vm.md']));
+  expect(pages).toEqual(
+    expect.arrayContaining(['index.md', 'resources/base_vm.md', 'resources/overlay.md', 'resources/customization.md', 'resources/instance.md', 'data-sources/engine.md', 'data-sources/base_vm.md']),
+  );
   expect(EXAMPLES.length).toBeGreaterThan(0);
 });
 

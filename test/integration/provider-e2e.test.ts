@@ -162,7 +162,9 @@ test('import blocks adopt the base VM, the customization VM and the overlay', as
   const overlayId = String(tf.attributes('cloudlet_overlay', 'app').id);
   const customId = String(tf.attributes('cloudlet_customization', 'app').id);
   await tf.ok(['state', 'rm', 'cloudlet_base_vm.tiny', 'cloudlet_overlay.app', 'cloudlet_customization.app']);
-  tf.write('main.tf', config(`
+  tf.write(
+    'main.tf',
+    config(`
 import {
   to = cloudlet_base_vm.tiny
   id = "${baseId}"
@@ -175,7 +177,8 @@ import {
   to = cloudlet_overlay.app
   id = "${overlayId}"
 }
-`));
+`),
+  );
   const plan = await tf.ok(['plan', '-input=false'], [0]);
   expect(plan.stdout).toMatch(/cloudlet_base_vm\.tiny: Preparing import/);
   expect(plan.stdout).toMatch(/Plan: 3 to import, 0 to add, \d+ to change, 0 to destroy/);

@@ -40,7 +40,9 @@ test('typed errors exit 1 with their code', async () => {
 
 test('create, inspect --verify --json, apply', async () => {
   const o = path.join(vm.dir, 'cli.ovl');
-  expect(await main(['overlay', 'build', '--quiet', '--threads', '0', '--base-disk', vm.baseDisk, '--base-memory', vm.baseMemory, '--disk', vm.customDisk, '--memory', vm.customMemory, '--output', o])).toBe(0);
+  expect(
+    await main(['overlay', 'build', '--quiet', '--threads', '0', '--base-disk', vm.baseDisk, '--base-memory', vm.baseMemory, '--disk', vm.customDisk, '--memory', vm.customMemory, '--output', o]),
+  ).toBe(0);
   expect(out).toMatch(/wrote .*cli\.ovl: .* literal/);
   out = '';
   expect(await main(['overlay', 'inspect', o, '--verify', '--json'])).toBe(0);
@@ -52,6 +54,8 @@ test('create, inspect --verify --json, apply', async () => {
   out = '';
   expect(await main(['overlay', 'inspect', o])).toBe(0);
   expect(out).toMatch(/dedup hits {3}base disk \d+, base memory \d+, earlier in overlay \d+/);
-  expect(await main(['overlay', 'apply', '--quiet', o, '--base-disk', vm.baseDisk, '--base-memory', vm.baseMemory, '--out-disk', path.join(vm.dir, 'c.qcow2'), '--out-memory', path.join(vm.dir, 'c.save')])).toBe(0);
+  expect(
+    await main(['overlay', 'apply', '--quiet', o, '--base-disk', vm.baseDisk, '--base-memory', vm.baseMemory, '--out-disk', path.join(vm.dir, 'c.qcow2'), '--out-memory', path.join(vm.dir, 'c.save')]),
+  ).toBe(0);
   expect(fs.existsSync(path.join(vm.dir, 'c.save'))).toBe(true);
 });

@@ -73,7 +73,15 @@ describe('Cloudlet', () => {
     [{ peers: [{ name: 'a', endpoint: 'https://a:1' }] }, /edge: invalid peers\[0\]\.token: is required with endpoint/],
     [{ peers: [{ name: 'a' }] }, /edge: invalid peers\[0\]: give endpoint \(with token\) or stateDir/],
     [{ peers: [{ name: 'a', endpoint: 'https://a:1', stateDir: '/a' }] }, /edge: invalid peers\[0\]\.stateDir: cannot be combined/],
-    [{ peers: [{ name: 'a', stateDir: '/a' }, { name: 'a', stateDir: '/b' }] }, /edge: invalid peers\[1\]\.name: "a" is used twice/],
+    [
+      {
+        peers: [
+          { name: 'a', stateDir: '/a' },
+          { name: 'a', stateDir: '/b' },
+        ],
+      },
+      /edge: invalid peers\[1\]\.name: "a" is used twice/,
+    ],
   ])('refuses %j', (props, message) => {
     const s = stack();
     expect(() => new Cloudlet(s, 'edge', props)).toThrow(message);
@@ -200,7 +208,7 @@ describe('SynthesizedInstance', () => {
     i.moveTo(far);
     expect(only(synth(s).resource.cloudlet_instance).provider).toBe('cloudlet.far');
     expect(i.cloudlet).toBe(far);
-    expect(synth(s).provider!.cloudlet.find((p: Record<string, unknown>) => p.alias === 'far')).toMatchObject({ peer: [{ name: 'home', state_dir: '/home-state' }] });
+    expect(synth(s).provider.cloudlet.find((p: Record<string, unknown>) => p.alias === 'far')).toMatchObject({ peer: [{ name: 'home', state_dir: '/home-state' }] });
   });
 
   test('moveTo a cloudlet without peers names the fix; asPeer of the unnamed default is refused', () => {
@@ -246,7 +254,9 @@ describe('SynthesizedInstance', () => {
     const s = stack();
     const { c, o } = setup(s);
     const other = new BaseVm(s, 'other', { cloudlet: c, source: '/images/other.tar', sha256: 'f'.repeat(64) });
-    expect(() => new SynthesizedInstance(s, 'web', { base: other, overlay: o })).toThrow(/web: invalid overlay: test\/app applies to base test\/tiny \(3a216ae04d88\), not test\/other \(ffffffffffff\)/);
+    expect(() => new SynthesizedInstance(s, 'web', { base: other, overlay: o })).toThrow(
+      /web: invalid overlay: test\/app applies to base test\/tiny \(3a216ae04d88\), not test\/other \(ffffffffffff\)/,
+    );
   });
 
   test('accepts the same base declared twice by hash', () => {

@@ -88,12 +88,52 @@ describe('batches', () => {
   test.each([
     ['too short', () => Buffer.alloc(3), /too short/],
     ['unknown codec', () => payload(9, oneLiteral()), /unknown batch codec 9/],
-    ['raw length beyond the limit', () => { const p = payload(CODEC_RAW, oneLiteral()); p.writeUInt32LE(LIMITS.maxBatchRaw + 1, 1); return p; }, /out of bounds/],
-    ['raw length not matching', () => { const p = payload(CODEC_RAW, oneLiteral()); p.writeUInt32LE(100, 1); return p; }, /does not match/],
-    ['zstd frame of another size', () => { const raw = oneLiteral(); const p = payload(CODEC_ZSTD, raw, compressOnce(raw, 3)); p.writeUInt32LE(raw.length - 4, 1); return p; }, /frame declares/],
+    [
+      'raw length beyond the limit',
+      () => {
+        const p = payload(CODEC_RAW, oneLiteral());
+        p.writeUInt32LE(LIMITS.maxBatchRaw + 1, 1);
+        return p;
+      },
+      /out of bounds/,
+    ],
+    [
+      'raw length not matching',
+      () => {
+        const p = payload(CODEC_RAW, oneLiteral());
+        p.writeUInt32LE(100, 1);
+        return p;
+      },
+      /does not match/,
+    ],
+    [
+      'zstd frame of another size',
+      () => {
+        const raw = oneLiteral();
+        const p = payload(CODEC_ZSTD, raw, compressOnce(raw, 3));
+        p.writeUInt32LE(raw.length - 4, 1);
+        return p;
+      },
+      /frame declares/,
+    ],
     ['not zstd', () => payload(CODEC_ZSTD, Buffer.alloc(64), Buffer.alloc(64, 1)), /not a zstd frame|frame declares/],
-    ['more entries than the limit', () => { const raw = oneLiteral(); raw.writeUInt32LE(LIMITS.maxBatchEntries + 1, 0); return payload(CODEC_RAW, raw); }, /claims/],
-    ['literal bytes not matching the entries', () => { const raw = oneLiteral(); return payload(CODEC_RAW, raw.subarray(0, raw.length - 1)); }, /literal bytes/],
+    [
+      'more entries than the limit',
+      () => {
+        const raw = oneLiteral();
+        raw.writeUInt32LE(LIMITS.maxBatchEntries + 1, 0);
+        return payload(CODEC_RAW, raw);
+      },
+      /claims/,
+    ],
+    [
+      'literal bytes not matching the entries',
+      () => {
+        const raw = oneLiteral();
+        return payload(CODEC_RAW, raw.subarray(0, raw.length - 1));
+      },
+      /literal bytes/,
+    ],
   ])('%s is a protocol error', (_name, make, message) => {
     let err: unknown;
     try {
@@ -149,7 +189,15 @@ describe('receiving a stream', () => {
     ['a disk chunk beyond the disk', () => [...jsonRecord(RecordType.Hello, hello), ...batchRecord(entries((b) => b.add(Space.Disk, Source.Zero, MiB / 4096)))], /beyond the disk/],
     ['a base disk reference beyond the base', () => [...jsonRecord(RecordType.Hello, hello), ...batchRecord(entries((b) => b.add(Space.Disk, Source.BaseDisk, 0, MiB / 4096)))], /beyond the base/],
     ['memory before the layout', () => [...jsonRecord(RecordType.Hello, hello), ...batchRecord(entries((b) => b.add(Space.Memory, Source.Zero, 0)))], /before the RAM layout/],
-    ['an unknown chunk source', () => { const raw = entries((b) => b.add(Space.Disk, Source.Zero, 0)); raw[4 + 1] = 77; return [...jsonRecord(RecordType.Hello, hello), ...batchRecord(raw)]; }, /unknown chunk source 77/],
+    [
+      'an unknown chunk source',
+      () => {
+        const raw = entries((b) => b.add(Space.Disk, Source.Zero, 0));
+        raw[4 + 1] = 77;
+        return [...jsonRecord(RecordType.Hello, hello), ...batchRecord(raw)];
+      },
+      /unknown chunk source 77/,
+    ],
     ['an end without memory', () => [...jsonRecord(RecordType.Hello, hello), ...jsonRecord(RecordType.End, {})], /ended before the memory state was complete/],
     ['a stream cut short', () => [...jsonRecord(RecordType.Hello, hello), recordHeader(RecordType.Batch, 100)], /ends in the middle/],
     ['a disk of absurd size', () => jsonRecord(RecordType.Hello, { ...hello, disk: { virtualSize: 2 ** 60, clusterBits: 16 } }), /invalid disk description/],
@@ -160,7 +208,7 @@ describe('receiving a stream', () => {
     expect(e.message).toMatch(message);
   });
 
-  test('an error record from the source ends the receive with the source\'s reason', async () => {
+  test("an error record from the source ends the receive with the source's reason", async () => {
     const e = await receive(jsonRecord(RecordType.Error, { code: 'VM_FAILED', message: 'QEMU refused' }));
     expect(e.code).toBe('HANDOFF_FAILED');
     expect(e.message).toMatch(/QEMU refused \(VM_FAILED\)/);

@@ -31,7 +31,15 @@ describe('save file reader', () => {
   beforeAll(() => {
     const f = path.join(dir, 'good.save');
     const bytes = prng(4);
-    writeSaveFile(f, [{ id: 'pc.ram', pages: 64 }, { id: 'pc.rom', pages: 8 }], (p) => (p % 3 ? bytes(4096) : 'zero'), { resend: [1, 2] });
+    writeSaveFile(
+      f,
+      [
+        { id: 'pc.ram', pages: 64 },
+        { id: 'pc.rom', pages: 8 },
+      ],
+      (p) => (p % 3 ? bytes(4096) : 'zero'),
+      { resend: [1, 2] },
+    );
     good = fs.readFileSync(f);
   });
 
@@ -44,7 +52,10 @@ describe('save file reader', () => {
   test('parses blocks, pages and resends', async () => {
     const f = path.join(dir, 'good.save');
     const l = await parseSaveFile(f);
-    expect(l.blocks.map((b) => [b.id, b.length, b.firstPage])).toEqual([['pc.ram', 64 * 4096, 0], ['pc.rom', 8 * 4096, 64]]);
+    expect(l.blocks.map((b) => [b.id, b.length, b.firstPage])).toEqual([
+      ['pc.ram', 64 * 4096, 0],
+      ['pc.rom', 8 * 4096, 64],
+    ]);
     expect(l.resent).toBe(true);
     expect(l.footers).toBe(true);
     expect(Array.from(l.pageOffsets).filter((o) => o >= 0).length).toBe(72 - 24);
@@ -106,7 +117,15 @@ describe('qcow2 reader and writer', () => {
     const open = async (b: Buffer) => {
       const g = path.join(dir, 'h.qcow2');
       fs.writeFileSync(g, b);
-      return codeOf(Qcow2Image.open(g).then(async (i) => { try { await i.clusters(); } finally { await i.close(); } }));
+      return codeOf(
+        Qcow2Image.open(g).then(async (i) => {
+          try {
+            await i.clusters();
+          } finally {
+            await i.close();
+          }
+        }),
+      );
     };
     const mut = (fn: (b: Buffer) => void) => {
       const b = Buffer.from(good);

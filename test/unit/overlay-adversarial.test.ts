@@ -33,7 +33,16 @@ async function applyBytes(bytes: Buffer, opts: { stream?: boolean } = {}): Promi
   let code = 'OK';
   try {
     const overlay = opts.stream
-      ? { read: (() => { let done = false; return async () => { if (done) return null; done = true; return bytes; }; })() }
+      ? {
+          read: (() => {
+            let done = false;
+            return async () => {
+              if (done) return null;
+              done = true;
+              return bytes;
+            };
+          })(),
+        }
       : f;
     await applyOverlay({ overlay, baseDisk: vm.baseDisk, baseMemory: vm.baseMemory, outputDisk: od, outputMemory: om });
   } catch (e) {
@@ -92,7 +101,20 @@ describe('overlay rejects bad input with typed errors and no output', () => {
 
   test('truncated anywhere: OVERLAY_TRUNCATED (file and stream)', async () => {
     const metaLen = good.readUInt32LE(24);
-    const cuts = [0, 1, 7, 79, 80, 81, HEADER_BYTES + metaLen - 1, HEADER_BYTES + metaLen + 5, Math.floor(good.length / 2), good.length - TRAILER_BYTES - 1, good.length - TRAILER_BYTES, good.length - 1];
+    const cuts = [
+      0,
+      1,
+      7,
+      79,
+      80,
+      81,
+      HEADER_BYTES + metaLen - 1,
+      HEADER_BYTES + metaLen + 5,
+      Math.floor(good.length / 2),
+      good.length - TRAILER_BYTES - 1,
+      good.length - TRAILER_BYTES,
+      good.length - 1,
+    ];
     for (const cut of cuts) {
       expect([cut, await applyBytes(good.subarray(0, cut))]).toEqual([cut, 'OVERLAY_TRUNCATED']);
       expect([cut, await applyBytes(good.subarray(0, cut), { stream: true })]).toEqual([cut, 'OVERLAY_TRUNCATED']);
@@ -140,7 +162,14 @@ describe('overlay rejects bad input with typed errors and no output', () => {
 
   test('absurd declared sizes are refused before allocation', async () => {
     expect(await applyBytes(seal(split(good), (h) => h.writeUInt32LE(0x7fffffff, 24)))).toBe('OVERLAY_LIMIT'); // metadata 2 GiB
-    expect(await applyBytes(seal(split(good), (h) => { h.writeUInt32LE(0, 32); h.writeUInt32LE(0x100, 36); }))).toBe('OVERLAY_LIMIT'); // index 1 TiB
+    expect(
+      await applyBytes(
+        seal(split(good), (h) => {
+          h.writeUInt32LE(0, 32);
+          h.writeUInt32LE(0x100, 36);
+        }),
+      ),
+    ).toBe('OVERLAY_LIMIT'); // index 1 TiB
     expect(await applyBytes(seal(split(good), (h) => h.writeUInt32LE(0xffffff00, 20)))).toMatch(/OVERLAY_(LIMIT|CORRUPT)/); // file length 2^56
     const p = split(good);
     p.meta.disk.virtualSize = 2 ** 62;
@@ -164,15 +193,33 @@ describe('overlay rejects bad input with typed errors and no output', () => {
     // entries out of order
     expect(await tampered((p) => p.index.copy(p.index, at(p, 1) + 8, at(p, 0) + 8, at(p, 0) + 16))).toBe('OVERLAY_CORRUPT');
     // an Earlier reference forward, and an unknown kind
-    expect(await tampered((p) => { p.index[at(p, 0)] = 5; p.index.writeUInt32LE(1000000, at(p, 0) + 4); })).toBe('OVERLAY_CORRUPT');
-    expect(await tampered((p) => { p.index[at(p, 0)] = 9; })).toBe('OVERLAY_CORRUPT');
+    expect(
+      await tampered((p) => {
+        p.index[at(p, 0)] = 5;
+        p.index.writeUInt32LE(1000000, at(p, 0) + 4);
+      }),
+    ).toBe('OVERLAY_CORRUPT');
+    expect(
+      await tampered((p) => {
+        p.index[at(p, 0)] = 9;
+      }),
+    ).toBe('OVERLAY_CORRUPT');
     // a base reference beyond the base disk
-    expect(await tampered((p) => { p.index[at(p, 0)] = 3; p.index.writeUInt32LE(0xfffffff0, at(p, 0) + 4); })).toBe('OVERLAY_CORRUPT');
+    expect(
+      await tampered((p) => {
+        p.index[at(p, 0)] = 3;
+        p.index.writeUInt32LE(0xfffffff0, at(p, 0) + 4);
+      }),
+    ).toBe('OVERLAY_CORRUPT');
     // a frame claiming a million chunks
     const framesAt = (p: Parts) => p.index.length - p.meta.frames.count * 8;
     expect(await tampered((p) => p.index.writeUInt32LE(1 << 20, framesAt(p) + 4))).toBe('OVERLAY_LIMIT');
     // entry count in metadata disagreeing with the index
-    expect(await tampered((p) => { p.meta.disk.entries += 1; })).toBe('OVERLAY_CORRUPT');
+    expect(
+      await tampered((p) => {
+        p.meta.disk.entries += 1;
+      }),
+    ).toBe('OVERLAY_CORRUPT');
     // a frame whose bytes are replaced by another valid zstd frame of a different size
     const p = split(good);
     const firstLen = p.index.readUInt32LE(framesAt(p));

@@ -91,7 +91,16 @@ describe('overlay codec property test', () => {
     const vm = makeVm(seed);
     try {
       const out = path.join(vm.dir, 'o.ovl');
-      await createOverlay({ baseDisk: vm.baseDisk, baseMemory: vm.baseMemory, customDisk: vm.customDisk, customMemory: vm.customMemory, output: out, threads: 0, frameChunks: 1 + (seed % 7), level: 1 + (seed % 5) });
+      await createOverlay({
+        baseDisk: vm.baseDisk,
+        baseMemory: vm.baseMemory,
+        customDisk: vm.customDisk,
+        customMemory: vm.customMemory,
+        output: out,
+        threads: 0,
+        frameChunks: 1 + (seed % 7),
+        level: 1 + (seed % 5),
+      });
       const rd = path.join(vm.dir, 'r.qcow2');
       const rm = path.join(vm.dir, 'r.save');
       await applyOverlay({ overlay: out, baseDisk: vm.baseDisk, baseMemory: vm.baseMemory, outputDisk: rd, outputMemory: rm });

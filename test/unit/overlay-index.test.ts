@@ -31,7 +31,7 @@ afterAll(() => fs.rmSync(vm.dir, { recursive: true, force: true }));
 
 function parseInPieces(bytes: Buffer, sizes: () => number, keep = true) {
   const p = new IndexParser(meta, 'o.ovl', keep, null);
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const n = Math.min(bytes.length - at, sizes());
     p.push(bytes.subarray(at, at + n));
     at += n;
@@ -75,7 +75,16 @@ test('a bad record is refused wherever a piece boundary falls, and a short or lo
 test('declared sizes beyond the base are refused before the index is read', () => {
   const header = decodeHeader(file.subarray(0, 80), 'o.ovl');
   const ram = meta.memory.blocks.reduce((a, b) => a + b.length, 0);
-  const bounds: BaseBounds = { diskBytes: meta.base.disk.size, memoryFileBytes: meta.base.memory.size, diskChunks: meta.base.disk.size / 4096, ramBytes: ram, pages: ram / 4096, ramBlocks: meta.memory.blocks.length, headerBytes: meta.memory.blobs.header, tailBytes: meta.memory.blobs.tail };
+  const bounds: BaseBounds = {
+    diskBytes: meta.base.disk.size,
+    memoryFileBytes: meta.base.memory.size,
+    diskChunks: meta.base.disk.size / 4096,
+    ramBytes: ram,
+    pages: ram / 4096,
+    ramBlocks: meta.memory.blocks.length,
+    headerBytes: meta.memory.blobs.header,
+    tailBytes: meta.memory.blobs.tail,
+  };
   expect(() => checkDeclared(header, meta, 'o.ovl', bounds)).not.toThrow();
   const refused = (m: OverlayMeta, h = header): string => {
     try {

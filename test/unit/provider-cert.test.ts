@@ -124,8 +124,7 @@ describe('selfSignedCertificate', () => {
     expect(new Date(parsed.validTo).getUTCFullYear()).toBeGreaterThanOrEqual(2050);
     const dump = openssl(['asn1parse', '-in', '-'], long.certPem);
     expect(dump).toMatch(/UTCTIME\s+:\d{12}Z\n[^\n]*GENERALIZEDTIME\s+:20[5-9]\d{11}Z\n/);
-    expect(openssl(['verify', '-CAfile', writeTemp('long.pem', long.certPem), writeTemp('long2.pem', long.certPem)]))
-      .toMatch(/: OK/);
+    expect(openssl(['verify', '-CAfile', writeTemp('long.pem', long.certPem), writeTemp('long2.pem', long.certPem)])).toMatch(/: OK/);
   });
 
   test('a custom common name lands in the subject, and a non-printable one is UTF8String', () => {
@@ -164,9 +163,7 @@ describe('selfSignedCertificate', () => {
     expect(text).toMatch(/Signature Algorithm: ecdsa-with-SHA256/);
     expect(text).toMatch(/X509v3 Basic Constraints: critical\s+CA:TRUE\n/);
     expect(text).toMatch(/X509v3 Key Usage: critical\s+Digital Signature, Key Encipherment, Certificate Sign\n/);
-    expect(text).toMatch(
-      /X509v3 Extended Key Usage: *\n\s+TLS Web Server Authentication, TLS Web Client Authentication\n/,
-    );
+    expect(text).toMatch(/X509v3 Extended Key Usage: *\n\s+TLS Web Server Authentication, TLS Web Client Authentication\n/);
     expect(text).toMatch(/X509v3 Subject Alternative Name: *\n\s+DNS:localhost, IP Address:127\.0\.0\.1\n/);
     const ski = /X509v3 Subject Key Identifier: *\n\s+([0-9A-F:]+)\n/.exec(text)?.[1];
     const aki = /X509v3 Authority Key Identifier: *\n\s+(?:keyid:)?([0-9A-F:]+)\n/.exec(text)?.[1];
@@ -213,9 +210,7 @@ describe('mutual TLS with two generated certificates', () => {
         sock.on('error', () => undefined); // a client hanging up early is not this test's concern
       },
     );
-    server.on('tlsClientError', (error: Error, sock: tls.TLSSocket) =>
-      refusals.push({ error, reason: String(sock.authorizationError) }),
-    );
+    server.on('tlsClientError', (error: Error, sock: tls.TLSSocket) => refusals.push({ error, reason: String(sock.authorizationError) }));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   });
@@ -281,13 +276,7 @@ function exchange(port: number, client: SelfSignedCertificate, trustedServerPem:
     let reply = '';
     sock.on('secureConnect', () => sock.write('ping'));
     sock.on('data', (d: Buffer) => (reply += d.toString()));
-    sock.on('end', () =>
-      finish(
-        reply
-          ? { reply, authorized: sock.authorized, serverCert: sock.getPeerCertificate().raw }
-          : { error: new Error('closed without a reply') },
-      ),
-    );
+    sock.on('end', () => finish(reply ? { reply, authorized: sock.authorized, serverCert: sock.getPeerCertificate().raw } : { error: new Error('closed without a reply') }));
     sock.on('error', (error: Error) => finish({ error }));
     sock.on('close', () => finish(reply ? { reply } : { error: new Error('closed without a reply') }));
   });

@@ -26,7 +26,10 @@ import {
 } from '../../provider/protocol/cty';
 import { MsgpackError, MsgpackExt, MsgpackReader, MsgpackValue, MsgpackWriter, decode, encode } from '../../provider/protocol/msgpack';
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+const hex = (b: Uint8Array): string =>
+  Buffer.from(b)
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1 ');
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
 const concat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
 const float64 = (n: number): string => {
@@ -146,7 +149,8 @@ describe('msgpack generic codec', () => {
   });
 
   test('extensions: fixext for 1/2/4/8/16 bytes, ext8/16/32 otherwise, signed type byte', () => {
-    const header = (n: number, type = 5) => hex(encode(new MsgpackExt(type, new Uint8Array(n))).subarray(0, n === 1 || n === 2 || n === 4 || n === 8 || n === 16 ? 2 : n <= 255 ? 3 : n <= 65535 ? 4 : 6));
+    const header = (n: number, type = 5) =>
+      hex(encode(new MsgpackExt(type, new Uint8Array(n))).subarray(0, n === 1 || n === 2 || n === 4 || n === 8 || n === 16 ? 2 : n <= 255 ? 3 : n <= 65535 ? 4 : 6));
     expect(header(1)).toBe('d4 05');
     expect(header(2)).toBe('d5 05');
     expect(header(4)).toBe('d6 05');
@@ -511,7 +515,7 @@ describe('cty msgpack round trips', () => {
     expect(Object.getPrototypeOf(back)).toBeNull();
     expect(({} as Record<string, unknown>).p).toBeUndefined();
     // An object attribute named "constructor" that is absent is null, not Object.prototype.constructor.
-    const withConstructor: CtyType = { object: Object.fromEntries([['constructor', 'string']]) as Record<string, CtyType> };
+    const withConstructor: CtyType = { object: Object.fromEntries([['constructor', 'string']]) };
     expect(hex(encodeMsgpack({}, withConstructor))).toBe('81 ab 63 6f 6e 73 74 72 75 63 74 6f 72 c0');
   });
 });
@@ -603,7 +607,12 @@ describe('cty msgpack decoding of wrong or hostile input', () => {
     expect(err!.path).toEqual([{ attribute: 'timeouts' }, { attribute: 'create' }]);
     expect(err!.reason).toBe('expected string, got bool');
 
-    const badDisk = encode({ disk: [{ size_mib: 1, label: 'a', tags: ['x'] }, { size_mib: 'big', label: 'b', tags: null }] });
+    const badDisk = encode({
+      disk: [
+        { size_mib: 1, label: 'a', tags: ['x'] },
+        { size_mib: 'big', label: 'b', tags: null },
+      ],
+    });
     expect(() => decodeMsgpack(badDisk, { object: { disk: { list: diskType } } })).toThrow('.disk[1].size_mib: expected number, got string "big"');
     expect(() => decodeMsgpack(encode({ env: 1 }), { map: 'string' })).toThrow('["env"]: expected string, got number (integer)');
     expect(() => decodeMsgpack(encode([1]), { tuple: ['number', 'number'] })).toThrow('(root): expected a tuple of 2 element(s), got 1');
@@ -612,9 +621,7 @@ describe('cty msgpack decoding of wrong or hostile input', () => {
     expect(() => decodeMsgpack(encode([1, 2]), 'dynamic')).toThrow(/the type of a dynamic value must be JSON bytes, got number/);
     expect(() => decodeMsgpack(encode([new Uint8Array(Buffer.from('"strin"')), 'x']), 'dynamic')).toThrow(/unknown primitive type "strin"/);
     expect(() => decodeMsgpack(encode(['"string"']), 'dynamic')).toThrow(/2-element array/);
-    expect(() => decodeMsgpack(encode({ extra: [new Uint8Array(Buffer.from('"number"')), 'x'] }), { object: { extra: 'dynamic' } })).toThrow(
-      '.extra: expected number, got string "x"',
-    );
+    expect(() => decodeMsgpack(encode({ extra: [new Uint8Array(Buffer.from('"number"')), 'x'] }), { object: { extra: 'dynamic' } })).toThrow('.extra: expected number, got string "x"');
   });
 
   test('every truncation of a valid encoding throws, with the path and offset', () => {
@@ -811,10 +818,31 @@ describe('valueEquals and containsUnknown', () => {
     expect(valueEquals([1, 2, 3], [3, 1, 2])).toBe(false);
     expect(valueEquals([1, 2], [1, 2, 3], { set: 'number' })).toBe(false);
     const blocks: CtyType = { object: { disk: { set: diskType } } };
-    const a = { disk: [{ size_mib: 1, label: 'a', tags: ['x', 'y'] }, { size_mib: 2, label: 'b', tags: [] }] };
-    const b = { disk: [{ size_mib: 2, label: 'b', tags: [] }, { size_mib: 1, label: 'a', tags: ['y', 'x'] }] };
+    const a = {
+      disk: [
+        { size_mib: 1, label: 'a', tags: ['x', 'y'] },
+        { size_mib: 2, label: 'b', tags: [] },
+      ],
+    };
+    const b = {
+      disk: [
+        { size_mib: 2, label: 'b', tags: [] },
+        { size_mib: 1, label: 'a', tags: ['y', 'x'] },
+      ],
+    };
     expect(valueEquals(a, b, blocks)).toBe(true);
-    expect(valueEquals(a, { disk: [{ size_mib: 2, label: 'b', tags: [] }, { size_mib: 1, label: 'A', tags: ['y', 'x'] }] }, blocks)).toBe(false);
+    expect(
+      valueEquals(
+        a,
+        {
+          disk: [
+            { size_mib: 2, label: 'b', tags: [] },
+            { size_mib: 1, label: 'A', tags: ['y', 'x'] },
+          ],
+        },
+        blocks,
+      ),
+    ).toBe(false);
     expect(valueEquals([1, 'x'], [1, 'x'], { tuple: ['number', 'string'] })).toBe(true);
   });
 

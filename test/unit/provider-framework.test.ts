@@ -122,7 +122,10 @@ function harness(): Harness {
   const resource = fakeResource();
   const configure = jest.fn(async () => api);
   const def: ProviderDefinition<FakeApi> = {
-    schema: { version: 0, block: { description: 'Fake.', attributes: { endpoint: { type: 'string', optional: true, description: 'Where.', validate: (v) => (String(v).startsWith('http') ? undefined : 'not a URL') } } } },
+    schema: {
+      version: 0,
+      block: { description: 'Fake.', attributes: { endpoint: { type: 'string', optional: true, description: 'Where.', validate: (v) => (String(v).startsWith('http') ? undefined : 'not a URL') } } },
+    },
     configure,
     resources: [resource],
     dataSources: [],
@@ -290,7 +293,7 @@ describe('ApplyResourceChange', () => {
     return h.rpc('ApplyResourceChange', { type_name: 'fake_thing', prior_state: dv(prior), planned_state: dv(planned), config: dv(config), planned_private: priv });
   }
 
-  test('create returns a wholly known state with the resource\'s computed values', async () => {
+  test("create returns a wholly known state with the resource's computed values", async () => {
     const h = await configured();
     const config = { name: 'a', size: 1, timeouts: { create: '90s', update: null } };
     const planned = value((await plan(h, null, config)).planned_state)!;
@@ -307,7 +310,7 @@ describe('ApplyResourceChange', () => {
     expect(h.api.objects.get('a')).toMatchObject({ result: 'result-of-a' });
   });
 
-  test('the resource\'s default timeout applies when the timeouts block leaves it unset', async () => {
+  test("the resource's default timeout applies when the timeouts block leaves it unset", async () => {
     const h = await configured();
     const planned = value((await plan(h, null, { name: 'a' })).planned_state)!;
     await apply(h, null, planned, { name: 'a' });
@@ -360,7 +363,7 @@ describe('ApplyResourceChange', () => {
 // ------------------------------------------------------------------------------------------- read and import
 
 describe('ReadResource and ImportResourceState', () => {
-  test('refresh takes the resource\'s values and echoes the private bytes', async () => {
+  test("refresh takes the resource's values and echoes the private bytes", async () => {
     const h = await configured();
     h.api.objects.set('a', { ...PRIOR, size: 7, stamp: 'stamp-drifted' });
     const priv = Buffer.from([0xde, 0xad, 0xbe, 0xef]);
@@ -381,7 +384,7 @@ describe('ReadResource and ImportResourceState', () => {
     expect(h.api.calls).toEqual(['read a']);
   });
 
-  test('import returns the object\'s state conformed to the schema', async () => {
+  test("import returns the object's state conformed to the schema", async () => {
     const h = await configured();
     h.api.objects.set('a', { ...PRIOR });
     const res = await h.rpc('ImportResourceState', { type_name: 'fake_thing', id: 'a' });

@@ -113,7 +113,7 @@ describe('servePlugin in-process', () => {
     plugin.server.forceShutdown();
   });
 
-  test('the handshake line is go-plugin\'s: core 1, protocol 6, tcp on loopback, grpc, unpadded base64 DER', () => {
+  test("the handshake line is go-plugin's: core 1, protocol 6, tcp on loopback, grpc, unpadded base64 DER", () => {
     expect(plugin.handshake).toMatch(HANDSHAKE_RE);
     const [core, proto, net, addr, kind, cert] = plugin.handshake.split('|');
     expect([core, proto, net, kind]).toEqual(['1', '6', 'tcp', 'grpc']);
@@ -313,11 +313,11 @@ describe('the packaged provider executable', () => {
     });
     children.push(child);
     let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     const handshake = new Promise<string>((resolve, reject) => {
       let out = '';
-      child.stdout!.on('data', (d: Buffer) => {
+      child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
         const nl = out.indexOf('\n');
         if (nl >= 0) resolve(out.slice(0, nl));

@@ -167,7 +167,7 @@ function pbEncode(type: string, v: Obj): Buffer {
 /** protobufjs' decoding, as a plain object with int64 as numbers and enums as names. */
 function pbDecode(type: string, bytes: Uint8Array): Obj {
   const t = pbType(type);
-  return t.toObject(t.decode(bytes), { longs: Number, enums: String }) as Obj;
+  return t.toObject(t.decode(bytes), { longs: Number, enums: String });
 }
 
 /** (a) ours → protobufjs and (b) protobufjs → ours, both against the canonical form of `value`. */
@@ -213,7 +213,11 @@ function attribute(name: string, type: unknown, extra: Obj = {}): Obj {
 
 /** A provider schema response as our framework builds it, with some of everything the message can hold. */
 function schemaResponse(): Obj {
-  const timeouts = { type_name: 'timeouts', nesting: 'SINGLE', block: { version: 0, attributes: [attribute('create', 'string', { optional: true })], description: 'Time limits.', description_kind: 'MARKDOWN' } };
+  const timeouts = {
+    type_name: 'timeouts',
+    nesting: 'SINGLE',
+    block: { version: 0, attributes: [attribute('create', 'string', { optional: true })], description: 'Time limits.', description_kind: 'MARKDOWN' },
+  };
   return {
     provider: {
       version: 0,
@@ -288,7 +292,15 @@ function diagnosticWithPath(): Obj {
     summary: 'Invalid value for endpoint',
     detail: 'expected http://HOST:PORT',
     attribute: {
-      steps: [{ attribute_name: 'peer' }, { element_key_int: 7 }, { attribute_name: 'tags' }, { element_key_string: 'env' }, { element_key_int: -2 }, { element_key_int: 2 ** 40 }, { element_key_string: 'ünï ✓' }],
+      steps: [
+        { attribute_name: 'peer' },
+        { element_key_int: 7 },
+        { attribute_name: 'tags' },
+        { element_key_string: 'env' },
+        { element_key_int: -2 },
+        { element_key_int: 2 ** 40 },
+        { element_key_string: 'ünï ✓' },
+      ],
     },
   };
 }
@@ -329,7 +341,7 @@ describe('descriptor', () => {
         if (o instanceof protobuf.Type) messages.push(name);
         else if (o instanceof protobuf.Enum) enums.push(name);
         else if (o instanceof protobuf.Service) services.push(name);
-        if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) walk(o as protobuf.NamespaceBase);
+        if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) walk(o);
       }
     };
     walk(root);
@@ -392,7 +404,15 @@ describe('agreement with protobufjs', () => {
     expect(steps[6].element_key_string).toBe('ünï ✓');
     // protobufjs sees which member of the oneof each step selects.
     const pb = pbType('tfplugin6.Diagnostic').toObject(pbType('tfplugin6.Diagnostic').decode(ours), { oneofs: true, longs: Number }) as { attribute: { steps: { selector: string }[] } };
-    expect(pb.attribute.steps.map((s) => s.selector)).toEqual(['attribute_name', 'element_key_int', 'attribute_name', 'element_key_string', 'element_key_int', 'element_key_int', 'element_key_string']);
+    expect(pb.attribute.steps.map((s) => s.selector)).toEqual([
+      'attribute_name',
+      'element_key_int',
+      'attribute_name',
+      'element_key_string',
+      'element_key_int',
+      'element_key_int',
+      'element_key_string',
+    ]);
   });
 
   test('a oneof member holding its default value is still encoded (a diagnostic on list element 0)', () => {
@@ -441,9 +461,9 @@ describe('agreement with protobufjs', () => {
     // Set to their defaults: presence must survive (an empty Timestamp is the epoch, not "no renewal").
     const zero = crossCheck(t, { renew_at: { seconds: 0, nanos: 0 }, private: Buffer.alloc(0) });
     expect(zero.decoded.renew_at).toEqual({ seconds: 0, nanos: 0 });
-    expect(Buffer.isBuffer(zero.decoded.private) && (zero.decoded.private as Buffer).length).toBe(0);
+    expect(Buffer.isBuffer(zero.decoded.private) && zero.decoded.private.length).toBe(0);
     expect(zero.ours.length).toBeGreaterThan(0);
-    const pb = pbType(t).toObject(pbType(t).decode(zero.ours)) as Obj;
+    const pb = pbType(t).toObject(pbType(t).decode(zero.ours));
     expect(Object.keys(pb).sort()).toEqual(['private', 'renew_at']);
 
     const unset = crossCheck(t, { diagnostics: [{ severity: 'ERROR', summary: 'No such ephemeral resource', detail: '' }] });
@@ -510,7 +530,14 @@ describe('agreement with protobufjs', () => {
       write_only: false,
     });
     expect(codec.decode('tfplugin6.RawState', Buffer.alloc(0))).toEqual({ json: Buffer.alloc(0), flatmap: {} });
-    expect(codec.decode('tfplugin6.GetMetadata.Response', Buffer.alloc(0))).toEqual({ server_capabilities: null, diagnostics: [], data_sources: [], resources: [], functions: [], ephemeral_resources: [] });
+    expect(codec.decode('tfplugin6.GetMetadata.Response', Buffer.alloc(0))).toEqual({
+      server_capabilities: null,
+      diagnostics: [],
+      data_sources: [],
+      resources: [],
+      functions: [],
+      ephemeral_resources: [],
+    });
   });
 
   test('defaults are left out of the encoding, as proto3 requires, and protobufjs agrees byte for byte', () => {
@@ -656,7 +683,9 @@ describe('hostile input', () => {
 
   test('truncated and overlong varints throw', () => {
     expect(expectClearError(() => codec.decode('tfplugin6.UpgradeResourceState.Request', Buffer.from([0x10, 0xff, 0xff]))).message).toMatch(/truncated varint/);
-    expect(expectClearError(() => codec.decode('tfplugin6.UpgradeResourceState.Request', Buffer.concat([Buffer.from([0x10]), Buffer.alloc(11, 0xff), Buffer.from([0x01])]))).message).toMatch(/longer than 10 bytes/);
+    expect(expectClearError(() => codec.decode('tfplugin6.UpgradeResourceState.Request', Buffer.concat([Buffer.from([0x10]), Buffer.alloc(11, 0xff), Buffer.from([0x01])]))).message).toMatch(
+      /longer than 10 bytes/,
+    );
     // A key that is itself a truncated varint.
     expectClearError(() => codec.decode('plugin.Empty', Buffer.from([0x80])));
     // Fixed-width fields cut short.
@@ -709,7 +738,7 @@ describe('hostile input', () => {
       let depth = 0;
       let cur: Obj | null = b;
       for (;;) {
-        const next: Obj | null | undefined = depth % 2 === 0 ? (((cur.block_types as Obj[] | undefined) ?? [])[0] as Obj | undefined) : (cur.block as Obj | null);
+        const next: Obj | null | undefined = depth % 2 === 0 ? ((cur.block_types as Obj[] | undefined) ?? [])[0] : (cur.block as Obj | null);
         if (!next) return depth;
         cur = next;
         depth++;
@@ -718,7 +747,7 @@ describe('hostile input', () => {
     const ok = nestedBlocks(64);
     expect(depthOf(codec.decode('tfplugin6.Schema.Block', ok))).toBe(64);
     // protobufjs reads the same structure.
-    expect(depthOf(pbDecode('tfplugin6.Schema.Block', ok) as Obj)).toBe(64);
+    expect(depthOf(pbDecode('tfplugin6.Schema.Block', ok))).toBe(64);
     expect(expectClearError(() => codec.decode('tfplugin6.Schema.Block', nestedBlocks(65))).message).toMatch(/nested too deeply/);
   });
 

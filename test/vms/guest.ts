@@ -70,7 +70,12 @@ function artifacts(dir: string, manifest: GuestManifest): GuestArtifacts {
 
 /** A running guest on its own embedded libvirt root. */
 export class RunningGuest {
-  constructor(readonly virsh: VirshSession, readonly name: string, readonly socket: string, readonly consoleLog: string) {}
+  constructor(
+    readonly virsh: VirshSession,
+    readonly name: string,
+    readonly socket: string,
+    readonly consoleLog: string,
+  ) {}
 
   exec(cmd: string, timeoutMs = 60000): Promise<ExecResult> {
     return guestExec(this.socket, cmd, timeoutMs);
@@ -235,7 +240,13 @@ async function buildGuest(name: GuestName, dir: string): Promise<GuestArtifacts>
     fs.symlinkSync(tmp, dir);
     try {
       log('booting base VM');
-      const base = await bootGuest(path.join(run, 'base'), { name: `cloudlet-${name}`, ...common, disk: { path: final(path.join(tmp, 'base', 'disk.raw')), format: 'raw' }, controlSocket: path.join(shortRoot(), 'ctl.sock'), consoleLog: path.join(run, 'base', 'console.log') });
+      const base = await bootGuest(path.join(run, 'base'), {
+        name: `cloudlet-${name}`,
+        ...common,
+        disk: { path: final(path.join(tmp, 'base', 'disk.raw')), format: 'raw' },
+        controlSocket: path.join(shortRoot(), 'ctl.sock'),
+        consoleLog: path.join(run, 'base', 'console.log'),
+      });
       await new Promise((r) => setTimeout(r, 3000));
       const counterAtBaseSave = await base.counter();
       if (!(counterAtBaseSave > 0)) throw new Error('base workload is not counting');
@@ -249,14 +260,14 @@ async function buildGuest(name: GuestName, dir: string): Promise<GuestArtifacts>
       const custom = await restoreGuest({ memory: path.join(tmp, 'base', 'memory.save'), disk: final(path.join(tmp, 'custom', 'disk.qcow2')), workDir: path.join(run, 'custom') });
       const marker = `customized-${Date.now().toString(36)}`;
       try {
-      if (payload) {
-        await custom.virsh.run(`attach-disk ${custom.name} ${payload} vdb --targetbus virtio --driver qemu --subdriver raw --live`);
-        await customizeRealistic(custom, marker);
-        await custom.virsh.run(`detach-disk ${custom.name} vdb --live`);
-        await new Promise((r) => setTimeout(r, 3000));
-      } else {
-        await customizeTiny(custom, marker);
-      }
+        if (payload) {
+          await custom.virsh.run(`attach-disk ${custom.name} ${payload} vdb --targetbus virtio --driver qemu --subdriver raw --live`);
+          await customizeRealistic(custom, marker);
+          await custom.virsh.run(`detach-disk ${custom.name} vdb --live`);
+          await new Promise((r) => setTimeout(r, 3000));
+        } else {
+          await customizeTiny(custom, marker);
+        }
       } catch (e) {
         await custom.destroy();
         throw e;

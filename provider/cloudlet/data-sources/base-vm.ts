@@ -31,7 +31,10 @@ export const baseVmDataSource: DataSourceType<Cloudlet> = {
     const { bases } = await c.call<{ bases: EngineBase[] }>('GET', '/v1/bases', undefined, { signal: ctx.signal });
     const found = bases.filter((b) => (config.id === null || b.id === config.id) && (config.name === null || b.name === config.name));
     const key = config.id !== null ? `id ${String(config.id)}` : `name ${JSON.stringify(config.name)}`;
-    if (found.length === 0) fail('Base VM not found', `The cloudlet ${c.id} has no base VM with ${key}${bases.length ? `; it has: ${bases.map((b) => `${b.name} (${b.id.slice(0, 12)})`).join(', ')}` : ''}.`, [config.id !== null ? 'id' : 'name']);
+    if (found.length === 0)
+      fail('Base VM not found', `The cloudlet ${c.id} has no base VM with ${key}${bases.length ? `; it has: ${bases.map((b) => `${b.name} (${b.id.slice(0, 12)})`).join(', ')}` : ''}.`, [
+        config.id !== null ? 'id' : 'name',
+      ]);
     if (found.length > 1) fail('Ambiguous base VM name', `${found.length} bases are named ${JSON.stringify(config.name)}: ${found.map((b) => b.id).join(', ')}. Look it up by id.`, ['name']);
     return { ...baseState(found[0], c.id), source: found[0].source };
   },

@@ -30,7 +30,7 @@ const schema: BlockSchema = {
     handoff: { type: 'bool', computed: true, description: 'Whether this engine can hand instances off to other cloudlets.' },
     cpus: { type: 'number', computed: true, description: 'CPUs of the cloudlet host.' },
     memory_bytes: { type: 'number', computed: true, description: 'Memory of the cloudlet host.' },
-    disk_free_bytes: { type: 'number', computed: true, description: 'Free space in the engine\'s state directory.' },
+    disk_free_bytes: { type: 'number', computed: true, description: "Free space in the engine's state directory." },
     instances: { type: 'number', computed: true, description: 'Number of instances on the cloudlet.' },
   },
 };

@@ -9,7 +9,7 @@ import { Cloudlet, EngineBase } from '../connection';
 import { cloudletAttr, engineSource, known, ms, str, timeoutsBlock, validHex64, validSource } from '../common';
 
 export const baseAttributes = {
-  name: { type: 'string', computed: true, description: 'The base\'s name, as recorded in its archive.' },
+  name: { type: 'string', computed: true, description: "The base's name, as recorded in its archive." },
   disk_bytes: { type: 'number', computed: true, description: 'Size of the base disk image in bytes.' },
   memory_bytes: { type: 'number', computed: true, description: 'Size of the memory snapshot in bytes.' },
   memory_mib: { type: 'number', computed: true, description: 'Guest memory of the snapshot, in MiB (instances of this base have the same).' },
@@ -24,7 +24,8 @@ const schema: BlockSchema = {
     source: {
       type: 'string',
       required: true,
-      description: 'Path or http(s)/file URL of the base archive. A path is read by the engine on its host (relative paths are resolved from Terraform\'s working directory). Changing it replaces the base unless `sha256` pins the same base.',
+      description:
+        "Path or http(s)/file URL of the base archive. A path is read by the engine on its host (relative paths are resolved from Terraform's working directory). Changing it replaces the base unless `sha256` pins the same base.",
       validate: validSource,
     },
     sha256: {

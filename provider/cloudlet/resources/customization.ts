@@ -12,7 +12,7 @@ import { cloudletAttr, known, ms, str, timeoutsBlock, validName } from '../commo
 const schema: BlockSchema = {
   description: 'A VM resumed from a base VM and customized by running commands in it; capture it with a `cloudlet_overlay` (`customization_id`).',
   attributes: {
-    id: { type: 'string', computed: true, description: 'The VM\'s instance id on the cloudlet.' },
+    id: { type: 'string', computed: true, description: "The VM's instance id on the cloudlet." },
     name: { type: 'string', required: true, requiresReplace: true, description: 'Instance name, unique on the cloudlet.', validate: validName },
     base_id: { type: 'string', required: true, requiresReplace: true, description: 'Id of the base VM to resume.' },
     commands: {

@@ -34,30 +34,38 @@ const schema: BlockSchema = {
       type: 'string',
       optional: true,
       requiresReplace: true,
-      description: 'URL (or path on the engine host; relative paths are resolved from Terraform\'s working directory) of an overlay to fetch (checked whole against the base as it downloads, then applied), such as another cloudlet\'s `download_url`. An overlay fetched this way is kept while instances use it and removed with the last of them.',
+      description:
+        "URL (or path on the engine host; relative paths are resolved from Terraform's working directory) of an overlay to fetch (checked whole against the base as it downloads, then applied), such as another cloudlet's `download_url`. An overlay fetched this way is kept while instances use it and removed with the last of them.",
       validate: validSource,
     },
-    overlay_sha256: { type: 'string', optional: true, requiresReplace: true, description: 'Expected SHA-256 of the overlay at `overlay_url`; skips the download when the cloudlet already has it.', validate: validHex64('overlay_sha256') },
+    overlay_sha256: {
+      type: 'string',
+      optional: true,
+      requiresReplace: true,
+      description: 'Expected SHA-256 of the overlay at `overlay_url`; skips the download when the cloudlet already has it.',
+      validate: validHex64('overlay_sha256'),
+    },
     vcpus: {
       type: 'number',
       optional: true,
       computed: true,
       requiresReplace: true,
-      description: 'Virtual CPUs. An instance resumes from its base\'s memory snapshot, so this must equal the base\'s; it defaults to it.',
+      description: "Virtual CPUs. An instance resumes from its base's memory snapshot, so this must equal the base's; it defaults to it.",
     },
     memory_mib: {
       type: 'number',
       optional: true,
       computed: true,
       requiresReplace: true,
-      description: 'Guest memory in MiB; must equal the base\'s (a memory snapshot cannot be resized) and defaults to it.',
+      description: "Guest memory in MiB; must equal the base's (a memory snapshot cannot be resized) and defaults to it.",
     },
     power_state: {
       type: 'string',
       optional: true,
       computed: true,
       default: 'running',
-      description: 'Wanted power state: `running` (default), `paused` or `stopped`. After a refresh it holds the actual state, so a VM stopped out of band plans a change back. Starting a stopped VM boots it from its disk (its memory state went with the power-off).',
+      description:
+        'Wanted power state: `running` (default), `paused` or `stopped`. After a refresh it holds the actual state, so a VM stopped out of band plans a change back. Starting a stopped VM boots it from its disk (its memory state went with the power-off).',
       validate: (v) => (typeof v === 'string' && POWER_STATES.includes(v) ? undefined : `expected one of ${POWER_STATES.join(', ')}, got ${JSON.stringify(v)}`),
     },
     state: { type: 'string', computed: true, changesOnUpdate: true, description: 'State as the cloudlet reports it: running, paused or stopped.' },
@@ -103,7 +111,13 @@ function sizesOf(base: EngineBase): [attr: 'vcpus' | 'memory_mib', have: number,
 function sizeMismatches(base: EngineBase, values: Obj): Diagnostic[] {
   return sizesOf(base)
     .filter(([attr, have]) => typeof values[attr] === 'number' && values[attr] !== have)
-    .map(([attr, have, unit]) => error(`Invalid value for ${attr}`, `The base VM ${base.name} (${base.id.slice(0, 12)}) was snapshotted with ${have} ${unit}; an instance resumes from that snapshot, so ${attr} must be ${have} (or left unset).`, [attr]));
+    .map(([attr, have, unit]) =>
+      error(
+        `Invalid value for ${attr}`,
+        `The base VM ${base.name} (${base.id.slice(0, 12)}) was snapshotted with ${have} ${unit}; an instance resumes from that snapshot, so ${attr} must be ${have} (or left unset).`,
+        [attr],
+      ),
+    );
 }
 
 async function setPower(ctx: CallContext<Cloudlet>, id: string, want: string, c: Cloudlet = ctx.provider): Promise<EngineInstance> {
@@ -135,7 +149,13 @@ async function handoffHere(ctx: CallContext<Cloudlet>, prior: Obj & { cloudlet: 
   const from = await placement(ctx, prior);
   const id = String(prior.id);
   const grant = await from.call<{ token: string }>('POST', `/v1/instances/${encodeURIComponent(id)}/handoff-token`, { ttlSeconds: 3600 }, { signal: ctx.signal });
-  const op = await c.operation('POST', '/v1/handoffs', { source: { endpoint: from.spec!.endpoint, token: grant.token, ca: from.spec!.ca }, instanceId: id }, `handoff of ${String(prior.name)} from cloudlet ${from.id}`, ctx.signal);
+  const op = await c.operation(
+    'POST',
+    '/v1/handoffs',
+    { source: { endpoint: from.spec!.endpoint, token: grant.token, ca: from.spec!.ca }, instanceId: id },
+    `handoff of ${String(prior.name)} from cloudlet ${from.id}`,
+    ctx.signal,
+  );
   const r = op.result as { instance: EngineInstance; bytesReceived?: number; downtimeMs?: number | null };
   log('info', `handoff of ${String(prior.name)} done`, { from: from.id, to: c.id, bytes: r.bytesReceived, downtime_ms: r.downtimeMs });
   return r.instance;
@@ -148,8 +168,10 @@ export const instanceResource: ResourceType<Cloudlet> = {
 
   validate(config: Obj): Diagnostic[] {
     const out: Diagnostic[] = [];
-    if (config.overlay_id !== null && config.overlay_url !== null) out.push(error('Conflicting overlays', 'Set `overlay_id` (an overlay on this cloudlet) or `overlay_url` (one to fetch), not both.', ['overlay_url']));
-    if (config.overlay_sha256 !== null && config.overlay_url === null) out.push(error('overlay_sha256 without overlay_url', '`overlay_sha256` checks the file fetched from `overlay_url`.', ['overlay_sha256']));
+    if (config.overlay_id !== null && config.overlay_url !== null)
+      out.push(error('Conflicting overlays', 'Set `overlay_id` (an overlay on this cloudlet) or `overlay_url` (one to fetch), not both.', ['overlay_url']));
+    if (config.overlay_sha256 !== null && config.overlay_url === null)
+      out.push(error('overlay_sha256 without overlay_url', '`overlay_sha256` checks the file fetched from `overlay_url`.', ['overlay_sha256']));
     return out;
   },
 

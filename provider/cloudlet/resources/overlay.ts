@@ -16,7 +16,7 @@ const schema: BlockSchema = {
       type: 'string',
       optional: true,
       requiresReplace: true,
-      description: 'Where the overlay file is: an http(s) or file URL the engine fetches, or a local path the provider uploads (relative to Terraform\'s working directory).',
+      description: "Where the overlay file is: an http(s) or file URL the engine fetches, or a local path the provider uploads (relative to Terraform's working directory).",
       validate: validSource,
     },
     sha256: { type: 'string', optional: true, requiresReplace: true, description: 'Expected SHA-256 of the overlay file; a different file is refused.', validate: validHex64('sha256') },
@@ -39,7 +39,8 @@ const schema: BlockSchema = {
       optional: true,
       computed: true,
       requiresReplace: true,
-      description: 'Id of the base VM the overlay applies to. Set it (`cloudlet_base_vm.x.id`) to have the overlay checked against that base, and to order it after the base; otherwise it is read from the overlay.',
+      description:
+        'Id of the base VM the overlay applies to. Set it (`cloudlet_base_vm.x.id`) to have the overlay checked against that base, and to order it after the base; otherwise it is read from the overlay.',
       validate: validHex64('base_id'),
     },
     size_bytes: { type: 'number', computed: true, description: 'Size of the overlay file in bytes.' },
@@ -47,7 +48,8 @@ const schema: BlockSchema = {
       type: 'string',
       computed: true,
       sensitive: true,
-      description: 'A signed URL other cloudlets can fetch the overlay from without a token (null when the engine is reached over a unix socket). Sensitive: anyone holding it can download the overlay.',
+      description:
+        'A signed URL other cloudlets can fetch the overlay from without a token (null when the engine is reached over a unix socket). Sensitive: anyone holding it can download the overlay.',
     },
     cloudlet: cloudletAttr,
   },
@@ -69,8 +71,10 @@ export const overlayResource: ResourceType<Cloudlet> = {
     const hasCustom = config.customization_id !== null;
     if (!hasSource && !hasCustom) out.push(error('Missing overlay origin', 'Set `source` (a file or URL) or `customization_id` (a running VM to capture).', ['source']));
     if (hasSource && hasCustom) out.push(error('Conflicting overlay origins', '`source` and `customization_id` are alternatives; set one.', ['customization_id']));
-    if (config.compression_level !== null && !hasCustom) out.push(error('compression_level without customization_id', '`compression_level` applies only to an overlay captured from `customization_id`.', ['compression_level']));
-    if (config.sha256 !== null && hasCustom && !hasSource) out.push(error('sha256 with customization_id', 'A captured overlay\'s hash is known only after the capture; `sha256` checks a `source`.', ['sha256']));
+    if (config.compression_level !== null && !hasCustom)
+      out.push(error('compression_level without customization_id', '`compression_level` applies only to an overlay captured from `customization_id`.', ['compression_level']));
+    if (config.sha256 !== null && hasCustom && !hasSource)
+      out.push(error('sha256 with customization_id', "A captured overlay's hash is known only after the capture; `sha256` checks a `source`.", ['sha256']));
     return out;
   },
 
@@ -106,7 +110,11 @@ export const overlayResource: ResourceType<Cloudlet> = {
     const wantBase = str(planned, 'base_id');
     if (wantBase !== null && o.baseId !== wantBase) {
       // Not deleted: the cloudlet may have had it before, for someone else. Say how to remove it.
-      fail('Overlay for another base', `The overlay ${o.id} was made against base ${o.baseId}, not ${wantBase}. An overlay applies only to the base it was made from. It stays stored on the cloudlet; \`cloudlet overlay delete ${o.id}\` removes it if nothing else needs it.`, ['base_id']);
+      fail(
+        'Overlay for another base',
+        `The overlay ${o.id} was made against base ${o.baseId}, not ${wantBase}. An overlay applies only to the base it was made from. It stays stored on the cloudlet; \`cloudlet overlay delete ${o.id}\` removes it if nothing else needs it.`,
+        ['base_id'],
+      );
     }
     // The engine's own view carries the download URL (the upload answer does too; an operation result does not).
     const view = (await c.call<EngineOverlay | null>('GET', `/v1/overlays/${o.id}`, undefined, { signal: ctx.signal, missingOk: true })) ?? o;
@@ -130,4 +138,3 @@ export const overlayResource: ResourceType<Cloudlet> = {
     return { ...overlayState(o, ctx.provider.id), source: null, sha256: null, customization_id: null, compression_level: null, keep_on_destroy: false };
   },
 };
-

@@ -1,0 +1,55 @@
+// Layer rules (ARCHITECTURE.md), checked by dependency-cruiser in `npm run lint`: a violation fails CI.
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    { name: 'no-cycles', severity: 'error', comment: 'Imports form no cycle.', from: {}, to: { circular: true } },
+    {
+      name: 'engine-stands-alone',
+      severity: 'error',
+      comment: 'Nothing in engine/ imports from provider/, constructs/ or examples/.',
+      from: { path: '^engine/' },
+      to: { path: '^(provider|constructs|examples)/' },
+    },
+    {
+      name: 'constructs-emit-json-only',
+      severity: 'error',
+      comment: 'The construct library only synthesizes Terraform JSON: it never imports the engine or the provider (generate.ts and cdktf-cli.ts are build tools beside it).',
+      from: { path: '^constructs/(lib/|index\\.ts)' },
+      to: { path: '^(engine|provider)/' },
+    },
+    {
+      name: 'provider-through-the-client',
+      severity: 'error',
+      comment: 'The provider reaches the engine only through its API client (and the shared error table).',
+      from: { path: '^provider/' },
+      to: { path: '^engine/', pathNot: '^engine/(client/|errors\\.ts)' },
+    },
+    {
+      name: 'lower-layers-do-not-call-up',
+      severity: 'error',
+      comment: 'store, overlay, handoff and vm never import core, api or cli; core never imports api or cli.',
+      from: { path: '^engine/(store|overlay|handoff|vm)/' },
+      to: { path: '^engine/(core|api|cli)/' },
+    },
+    {
+      name: 'core-below-api',
+      severity: 'error',
+      from: { path: '^engine/core/' },
+      to: { path: '^engine/(api|cli)/' },
+    },
+    {
+      name: 'client-is-a-client',
+      severity: 'error',
+      comment: 'The API client knows the API, not the engine behind it.',
+      from: { path: '^engine/client/' },
+      to: { path: '^engine/(core|api|store|overlay|handoff|vm)/' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(dist|node_modules|constructs/generated)/' },
+    tsPreCompilationDeps: true,
+    // No tsConfig: its resolver would read the bare name `constructs` (the package) as our constructs/ folder.
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['require', 'node', 'default'] },
+  },
+};

@@ -1,0 +1,48 @@
+// ESLint (flat config): typescript-eslint's type-aware recommended rules over everything we write; generated
+// L1 bindings and build output are left out. Each rule turned off says why; the ones marked "until" are
+// turned back on by the work named (issue 12: typed provider state models, the CLI on a parsing library).
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'constructs/generated/**', '**/cdktf.out/**', '.terraform-mirror/**', '.bench/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      // Chunk kinds and wire record types live in typed arrays and buffers as numbers; comparing those numbers
+      // with the enum is the point.
+      '@typescript-eslint/no-unsafe-enum-comparison': 'off',
+      // Route handlers, byte sources and resource methods keep one async signature whether or not a given one
+      // awaits.
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    // Until each resource reads its state through a typed model: cty values are still read by string key.
+    files: ['provider/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-base-to-string': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/restrict-template-expressions': 'off',
+    },
+  },
+  {
+    // Until the CLI parses its arguments with a library: option values are still `unknown`.
+    files: ['engine/cli/**/*.ts'],
+    rules: { '@typescript-eslint/restrict-template-expressions': 'off', '@typescript-eslint/no-base-to-string': 'off' },
+  },
+  {
+    // Tests read API answers and files as untyped JSON and assert on their shape.
+    files: ['test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/no-base-to-string': 'off',
+      '@typescript-eslint/restrict-template-expressions': 'off',
+    },
+  },
+);
