@@ -1,6 +1,9 @@
-// A small, strict command-line parser: --name value / --name=value / boolean --flag, positionals, and an
-// error naming the offending option (unknown options are refused rather than ignored).
+// Command-line parsing on Node's own `util.parseArgs` (a well-kept parser that costs the CLI no start-up time
+// and no dependency): --name value / --name=value / boolean --flag, positionals, everything after `--` as
+// positionals, and an error naming the offending option (unknown options are refused rather than ignored).
+// Numbers and required options are checked here; `--help` (or -h) on any command shows its usage.
 
+import { parseArgs as parseNodeArgs } from 'node:util';
 import { CloudletError } from '../errors';
 
 export interface OptionSpec {
@@ -12,43 +15,53 @@ export interface Parsed {
   options: Record<string, string | number | boolean | undefined>;
 }
 
+/** Thrown for --help: main() prints the text on stdout and exits 0. */
+export class HelpRequested extends Error {
+  constructor(readonly text: string) {
+    super('help');
+  }
+}
+
+/** What asks any command for its usage. */
+export const HELP_FLAGS = ['--help', '-h'];
+
 export function parseArgs(argv: string[], spec: OptionSpec, usage: string): Parsed {
+  if (argv.some((a, i) => HELP_FLAGS.includes(a) && !argv.slice(0, i).includes('--'))) throw new HelpRequested(`${usage}\n\noptions:\n${helpText(spec)}`);
+  const nodeSpec: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const [name, s] of Object.entries(spec)) nodeSpec[name] = { type: s.type === 'boolean' ? 'boolean' : 'string' };
+  let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
+  try {
+    parsed = parseNodeArgs({ args: argv, options: nodeSpec, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw usageError(e, usage);
+  }
   const options: Parsed['options'] = {};
-  const positionals: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (!a.startsWith('--')) {
-      positionals.push(a);
+  for (const [name, s] of Object.entries(spec)) {
+    const raw = parsed.values[name];
+    const v = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+    if (v === undefined) {
+      if (s.required) throw new CloudletError('INVALID_ARGUMENT', `missing required option --${name}\n${usage}`);
       continue;
     }
-    const eq = a.indexOf('=');
-    const name = a.slice(2, eq < 0 ? undefined : eq);
-    const s = spec[name];
-    if (!s) throw new CloudletError('INVALID_ARGUMENT', `unknown option --${name}\n${usage}`);
-    if (s.type === 'boolean') {
-      if (eq >= 0) throw new CloudletError('INVALID_ARGUMENT', `--${name} takes no value`);
-      options[name] = true;
-      continue;
-    }
-    let v: string | undefined = eq >= 0 ? a.slice(eq + 1) : argv[++i];
-    if (v === undefined) throw new CloudletError('INVALID_ARGUMENT', `--${name} needs a value`);
     if (s.type === 'number') {
       const n = Number(v);
-      if (!Number.isFinite(n) || v.trim() === '') throw new CloudletError('INVALID_ARGUMENT', `--${name} must be a number (got ${JSON.stringify(v)})`);
+      if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new CloudletError('INVALID_ARGUMENT', `--${name} must be a number (got ${JSON.stringify(v)})`);
       options[name] = n;
-    } else {
-      options[name] = v;
-    }
-    v = undefined;
+    } else options[name] = v;
   }
-  for (const [name, s] of Object.entries(spec)) {
-    if (s.required && options[name] === undefined) throw new CloudletError('INVALID_ARGUMENT', `missing required option --${name}\n${usage}`);
+  return { positionals: parsed.positionals, options };
+}
+
+/** node:util's parse errors, in the CLI's words (the option named as the user wrote it). */
+function usageError(e: unknown, usage: string): CloudletError {
+  const err = e as { code?: string; message?: string };
+  const named = /'(-{1,2}[^' ]+)/.exec(err.message ?? '')?.[1] ?? '';
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return new CloudletError('INVALID_ARGUMENT', `unknown option ${named}\n${usage}`);
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (/does not take an argument/.test(err.message ?? '')) return new CloudletError('INVALID_ARGUMENT', `${named} takes no value`);
+    return new CloudletError('INVALID_ARGUMENT', `${named} needs a value`);
   }
-  return { positionals, options };
+  return new CloudletError('INVALID_ARGUMENT', `${err.message ?? String(e)}\n${usage}`);
 }
 
 export function helpText(spec: OptionSpec): string {

@@ -4,8 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineClient, OperationView, connectLocal, defaultStateDir } from '../client/client';
-import { CloudletError } from '../errors';
-import { OptionSpec, helpText, parseArgs } from './args';
+import { CloudletError, ioError } from '../errors';
+import { HELP_FLAGS, HelpRequested, OptionSpec, helpText, parseArgs } from './args';
 import { formatBytes, progressPrinter } from './progress';
 
 const CONNECT: OptionSpec = {
@@ -19,20 +19,55 @@ const CONNECT: OptionSpec = {
 
 const spec = (extra: OptionSpec): OptionSpec => ({ ...extra, ...CONNECT });
 
+/** Connection options that take a value, so the CLI can tell them from the command word wherever they stand. */
+const GLOBAL_VALUE_OPTIONS = Object.entries(CONNECT)
+  .filter(([, s]) => s.type !== 'boolean')
+  .map(([n]) => n);
+
+/**
+ * The next command word may follow options (`cloudlet --json info`, `cloudlet --endpoint URL base list`,
+ * `cloudlet base --json list`): it is the first word that is not an option or a connection option's value.
+ * The options before it are kept for the command, moved after the rest (but before a `--`). With no word,
+ * a --help there is returned as the word.
+ */
+export function splitCommand(argv: string[]): { cmd: string | undefined; rest: string[] } {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') break;
+    if (!a.startsWith('-')) {
+      const before = argv.slice(0, i);
+      const after = argv.slice(i + 1);
+      const dd = after.indexOf('--');
+      const rest = dd < 0 ? [...after, ...before] : [...after.slice(0, dd), ...before, ...after.slice(dd)];
+      return { cmd: a, rest };
+    }
+    if (GLOBAL_VALUE_OPTIONS.includes(a.slice(2)) && !a.includes('=')) i++;
+  }
+  return { cmd: argv.find((a) => HELP_FLAGS.includes(a)), rest: argv.filter((a) => !HELP_FLAGS.includes(a)) };
+}
+
 type Out = (s: string) => void;
 type Opts = Record<string, string | number | boolean | undefined>;
 
 export async function clientFor(o: Opts): Promise<EngineClient> {
   const endpoint = (o.endpoint as string | undefined) ?? process.env.CLOUDLET_ENDPOINT;
   const tokenFile = o['token-file'] as string | undefined;
-  const ca = o.ca ? fs.readFileSync(o.ca as string, 'utf8') : undefined;
+  const ca = o.ca ? readOptionFile(o.ca as string, '--ca') : undefined;
   if (endpoint) {
-    const token = tokenFile ? fs.readFileSync(tokenFile, 'utf8').trim() : process.env.CLOUDLET_TOKEN;
+    const token = tokenFile ? readOptionFile(tokenFile, '--token-file').trim() : process.env.CLOUDLET_TOKEN;
     if (!token) throw new CloudletError('INVALID_ARGUMENT', 'a token is needed for --endpoint: give --token-file or set CLOUDLET_TOKEN');
     return new EngineClient({ endpoint, token, ca });
   }
   const local = await connectLocal(path.resolve((o['state-dir'] as string | undefined) ?? defaultStateDir()));
-  return new EngineClient({ endpoint: local.endpoint, token: tokenFile ? fs.readFileSync(tokenFile, 'utf8').trim() : local.token });
+  return new EngineClient({ endpoint: local.endpoint, token: tokenFile ? readOptionFile(tokenFile, '--token-file').trim() : local.token });
+}
+
+function readOptionFile(file: string, option: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw ioError(`${option}: cannot read`, file, e);
+  }
 }
 
 /** Runs `fn` with a client for the options' engine, closing it afterwards. */
@@ -91,14 +126,22 @@ ${helpText(CONNECT)}
                                                   (move a running instance from that cloudlet to this one)
   cloudlet operation list | show ID | cancel ID`;
 
+/** The usage lines of one command (and subcommand, when it is one), for its errors and its --help. */
+function usageFor(cmd: string, sub: string | undefined): string {
+  const lines = CLIENT_USAGE.split('\n').filter((l) => l.startsWith(`  cloudlet ${cmd}`));
+  const narrowed = sub ? lines.filter((l) => new RegExp(`^  cloudlet ${cmd} (\\S+ \\| )*${sub}\\b`).test(l) || new RegExp(`\\| ${sub}\\b`).test(l)) : [];
+  return `usage:\n${(narrowed.length > 0 ? narrowed : lines).join('\n')}`;
+}
+
 /** A source as the engine reads it: URLs as given, paths made absolute from the CLI's working directory. */
 function engineSource(s: string): string {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(s) ? s : path.resolve(s);
 }
 
 export async function clientCommand(cmd: string, argv: string[], out: Out): Promise<void> {
-  const [sub, ...rest] = argv;
-  const usage = CLIENT_USAGE;
+  const { cmd: sub, rest } = splitCommand(argv);
+  const usage = usageFor(cmd, sub);
+  if (sub !== undefined && HELP_FLAGS.includes(sub)) throw new HelpRequested(`${usageFor(cmd, undefined)}\n\nengine connection options:\n${helpText(CONNECT)}`);
   const print = (o: Opts, json: unknown, human: () => string) => out(o.json ? JSON.stringify(json, null, 2) : human());
 
   if (cmd === 'info') {

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { connectLocal, defaultStateDir } from '../client/client';
 import { Store } from '../store/store';
 import { CloudletError } from '../errors';
-import { CLIENT_USAGE, clientCommand } from './commands';
+import { HELP_FLAGS, HelpRequested } from './args';
+import { CLIENT_USAGE, clientCommand, splitCommand } from './commands';
 import { LOCAL_OVERLAY_COMMANDS, LOCAL_OVERLAY_USAGE, localOverlayCommand } from './overlay';
 import { SERVE_USAGE, serveCommand } from './serve';
 
@@ -22,8 +23,12 @@ Overlay files without an engine:
 ${LOCAL_OVERLAY_USAGE}`;
 
 async function engineCommand(argv: string[], out: (s: string) => void): Promise<void> {
-  const [sub, ...rest] = argv;
+  const { cmd: sub, rest } = splitCommand(argv);
   if (sub === 'serve') return serveCommand(rest);
+  if (sub === undefined || HELP_FLAGS.includes(sub) || rest.some((a) => HELP_FLAGS.includes(a))) {
+    throw new HelpRequested(`${SERVE_USAGE}
+  cloudlet engine start|stop|status [--state-dir DIR]`);
+  }
   const i = rest.indexOf('--state-dir');
   const stateDir = path.resolve(i >= 0 && rest[i + 1] ? rest[i + 1] : defaultStateDir());
   if (sub === 'start') {
@@ -44,18 +49,22 @@ async function engineCommand(argv: string[], out: (s: string) => void): Promise<
 
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => process.stdout.write(s + '\n');
-  const [cmd, ...rest] = argv;
+  const { cmd, rest } = splitCommand(argv);
   try {
-    if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    if (cmd === undefined || cmd === 'help' || HELP_FLAGS.includes(cmd)) {
       out(USAGE);
       return cmd === undefined ? 2 : 0;
     }
     if (cmd === 'engine') await engineCommand(rest, out);
-    else if (cmd === 'overlay' && LOCAL_OVERLAY_COMMANDS.includes(rest[0])) await localOverlayCommand(rest, out);
+    else if (cmd === 'overlay' && LOCAL_OVERLAY_COMMANDS.includes(splitCommand(rest).cmd ?? '')) await localOverlayCommand(rest, out);
     else if (['info', 'base', 'resume', 'synthesize', 'overlay', 'instance', 'handoff', 'operation'].includes(cmd)) await clientCommand(cmd, rest, out);
     else throw new CloudletError('INVALID_ARGUMENT', `unknown command ${cmd}\n${USAGE}`);
     return 0;
   } catch (e) {
+    if (e instanceof HelpRequested) {
+      out(e.text);
+      return 0;
+    }
     if (e instanceof CloudletError) {
       process.stderr.write(`cloudlet: ${e.code}: ${e.message}\n`);
       return e.code === 'INVALID_ARGUMENT' ? 2 : 1;

@@ -1,5 +1,6 @@
 // `cloudlet overlay build | apply | inspect`: the overlay codec on local files, no engine involved.
 
+import { splitCommand } from './commands';
 import { applyOverlay, inspectOverlay } from '../overlay/apply';
 import { createOverlay } from '../overlay/writer';
 import { OptionSpec, helpText, parseArgs } from './args';
@@ -44,7 +45,7 @@ ${helpText(INSPECT)}`;
 export const LOCAL_OVERLAY_COMMANDS = ['build', 'apply', 'inspect'];
 
 export async function localOverlayCommand(argv: string[], out: (s: string) => void): Promise<void> {
-  const [sub, ...rest] = argv;
+  const { cmd: sub, rest } = splitCommand(argv);
   if (sub === 'build') {
     const { positionals, options: o } = parseArgs(rest, CREATE, LOCAL_OVERLAY_USAGE);
     if (positionals.length) throw new CloudletError('INVALID_ARGUMENT', `unexpected argument ${positionals[0]}`);

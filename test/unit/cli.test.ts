@@ -29,6 +29,51 @@ test('usage errors exit 2 and name the problem', async () => {
   expect(await main(['frobnicate'])).toBe(2);
 });
 
+test('--help on every command and subcommand prints its usage and exits 0', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--help'], /cloudlet <command>/],
+    [['help'], /cloudlet <command>/],
+    [['base', '--help'], /cloudlet base import ARCHIVE\|URL/],
+    [['base', 'import', '--help'], /--memory-mib <n>/],
+    [['overlay', 'inspect', '--help'], /cloudlet overlay inspect/],
+    [['overlay', 'apply', '-h'], /--out-disk/],
+    [['instance', 'exec', '--help'], /cloudlet instance exec ID -- COMMAND/],
+    [['synthesize', '--help'], /--overlay-url/],
+    [['handoff', '--help'], /--from-endpoint/],
+    [['operation', '--help'], /cloudlet operation list/],
+    [['engine', '--help'], /cloudlet engine start\|stop\|status/],
+    [['engine', 'serve', '--help'], /--listen/],
+    [['--json', 'info', '--help'], /cloudlet info/],
+  ];
+  for (const [argv, want] of cases) {
+    out = '';
+    err = '';
+    expect({ argv, code: await main(argv) }).toEqual({ argv, code: 0 });
+    expect({ argv, help: want.test(out), err }).toEqual({ argv, help: true, err: '' });
+  }
+  // After `--` a --help belongs to the guest command, not to the CLI.
+  out = '';
+  expect(await main(['instance', 'exec', 'x', '--endpoint', 'http://127.0.0.1:1', '--token-file', '/nonexistent', '--', 'ls', '--help'])).toBe(1);
+  expect(out).toBe('');
+});
+
+test('global options stand anywhere: before the command, between command and subcommand, after', async () => {
+  const missing = path.join(vm.dir, 'missing.ovl');
+  for (const argv of [
+    ['--json', 'overlay', 'inspect', missing],
+    ['overlay', '--json', 'inspect', missing],
+    ['overlay', 'inspect', missing, '--json'],
+    ['overlay', 'inspect', '--json', missing],
+  ]) {
+    err = '';
+    expect({ argv, code: await main(argv) }).toEqual({ argv, code: 1 });
+    expect(err).toMatch(/IO: cannot open overlay .*missing\.ovl: no such file/);
+  }
+  // A connection option's value is not taken for the command word.
+  expect(await main(['--endpoint', 'http://127.0.0.1:1', 'frobnicate'])).toBe(2);
+  expect(err).toMatch(/unknown command frobnicate/);
+});
+
 test('typed errors exit 1 with their code', async () => {
   const bad = path.join(vm.dir, 'bad.ovl');
   fs.writeFileSync(bad, 'not an overlay'.repeat(10));
