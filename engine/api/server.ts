@@ -159,7 +159,7 @@ export class ApiServer {
 
   /** Streams a handoff; a failure after the stream started is sent in-band as an error record. */
   private async streamHandoff(res: http.ServerResponse, id: string, req: { handoffId: string; destination?: string }): Promise<void> {
-    const sink = responseSink(res, this.engine.handoff.stallTimeoutMs);
+    const sink = responseSink(res, this.engine.settings.handoff.stallTimeoutMs);
     res.socket?.setNoDelay(true);
     res.writeHead(200, { 'content-type': 'application/x-cloudlet-handoff', 'cache-control': 'no-store' });
     try {
@@ -180,7 +180,7 @@ export class ApiServer {
 
   private defineRoutes(): void {
     const e = this.engine;
-    this.route('GET', '/v1/info', async (_q, res) => send(res, 200, await e.info()));
+    this.route('GET', '/v1/info', async (_q, res) => send(res, 200, e.info()));
 
     this.route('GET', '/v1/bases', async (_q, res) => send(res, 200, { bases: e.listBases() }));
     this.route('GET', '/v1/bases/:id', async (_q, res, [id]) => send(res, 200, e.getBase(id)));

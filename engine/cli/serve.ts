@@ -53,12 +53,20 @@ export async function serveCommand(argv: string[]): Promise<void> {
   if (positionals.length) throw new CloudletError('INVALID_ARGUMENT', `unexpected argument ${positionals[0]}\n${SERVE_USAGE}`);
   if (!!o['tls-cert'] !== !!o['tls-key']) throw new CloudletError('INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
   const stateDir = path.resolve((o['state-dir'] as string | undefined) ?? defaultStateDir());
-  const engine = await Engine.open({ stateDir, libvirtUri: o['libvirt-uri'] as string | undefined, log, fetchTimeoutMs: o['fetch-timeout'] ? (o['fetch-timeout'] as number) * 1000 : undefined });
+  const handoff = {
+    stallTimeoutMs: o['handoff-stall-timeout'] !== undefined ? seconds(o['handoff-stall-timeout'] as number, 'handoff-stall-timeout') : undefined,
+    confirmTimeoutMs: o['handoff-confirm-timeout'] !== undefined ? seconds(o['handoff-confirm-timeout'] as number, 'handoff-confirm-timeout') : undefined,
+    level: process.env.CLOUDLET_HANDOFF_LEVEL ? Number(process.env.CLOUDLET_HANDOFF_LEVEL) : undefined,
+  };
+  const engine = await Engine.open({
+    stateDir,
+    libvirtUri: o['libvirt-uri'] as string | undefined,
+    log,
+    fetchTimeoutMs: o['fetch-timeout'] ? (o['fetch-timeout'] as number) * 1000 : undefined,
+    handoff: Object.fromEntries(Object.entries(handoff).filter(([, v]) => v !== undefined)),
+  });
   let server: ApiServer | undefined;
   try {
-    if (o['handoff-stall-timeout'] !== undefined) engine.handoff.stallTimeoutMs = seconds(o['handoff-stall-timeout'] as number, 'handoff-stall-timeout');
-    if (o['handoff-confirm-timeout'] !== undefined) engine.handoff.confirmTimeoutMs = seconds(o['handoff-confirm-timeout'] as number, 'handoff-confirm-timeout');
-    if (process.env.CLOUDLET_HANDOFF_LEVEL) engine.handoff.level = Number(process.env.CLOUDLET_HANDOFF_LEVEL);
     const token = ensureToken((o['token-file'] as string | undefined) ?? path.join(stateDir, 'token'));
     const tls = o['tls-cert'] ? { cert: fs.readFileSync(o['tls-cert'] as string, 'utf8'), key: fs.readFileSync(o['tls-key'] as string, 'utf8') } : undefined;
     server = new ApiServer({ engine, token, tls, log });

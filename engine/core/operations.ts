@@ -143,6 +143,18 @@ export class OperationTable {
     return this.live.get(id)?.rec ?? this.past().get(id) ?? null;
   }
 
+  /** Asks a running operation to stop; a finished one is returned as it is. */
+  cancel(id: string): OperationRecord {
+    const op = this.liveOp(id);
+    if (!op) {
+      const rec = this.get(id);
+      if (!rec) throw new CloudletError('NOT_FOUND', `no operation ${id}`);
+      return rec;
+    }
+    op.abort.abort();
+    return op.rec;
+  }
+
   liveOp(id: string): Operation | undefined {
     return this.live.get(id);
   }

@@ -25,8 +25,11 @@ export interface HandoffHello {
 
 export interface ReceiveOptions {
   source: ByteSource;
-  /** Where to write `disk.qcow2` and `memory.save`. */
+  /** The instance directory: the outputs' home, and where the receiver spools literals it may refer back to. */
   dir: string;
+  /** The qcow2 layer and the save file to write. */
+  disk: string;
+  memory: string;
   baseDisk: string;
   baseMemory: string;
   /** Checks the hello (the base is here, the id is free) and returns the domain XML for this cloudlet. */
@@ -120,8 +123,8 @@ class SaveFileBuilder {
 
 export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> {
   const r = new SequentialReader(o.source, 'handoff stream', 'HANDOFF_PROTOCOL');
-  const diskFile = path.join(o.dir, 'disk.qcow2');
-  const memFile = path.join(o.dir, 'memory.save');
+  const diskFile = o.disk;
+  const memFile = o.memory;
   // Every literal, in stream order, for "the same as literal n" references.
   const spoolFile = path.join(o.dir, 'literals.spool');
   let spoolFd = -1;

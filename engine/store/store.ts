@@ -9,7 +9,9 @@
 //   <state>/cloudlet.json          this cloudlet's identity (id, name), made at first start
 //   <state>/bases/<id>/            base.json, disk.raw, memory.save, [kernel], [initrd.img]
 //   <state>/overlays/<id>/         overlay.json, overlay.clov
-//   <state>/instances/<id>/        instance.json, disk.qcow2 (and memory.save while being restored)
+//   <state>/instances/<id>/        instance.json, disk.qcow2, console.log, [boot.xml]; memory.save while being
+//                                  restored; resume.saving / resume.save / resume.consumed around a capture;
+//                                  handoff-out while the instance is handed off
 //   <state>/operations/<id>.json   long-running operations and their results
 //   <state>/tmp/                   work in progress
 //   <state>/libvirt                embedded libvirt root (or a symlink to a short one, see vm/driver.ts)
@@ -96,6 +98,61 @@ export interface OperationRecord {
 }
 
 const ID_RE = /^[a-z0-9][a-z0-9-]{0,70}$/;
+
+/** The files of a base, in its store directory or in a tmp/ directory it is built in. */
+export interface BasePaths {
+  dir: string;
+  record: string;
+  disk: string;
+  memory: string;
+  kernel: string;
+  initrd: string;
+  /** Building a base from a disk image: the boot domain's XML and console, removed before the base is kept. */
+  bootXml: string;
+  consoleLog: string;
+}
+
+export function basePathsIn(dir: string): BasePaths {
+  const f = (n: string) => path.join(dir, n);
+  return { dir, record: f('base.json'), disk: f('disk.raw'), memory: f('memory.save'), kernel: f('kernel'), initrd: f('initrd.img'), bootXml: f('boot.xml'), consoleLog: f('console.log') };
+}
+
+export interface OverlayPaths {
+  dir: string;
+  record: string;
+  file: string;
+}
+
+export function overlayPathsIn(dir: string): OverlayPaths {
+  return { dir, record: path.join(dir, 'overlay.json'), file: path.join(dir, 'overlay.clov') };
+}
+
+/** The files of an instance (see the layout above). */
+export interface InstancePaths {
+  dir: string;
+  record: string;
+  disk: string;
+  /** A memory snapshot on its way into the VM (synthesis, handoff destination). */
+  memory: string;
+  bootXml: string;
+  consoleLog: string;
+  snapshot: { saving: string; saved: string; consumed: string };
+  handoffOut: string;
+}
+
+export function instancePathsIn(dir: string): InstancePaths {
+  const f = (n: string) => path.join(dir, n);
+  return {
+    dir,
+    record: f('instance.json'),
+    disk: f('disk.qcow2'),
+    memory: f('memory.save'),
+    bootXml: f('boot.xml'),
+    consoleLog: f('console.log'),
+    snapshot: { saving: f('resume.saving'), saved: f('resume.save'), consumed: f('resume.consumed') },
+    handoffOut: f('handoff-out'),
+  };
+}
 
 export function newId(prefix: string): string {
   return `${prefix}-${randomBytes(6).toString('hex')}`;
@@ -232,9 +289,13 @@ export class Store {
     return path.join(this.bases, id);
   }
 
+  base(id: string): BasePaths {
+    return basePathsIn(this.baseDir(id));
+  }
+
   getBase(id: string): BaseRecord | null {
     if (!ID_RE.test(id)) return null;
-    return readJson<BaseRecord>(path.join(this.bases, id, 'base.json'));
+    return readJson<BaseRecord>(basePathsIn(path.join(this.bases, id)).record);
   }
 
   listBases(): BaseRecord[] {
@@ -245,7 +306,7 @@ export class Store {
 
   /** Moves a finished base directory (files in place) into the store under its id. */
   commitBase(dir: string, rec: BaseRecord): BaseRecord {
-    writeJsonAtomic(path.join(dir, 'base.json'), rec);
+    writeJsonAtomic(basePathsIn(dir).record, rec);
     return this.commitDir(dir, this.baseDir(rec.id), () => this.getBase(rec.id)!) as BaseRecord;
   }
 
@@ -256,13 +317,17 @@ export class Store {
     return path.join(this.overlays, id);
   }
 
+  overlay(id: string): OverlayPaths {
+    return overlayPathsIn(this.overlayDir(id));
+  }
+
   overlayFile(id: string): string {
-    return path.join(this.overlayDir(id), 'overlay.clov');
+    return this.overlay(id).file;
   }
 
   getOverlay(id: string): OverlayRecord | null {
     if (!ID_RE.test(id)) return null;
-    return readJson<OverlayRecord>(path.join(this.overlays, id, 'overlay.json'));
+    return readJson<OverlayRecord>(overlayPathsIn(path.join(this.overlays, id)).record);
   }
 
   listOverlays(): OverlayRecord[] {
@@ -274,14 +339,35 @@ export class Store {
   /** `file` is moved into the store; returns the stored record (an existing one if the content was known). */
   commitOverlay(file: string, rec: OverlayRecord): OverlayRecord {
     const dir = this.tempDir('overlay');
-    fs.renameSync(file, path.join(dir, 'overlay.clov'));
-    writeJsonAtomic(path.join(dir, 'overlay.json'), rec);
+    const tmp = overlayPathsIn(dir);
+    fs.renameSync(file, tmp.file);
+    writeJsonAtomic(tmp.record, rec);
     return this.commitDir(dir, this.overlayDir(rec.id), () => this.getOverlay(rec.id)!) as OverlayRecord;
+  }
+
+  /**
+   * Overlays fetched by syntheses (not stored on purpose) are kept while an instance record names them: the
+   * instance records are the reference count, so it survives any crash. Removes the ones no instance names
+   * and returns their ids.
+   */
+  sweepFetchedOverlays(): string[] {
+    const used = new Set(
+      this.listInstances()
+        .map((i) => i.overlayId)
+        .filter((o): o is string => !!o),
+    );
+    const removed: string[] = [];
+    for (const o of this.listOverlays()) {
+      if (!o.fetched || used.has(o.id)) continue;
+      this.removeDir(this.overlayDir(o.id));
+      removed.push(o.id);
+    }
+    return removed;
   }
 
   /** Replaces an overlay's record (atomically). */
   putOverlay(rec: OverlayRecord): void {
-    writeJsonAtomic(path.join(this.overlayDir(rec.id), 'overlay.json'), rec);
+    writeJsonAtomic(this.overlay(rec.id).record, rec);
   }
 
   /** Keeps an overlay for good (no longer one a synthesis fetched). */
@@ -290,7 +376,7 @@ export class Store {
     if (!rec) throw new CloudletError('NOT_FOUND', `no overlay ${id}`);
     if (!rec.fetched) return rec;
     delete rec.fetched;
-    writeJsonAtomic(path.join(this.overlayDir(id), 'overlay.json'), rec);
+    writeJsonAtomic(this.overlay(id).record, rec);
     return rec;
   }
 
@@ -301,9 +387,13 @@ export class Store {
     return path.join(this.instances, id);
   }
 
+  instance(id: string): InstancePaths {
+    return instancePathsIn(this.instanceDir(id));
+  }
+
   getInstance(id: string): InstanceRecord | null {
     if (!ID_RE.test(id)) return null;
-    return readJson<InstanceRecord>(path.join(this.instances, id, 'instance.json'));
+    return readJson<InstanceRecord>(instancePathsIn(path.join(this.instances, id)).record);
   }
 
   listInstances(): InstanceRecord[] {
@@ -315,7 +405,7 @@ export class Store {
   putInstance(rec: InstanceRecord): void {
     const dir = this.instanceDir(rec.id);
     fs.mkdirSync(dir, { recursive: true });
-    writeJsonAtomic(path.join(dir, 'instance.json'), rec);
+    writeJsonAtomic(instancePathsIn(dir).record, rec);
   }
 
   // ---- operations ----

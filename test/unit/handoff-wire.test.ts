@@ -170,6 +170,8 @@ describe('receiving a stream', () => {
       await receiveHandoff({
         source: { read: async () => chunks.shift() ?? null },
         dir: out,
+        disk: path.join(out, 'disk.qcow2'),
+        memory: path.join(out, 'memory.save'),
         baseDisk,
         baseMemory: path.join(dir, 'no-such-memory.save'),
         onHello: () => '<domain/>',

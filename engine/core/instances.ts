@@ -1,0 +1,138 @@
+// Instances: lookup by id or name, the busy locks, bringing records in line with libvirt, power, exec,
+// removal, and the per-instance domain XML. Synthesis (synthesis.ts), captures (captures.ts) and the handoff
+// services build on this.
+
+import * as fs from 'node:fs';
+import { CloudletError } from '../errors';
+import { BaseRecord, InstanceRecord } from '../store/store';
+import { instanceDomainXml } from '../vm/domain';
+import { DomainState } from '../vm/driver';
+import { guestExec } from '../vm/guest-agent';
+import { readSaveHeader } from '../vm/save-header';
+import { EngineContext } from './context';
+
+export class InstanceService {
+  constructor(private readonly ctx: EngineContext) {}
+
+  async list(): Promise<InstanceRecord[]> {
+    const domains = await this.ctx.driver.list();
+    return Promise.all(this.ctx.store.listInstances().map((i) => this.refresh(i, domains)));
+  }
+
+  async get(id: string): Promise<InstanceRecord & { controlSocket: string; consoleLog: string }> {
+    const i = this.find(id);
+    const r = await this.refresh(i);
+    return { ...r, controlSocket: this.ctx.controlSocket(i.id), consoleLog: this.ctx.store.instance(i.id).consoleLog };
+  }
+
+  /** An instance by id or by name. */
+  find(id: string): InstanceRecord {
+    const inst = this.lookup(id);
+    if (!inst) throw new CloudletError('NOT_FOUND', `no instance ${id}`);
+    return inst;
+  }
+
+  lookup(id: string): InstanceRecord | null {
+    return this.ctx.store.getInstance(id) ?? this.ctx.store.listInstances().find((x) => x.name === id) ?? null;
+  }
+
+  /**
+   * Brings the recorded state in line with libvirt's (a VM destroyed out of band shows as stopped). Callers
+   * refreshing many instances pass one listing of the domains. An instance another operation holds is left
+   * as recorded, unless the holder itself asks (`mine`).
+   */
+  async refresh(i: InstanceRecord, domains?: Map<string, DomainState>, mine = false): Promise<InstanceRecord> {
+    if (i.state === 'creating' || i.state === 'failed' || (this.ctx.busy.has(i.id) && !mine)) return i;
+    const st = domains ? (domains.get(i.domain) ?? null) : await this.ctx.driver.state(i.domain);
+    const now = st === 'running' ? 'running' : st === 'paused' ? 'paused' : 'stopped';
+    if (now !== i.state) {
+      i.state = now;
+      this.ctx.store.putInstance(i);
+    }
+    return i;
+  }
+
+  running(id: string): InstanceRecord {
+    const inst = this.find(id);
+    if (inst.state !== 'running') throw new CloudletError('CONFLICT', `instance ${inst.id} is ${inst.state}, not running`);
+    if (this.ctx.busy.has(inst.id)) throw new CloudletError('CONFLICT', `instance ${inst.id} is busy with another operation`);
+    return inst;
+  }
+
+  claim(id: string): void {
+    if (this.ctx.busy.has(id)) throw new CloudletError('CONFLICT', `instance ${id} is busy with another operation`);
+    this.ctx.busy.add(id);
+  }
+
+  /** The instance's own domain XML, from the XML saved in a memory snapshot (its own or its base's). */
+  domainXml(inst: InstanceRecord, base: BaseRecord, saveFile: string): string {
+    const bdir = this.ctx.store.base(base.id);
+    return instanceDomainXml(readSaveHeader(saveFile).xml, {
+      name: inst.domain,
+      disk: this.ctx.store.instance(inst.id).disk,
+      diskFormat: 'qcow2',
+      kernel: base.kernel ? bdir.kernel : undefined,
+      initrd: base.initrd ? bdir.initrd : undefined,
+      controlSocket: this.ctx.controlSocket(inst.id),
+      consoleLog: this.ctx.store.instance(inst.id).consoleLog,
+    });
+  }
+
+  /**
+   * Brings an instance to a power state. `running`: a paused VM resumes; a stopped one boots afresh from its
+   * disk (its memory state went with the power-off). `paused`: suspends it. `stopped`: powers it off, keeping
+   * the disk.
+   */
+  async setPowerState(id: string, want: 'running' | 'paused' | 'stopped'): Promise<InstanceRecord> {
+    if (want !== 'running' && want !== 'paused' && want !== 'stopped') throw new CloudletError('INVALID_ARGUMENT', "state: 'running', 'paused' or 'stopped'");
+    const found = this.find(id);
+    this.claim(found.id);
+    try {
+      const inst = await this.refresh(found, undefined, true);
+      if (inst.state === 'creating' || inst.state === 'failed') throw new CloudletError('CONFLICT', `instance ${inst.id} is ${inst.state}`);
+      if (inst.state === want) return inst;
+      if (want === 'stopped') await this.ctx.driver.destroy(inst.domain);
+      else if (want === 'paused') {
+        if (inst.state === 'stopped') throw new CloudletError('CONFLICT', `instance ${inst.id} is stopped; start it before pausing it`);
+        await this.ctx.driver.suspend(inst.domain);
+      } else if (inst.state === 'paused') await this.ctx.driver.resume(inst.domain);
+      else {
+        const xmlFile = this.ctx.store.instance(inst.id).bootXml;
+        fs.writeFileSync(xmlFile, this.domainXml(inst, this.ctx.requireBase(inst.baseId), this.ctx.store.base(inst.baseId).memory));
+        fs.rmSync(this.ctx.controlSocket(inst.id), { force: true });
+        // Booting afresh makes any snapshot left by a failed resume older than the disk: it must never be used.
+        for (const f of Object.values(this.ctx.store.instance(inst.id).snapshot)) fs.rmSync(f, { force: true });
+        await this.ctx.driver.create(xmlFile);
+      }
+      return await this.refresh(inst, undefined, true);
+    } finally {
+      this.ctx.busy.delete(found.id);
+    }
+  }
+
+  async delete(id: string): Promise<void> {
+    const inst = this.find(id);
+    if (this.ctx.busy.has(inst.id)) throw new CloudletError('CONFLICT', `instance ${inst.id} is busy with another operation`);
+    await this.remove(inst);
+  }
+
+  /** Stops the VM and removes everything of the instance here (and an overlay fetched for it alone). */
+  async remove(inst: InstanceRecord): Promise<void> {
+    await this.ctx.driver.destroy(inst.domain);
+    this.ctx.store.removeDir(this.ctx.store.instanceDir(inst.id));
+    fs.rmSync(this.ctx.controlSocket(inst.id), { force: true });
+    this.ctx.sweepOverlays();
+  }
+
+  /** Runs a command in the instance through the guest control agent (the sample bases ship one). */
+  async exec(id: string, command: string, timeoutSeconds = 60): Promise<{ code: number; stdout: string }> {
+    if (typeof command !== 'string' || command === '') throw new CloudletError('INVALID_ARGUMENT', 'command: required');
+    if (!(timeoutSeconds > 0 && timeoutSeconds <= 3600)) throw new CloudletError('INVALID_ARGUMENT', 'timeoutSeconds: from 1 to 3600');
+    const inst = this.running(id);
+    try {
+      return await guestExec(this.ctx.controlSocket(inst.id), command, timeoutSeconds * 1000);
+    } catch (e) {
+      throw new CloudletError('GUEST_AGENT', `instance ${inst.id}: ${(e as Error).message}`);
+    }
+  }
+}

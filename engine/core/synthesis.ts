@@ -1,0 +1,180 @@
+// Synthesis: an instance from a base and an overlay (stored, or fetched from a URL and checked whole as it
+// arrives), or the base resumed as it is.
+
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { CloudletError } from '../errors';
+import { OpenedBase, applyOverlay, checkOverlay } from '../overlay/apply';
+import { ByteSource, SpoolSource } from '../overlay/io';
+import { redactUrl } from '../store/fetch';
+import { BaseRecord, InstanceRecord, OperationRecord, newId } from '../store/store';
+import { overlayPathsIn } from '../store/store';
+import { copyWithDomainXml, patchDomainXmlInPlace } from '../vm/save-header';
+import { EngineContext, HEX64, MAX_OVERLAY_BYTES, NAME_RE } from './context';
+import { crashPoint } from './crash-points';
+import { Operation } from './operations';
+import { InstanceService } from './instances';
+
+const run = promisify(execFile);
+
+export interface OverlaySpec {
+  /** An overlay already in this engine's store. */
+  id?: string;
+  /** Where to fetch it: http(s) URL, file:// URL or local path. */
+  url?: string;
+  /** Expected SHA-256 of the overlay file; also lets a stored copy be used instead of downloading. */
+  sha256?: string;
+}
+
+export interface CreateInstanceRequest {
+  name: string;
+  baseId: string;
+  /** Absent: resume the base as it is (a customization VM). */
+  overlay?: OverlaySpec;
+  requestId?: string;
+}
+
+export class SynthesisService {
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly instances: InstanceService,
+  ) {}
+
+  /** Synthesizes an instance from a base and an overlay (or resumes the base alone). Idempotent on requestId. */
+  createInstance(req: CreateInstanceRequest): OperationRecord {
+    const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', m);
+    if (typeof req.name !== 'string' || !NAME_RE.test(req.name)) throw bad('name: lowercase letters, digits and dashes, starting with a letter or digit, at most 63');
+    if (req.requestId !== undefined && (typeof req.requestId !== 'string' || req.requestId.length > 200)) throw bad('requestId: a string of at most 200 characters');
+    const again = req.requestId ? this.ctx.ops.byRequestId('synthesize', req.requestId) : null;
+    if (again) return again;
+    if (typeof req.baseId !== 'string') throw bad('baseId: required');
+    const base = this.ctx.requireBase(req.baseId);
+    const ov = req.overlay;
+    if (ov !== undefined) {
+      if (typeof ov !== 'object' || ov === null) throw bad('overlay: an object with id, url and/or sha256');
+      if (ov.sha256 !== undefined && !HEX64.test(ov.sha256)) throw bad('overlay.sha256: 64 lowercase hex digits');
+      if (ov.id !== undefined) this.ctx.requireOverlay(ov.id);
+      if (ov.url !== undefined && (typeof ov.url !== 'string' || !/^(https?:\/\/|file:\/\/|\/)/.test(ov.url))) throw bad('overlay.url: an http(s) or file URL, or an absolute path');
+      if (ov.id === undefined && ov.url === undefined) throw bad('overlay: give id or url');
+      if (ov.id !== undefined) {
+        const o = this.ctx.requireOverlay(ov.id);
+        if (o.baseId !== base.id) throw new CloudletError('OVERLAY_WRONG_BASE', `overlay ${o.id} was made against base ${o.baseId}, not ${base.id}`);
+      }
+    }
+    if (this.ctx.store.listInstances().some((i) => i.name === req.name)) throw new CloudletError('CONFLICT', `an instance named ${req.name} already exists`);
+    const id = newId('i');
+    const inst: InstanceRecord = { id, name: req.name, baseId: base.id, domain: `cl-${id}`, state: 'creating', created: new Date().toISOString(), requestId: req.requestId, timings: {} };
+    this.ctx.store.putInstance(inst);
+    this.ctx.busy.add(id);
+    return this.ctx.ops.start('synthesize', req.requestId, async (op) => {
+      op.setTarget({ type: 'instance', id });
+      try {
+        await this.synthesize(op, inst, base, ov);
+        return { instance: await this.instances.get(id) };
+      } catch (e) {
+        await this.ctx.driver.destroy(inst.domain).catch(() => undefined);
+        this.ctx.store.removeDir(this.ctx.store.instanceDir(id));
+        this.ctx.sweepOverlays();
+        throw e;
+      } finally {
+        this.ctx.busy.delete(id);
+      }
+    }).rec;
+  }
+
+  private async synthesize(op: Operation, inst: InstanceRecord, base: BaseRecord, ov: OverlaySpec | undefined): Promise<void> {
+    const dir = this.ctx.store.instanceDir(inst.id);
+    const bdir = this.ctx.store.base(base.id);
+    const { disk, memory } = this.ctx.store.instance(inst.id);
+    const t0 = Date.now();
+    if (ov) {
+      // Fetch: the overlay is checked whole against the base as it arrives and spooled into the store's
+      // tmp/, so nothing is built from it until all of it has checked out (a refused overlay costs its own
+      // length). Apply: the VM's files are then written from the checked copy.
+      op.phase('fetch');
+      let storedId = ov.id ?? (ov.sha256 && this.ctx.store.getOverlay(ov.sha256) ? ov.sha256 : undefined);
+      const baseDigests = { disk: base.disk.sha256, memory: base.memory.sha256 };
+      // Parsing the base's memory snapshot (to bound and check the overlay) overlaps the download.
+      const opening = this.ctx.openStoredBase(base);
+      opening.catch(() => undefined);
+      const spoolDir = storedId ? null : this.ctx.store.tempDir('fetch');
+      let opened: OpenedBase | null = null;
+      try {
+        let file: string;
+        if (storedId) {
+          file = this.ctx.store.overlayFile(storedId);
+          await checkOverlay(file, opening);
+        } else {
+          file = overlayPathsIn(spoolDir!).file;
+          const spool = await this.ctx.withSource(op, ov.url!, async (src) => {
+            const counted: ByteSource = {
+              read: () => {
+                crashPoint('synthesize.fetch-chunk');
+                return src.source.read();
+              },
+            };
+            const sp = new SpoolSource(counted, file, MAX_OVERLAY_BYTES);
+            try {
+              await checkOverlay(sp, opening);
+              const done = await sp.finish();
+              crashPoint('synthesize.fetched');
+              return done;
+            } finally {
+              sp.close();
+            }
+          });
+          if (ov.sha256 && spool.sha256 !== ov.sha256) throw new CloudletError('HASH_MISMATCH', `the overlay from ${redactUrl(ov.url!)} has SHA-256 ${spool.sha256}, expected ${ov.sha256}`);
+          // Kept while an instance uses it (fetched, not stored on purpose: it goes with its last user).
+          storedId = this.ctx.store.commitOverlay(file, { id: spool.sha256, bytes: spool.bytes, baseId: base.id, created: new Date().toISOString(), source: redactUrl(ov.url!), fetched: true }).id;
+          file = this.ctx.store.overlayFile(storedId);
+        }
+        // The instance names its overlay before anything is built from it, so the overlay stays while the
+        // instance (even half-made) does.
+        inst.overlayId = storedId;
+        this.ctx.store.putInstance(inst);
+        crashPoint('synthesize.committed');
+        op.phase('apply');
+        opened = await opening;
+        await applyOverlay({
+          overlay: file,
+          checked: true,
+          base: opened,
+          baseDisk: bdir.disk,
+          baseMemory: bdir.memory,
+          outputDisk: disk,
+          outputMemory: memory,
+          baseDigests,
+          onProgress: (p) => {
+            crashPoint('synthesize.apply');
+            op.progress(p.done, p.total);
+          },
+        });
+      } finally {
+        await (opened ?? (await opening.catch(() => null)))?.close();
+        if (spoolDir) fs.rmSync(spoolDir, { recursive: true, force: true });
+      }
+    } else {
+      op.phase('prepare');
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', path.relative(dir, bdir.disk), disk]);
+      crashPoint('synthesize.prepare');
+    }
+    op.phase('restore');
+    const xml = this.instances.domainXml(inst, base, ov ? memory : bdir.memory);
+    if (!ov) await copyWithDomainXml(bdir.memory, memory, xml);
+    else if (!patchDomainXmlInPlace(memory, xml)) {
+      await copyWithDomainXml(memory, `${memory}.new`, xml);
+      fs.renameSync(`${memory}.new`, memory);
+    }
+    op.throwIfCancelled();
+    crashPoint('synthesize.restore');
+    await this.ctx.driver.restore(memory);
+    crashPoint('synthesize.restored');
+    fs.rmSync(memory, { force: true });
+    inst.state = 'running';
+    op.phase('done'); // closes the restore phase, so its time is in the timings
+    inst.timings = { ...op.rec.timings, total: (Date.now() - t0) / 1000 };
+    this.ctx.store.putInstance(inst);
+  }
+}
