@@ -77,7 +77,8 @@ async function expectRunningAt(e: TestEngine, id: string): Promise<void> {
     if (i?.state === 'running') break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  expect(i?.state).toBe('running');
+  // On failure, the engine's own account of what happened to the VM.
+  expect({ state: i?.state, log: i?.state === 'running' ? '' : e.log.slice(-4000) }).toEqual({ state: 'running', log: '' });
   const c = await counter(e, id);
   await new Promise((r) => setTimeout(r, 2000));
   expect(await counter(e, id)).toBeGreaterThan(c);
