@@ -1,7 +1,8 @@
 // The engine's state directory: the only place a cloudlet's objects live, and the only writer is the engine
 // holding its lock. Every object appears atomically: bases and overlays are built in tmp/ and renamed into
 // place as a whole directory; records are JSON files replaced by rename after fsync. Whatever is in tmp/ at
-// start-up was left by a crash and is removed.
+// start-up was left by a crash and is removed. File names are spelled here only: the store hands out typed
+// paths (`store.base(id).disk`, `store.instance(id).snapshot.saved`, `overlayPathsIn(tmpDir).file`, ...).
 //
 //   <state>/engine.lock            pid of the engine that owns the directory
 //   <state>/token                  API token (0600), created at first start
