@@ -9,7 +9,6 @@ import { receiveHandoff } from '../handoff/receiver';
 import { SendStats } from '../handoff/sender';
 import { redactUrl } from '../store/fetch';
 import { InstanceRecord, OperationRecord, newId } from '../store/store';
-import { instanceDomainXml } from '../vm/domain';
 import { saveHeaderFor } from '../vm/save-header';
 import { EngineContext } from './context';
 import { crashPoint } from './crash-points';
@@ -92,15 +91,7 @@ export class HandoffDestinationService {
             if (h.instance.id !== target.id || h.instance.baseId !== base.id) throw new CloudletError('HANDOFF_PROTOCOL', 'the stream is for another instance than the one asked for');
             target.overlayId = h.instance.overlayId;
             target.created = h.instance.created;
-            return instanceDomainXml(h.domainXml, {
-              name: target.domain,
-              disk: this.ctx.store.instance(target.id).disk,
-              diskFormat: 'qcow2',
-              kernel: base.kernel ? bdir.kernel : undefined,
-              initrd: base.initrd ? bdir.initrd : undefined,
-              controlSocket: this.ctx.controlSocket(target.id),
-              consoleLog: this.ctx.store.instance(target.id).consoleLog,
-            });
+            return this.instances.domainXmlFrom(target, base, h.domainXml);
           },
           saveHeader: (xml) => saveHeaderFor(bdir.memory, xml),
           signal: op.signal,

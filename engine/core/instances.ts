@@ -66,8 +66,13 @@ export class InstanceService {
 
   /** The instance's own domain XML, from the XML saved in a memory snapshot (its own or its base's). */
   domainXml(inst: InstanceRecord, base: BaseRecord, saveFile: string): string {
+    return this.domainXmlFrom(inst, base, readSaveHeader(saveFile).xml);
+  }
+
+  /** The instance's own domain XML from another one (a snapshot's, or the one a handoff source sent). */
+  domainXmlFrom(inst: InstanceRecord, base: BaseRecord, xml: string): string {
     const bdir = this.ctx.store.base(base.id);
-    return instanceDomainXml(readSaveHeader(saveFile).xml, {
+    return instanceDomainXml(xml, {
       name: inst.domain,
       disk: this.ctx.store.instance(inst.id).disk,
       diskFormat: 'qcow2',
