@@ -32,6 +32,20 @@ module.exports = {
       to: { path: '^engine/(core|api|cli)/' },
     },
     {
+      name: 'io-and-images-are-the-bottom',
+      severity: 'error',
+      comment: 'io/ and image/ know nothing of overlays, handoffs, the store or the engine above them.',
+      from: { path: '^engine/(io|image)/' },
+      to: { path: '^engine/(overlay|handoff|store|core|api|cli|client|vm)/' },
+    },
+    {
+      name: 'store-below-the-codec',
+      severity: 'error',
+      comment: 'The store keeps files; it does not import the overlay codec.',
+      from: { path: '^engine/store/' },
+      to: { path: '^engine/overlay/' },
+    },
+    {
       name: 'core-below-api',
       severity: 'error',
       from: { path: '^engine/core/' },

@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { Engine } from '../core/engine';
 import { CloudletError, errorInfo } from '../errors';
-import { ByteSource } from '../overlay/io';
+import { ByteSource } from '../io/io';
 import { OverlayRecord } from '../store/store';
 import { RecordType, jsonRecord } from '../handoff/wire';
 

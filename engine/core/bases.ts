@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { CloudletError } from '../errors';
-import { fileDigest, rememberDigest } from '../overlay/digest';
+import { fileDigest, rememberDigest } from '../io/digest';
 import { baseIdOf } from '../overlay/format';
 import { ArchiveManifest, archiveBytes, memberName, readBaseArchive, writeBaseArchive } from '../store/archive';
 import { openSource, redactUrl } from '../store/fetch';

@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fsyncDir } from '../overlay/io';
+import { fsyncDir } from '../io/io';
 import { BaseRecord, InstanceRecord, OperationRecord } from '../store/store';
 import { DomainState } from '../vm/driver';
 import { EngineContext } from './context';

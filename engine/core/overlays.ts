@@ -4,9 +4,9 @@
 import * as fs from 'node:fs';
 import { CloudletError } from '../errors';
 import { checkOverlay, BaseResolver } from '../overlay/apply';
-import { fileDigest } from '../overlay/digest';
+import { fileDigest } from '../io/digest';
 import { baseIdOf } from '../overlay/format';
-import { ByteSource, SpoolSource } from '../overlay/io';
+import { ByteSource, SpoolSource } from '../io/io';
 import { createOverlay } from '../overlay/writer';
 import { redactUrl } from '../store/fetch';
 import { OperationRecord, OverlayRecord } from '../store/store';

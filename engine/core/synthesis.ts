@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { CloudletError } from '../errors';
 import { OpenedBase, applyOverlay, checkOverlay } from '../overlay/apply';
-import { ByteSource, SpoolSource } from '../overlay/io';
+import { ByteSource, SpoolSource } from '../io/io';
 import { redactUrl } from '../store/fetch';
 import { BaseRecord, InstanceRecord, OperationRecord, newId } from '../store/store';
 import { overlayPathsIn } from '../store/store';

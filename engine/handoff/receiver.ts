@@ -10,9 +10,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
 import { CHUNK_SIZE } from '../overlay/hash';
-import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, readSyncExact, writeFully } from '../overlay/io';
-import { Qcow2AppendWriter } from '../overlay/qcow2';
-import { RamBlock, SAVE_LIMITS, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, writePageRecordHeader } from '../overlay/savefile';
+import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, readSyncExact, writeFully } from '../io/io';
+import { Qcow2AppendWriter } from '../image/qcow2';
+import { RamBlock, SAVE_LIMITS, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, writePageRecordHeader } from '../image/savefile';
 import { ENTRY_BYTES, LIMITS, RecordType, Source, Space, WIRE_VERSION, decodeBatch } from './wire';
 
 export interface HandoffHello {

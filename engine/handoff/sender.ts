@@ -16,9 +16,9 @@ import { BaseIndex, BaseSpace, ZERO_HASH } from '../overlay/base-index';
 import { ChunkIndex } from '../overlay/chunk-index';
 import { CompressorPool } from '../overlay/compress';
 import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from '../overlay/hash';
-import { ByteSource, readSyncExact, writeFully } from '../overlay/io';
-import { Qcow2Image } from '../overlay/qcow2';
-import { parseSaveStream, sameRamLayout } from '../overlay/savefile';
+import { ByteSource, readSyncExact, writeFully } from '../io/io';
+import { Qcow2Image } from '../image/qcow2';
+import { parseSaveStream, sameRamLayout } from '../image/savefile';
 import { LiveMigrationStats } from '../vm/live-migration';
 import { BatchBuilder, CODEC_RAW, CODEC_ZSTD, RecordType, Source, Space, WIRE_VERSION, jsonRecord, recordHeader } from './wire';
 

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
 import { decompressFrame } from './compress';
-import { fileDigest } from './digest';
+import { fileDigest } from '../io/digest';
 import * as zstdBinding from 'zstd-napi/binding';
 import {
   BaseBounds,
@@ -32,9 +32,9 @@ import {
   validateMeta,
 } from './format';
 import { CHUNK_SIZE } from './hash';
-import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, SpoolSource, WindowReader, fileSource, fsyncDir, readSyncExact } from './io';
-import { planQcow2Layout } from './qcow2';
-import { RamBlock, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, sameRamLayout, writePageRecordHeader } from './savefile';
+import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, SpoolSource, WindowReader, fileSource, fsyncDir, readSyncExact } from '../io/io';
+import { planQcow2Layout } from '../image/qcow2';
+import { RamBlock, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, sameRamLayout, writePageRecordHeader } from '../image/savefile';
 
 export interface ApplyOverlayOptions {
   /** Overlay file path, or a byte stream (e.g. an HTTP body still downloading), spooled to `spoolFile`. */

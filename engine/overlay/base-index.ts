@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { CloudletError } from '../errors';
 import { ChunkIndex } from './chunk-index';
 import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from './hash';
-import { ByteSource, RandomAccessFile, WindowReader, fileSource, readSyncExact } from './io';
-import { SaveFileLayout, parseSaveStream } from './savefile';
+import { ByteSource, RandomAccessFile, WindowReader, fileSource, readSyncExact } from '../io/io';
+import { SaveFileLayout, parseSaveStream } from '../image/savefile';
 
 export const ZERO_HASH = chunkHash(new Int32Array(CHUNK_SIZE / 4), 0);
 const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);

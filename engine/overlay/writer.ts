@@ -11,12 +11,12 @@ import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
 import { BaseIndex, BaseSpace, ZERO_HASH } from './base-index';
 import { CompressorPool, compressOnce } from './compress';
-import { rememberDigest } from './digest';
+import { rememberDigest } from '../io/digest';
 import { ChunkKind, FORMAT_VERSION, HEADER_BYTES, LIMITS, OverlayMeta, TRAILER_BYTES, baseIdOf, encodeEntries, encodeHeader, encodeTrailer, indexRawLength } from './format';
 import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from './hash';
-import { RandomAccessFile, WindowReader, fileSource, fsyncDir, readSyncExact } from './io';
-import { Qcow2Image } from './qcow2';
-import { parseSaveStream, sameRamLayout } from './savefile';
+import { RandomAccessFile, WindowReader, fileSource, fsyncDir, readSyncExact } from '../io/io';
+import { Qcow2Image } from '../image/qcow2';
+import { parseSaveStream, sameRamLayout } from '../image/savefile';
 
 export interface CreateOverlayOptions {
   baseDisk: string;

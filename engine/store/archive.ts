@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
-import { ByteSource, SequentialReader } from '../overlay/io';
+import { ByteSource, SequentialReader } from '../io/io';
 
 export const MANIFEST_NAME = 'cloudlet-base.json';
 const BLOCK = 512;

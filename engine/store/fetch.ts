@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { Dispatcher, request } from 'undici';
 import { CloudletError, ioError } from '../errors';
-import { ByteSource } from '../overlay/io';
+import { ByteSource } from '../io/io';
 
 export interface OpenedSource {
   source: ByteSource;

@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError, ErrorCode, ioError } from '../errors';
-import { fsyncDir } from '../overlay/io';
+import { fsyncDir } from '../io/io';
 
 export interface BaseFile {
   sha256: string;

@@ -2,7 +2,7 @@
 // refuses an XML passed at restore time whose UUID differs; two instances of one base on one cloudlet need
 // different UUIDs and names, so the engine writes each instance's own XML into the header of its own copy.
 //
-// Header (see engine/overlay/savefile.ts): 16-byte magic, then little-endian u32 version, data_len,
+// Header (see engine/image/savefile.ts): 16-byte magic, then little-endian u32 version, data_len,
 // was_running, compressed, cookie_offset, 14 unused; then data_len bytes: XML, NUL, cookie, NUL, zero padding.
 // libvirt pads the region generously (about 64 KiB), so a rewritten XML almost always fits in place.
 

@@ -4,7 +4,7 @@
 
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { parseSaveFile } from '../../engine/overlay/savefile';
+import { parseSaveFile } from '../../engine/image/savefile';
 
 export interface SynthBlock {
   id: string;

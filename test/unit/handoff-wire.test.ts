@@ -12,7 +12,7 @@ import { CloudletError } from '../../engine/errors';
 import { receiveHandoff } from '../../engine/handoff/receiver';
 import { BatchBuilder, CODEC_RAW, CODEC_ZSTD, LIMITS, RecordType, Source, Space, decodeBatch, jsonRecord, recordHeader } from '../../engine/handoff/wire';
 import { compressOnce } from '../../engine/overlay/compress';
-import { Qcow2AppendWriter } from '../../engine/overlay/qcow2';
+import { Qcow2AppendWriter } from '../../engine/image/qcow2';
 
 let dir: string;
 const MiB = 1 << 20;

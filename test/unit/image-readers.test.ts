@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CloudletError } from '../../engine/errors';
-import { planQcow2Layout, Qcow2Image } from '../../engine/overlay/qcow2';
-import { parseSaveFile } from '../../engine/overlay/savefile';
+import { planQcow2Layout, Qcow2Image } from '../../engine/image/qcow2';
+import { parseSaveFile } from '../../engine/image/savefile';
 import { createOverlay } from '../../engine/overlay/writer';
 import { prng, qemuImg, qemuIo, rand, writeSaveFile } from '../helpers/synthetic';
 

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileDigest } from '../../engine/overlay/digest';
+import { fileDigest } from '../../engine/io/digest';
 import { baseIdOf } from '../../engine/overlay/format';
 import { BootDomainSpec, bootDomainXml, instanceDomainXml } from '../../engine/vm/domain';
 import { readSaveHeader } from '../../engine/vm/save-header';

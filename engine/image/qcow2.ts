@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import { CloudletError, ioError } from '../errors';
-import { RandomAccessFile, readSyncExact, writeBE64, writeFully } from './io';
+import { RandomAccessFile, readSyncExact, writeBE64, writeFully } from '../io/io';
 
 const QCOW2_MAGIC = 0x514649fb;
 const EXT_END = 0x00000000;

@@ -7,8 +7,9 @@
 //   the same header, prologue and block list, every page once in RAM order, then the tail verbatim.
 
 import { CloudletError } from '../errors';
-import { ByteSource, RandomAccessFile, SequentialReader, fileSource } from './io';
-import { CHUNK_SIZE } from './hash';
+import { ByteSource, RandomAccessFile, SequentialReader, fileSource } from '../io/io';
+/** QEMU's target page size: RAM travels in pages of this many bytes. */
+const CHUNK_SIZE = 4096;
 
 const LIBVIRT_MAGIC = 'LibvirtQemudSave';
 const LIBVIRT_PARTIAL_MAGIC = 'LibvirtQemudPart';
