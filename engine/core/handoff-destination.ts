@@ -6,7 +6,6 @@ import { promises as fsp } from 'node:fs';
 import { EngineClient } from '../client/client';
 import { CloudletError } from '../errors';
 import { receiveHandoff } from '../handoff/receiver';
-import { SendStats } from '../handoff/sender';
 import { redactUrl } from '../store/fetch';
 import { InstanceRecord, OperationRecord, newId } from '../store/store';
 import { saveHeaderFor } from '../vm/save-header';
@@ -114,7 +113,7 @@ export class HandoffDestinationService {
             await h.close();
           }
         });
-        const sent = got.end as unknown as SendStats;
+        const sent = got.end;
         try {
           await this.ctx.driver.restore(got.memory, { paused: true });
           this.ctx.log(`handoff ${handoffId}: the stream ended ${got.endAt - (sent.pausedAt ?? got.endAt)} ms after the source paused; restored in ${Date.now() - r0} ms`);

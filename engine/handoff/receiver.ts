@@ -13,15 +13,9 @@ import { CHUNK_SIZE } from '../overlay/hash';
 import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, readSyncExact, writeFully } from '../io/io';
 import { Qcow2AppendWriter } from '../image/qcow2';
 import { RamBlock, SAVE_LIMITS, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, writePageRecordHeader } from '../image/savefile';
-import { ENTRY_BYTES, LIMITS, RecordType, Source, Space, WIRE_VERSION, decodeBatch } from './wire';
+import { ENTRY_BYTES, HandoffEnd, HandoffHello, LIMITS, RecordType, Source, Space, decodeBatch, decodeEnd, decodeHello } from './wire';
 
-export interface HandoffHello {
-  version: number;
-  handoffId: string;
-  instance: { id: string; name: string; baseId: string; overlayId?: string; created: string };
-  domainXml: string;
-  disk: { virtualSize: number; clusterBits: number };
-}
+export type { HandoffHello } from './wire';
 
 export interface ReceiveOptions {
   source: ByteSource;
@@ -42,7 +36,7 @@ export interface ReceiveOptions {
 
 export interface ReceiveResult {
   hello: HandoffHello;
-  end: Record<string, unknown>;
+  end: HandoffEnd;
   disk: string;
   memory: string;
   bytesReceived: number;
@@ -184,22 +178,8 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
       switch (type) {
         case RecordType.Hello: {
           if (hello) throw bad('a second hello');
-          if (len > LIMITS.maxJson) throw bad('hello too large');
-          const h = parseJson(body) as HandoffHello;
-          if (h.version !== WIRE_VERSION) throw new CloudletError('HANDOFF_PROTOCOL', `the source speaks handoff protocol version ${h.version}; this engine speaks ${WIRE_VERSION}`);
+          const h = decodeHello(body);
           const d = h.disk;
-          if (
-            !d ||
-            !Number.isInteger(d.virtualSize) ||
-            d.virtualSize <= 0 ||
-            d.virtualSize % CHUNK_SIZE !== 0 ||
-            d.virtualSize > 2 ** 46 ||
-            !Number.isInteger(d.clusterBits) ||
-            d.clusterBits < 12 ||
-            d.clusterBits > 21
-          )
-            throw bad('hello has an invalid disk description');
-          if (typeof h.domainXml !== 'string' || !h.instance || typeof h.instance.id !== 'string') throw bad('hello lacks the instance or its domain XML');
           xml = o.onHello(h);
           hello = h;
           disk = Qcow2AppendWriter.create(diskFile, { virtualSize: d.virtualSize, clusterBits: d.clusterBits, backingFile: path.relative(o.dir, o.baseDisk), backingFormat: 'raw' });
@@ -319,7 +299,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
         }
         case RecordType.End: {
           if (!mem || !tail) throw bad('the stream ended before the memory state was complete');
-          const end = parseJson(body) as Record<string, unknown>;
+          const end = decodeEnd(body);
           const endAt = Date.now();
           mem.finish(tail.footers, tail.bytes);
           // Not flushed here: the caller makes the layer durable while the VM restores.

@@ -20,7 +20,7 @@ import { ByteSource, readSyncExact, writeFully } from '../io/io';
 import { Qcow2Image } from '../image/qcow2';
 import { parseSaveStream, sameRamLayout } from '../image/savefile';
 import { LiveMigrationStats } from '../vm/live-migration';
-import { BatchBuilder, CODEC_RAW, CODEC_ZSTD, RecordType, Source, Space, WIRE_VERSION, jsonRecord, recordHeader } from './wire';
+import { BatchBuilder, CODEC_RAW, CODEC_ZSTD, HandoffEnd, HandoffHello, RecordType, Source, Space, WIRE_VERSION, endRecord, helloRecord, recordHeader } from './wire';
 
 /** Where the stream goes: `write` resolves once the bytes are accepted (the caller applies backpressure). */
 export interface StreamSink {
@@ -30,7 +30,7 @@ export interface StreamSink {
 export interface SendOptions {
   sink: StreamSink;
   /** The hello record's fields; the sender adds the protocol version and the disk's size and cluster size. */
-  hello: Record<string, unknown>;
+  hello: Omit<HandoffHello, 'version' | 'disk'>;
   base: BaseIndex;
   /** The instance's qcow2 layer over the base disk. */
   disk: string;
@@ -47,22 +47,8 @@ export interface SendOptions {
   level?: number;
 }
 
-export interface SendStats {
-  bytesSent: number;
-  disk: { chunks: number; literal: number; same: number; zero: number; base: number; earlier: number; finalChunks: number };
-  memory: { pages: number; literal: number; same: number; zero: number; base: number; earlier: number };
-  literalBytes: number;
-  compressedBytes: number;
-  /** How many batches went out at each zstd level (0: uncompressed). */
-  levels: Record<string, number>;
-  migration: LiveMigrationStats | null;
-  /** Wall-clock ms between QEMU pausing the guest (estimated from its reported downtime) and the END record. */
-  pausedToEndMs: number | null;
-  /** Of that: ms until QEMU's stream was parsed to its end, and ms the final disk pass took. */
-  pausedToMemoryEndMs: number | null;
-  finalDiskPassMs: number | null;
-  pausedAt: number | null;
-}
+/** What the sender reports (and sends as the End record). */
+export type SendStats = HandoffEnd;
 
 const LADDER = [0, 1, 3, 5, 7, 9, 12, 15, 19];
 const ZERO_PAGE = Buffer.alloc(CHUNK_SIZE);
@@ -284,7 +270,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     const layer = await Qcow2Image.open(o.disk);
     const disk = { virtualSize: layer.virtualSize, clusterBits: layer.clusterBits };
     await layer.close();
-    pipe.enqueue(jsonRecord(RecordType.Hello, { version: WIRE_VERSION, ...o.hello, disk }));
+    pipe.enqueue(helloRecord({ version: WIRE_VERSION, ...o.hello, disk }));
 
     // --- 1. disk pre-copy, guest running ---------------------------------------------------------------
     o.onPhase?.('disk');
@@ -419,7 +405,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     await pipe.drain();
     stats.compressedBytes = pipe.compressedBytes;
     stats.pausedToEndMs = Date.now() - pausedAt;
-    pipe.enqueue(jsonRecord(RecordType.End, { ...stats, bytesSent: pipe.bytesSent }));
+    pipe.enqueue(endRecord({ ...stats, bytesSent: pipe.bytesSent }));
     await pipe.drain();
     stats.bytesSent = pipe.bytesSent;
     return stats;

@@ -6,6 +6,7 @@
 import * as zstdBinding from 'zstd-napi/binding';
 import { CloudletError } from '../errors';
 import { CHUNK_SIZE } from '../overlay/hash';
+import { LiveMigrationStats } from '../vm/live-migration';
 
 export const WIRE_VERSION = 1;
 
@@ -64,6 +65,86 @@ export function recordHeader(type: RecordType, length: number): Buffer {
 export function jsonRecord(type: RecordType, value: unknown): Buffer[] {
   const body = Buffer.from(JSON.stringify(value), 'utf8');
   return [recordHeader(type, body.length), body];
+}
+
+/** The first record: who is handed off, the domain, and the disk layer's shape. */
+export interface HandoffHello {
+  version: number;
+  handoffId: string;
+  instance: { id: string; name: string; baseId: string; overlayId?: string; created: string };
+  domainXml: string;
+  disk: { virtualSize: number; clusterBits: number };
+}
+
+/** What the source tells at the end: what it sent and how (the destination reports it and times the pause). */
+export interface HandoffEnd {
+  bytesSent: number;
+  disk: { chunks: number; literal: number; same: number; zero: number; base: number; earlier: number; finalChunks: number };
+  memory: { pages: number; literal: number; same: number; zero: number; base: number; earlier: number };
+  literalBytes: number;
+  compressedBytes: number;
+  /** How many batches went out at each zstd level (0: uncompressed). */
+  levels: Record<string, number>;
+  migration: LiveMigrationStats | null;
+  /** Wall-clock ms between QEMU pausing the guest (estimated from its reported downtime) and the END record. */
+  pausedToEndMs: number | null;
+  /** Of that: ms until QEMU's stream was parsed to its end, and ms the final disk pass took. */
+  pausedToMemoryEndMs: number | null;
+  finalDiskPassMs: number | null;
+  pausedAt: number | null;
+}
+
+export function helloRecord(h: HandoffHello): Buffer[] {
+  return jsonRecord(RecordType.Hello, h);
+}
+
+export function endRecord(e: HandoffEnd): Buffer[] {
+  return jsonRecord(RecordType.End, e);
+}
+
+function parseJsonRecord(body: Buffer, what: string): Record<string, unknown> {
+  if (body.length > LIMITS.maxJson) throw new CloudletError('HANDOFF_PROTOCOL', `handoff stream: ${what} too large`);
+  let v: unknown;
+  try {
+    v = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new CloudletError('HANDOFF_PROTOCOL', `handoff stream: the ${what} does not parse`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CloudletError('HANDOFF_PROTOCOL', `handoff stream: the ${what} is not an object`);
+  return v as Record<string, unknown>;
+}
+
+/** Decodes and checks a hello record: the protocol version, the disk's shape, the instance and its XML. */
+export function decodeHello(body: Buffer): HandoffHello {
+  const bad = (m: string) => new CloudletError('HANDOFF_PROTOCOL', `handoff stream: ${m}`);
+  const h = parseJsonRecord(body, 'hello') as Partial<HandoffHello>;
+  if (h.version !== WIRE_VERSION) throw bad(`the source speaks handoff protocol version ${String(h.version)}; this engine speaks ${WIRE_VERSION}`);
+  const d = h.disk;
+  if (
+    !d ||
+    !Number.isInteger(d.virtualSize) ||
+    d.virtualSize <= 0 ||
+    d.virtualSize % CHUNK_SIZE !== 0 ||
+    d.virtualSize > 2 ** 46 ||
+    !Number.isInteger(d.clusterBits) ||
+    d.clusterBits < 12 ||
+    d.clusterBits > 21
+  )
+    throw bad('hello has an invalid disk description');
+  const i = h.instance;
+  if (typeof h.domainXml !== 'string' || !i || typeof i.id !== 'string' || typeof i.baseId !== 'string' || typeof i.name !== 'string' || typeof h.handoffId !== 'string') {
+    throw bad('hello lacks the instance or its domain XML');
+  }
+  return h as HandoffHello;
+}
+
+/** Decodes an end record; the figures are the source's report, checked for type where the destination uses them. */
+export function decodeEnd(body: Buffer): HandoffEnd {
+  const e = parseJsonRecord(body, 'end record') as Partial<HandoffEnd>;
+  if (!Number.isSafeInteger(e.bytesSent) || (e.pausedAt !== null && e.pausedAt !== undefined && typeof e.pausedAt !== 'number')) {
+    throw new CloudletError('HANDOFF_PROTOCOL', 'handoff stream: the end record is malformed');
+  }
+  return { ...e, pausedAt: e.pausedAt ?? null } as HandoffEnd;
 }
 
 /**

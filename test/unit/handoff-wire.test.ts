@@ -10,7 +10,24 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CloudletError } from '../../engine/errors';
 import { receiveHandoff } from '../../engine/handoff/receiver';
-import { BatchBuilder, CODEC_RAW, CODEC_ZSTD, LIMITS, RecordType, Source, Space, decodeBatch, jsonRecord, recordHeader } from '../../engine/handoff/wire';
+import {
+  BatchBuilder,
+  CODEC_RAW,
+  CODEC_ZSTD,
+  HandoffEnd,
+  LIMITS,
+  RecordType,
+  Source,
+  Space,
+  WIRE_VERSION,
+  decodeBatch,
+  decodeEnd,
+  decodeHello,
+  endRecord,
+  helloRecord,
+  jsonRecord,
+  recordHeader,
+} from '../../engine/handoff/wire';
 import { compressOnce } from '../../engine/overlay/compress';
 import { Qcow2AppendWriter } from '../../engine/image/qcow2';
 
@@ -144,6 +161,45 @@ describe('batches', () => {
     expect(err).toBeInstanceOf(CloudletError);
     expect((err as CloudletError).code).toBe('HANDOFF_PROTOCOL');
     expect((err as CloudletError).message).toMatch(message);
+  });
+});
+
+describe('typed records', () => {
+  const hello = {
+    version: WIRE_VERSION,
+    handoffId: 'h-abc123',
+    instance: { id: 'i-1', name: 'web', baseId: 'b'.repeat(64), created: '2026-01-01T00:00:00Z' },
+    domainXml: '<domain/>',
+    disk: { virtualSize: 1 << 20, clusterBits: 16 },
+  };
+  const body = (parts: Buffer[]) => parts[1];
+
+  test('hello and end records round-trip through their encoders and decoders', () => {
+    const h = helloRecord(hello);
+    expect(h[0][0]).toBe(RecordType.Hello);
+    expect(decodeHello(body(h))).toEqual(hello);
+    const end = { bytesSent: 123, literalBytes: 4096, compressedBytes: 100, levels: { '3': 1 }, pausedAt: 99, migration: null } as unknown as HandoffEnd;
+    const e = endRecord(end);
+    expect(e[0][0]).toBe(RecordType.End);
+    expect(decodeEnd(body(e))).toEqual(end);
+  });
+
+  test('malformed hello and end records are typed protocol errors', () => {
+    const code = (f: () => unknown) => {
+      try {
+        f();
+        return 'accepted';
+      } catch (err) {
+        return `${(err as CloudletError).code}: ${(err as Error).message}`;
+      }
+    };
+    expect(code(() => decodeHello(Buffer.from('{')))).toMatch(/^HANDOFF_PROTOCOL: .*does not parse/);
+    expect(code(() => decodeHello(Buffer.from('[1]')))).toMatch(/^HANDOFF_PROTOCOL: .*not an object/);
+    expect(code(() => decodeHello(Buffer.from(JSON.stringify({ ...hello, version: 99 }))))).toMatch(/^HANDOFF_PROTOCOL: .*protocol version 99/);
+    expect(code(() => decodeHello(Buffer.from(JSON.stringify({ ...hello, instance: { id: 'i-1' } }))))).toMatch(/^HANDOFF_PROTOCOL: .*lacks the instance/);
+    expect(code(() => decodeHello(Buffer.alloc(LIMITS.maxJson + 1, 0x20)))).toMatch(/^HANDOFF_PROTOCOL: .*too large/);
+    expect(code(() => decodeEnd(Buffer.from(JSON.stringify({ bytesSent: 'lots' }))))).toMatch(/^HANDOFF_PROTOCOL: .*end record is malformed/);
+    expect(code(() => decodeEnd(Buffer.from(JSON.stringify({ bytesSent: 1, pausedAt: 'then' }))))).toMatch(/^HANDOFF_PROTOCOL: .*end record is malformed/);
   });
 });
 
