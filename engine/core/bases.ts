@@ -32,9 +32,7 @@ export class BaseService {
   }
 
   get(id: string): BaseRecord {
-    const b = this.ctx.store.getBase(id);
-    if (!b) throw new CloudletError('NOT_FOUND', `no base VM ${id}`);
-    return b;
+    return this.ctx.requireBase(id);
   }
 
   delete(id: string): void {

@@ -44,7 +44,7 @@ export class CaptureService {
    */
   async whilePaused(op: Operation, inst: InstanceRecord, work: (saved: string) => Promise<void>): Promise<void> {
     op.phase('save');
-    const { saving, saved } = this.snapshotFiles(inst);
+    const { saving, saved } = this.ctx.store.instance(inst.id).snapshot;
     fs.rmSync(saving, { force: true });
     fs.rmSync(saved, { force: true });
     crashPoint('whilepaused.save');
@@ -61,10 +61,6 @@ export class CaptureService {
     }
   }
 
-  snapshotFiles(inst: InstanceRecord): { saving: string; saved: string; consumed: string } {
-    return this.ctx.store.instance(inst.id).snapshot;
-  }
-
   /**
    * Restores an instance from its snapshot, once: restored paused, the snapshot renamed `resume.consumed`
    * (the commit point: never restored from again), then resumed, then the file removed. So a VM that has run
@@ -72,7 +68,7 @@ export class CaptureService {
    * over a newer disk; a crash between the commit and the resume leaves a paused VM that recovery resumes.
    */
   async resumeFromSnapshot(inst: InstanceRecord): Promise<void> {
-    const { saved, consumed } = this.snapshotFiles(inst);
+    const { saved, consumed } = this.ctx.store.instance(inst.id).snapshot;
     crashPoint('whilepaused.restore');
     await this.ctx.driver.restore(saved, { paused: true });
     crashPoint('whilepaused.restored');
@@ -93,7 +89,7 @@ export class CaptureService {
    * engine's steps (the snapshot goes before the VM resumes); the running VM is newer and the file goes.
    */
   async recover(inst: InstanceRecord, domainState: DomainState | undefined): Promise<boolean> {
-    const { saving, saved, consumed } = this.snapshotFiles(inst);
+    const { saving, saved, consumed } = this.ctx.store.instance(inst.id).snapshot;
     const st = domainState === 'running' || domainState === 'paused' ? domainState : undefined;
     if (fs.existsSync(consumed)) {
       // Restored and committed; the crash came before (or just after) the resume. Never restored again.

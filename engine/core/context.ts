@@ -3,11 +3,14 @@
 // services (bases, overlays, instances, synthesis, captures, handoff source and destination, recovery) each
 // take this and nothing global.
 
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError } from '../errors';
-import { OpenedBase, openBase } from '../overlay/apply';
+import { ByteSource, SpoolSource } from '../io/io';
+import { BaseArg, OpenedBase, checkOverlay, openBase } from '../overlay/apply';
+import { baseIdOf } from '../overlay/format';
 import { OpenedSource, openSource } from '../store/fetch';
-import { BaseRecord, OverlayRecord, Store } from '../store/store';
+import { BaseRecord, OverlayRecord, Store, overlayPathsIn } from '../store/store';
 import { VmDriver } from '../vm/driver';
 import { Operation, OperationTable } from './operations';
 
@@ -67,6 +70,35 @@ export class EngineContext {
   openStoredBase(base: BaseRecord): Promise<OpenedBase> {
     const p = this.store.base(base.id);
     return openBase(p.disk, p.memory, { disk: base.disk.sha256, memory: base.memory.sha256 });
+  }
+
+  /**
+   * Takes an overlay from a stream into the store: spooled into tmp/ while it is checked whole against `base`
+   * (so nothing is kept, or built, from one that does not check out), then committed. A `fetched` one (a
+   * synthesis's) is kept while an instance names it; storing one on purpose keeps it for good, also when a
+   * synthesis had fetched it first.
+   */
+  async intakeOverlay(source: ByteSource, o: { base: BaseArg; origin: string; expectSha256?: string; fetched?: boolean; onSpooled?: () => void }): Promise<OverlayRecord> {
+    const dir = this.store.tempDir('intake');
+    const file = overlayPathsIn(dir).file;
+    try {
+      const spool = new SpoolSource(source, file, MAX_OVERLAY_BYTES);
+      let checked: Awaited<ReturnType<typeof checkOverlay>>;
+      let got: { sha256: string; bytes: number };
+      try {
+        checked = await checkOverlay(spool, o.base);
+        got = await spool.finish();
+      } finally {
+        spool.close();
+      }
+      o.onSpooled?.();
+      if (o.expectSha256 && got.sha256 !== o.expectSha256) throw new CloudletError('HASH_MISMATCH', `${o.origin}: the overlay's SHA-256 is ${got.sha256}, expected ${o.expectSha256}`);
+      const baseId = baseIdOf(checked.meta.base.disk.sha256, checked.meta.base.memory.sha256).toString('hex');
+      const rec = this.store.commitOverlay(file, { id: got.sha256, bytes: got.bytes, baseId, created: new Date().toISOString(), source: o.origin, ...(o.fetched ? { fetched: true } : {}) });
+      return rec.fetched && !o.fetched ? this.store.keepOverlay(rec.id) : rec;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** Removes the fetched overlays no instance names any more (see Store.sweepFetchedOverlays). */

@@ -3,15 +3,13 @@
 
 import * as fs from 'node:fs';
 import { CloudletError } from '../errors';
-import { checkOverlay, BaseResolver } from '../overlay/apply';
+import { BaseResolver } from '../overlay/apply';
 import { fileDigest } from '../io/digest';
-import { baseIdOf } from '../overlay/format';
-import { ByteSource, SpoolSource } from '../io/io';
+import { ByteSource } from '../io/io';
 import { createOverlay } from '../overlay/writer';
 import { redactUrl } from '../store/fetch';
-import { OperationRecord, OverlayRecord } from '../store/store';
-import { overlayPathsIn } from '../store/store';
-import { EngineContext, HEX64, MAX_OVERLAY_BYTES } from './context';
+import { OperationRecord, OverlayRecord, overlayPathsIn } from '../store/store';
+import { EngineContext, HEX64 } from './context';
 import { crashPoint } from './crash-points';
 import { CaptureService } from './captures';
 
@@ -26,9 +24,7 @@ export class OverlayService {
   }
 
   get(id: string): OverlayRecord {
-    const o = this.ctx.store.getOverlay(id);
-    if (!o) throw new CloudletError('NOT_FOUND', `no overlay ${id}`);
-    return o;
+    return this.ctx.requireOverlay(id);
   }
 
   file(id: string): string {
@@ -47,32 +43,9 @@ export class OverlayService {
     return b ? this.ctx.openStoredBase(b) : null;
   };
 
-  /**
-   * Stores an overlay from a stream (an upload or a fetch), checked whole as it arrives (against its base
-   * when the base is here) before it is kept. Storing an overlay a synthesis had fetched keeps it for good.
-   */
-  async storeFrom(source: ByteSource, origin: string, expectSha256?: string): Promise<OverlayRecord> {
-    const dir = this.ctx.store.tempDir('upload');
-    const file = overlayPathsIn(dir).file;
-    try {
-      const spool = new SpoolSource(source, file, MAX_OVERLAY_BYTES);
-      let checked: Awaited<ReturnType<typeof checkOverlay>>;
-      let sha256: string;
-      let bytes: number;
-      try {
-        checked = await checkOverlay(spool, this.storedBase);
-        ({ sha256, bytes } = await spool.finish());
-      } finally {
-        spool.close();
-      }
-      if (expectSha256 && sha256 !== expectSha256) throw new CloudletError('HASH_MISMATCH', `the overlay's SHA-256 is ${sha256}, expected ${expectSha256}`);
-      const baseId = baseIdOf(checked.meta.base.disk.sha256, checked.meta.base.memory.sha256).toString('hex');
-      const rec = this.ctx.store.commitOverlay(file, { id: sha256, bytes, baseId, created: new Date().toISOString(), source: origin });
-      if (rec.fetched) return this.ctx.store.keepOverlay(rec.id);
-      return rec;
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+  /** Stores an overlay from a stream (an upload or a fetch), checked whole against its base when it is here. */
+  storeFrom(source: ByteSource, origin: string, expectSha256?: string): Promise<OverlayRecord> {
+    return this.ctx.intakeOverlay(source, { base: this.storedBase, origin, expectSha256 });
   }
 
   /** Fetches an overlay from a URL or path into the store (already stored when its sha256 is known here). */

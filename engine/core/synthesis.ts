@@ -6,13 +6,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { CloudletError } from '../errors';
-import { OpenedBase, applyOverlay, checkOverlay } from '../overlay/apply';
-import { ByteSource, SpoolSource } from '../io/io';
+import { applyOverlay, checkOverlay } from '../overlay/apply';
 import { redactUrl } from '../store/fetch';
 import { BaseRecord, InstanceRecord, OperationRecord, newId } from '../store/store';
-import { overlayPathsIn } from '../store/store';
 import { copyWithDomainXml, patchDomainXmlInPlace } from '../vm/save-header';
-import { EngineContext, HEX64, MAX_OVERLAY_BYTES, NAME_RE } from './context';
+import { EngineContext, HEX64, NAME_RE } from './context';
 import { crashPoint } from './crash-points';
 import { Operation } from './operations';
 import { InstanceService } from './instances';
@@ -95,40 +93,25 @@ export class SynthesisService {
       // length). Apply: the VM's files are then written from the checked copy.
       op.phase('fetch');
       let storedId = ov.id ?? (ov.sha256 && this.ctx.store.getOverlay(ov.sha256) ? ov.sha256 : undefined);
-      const baseDigests = { disk: base.disk.sha256, memory: base.memory.sha256 };
       // Parsing the base's memory snapshot (to bound and check the overlay) overlaps the download.
       const opening = this.ctx.openStoredBase(base);
-      opening.catch(() => undefined);
-      const spoolDir = storedId ? null : this.ctx.store.tempDir('fetch');
-      let opened: OpenedBase | null = null;
+      opening.catch(() => undefined); // awaited below; an early failure elsewhere must not leave it unhandled
       try {
-        let file: string;
-        if (storedId) {
-          file = this.ctx.store.overlayFile(storedId);
-          await checkOverlay(file, opening);
-        } else {
-          file = overlayPathsIn(spoolDir!).file;
-          const spool = await this.ctx.withSource(op, ov.url!, async (src) => {
-            const counted: ByteSource = {
-              read: () => {
-                crashPoint('synthesize.fetch-chunk');
-                return src.source.read();
+        if (storedId) await checkOverlay(this.ctx.store.overlayFile(storedId), opening);
+        else {
+          const url = ov.url!;
+          const rec = await this.ctx.withSource(op, url, (src) =>
+            this.ctx.intakeOverlay(
+              {
+                read: () => {
+                  crashPoint('synthesize.fetch-chunk');
+                  return src.source.read();
+                },
               },
-            };
-            const sp = new SpoolSource(counted, file, MAX_OVERLAY_BYTES);
-            try {
-              await checkOverlay(sp, opening);
-              const done = await sp.finish();
-              crashPoint('synthesize.fetched');
-              return done;
-            } finally {
-              sp.close();
-            }
-          });
-          if (ov.sha256 && spool.sha256 !== ov.sha256) throw new CloudletError('HASH_MISMATCH', `the overlay from ${redactUrl(ov.url!)} has SHA-256 ${spool.sha256}, expected ${ov.sha256}`);
-          // Kept while an instance uses it (fetched, not stored on purpose: it goes with its last user).
-          storedId = this.ctx.store.commitOverlay(file, { id: spool.sha256, bytes: spool.bytes, baseId: base.id, created: new Date().toISOString(), source: redactUrl(ov.url!), fetched: true }).id;
-          file = this.ctx.store.overlayFile(storedId);
+              { base: opening, origin: redactUrl(url), expectSha256: ov.sha256, fetched: true, onSpooled: () => crashPoint('synthesize.fetched') },
+            ),
+          );
+          storedId = rec.id;
         }
         // The instance names its overlay before anything is built from it, so the overlay stays while the
         // instance (even half-made) does.
@@ -136,24 +119,24 @@ export class SynthesisService {
         this.ctx.store.putInstance(inst);
         crashPoint('synthesize.committed');
         op.phase('apply');
-        opened = await opening;
         await applyOverlay({
-          overlay: file,
+          overlay: this.ctx.store.overlayFile(storedId),
           checked: true,
-          base: opened,
+          base: await opening,
           baseDisk: bdir.disk,
           baseMemory: bdir.memory,
           outputDisk: disk,
           outputMemory: memory,
-          baseDigests,
           onProgress: (p) => {
             crashPoint('synthesize.apply');
             op.progress(p.done, p.total);
           },
         });
       } finally {
-        await (opened ?? (await opening.catch(() => null)))?.close();
-        if (spoolDir) fs.rmSync(spoolDir, { recursive: true, force: true });
+        await opening.then(
+          (b) => b.close(),
+          () => undefined,
+        );
       }
     } else {
       op.phase('prepare');

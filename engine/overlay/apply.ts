@@ -37,7 +37,7 @@ import { planQcow2Layout } from '../image/qcow2';
 import { RamBlock, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, sameRamLayout, writePageRecordHeader } from '../image/savefile';
 
 export interface ApplyOverlayOptions {
-  /** Overlay file path, or a byte stream (e.g. an HTTP body still downloading), spooled to `spoolFile`. */
+  /** Overlay file path, or a byte stream (e.g. an HTTP body still downloading), spooled next to the output. */
   overlay: string | ByteSource;
   baseDisk: string;
   baseMemory: string;
@@ -51,8 +51,6 @@ export interface ApplyOverlayOptions {
   checked?: boolean;
   /** The base, already opened (left open); else opened from baseDisk/baseMemory. */
   base?: OpenedBase;
-  /** Where a streamed overlay is spooled (default: next to the output disk, removed afterwards). */
-  spoolFile?: string;
   onProgress?: (p: { phase: 'check' | 'apply'; done: number; total: number }) => void;
 }
 
@@ -61,8 +59,6 @@ export interface ApplyResult {
   diskBytes: number;
   memoryBytes: number;
   seconds: number;
-  /** A streamed overlay: its SHA-256 and length, as spooled. */
-  spooled?: { sha256: string; bytes: number };
 }
 
 /** Reads the overlay front to back and keeps a running digest of everything consumed. */
@@ -131,10 +127,6 @@ export async function openBase(diskPath: string, memoryPath: string, digests?: {
   }
 }
 
-/**
- * Header, metadata and index. Everything the index may allocate is bounded from the header and metadata
- * (against the base when given) before a byte of it is decompressed, and it is decompressed in pieces.
- */
 /** Opens the base an overlay names (by base id, hex), or null when it is not at hand; what it opens is closed after. */
 export type BaseResolver = (baseId: string) => Promise<OpenedBase | null>;
 /**
@@ -143,7 +135,11 @@ export type BaseResolver = (baseId: string) => Promise<OpenedBase | null>;
  */
 export type BaseArg = OpenedBase | Promise<OpenedBase> | BaseResolver | null;
 
-async function readHead(s: OverlayStream, given: BaseArg, keep: boolean, opened?: (b: OpenedBase) => void): Promise<OverlayHead & { tally: IndexParser['tally']; base: OpenedBase | null }> {
+/**
+ * Header, metadata and index. Everything the index may allocate is bounded from the header and metadata
+ * (against the base when given) before a byte of it is decompressed, and it is decompressed in pieces.
+ */
+async function readHead(s: OverlayStream, given: BaseArg, keep: boolean, opened?: (b: OpenedBase) => void): Promise<OverlayHead & { tally: IndexParser['tally'] }> {
   const header = decodeHeader(Buffer.from(await s.take(HEADER_BYTES, 'the header')), s.name);
   const metaBytes = await s.take(header.metaLength, 'the metadata');
   let metaJson: unknown;
@@ -180,7 +176,7 @@ async function readHead(s: OverlayStream, given: BaseArg, keep: boolean, opened?
   const parser = new IndexParser(meta, s.name, keep, base?.bounds ?? null);
   await decompressIndex(s, header, (piece) => parser.push(piece));
   const index = parser.end();
-  return { header, meta, index, tally: parser.tally, base };
+  return { header, meta, index, tally: parser.tally };
 }
 
 /** Streams the index frame through zstd in pieces, refusing output beyond the declared raw length. */
@@ -288,53 +284,55 @@ class LiteralFeed {
   }
 }
 
-/** Reads every frame (sizes and checksums checked, nothing kept) and the trailer. */
-async function checkFramesAndTrailer(s: OverlayStream, head: OverlayHead, onProgress?: (done: number) => void): Promise<void> {
-  const feed = new LiteralFeed(s, head.index);
-  for (let f = 0; f < head.meta.frames.count; f++) {
-    await feed.nextFrame();
-    onProgress?.(s.position);
+/** A file's length must be the one its header declares (shorter: truncated; longer: something appended). */
+function checkFileLength(size: number, header: OverlayHeader, name: string): void {
+  if (size !== header.fileLength) {
+    throw new CloudletError(size < header.fileLength ? 'OVERLAY_TRUNCATED' : 'OVERLAY_CORRUPT', `${name}: file is ${size} bytes, its header says ${header.fileLength}`);
   }
-  await readTrailer(s, head.header);
-}
-
-export interface CheckedOverlay {
-  meta: OverlayMeta;
-  header: OverlayHeader;
-  tally: IndexParser['tally'];
-  tailBytes: number;
-  /** Whether the base was at hand, so refs and declared sizes were checked against it. */
-  againstBase: boolean;
 }
 
 /**
- * The checking pass: the whole overlay, front to back, against the base when given (declared sizes, refs,
- * digests), writing nothing. A stream is consumed to its end.
+ * Reads an overlay front to back without keeping its tables: the head, checked against the base when given,
+ * then (with `frames`) every frame (sizes and checksums) and the trailer's digest. Writes nothing.
  */
-export async function checkOverlay(overlay: string | ByteSource, base: BaseArg, onProgress?: (done: number, total: number) => void): Promise<CheckedOverlay> {
+async function scanOverlay(overlay: string | ByteSource, base: BaseArg, frames: boolean, onProgress?: (done: number, total: number) => void): Promise<OverlayHead & { tally: IndexParser['tally'] }> {
   const name = typeof overlay === 'string' ? overlay : 'overlay stream';
   const closers: (() => Promise<void>)[] = [];
   try {
-    let source: ByteSource;
+    let source: ByteSource = overlay as ByteSource;
     let size = -1;
     if (typeof overlay === 'string') {
       const f = await RandomAccessFile.open(overlay, 'cannot open overlay');
       closers.push(() => f.close());
       source = fileSource(f, 0, f.size, 4 << 20);
       size = f.size;
-    } else source = overlay;
+    }
     const s = new OverlayStream(source, name);
     const head = await readHead(s, base, false, (b) => closers.push(() => b.close()));
-    if (size >= 0 && size !== head.header.fileLength) {
-      throw new CloudletError(size < head.header.fileLength ? 'OVERLAY_TRUNCATED' : 'OVERLAY_CORRUPT', `${name}: file is ${size} bytes, its header says ${head.header.fileLength}`);
+    if (size >= 0) checkFileLength(size, head.header, name);
+    if (frames) {
+      const feed = new LiteralFeed(s, head.index);
+      for (let f = 0; f < head.meta.frames.count; f++) {
+        await feed.nextFrame();
+        onProgress?.(s.position, head.header.fileLength);
+      }
+      await readTrailer(s, head.header);
     }
-    await checkFramesAndTrailer(s, head, (done) => onProgress?.(done, head.header.fileLength));
-    return { meta: head.meta, header: head.header, tally: head.tally, tailBytes: head.meta.memory.blobs.tail, againstBase: head.base !== null };
+    return head;
   } catch (e) {
     throw e instanceof CloudletError ? e : ioError('cannot read overlay', name, e);
   } finally {
     for (const c of closers) await c().catch(() => undefined);
   }
+}
+
+/**
+ * The checking pass: the whole overlay, front to back, against the base when given (declared sizes, refs,
+ * digests), writing nothing. A stream is consumed to its end.
+ */
+export async function checkOverlay(overlay: string | ByteSource, base: BaseArg, onProgress?: (done: number, total: number) => void): Promise<{ meta: OverlayMeta; header: OverlayHeader }> {
+  const head = await scanOverlay(overlay, base, true, onProgress);
+  return { meta: head.meta, header: head.header };
 }
 
 export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResult> {
@@ -352,17 +350,15 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     if (!opts.base) closers.push(() => base.close());
     // --- Pass 1: check it all, write nothing (but the spooled copy of a stream) ------------------------
     let file: string;
-    let spooled: ApplyResult['spooled'];
     if (typeof opts.overlay === 'string') {
       file = opts.overlay;
       if (!opts.checked) await checkOverlay(file, base, (done, total) => progress({ phase: 'check', done, total }));
     } else {
-      file = opts.spoolFile ?? `${opts.outputDisk}.overlay${suffix}`;
-      if (!opts.spoolFile) spoolToRemove = file;
+      file = spoolToRemove = `${opts.outputDisk}.overlay${suffix}`;
       const spool = new SpoolSource(opts.overlay, file);
       try {
         await checkOverlay(spool, base, (done, total) => progress({ phase: 'check', done, total }));
-        spooled = await spool.finish();
+        await spool.finish();
       } finally {
         spool.close();
       }
@@ -373,9 +369,7 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     closers.push(() => f.close());
     const s = new OverlayStream(fileSource(f, 0, f.size, 4 << 20), name);
     const { header, meta, index } = await readHead(s, base, true);
-    if (f.size !== header.fileLength) {
-      throw new CloudletError(f.size < header.fileLength ? 'OVERLAY_TRUNCATED' : 'OVERLAY_CORRUPT', `${name}: file is ${f.size} bytes, its header says ${header.fileLength}`);
-    }
+    checkFileLength(f.size, header, name);
     const baseDisk = base.disk;
     const baseMem = base.memory;
     const baseLayout = base.layout;
@@ -555,7 +549,7 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     fsyncDir(path.dirname(path.resolve(opts.outputDisk)));
     fsyncDir(path.dirname(path.resolve(opts.outputMemory)));
     progress({ phase: 'apply', done: header.fileLength, total: header.fileLength });
-    return { meta, diskBytes: layout.fileSize, memoryBytes: pos, seconds: Number(process.hrtime.bigint() - t0) / 1e9, spooled };
+    return { meta, diskBytes: layout.fileSize, memoryBytes: pos, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
   } catch (e) {
     throw e instanceof CloudletError ? e : ioError('cannot apply overlay', name, e);
   } finally {
@@ -618,39 +612,27 @@ export interface OverlaySummary {
 
 /**
  * What an overlay holds, read in bounded memory however large its declared tables (no base needed); with
- * `verify`, every frame and the digest are checked too. With a base, the checks are those of applying it.
+ * `verify`, every frame and the digest are checked too.
  */
-export async function inspectOverlay(file: string, verify = false, base: OpenedBase | null = null): Promise<OverlaySummary> {
-  const f = await RandomAccessFile.open(file, 'cannot open overlay');
-  try {
-    const s = new OverlayStream(fileSource(f, 0, f.size, 4 << 20), file);
-    const head = await readHead(s, base, false);
-    const { header, meta, index } = head;
-    if (f.size !== header.fileLength)
-      throw new CloudletError(f.size < header.fileLength ? 'OVERLAY_TRUNCATED' : 'OVERLAY_CORRUPT', `${file}: file is ${f.size} bytes, its header says ${header.fileLength}`);
-    const d = head.tally.disk;
-    const m = head.tally.memory;
-    if (verify) await checkFramesAndTrailer(s, head);
-    return {
-      fileBytes: header.fileLength,
-      formatVersion: header.version,
-      base: meta.base,
-      disk: { virtualSize: meta.disk.virtualSize, clusterBytes: 2 ** meta.disk.clusterBits, entries: index.diskEntries, byKind: d },
-      memory: { ramBytes: meta.memory.blocks.reduce((a, b) => a + b.length, 0), blocks: meta.memory.blocks, entries: index.memoryEntries, byKind: m, deviceStateBytes: meta.memory.blobs.tail },
-      literals: {
-        chunks: meta.frames.literals,
-        bytesBeforeCompression: meta.frames.literals * CHUNK_SIZE,
-        bytesAfterCompression: meta.frames.compressedBytes,
-        frames: meta.frames.count,
-        ratio: meta.frames.compressedBytes > 0 ? (meta.frames.literals * CHUNK_SIZE) / meta.frames.compressedBytes : 0,
-      },
-      dedupHits: { baseDisk: d.baseDisk + m.baseDisk, baseMemory: d.baseMemory + m.baseMemory, earlierInOverlay: d.earlier + m.earlier },
-      stats: meta.stats,
-      verified: verify,
-    };
-  } catch (e) {
-    throw e instanceof CloudletError ? e : ioError('cannot read overlay', file, e);
-  } finally {
-    await f.close();
-  }
+export async function inspectOverlay(file: string, verify = false): Promise<OverlaySummary> {
+  const { header, meta, index, tally } = await scanOverlay(file, null, verify);
+  const d = tally.disk;
+  const m = tally.memory;
+  return {
+    fileBytes: header.fileLength,
+    formatVersion: header.version,
+    base: meta.base,
+    disk: { virtualSize: meta.disk.virtualSize, clusterBytes: 2 ** meta.disk.clusterBits, entries: index.diskEntries, byKind: d },
+    memory: { ramBytes: meta.memory.blocks.reduce((a, b) => a + b.length, 0), blocks: meta.memory.blocks, entries: index.memoryEntries, byKind: m, deviceStateBytes: meta.memory.blobs.tail },
+    literals: {
+      chunks: meta.frames.literals,
+      bytesBeforeCompression: meta.frames.literals * CHUNK_SIZE,
+      bytesAfterCompression: meta.frames.compressedBytes,
+      frames: meta.frames.count,
+      ratio: meta.frames.compressedBytes > 0 ? (meta.frames.literals * CHUNK_SIZE) / meta.frames.compressedBytes : 0,
+    },
+    dedupHits: { baseDisk: d.baseDisk + m.baseDisk, baseMemory: d.baseMemory + m.baseMemory, earlierInOverlay: d.earlier + m.earlier },
+    stats: meta.stats,
+    verified: verify,
+  };
 }

@@ -113,11 +113,17 @@ export function redirectTarget(from: URL, status: number, location: string | und
   if (from.protocol === 'https:' && to.protocol === 'http:') {
     throw new CloudletError('DOWNLOAD_FAILED', `refuses a redirect from https to http (${shown} → ${redactUrl(to.href)})`);
   }
-  // The fragment is never sent, and userinfo offered by a server is not ours to use.
-  to.hash = '';
-  to.username = '';
-  to.password = '';
-  return to;
+  // userinfo offered by a server is not ours to use.
+  return bare(to);
+}
+
+/** The URL as requested: no fragment (never sent) and no userinfo (credentials travel as a header). */
+function bare(u: URL): URL {
+  const b = new URL(u.href);
+  b.hash = '';
+  b.username = '';
+  b.password = '';
+  return b;
 }
 
 /** The request headers for the first hop: the caller's, plus Basic credentials from the URL's userinfo. */
@@ -153,10 +159,7 @@ async function openHttp(url: string, o: FetchOptions): Promise<OpenedSource> {
   }
   const timeout = o.timeoutMs ?? 30000;
   let headers = initialHeaders(first, o.headers);
-  let current = new URL(first.href);
-  current.username = '';
-  current.password = '';
-  current.hash = '';
+  let current = bare(first);
   let shown = redactUrl(current.href);
   let res: Dispatcher.ResponseData;
   for (let hops = 0; ; hops++) {

@@ -377,7 +377,7 @@ export class Store {
     if (!rec) throw new CloudletError('NOT_FOUND', `no overlay ${id}`);
     if (!rec.fetched) return rec;
     delete rec.fetched;
-    writeJsonAtomic(this.overlay(id).record, rec);
+    this.putOverlay(rec);
     return rec;
   }
 
