@@ -13,16 +13,17 @@ module.exports = {
     {
       name: 'constructs-emit-json-only',
       severity: 'error',
-      comment: 'The construct library only synthesizes Terraform JSON: it never imports the engine or the provider (generate.ts and cdktf-cli.ts are build tools beside it).',
+      comment:
+        'The construct library only synthesizes Terraform JSON: it never imports the engine or the provider, except the API value rules (engine/contract/rules.ts, which import nothing). generate.ts and cdktf-cli.ts are build tools beside it.',
       from: { path: '^constructs/(lib/|index\\.ts)' },
-      to: { path: '^(engine|provider)/' },
+      to: { path: '^(engine|provider)/', pathNot: '^engine/contract/rules\\.ts$' },
     },
     {
       name: 'provider-through-the-client',
       severity: 'error',
-      comment: 'The provider reaches the engine only through its API client (and the shared error table).',
+      comment: 'The provider reaches the engine only through its API client, the API contract and the shared error table.',
       from: { path: '^provider/' },
-      to: { path: '^engine/', pathNot: '^engine/(client/|errors\\.ts)' },
+      to: { path: '^engine/', pathNot: '^engine/(client/|contract/|errors\\.ts)' },
     },
     {
       name: 'lower-layers-do-not-call-up',
@@ -57,6 +58,26 @@ module.exports = {
       comment: 'The API client knows the API, not the engine behind it.',
       from: { path: '^engine/client/' },
       to: { path: '^engine/(core|api|store|overlay|handoff|vm)/' },
+    },
+    {
+      name: 'contract-is-a-leaf',
+      severity: 'error',
+      comment: 'The API contract (routes, schemas, rules) depends on nothing of the engine but the error table; rules.ts on nothing at all.',
+      from: { path: '^engine/contract/' },
+      to: { path: '^engine/', pathNot: '^engine/(contract/|errors\\.ts)' },
+    },
+    {
+      name: 'rules-import-nothing',
+      severity: 'error',
+      from: { path: '^engine/contract/rules\\.ts$' },
+      to: {},
+    },
+    {
+      name: 'routes-through-the-contract',
+      severity: 'error',
+      comment: 'Only the server and the client speak routes; the rest of the engine reaches a peer through the client.',
+      from: { path: '^engine/', pathNot: '^engine/(api|client|contract|cli)/' },
+      to: { path: '^engine/contract/routes\\.ts$' },
     },
   ],
   options: {

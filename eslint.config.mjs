@@ -18,6 +18,19 @@ export default tseslint.config(
     },
   },
   {
+    // Route paths are spelled once, in the API contract (engine/contract/routes.ts); everything else calls the
+    // typed client. Tests may address the wire directly, on purpose.
+    files: ['engine/**/*.ts', 'provider/**/*.ts', 'constructs/**/*.ts', 'examples/**/*.ts'],
+    ignores: ['engine/contract/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'Literal[value=/^\\/v1(\\/|$)/]', message: 'Route paths live in engine/contract/routes.ts: call the typed client (client.bases.get(...)) instead.' },
+        { selector: 'TemplateElement[value.raw=/^\\/v1(\\/|$)/]', message: 'Route paths live in engine/contract/routes.ts: call the typed client (client.bases.get(...)) instead.' },
+      ],
+    },
+  },
+  {
     // Until each resource reads its state through a typed model: cty values are still read by string key.
     files: ['provider/**/*.ts'],
     rules: {

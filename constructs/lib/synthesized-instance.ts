@@ -8,7 +8,7 @@ import { Instance } from '../generated/providers/cloudlet/instance';
 import { Cloudlet } from './cloudlet';
 import { IBaseVm, checkBase } from './base-vm';
 import { IVmOverlay } from './vm-overlay';
-import { checkCount, checkName, fail, nameFromPath } from './validation';
+import { checkName, checkRange, fail, nameFromPath } from './validation';
 
 export type PowerState = 'running' | 'paused' | 'stopped';
 
@@ -57,8 +57,8 @@ export class SynthesizedInstance extends Construct {
     super(scope, id);
     checkBase(this, props.base);
     checkName(this, 'name', props.name);
-    checkCount(this, 'vcpus', props.vcpus, 1, 64);
-    checkCount(this, 'memoryMib', props.memoryMib, 64, 65536);
+    checkRange(this, 'vcpus', props.vcpus, 'vcpus');
+    checkRange(this, 'memoryMib', props.memoryMib, 'memoryMiB');
     if (props.powerState !== undefined && !['running', 'paused', 'stopped'].includes(props.powerState))
       fail(this, 'powerState', `expected running, paused or stopped, got ${JSON.stringify(props.powerState)}`);
     if (props.cloudlet !== undefined && props.cloudlet !== props.base.cloudlet) {

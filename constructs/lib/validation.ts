@@ -3,6 +3,7 @@
 
 import { IConstruct } from 'constructs';
 import { Token } from 'cdktf';
+import { patternProblem, rangeProblem, RangeName } from '../../engine/contract/rules';
 
 export function fail(scope: IConstruct, prop: string, message: string): never {
   throw new Error(`${scope.node.path}: invalid ${prop}: ${message}`);
@@ -13,20 +14,22 @@ export function isToken(v: unknown): boolean {
   return Token.isUnresolved(v);
 }
 
-const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const HEX64 = /^[0-9a-f]{64}$/;
+// The value rules are the engine API's own (engine/contract/rules.ts, a file with no imports): a prop refused
+// here would be refused by the provider at plan time and by the engine, in the same words.
 
 export function checkName(scope: IConstruct, prop: string, v: string | undefined): void {
-  if (v !== undefined && !isToken(v) && !NAME_RE.test(v))
-    fail(scope, prop, `expected lowercase letters, digits and dashes, starting with a letter or digit, at most 63 characters; got ${JSON.stringify(v)}`);
+  const problem = v === undefined || isToken(v) ? undefined : patternProblem('name', v);
+  if (problem) fail(scope, prop, problem);
 }
 
 export function checkHash(scope: IConstruct, prop: string, v: string | undefined): void {
-  if (v !== undefined && !isToken(v) && !HEX64.test(v)) fail(scope, prop, `expected 64 lowercase hexadecimal digits, got ${JSON.stringify(v)}`);
+  const problem = v === undefined || isToken(v) ? undefined : patternProblem('sha256', v);
+  if (problem) fail(scope, prop, problem);
 }
 
-export function checkCount(scope: IConstruct, prop: string, v: number | undefined, min: number, max: number): void {
-  if (v !== undefined && !isToken(v) && !(Number.isInteger(v) && v >= min && v <= max)) fail(scope, prop, `expected a whole number from ${min} to ${max}, got ${v}`);
+export function checkRange(scope: IConstruct, prop: string, v: number | undefined, rule: RangeName): void {
+  const problem = v === undefined || isToken(v) ? undefined : rangeProblem(rule, v);
+  if (problem) fail(scope, prop, problem);
 }
 
 /** A default instance name from the construct path: lowercase, dashes, short, and unique per path. */

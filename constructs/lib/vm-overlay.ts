@@ -6,7 +6,7 @@ import { Customization } from '../generated/providers/cloudlet/customization';
 import { Overlay } from '../generated/providers/cloudlet/overlay';
 import { Cloudlet } from './cloudlet';
 import { IBaseVm, checkBase } from './base-vm';
-import { checkCount, checkHash, checkName, fail, isToken, nameFromPath } from './validation';
+import { checkHash, checkName, checkRange, fail, isToken, nameFromPath } from './validation';
 
 export interface IVmOverlay extends IConstruct {
   readonly cloudlet: Cloudlet;
@@ -79,7 +79,7 @@ export class VmOverlay extends Construct implements IVmOverlay {
     if (props.sha256 !== undefined && props.source === undefined) fail(this, 'sha256', 'checks the file at source; a captured overlay has no hash before it exists');
     if (props.compressionLevel !== undefined && props.customize === undefined) fail(this, 'compressionLevel', 'applies to an overlay captured with customize');
     checkHash(this, 'sha256', props.sha256);
-    checkCount(this, 'compressionLevel', props.compressionLevel, 1, 19);
+    checkRange(this, 'compressionLevel', props.compressionLevel, 'compressionLevel');
     if (props.source !== undefined && !isToken(props.source) && props.source.trim() === '') fail(this, 'source', 'must not be empty');
     this.cloudlet = props.base.cloudlet;
     this.base = props.base;
@@ -88,7 +88,7 @@ export class VmOverlay extends Construct implements IVmOverlay {
       const c = props.customize;
       if (!Array.isArray(c.commands)) fail(this, 'customize.commands', 'a list of shell commands is required');
       checkName(this, 'customize.name', c.name);
-      checkCount(this, 'customize.commandTimeoutSeconds', c.commandTimeoutSeconds, 1, 3600);
+      checkRange(this, 'customize.commandTimeoutSeconds', c.commandTimeoutSeconds, 'commandTimeoutSeconds');
       this.customization = new Customization(this, 'customization', {
         provider,
         name: c.name ?? customName(this),

@@ -11,10 +11,14 @@ import * as https from 'node:https';
 import { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { Engine } from '../core/engine';
+import { Static, TSchema } from '@sinclair/typebox';
+import { checked, checkedQuery, problemWith } from '../contract/check';
+import { openApiDocument } from '../contract/openapi';
+import { Access, ROUTES, RouteName, RouteSpec, routePath } from '../contract/routes';
+import { OverlayRecord, OverlayViewRecord } from '../contract/schemas';
+import { ENGINE_VERSION, Engine } from '../core/engine';
 import { CloudletError, errorInfo } from '../errors';
 import { ByteSource } from '../io/io';
-import { OverlayRecord } from '../store/store';
 import { RecordType, jsonRecord } from '../handoff/wire';
 
 const MAX_JSON = 1 << 20;
@@ -24,19 +28,42 @@ export interface ApiServerOptions {
   token: string;
   tls?: { cert: string; key: string };
   log?: (line: string) => void;
+  /**
+   * Check every JSON answer against the contract and answer INTERNAL when one does not fit (the test suite
+   * turns this on, with CLOUDLET_CHECK_ANSWERS=1, so every answer the tests see is checked).
+   */
+  checkAnswers?: boolean;
 }
 
-/**
- * Who may call a route besides holders of the API token: anyone with the overlay's signed URL, or the
- * holder of a handoff token for the instance (or handoff) the path names.
- */
-type Access = 'signed-overlay' | 'handoff-instance' | 'handoff-session';
+type Field<R, K extends string> = R extends { readonly [P in K]: infer S extends TSchema } ? Static<S> : undefined;
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], query: URLSearchParams) => Promise<void>;
+/** What a handler gets: the request and response, the path's id, and the body and query already checked. */
+interface Call<R extends RouteSpec> {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  id: string;
+  body: Field<R, 'body'>;
+  query: Field<R, 'query'>;
+}
+
+/** A JSON route's handler returns its answer; raw routes (download, stream) answer themselves. */
+type Handler<R extends RouteSpec> = (c: Call<R>) => Promise<R extends { readonly response: infer S extends TSchema } ? Static<S> : void>;
+type Handlers = { [K in RouteName]: Handler<(typeof ROUTES)[K]> };
+
+/** A handler as the dispatcher holds it: the body and query were checked against this route's schemas. */
+type CheckedHandler = (c: { req: http.IncomingMessage; res: http.ServerResponse; id: string; body: unknown; query: unknown }) => Promise<unknown>;
+
+interface Route {
+  name: RouteName;
+  spec: RouteSpec;
+  re: RegExp;
+  handler: CheckedHandler;
+}
 
 export class ApiServer {
   private readonly server: http.Server;
-  private readonly routes: { method: string; re: RegExp; handler: Handler; open?: Access }[] = [];
+  private readonly routes: Route[] = [];
+  private readonly checkAnswers: boolean;
   private readonly tokenDigest: Buffer;
   private readonly engine: Engine;
   private readonly log: (s: string) => void;
@@ -49,11 +76,22 @@ export class ApiServer {
     this.tokenDigest = createHash('sha256').update(o.token).digest();
     this.signingKey = createHash('sha256').update('cloudlet-download-signing\0').update(o.token).digest();
     this.secure = !!o.tls;
+    this.checkAnswers = o.checkAnswers ?? process.env.CLOUDLET_CHECK_ANSWERS === '1';
     const handle = (req: http.IncomingMessage, res: http.ServerResponse) => void this.dispatch(req, res);
     this.server = o.tls ? https.createServer({ cert: o.tls.cert, key: o.tls.key }, handle) : http.createServer(handle);
     this.server.keepAliveTimeout = 30000;
     this.server.requestTimeout = 0; // uploads and archive downloads can be long; idle sockets still time out
-    this.defineRoutes();
+    const handlers = this.handlers();
+    for (const name of Object.keys(ROUTES) as RouteName[]) {
+      const spec: RouteSpec = ROUTES[name];
+      const re = new RegExp('^' + spec.path.replace(':id', '([^/]+)').replace(/\./g, '\\.') + '$');
+      this.routes.push({ name, spec, re, handler: handlers[name] as CheckedHandler });
+    }
+  }
+
+  /** Method and path of every route this server answers (the route-coverage test reads it). */
+  get answered(): { method: string; path: string }[] {
+    return this.routes.map((r) => ({ method: r.spec.method, path: r.spec.path }));
   }
 
   /** `unix:/path/to.sock`, `host:port` or `:port` (all interfaces). Resolves with the address served. */
@@ -106,21 +144,27 @@ export class ApiServer {
     res.on('finish', () => this.log(`${req.method} ${url.pathname} ${res.statusCode} ${Date.now() - t0}ms`));
     try {
       const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
-      let matched = false;
-      for (const r of this.routes) {
-        const m = r.re.exec(url.pathname);
-        if (!m) continue;
-        matched = true;
-        if (r.method !== method) continue;
-        const params = m.slice(1).map(decodeURIComponent);
-        if (!this.authorized(req) && !this.allowedBy(r.open, req, params[0], url.searchParams.get('sig'))) {
-          throw new CloudletError('UNAUTHORIZED', 'unauthorized');
-        }
-        await r.handler(req, res, params, url.searchParams);
-        return;
+      const onPath = this.routes.map((r) => ({ r, m: r.re.exec(url.pathname) })).filter((x) => x.m !== null);
+      const candidates = onPath.filter((x) => x.r.spec.method === method);
+      // One method and path may carry JSON or raw bytes (overlays.import / overlays.upload): the media type picks.
+      const type = req.headers['content-type'] ?? '';
+      const hit = candidates.find((x) => x.r.spec.kind === 'upload' && type.startsWith(x.r.spec.media ?? '\0')) ?? candidates.find((x) => x.r.spec.kind !== 'upload');
+      if (!hit) {
+        if (!this.authorized(req)) throw new CloudletError('UNAUTHORIZED', 'unauthorized');
+        throw onPath.length ? new CloudletError('INVALID_ARGUMENT', `${req.method} is not allowed on ${url.pathname}`) : new CloudletError('NOT_FOUND', `no such endpoint ${url.pathname}`);
       }
-      if (!this.authorized(req)) throw new CloudletError('UNAUTHORIZED', 'unauthorized');
-      throw matched ? new CloudletError('INVALID_ARGUMENT', `${req.method} is not allowed on ${url.pathname}`) : new CloudletError('NOT_FOUND', `no such endpoint ${url.pathname}`);
+      const { r, m } = hit;
+      const id = m![1] === undefined ? '' : decodeURIComponent(m![1]);
+      if (!this.authorized(req) && !this.allowedBy(r.spec.access, req, id, url.searchParams.get('sig'))) throw new CloudletError('UNAUTHORIZED', 'unauthorized');
+      const query = r.spec.query ? checkedQuery(r.spec.query, url.searchParams) : undefined;
+      const body = r.spec.body ? checked(r.spec.body, await readJson(req)) : undefined;
+      const answer = await r.handler({ req, res, id, body, query });
+      if (r.spec.kind === 'download' || r.spec.kind === 'stream') return;
+      if (this.checkAnswers && r.spec.response) {
+        const problem = problemWith(r.spec.response, JSON.parse(JSON.stringify(answer)));
+        if (problem !== undefined) throw new CloudletError('INTERNAL', `the answer of ${r.name} does not fit the API contract: ${problem}`);
+      }
+      send(res, r.spec.status, answer);
     } catch (e) {
       this.sendError(res, e);
     }
@@ -152,11 +196,6 @@ export class ApiServer {
     send(res, status, body);
   }
 
-  private route(method: string, pattern: string, handler: Handler, open?: Access): void {
-    const re = new RegExp('^' + pattern.replace(/:[a-z]+/g, '([^/]+)') + '$');
-    this.routes.push({ method, re, handler, open });
-  }
-
   /** Streams a handoff; a failure after the stream started is sent in-band as an error record. */
   private async streamHandoff(res: http.ServerResponse, id: string, req: { handoffId: string; destination?: string }): Promise<void> {
     const sink = responseSink(res, this.engine.settings.handoff.stallTimeoutMs);
@@ -171,143 +210,76 @@ export class ApiServer {
     }
   }
 
-  private overlayView(o: OverlayRecord, req: http.IncomingMessage): OverlayRecord & { downloadPath: string; downloadUrl?: string } {
-    const downloadPath = `/v1/overlays/${o.id}/file?sig=${this.signOverlay(o.id)}`;
+  private overlayView(o: OverlayRecord, req: http.IncomingMessage): OverlayViewRecord {
+    const downloadPath = `${routePath('overlays.file', o.id)}?sig=${this.signOverlay(o.id)}`;
     const host = req.headers.host;
     const viaTcp = req.socket.remoteFamily !== undefined && host;
     return { ...o, downloadPath, downloadUrl: viaTcp ? `${this.secure ? 'https' : 'http'}://${host}${downloadPath}` : undefined };
   }
 
-  private defineRoutes(): void {
+  /** Every route's handler: each calls one engine verb (a missing one fails type-checking). */
+  private handlers(): Handlers {
     const e = this.engine;
-    this.route('GET', '/v1/info', async (_q, res) => send(res, 200, e.info()));
+    return {
+      'engine.info': async () => e.info(),
+      'engine.openapi': async () => openApiDocument(ENGINE_VERSION) as { openapi: string },
 
-    this.route('GET', '/v1/bases', async (_q, res) => send(res, 200, { bases: e.listBases() }));
-    this.route('GET', '/v1/bases/:id', async (_q, res, [id]) => send(res, 200, e.getBase(id)));
-    this.route('DELETE', '/v1/bases/:id', async (_q, res, [id]) => {
-      e.deleteBase(id);
-      send(res, 200, { deleted: id });
-    });
-    this.route('POST', '/v1/bases', async (req, res) => {
-      const b = await readJson(req);
-      let op;
-      if (b.source !== undefined) op = e.importBase({ source: str(b, 'source'), sha256: optStr(b, 'sha256'), name: optStr(b, 'name'), requestId: optStr(b, 'requestId') });
-      else if (b.disk !== undefined)
-        op = e.importBaseFromDisk({
-          disk: str(b, 'disk'),
-          name: str(b, 'name'),
-          memoryMiB: optNum(b, 'memoryMiB'),
-          vcpus: optNum(b, 'vcpus'),
-          kernel: optStr(b, 'kernel'),
-          initrd: optStr(b, 'initrd'),
-          cmdline: optStr(b, 'cmdline'),
-          ready: b.ready === undefined ? undefined : b.ready === 'agent' ? 'agent' : optNum(b, 'ready'),
-          readyTimeoutSeconds: optNum(b, 'readyTimeoutSeconds'),
-          requestId: optStr(b, 'requestId'),
-        });
-      else if (b.instanceId !== undefined) op = e.createBaseFromInstance({ instanceId: str(b, 'instanceId'), name: str(b, 'name'), requestId: optStr(b, 'requestId') });
-      else throw new CloudletError('INVALID_ARGUMENT', 'give source (archive path or URL), disk (a disk image to boot) or instanceId (capture a running instance)');
-      send(res, 202, { operation: op });
-    });
-    this.route('GET', '/v1/bases/:id/archive', async (req, res, [id]) => {
-      const a = e.exportBase(id);
-      res.writeHead(200, { 'content-type': 'application/x-tar', 'content-length': a.bytes, 'content-disposition': `attachment; filename="base-${id.slice(0, 12)}.tar"` });
-      if (req.method === 'HEAD') return void res.end();
-      await pipeline(Readable.from(a.stream), res);
-    });
-
-    this.route('GET', '/v1/overlays', async (req, res) => send(res, 200, { overlays: e.listOverlays().map((o) => this.overlayView(o, req)) }));
-    this.route('GET', '/v1/overlays/:id', async (req, res, [id]) => send(res, 200, this.overlayView(e.getOverlay(id), req)));
-    this.route('DELETE', '/v1/overlays/:id', async (_q, res, [id]) => {
-      e.deleteOverlay(id);
-      send(res, 200, { deleted: id });
-    });
-    this.route('POST', '/v1/overlays', async (req, res, _p, query) => {
-      const type = req.headers['content-type'] ?? '';
-      if (type.startsWith('application/octet-stream')) {
-        const expect = query.get('sha256') ?? undefined;
-        const rec = await e.storeOverlay(requestSource(req), 'upload', expect);
-        send(res, 201, this.overlayView(rec, req));
-        return;
-      }
-      const b = await readJson(req);
-      const op =
-        b.url !== undefined
-          ? e.importOverlay({ url: str(b, 'url'), sha256: optStr(b, 'sha256'), requestId: optStr(b, 'requestId') })
-          : e.createOverlayFromInstance({ instanceId: str(b, 'instanceId'), level: optNum(b, 'level'), requestId: optStr(b, 'requestId') });
-      send(res, 202, { operation: op });
-    });
-    this.route('GET', '/v1/overlays/:id/file', async (req, res, [id]) => serveFile(req, res, e.overlayPath(id), `"${id}"`), 'signed-overlay');
-
-    this.route('GET', '/v1/instances', async (_q, res) => send(res, 200, { instances: await e.listInstances() }));
-    this.route('POST', '/v1/instances', async (req, res) => {
-      const b = await readJson(req);
-      const ov = b.overlay;
-      if (ov !== undefined && (typeof ov !== 'object' || ov === null || Array.isArray(ov))) throw new CloudletError('INVALID_ARGUMENT', 'overlay: an object with id, url and/or sha256');
-      const overlay = ov as Record<string, unknown> | undefined;
-      const op = e.createInstance({
-        name: str(b, 'name'),
-        baseId: str(b, 'baseId'),
-        overlay: overlay ? { id: optStr(overlay, 'id', 'overlay.'), url: optStr(overlay, 'url', 'overlay.'), sha256: optStr(overlay, 'sha256', 'overlay.') } : undefined,
-        requestId: optStr(b, 'requestId'),
-      });
-      send(res, 202, { operation: op });
-    });
-    this.route('GET', '/v1/instances/:id', async (_q, res, [id]) => send(res, 200, await e.getInstance(id)));
-    this.route('DELETE', '/v1/instances/:id', async (_q, res, [id]) => {
-      await e.deleteInstance(id);
-      send(res, 200, { deleted: id });
-    });
-    this.route('POST', '/v1/instances/:id/power', async (req, res, [id]) => {
-      const b = await readJson(req);
-      send(res, 200, await e.setPowerState(id, str(b, 'state') as 'running' | 'paused' | 'stopped'));
-    });
-    this.route('POST', '/v1/instances/:id/exec', async (req, res, [id]) => {
-      const b = await readJson(req);
-      send(res, 200, await e.exec(id, str(b, 'command'), optNum(b, 'timeoutSeconds')));
-    });
-
-    // Handoff (engine/handoff/PROTOCOL.md). Source side: a token for one instance, what the destination
-    // checks first, the stream itself, and the destination's confirmation.
-    this.route('POST', '/v1/instances/:id/handoff-token', async (req, res, [id]) => {
-      const b = await readJson(req);
-      send(res, 200, e.issueHandoffToken(id, optNum(b, 'ttlSeconds')));
-    });
-    this.route('GET', '/v1/instances/:id/handoff', async (_q, res, [id]) => send(res, 200, e.handoffInfo(id)), 'handoff-instance');
-    this.route(
-      'POST',
-      '/v1/instances/:id/handoff/stream',
-      async (req, res, [id]) => {
-        const b = await readJson(req);
-        await this.streamHandoff(res, id, { handoffId: str(b, 'handoffId'), destination: optStr(b, 'destination') });
+      'bases.list': async () => ({ bases: e.listBases() }),
+      'bases.get': async ({ id }) => e.getBase(id),
+      'bases.delete': async ({ id }) => {
+        e.deleteBase(id);
+        return { deleted: id };
       },
-      'handoff-instance',
-    );
-    this.route('POST', '/v1/handoffs/:id/confirm', async (_q, res, [id]) => send(res, 200, await e.confirmHandoff(id)), 'handoff-session');
-    // Destination side: pull an instance from another cloudlet.
-    this.route('POST', '/v1/handoffs', async (req, res) => {
-      const b = await readJson(req);
-      const src = b.source as Record<string, unknown> | undefined;
-      if (typeof src !== 'object' || src === null || Array.isArray(src)) throw new CloudletError('INVALID_ARGUMENT', 'source: { endpoint, token, ca? } of the cloudlet the instance runs on');
-      const op = e.handoffIn({
-        source: { endpoint: str(src, 'endpoint', 'source.'), token: str(src, 'token', 'source.'), ca: optStr(src, 'ca', 'source.') },
-        instanceId: str(b, 'instanceId'),
-        requestId: optStr(b, 'requestId'),
-      });
-      send(res, 202, { operation: op });
-    });
+      'bases.import': async ({ body }) => {
+        if ('source' in body) return { operation: e.importBase(body) };
+        if ('disk' in body) return { operation: e.importBaseFromDisk(body) };
+        return { operation: e.createBaseFromInstance(body) };
+      },
+      'bases.archive': async ({ req, res, id }) => {
+        const a = e.exportBase(id);
+        res.writeHead(200, { 'content-type': 'application/x-tar', 'content-length': a.bytes, 'content-disposition': `attachment; filename="base-${id.slice(0, 12)}.tar"` });
+        if (req.method === 'HEAD') return void res.end();
+        await pipeline(Readable.from(a.stream), res);
+      },
 
-    this.route('GET', '/v1/operations', async (_q, res) => send(res, 200, { operations: e.ops.list() }));
-    this.route('GET', '/v1/operations/:id', async (_q, res, [id], query) => {
-      const wait = Number(query.get('wait') ?? 0);
-      if (!(wait >= 0 && wait <= 60)) throw new CloudletError('INVALID_ARGUMENT', 'wait: seconds from 0 to 60');
-      const live = e.ops.liveOp(id);
-      if (live && wait > 0) await live.wait(wait * 1000);
-      const rec = e.ops.get(id);
-      if (!rec) throw new CloudletError('NOT_FOUND', `no operation ${id}`);
-      send(res, 200, rec);
-    });
-    this.route('DELETE', '/v1/operations/:id', async (_q, res, [id]) => send(res, 200, e.cancelOperation(id)));
+      'overlays.list': async ({ req }) => ({ overlays: e.listOverlays().map((o) => this.overlayView(o, req)) }),
+      'overlays.get': async ({ req, id }) => this.overlayView(e.getOverlay(id), req),
+      'overlays.delete': async ({ id }) => {
+        e.deleteOverlay(id);
+        return { deleted: id };
+      },
+      'overlays.import': async ({ body }) => ({ operation: 'url' in body ? e.importOverlay(body) : e.createOverlayFromInstance(body) }),
+      'overlays.upload': async ({ req, query }) => this.overlayView(await e.storeOverlay(requestSource(req), 'upload', query.sha256), req),
+      'overlays.file': async ({ req, res, id }) => serveFile(req, res, e.overlayPath(id), `"${id}"`),
+
+      'instances.list': async () => ({ instances: await e.listInstances() }),
+      'instances.create': async ({ body }) => ({ operation: e.createInstance(body) }),
+      'instances.get': async ({ id }) => e.getInstance(id),
+      'instances.delete': async ({ id }) => {
+        await e.deleteInstance(id);
+        return { deleted: id };
+      },
+      'instances.power': async ({ id, body }) => e.setPowerState(id, body.state),
+      'instances.exec': async ({ id, body }) => e.exec(id, body.command, body.timeoutSeconds),
+      // Handoff (engine/handoff/PROTOCOL.md). Source side: a token for one instance, what the destination
+      // checks first, the stream itself, and the destination's confirmation.
+      'instances.handoffToken': async ({ id, body }) => e.issueHandoffToken(id, body.ttlSeconds),
+      'instances.handoffInfo': async ({ id }) => e.handoffInfo(id),
+      'instances.handoffStream': async ({ res, id, body }) => this.streamHandoff(res, id, body),
+      'handoffs.confirm': async ({ id }) => e.confirmHandoff(id),
+      // Destination side: pull an instance from another cloudlet.
+      'handoffs.create': async ({ body }) => ({ operation: e.handoffIn(body) }),
+
+      'operations.list': async () => ({ operations: e.ops.list() }),
+      'operations.get': async ({ id, query }) => {
+        const live = e.ops.liveOp(id);
+        if (live && query.wait) await live.wait(query.wait * 1000);
+        const rec = e.ops.get(id);
+        if (!rec) throw new CloudletError('NOT_FOUND', `no operation ${id}`);
+        return rec;
+      },
+      'operations.cancel': async ({ id }) => e.cancelOperation(id),
+    };
   }
 }
 
@@ -377,26 +349,6 @@ async function readJson(req: http.IncomingMessage): Promise<Record<string, unkno
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CloudletError('INVALID_ARGUMENT', 'request body must be a JSON object');
   return v as Record<string, unknown>;
-}
-
-function str(b: Record<string, unknown>, k: string, prefix = ''): string {
-  const v = b[k];
-  if (typeof v !== 'string' || v === '') throw new CloudletError('INVALID_ARGUMENT', `${prefix}${k}: required, a string`);
-  return v;
-}
-
-function optStr(b: Record<string, unknown>, k: string, prefix = ''): string | undefined {
-  const v = b[k];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new CloudletError('INVALID_ARGUMENT', `${prefix}${k}: must be a string`);
-  return v;
-}
-
-function optNum(b: Record<string, unknown>, k: string): number | undefined {
-  const v = b[k];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new CloudletError('INVALID_ARGUMENT', `${k}: must be a number`);
-  return v;
 }
 
 function requestSource(req: http.IncomingMessage): ByteSource {

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineClient, OperationView, connectLocal, defaultStateDir } from '../client/client';
+import { BaseRecord, ImportBaseRequest, OverlaySpecRequest } from '../contract/schemas';
 import { CloudletError, ioError } from '../errors';
 import { HELP_FLAGS, HelpRequested, OptionSpec, helpText, parseArgs } from './args';
 import { formatBytes, progressPrinter } from './progress';
@@ -94,7 +95,7 @@ function table(rows: string[][]): string {
 /** Accepts a full id or a unique prefix of at least 6 characters (bases and overlays have 64-hex ids). */
 async function resolveId(c: EngineClient, kind: 'bases' | 'overlays', given: string): Promise<string> {
   if (/^[0-9a-f]{64}$/.test(given)) return given;
-  const list = (await c.call<Record<string, { id: string; name?: string }[]>>('GET', `/v1/${kind}`))[kind];
+  const list: { id: string; name?: string }[] = kind === 'bases' ? (await c.bases.list()).bases : (await c.overlays.list()).overlays;
   const hits = list.filter((x) => (given.length >= 6 && x.id.startsWith(given)) || x.name === given);
   if (hits.length === 1) return hits[0].id;
   if (hits.length > 1) throw new CloudletError('INVALID_ARGUMENT', `${given} matches ${hits.length} ${kind}; give more of the id`);
@@ -147,13 +148,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
   if (cmd === 'info') {
     const { options: o } = parseArgs(argv, spec({}), usage);
     await withClient(o, async (c) => {
-      const i = await c.call<{
-        engine: { version: string; stateDir: string };
-        hypervisor: { type: string; libvirtUri: string };
-        extensions: Record<string, unknown>;
-        capacity: Record<string, number>;
-        counts: Record<string, number>;
-      }>('GET', '/v1/info');
+      const i = await c.engine.info();
       print(o, i, () =>
         [
           `engine       ${i.engine.version} (${i.engine.stateDir})`,
@@ -181,47 +176,56 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
     });
     const { positionals: p, options: o } = parseArgs(rest, S, usage);
     await withClient(o, async (c) => {
-      const showBase = (b: Record<string, unknown>) =>
+      const showBase = (b: BaseRecord) =>
         out(
           o.json
             ? JSON.stringify(b, null, 2)
-            : `base ${b.id}\n  name ${b.name}, ${b.memoryMiB} MiB, ${b.vcpus} vCPU, CPU ${b.cpuModel}\n  disk ${formatBytes((b.disk as { bytes: number }).bytes)}, memory ${formatBytes((b.memory as { bytes: number }).bytes)}\n  source ${b.source}`,
+            : `base ${b.id}\n  name ${b.name}, ${b.memoryMiB} MiB, ${b.vcpus} vCPU, CPU ${b.cpuModel}\n  disk ${formatBytes(b.disk.bytes)}, memory ${formatBytes(b.memory.bytes)}\n  source ${b.source}`,
         );
       if (sub === 'list') {
-        const { bases } = await c.call<{ bases: { id: string; name: string; memoryMiB: number; disk: { bytes: number }; created: string }[] }>('GET', '/v1/bases');
+        const { bases } = await c.bases.list();
         print(o, bases, () => table([['ID', 'NAME', 'MEMORY', 'DISK', 'CREATED'], ...bases.map((b) => [b.id.slice(0, 16), b.name, `${b.memoryMiB} MiB`, formatBytes(b.disk.bytes), b.created])]));
       } else if (sub === 'show') {
-        showBase(await c.call('GET', `/v1/bases/${await resolveId(c, 'bases', one(p, 'a base id', usage))}`));
+        showBase(await c.bases.get(await resolveId(c, 'bases', one(p, 'a base id', usage))));
       } else if (sub === 'delete') {
         const id = await resolveId(c, 'bases', one(p, 'a base id', usage));
-        await c.call('DELETE', `/v1/bases/${id}`);
+        await c.bases.delete(id);
         print(o, { deleted: id }, () => `deleted base ${id}`);
       } else if (sub === 'export') {
         if (p.length !== 2) throw new CloudletError('INVALID_ARGUMENT', `base export BASE FILE\n${usage}`);
         const id = await resolveId(c, 'bases', p[0]);
         const bar = o.quiet || o.json ? undefined : progressPrinter('base export');
-        const n = await c.download(`/v1/bases/${id}/archive`, p[1], bar ? (d, t) => bar({ phase: 'download', done: d, total: t }) : undefined);
+        const n = await c.downloadBaseArchive(id, p[1], bar ? (d, t) => bar({ phase: 'download', done: d, total: t }) : undefined);
         print(o, { file: p[1], bytes: n }, () => `wrote ${p[1]} (${formatBytes(n)})`);
       } else if (sub === 'import') {
-        let body: Record<string, unknown>;
+        let body: ImportBaseRequest;
         if (o.disk) {
           if (p.length) throw new CloudletError('INVALID_ARGUMENT', 'give either an archive or --disk, not both');
           const abs = (f: unknown) => (f === undefined ? undefined : path.resolve(f as string));
           const ready = o.ready === undefined || o.ready === 'agent' ? o.ready : Number(o.ready);
           if (typeof ready === 'number' && !Number.isFinite(ready)) throw new CloudletError('INVALID_ARGUMENT', "--ready: 'agent' or a number of seconds");
-          body = { disk: abs(o.disk), name: o.name, kernel: abs(o.kernel), initrd: abs(o.initrd), cmdline: o.cmdline, memoryMiB: o['memory-mib'], vcpus: o.vcpus, ready };
+          body = {
+            disk: path.resolve(o.disk as string),
+            name: o.name as string,
+            kernel: abs(o.kernel),
+            initrd: abs(o.initrd),
+            cmdline: o.cmdline as string | undefined,
+            memoryMiB: o['memory-mib'] as number | undefined,
+            vcpus: o.vcpus as number | undefined,
+            ready,
+          };
         } else {
           const src = one(p, 'an archive path or URL', usage);
-          body = { source: engineSource(src), sha256: o.sha256, name: o.name };
+          body = { source: engineSource(src), sha256: o.sha256 as string | undefined, name: o.name as string | undefined };
         }
-        const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/bases', body);
+        const { operation } = await c.bases.import(body);
         const done = await follow(c, operation, o, 'base import');
         const b = (done.result as { base: Record<string, unknown>; cached?: boolean }).base;
         if (o.json) out(JSON.stringify(done.result, null, 2));
         else out(`base ${b.id} (${b.name})${(done.result as { cached?: boolean }).cached ? ' was already here' : ' imported'} in ${done.timings.total} s`);
       } else if (sub === 'capture') {
         const inst = one(p, 'an instance id', usage);
-        const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/bases', { instanceId: inst, name: o.name });
+        const { operation } = await c.bases.import({ instanceId: inst, name: o.name as string });
         const done = await follow(c, operation, o, 'base capture');
         const b = (done.result as { base: Record<string, unknown> }).base;
         print(o, done.result, () => `base ${b.id} (${b.name}) captured from ${inst} in ${done.timings.total} s`);
@@ -245,13 +249,13 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       if (cmd === 'resume') baseGiven = one(p, 'a base id', usage);
       if (!baseGiven) throw new CloudletError('INVALID_ARGUMENT', `--base is required\n${usage}`);
       const baseId = await resolveId(c, 'bases', baseGiven);
-      let overlay: Record<string, unknown> | undefined;
+      let overlay: OverlaySpecRequest | undefined;
       if (cmd === 'synthesize') {
         if (!o.overlay && !o['overlay-url']) throw new CloudletError('INVALID_ARGUMENT', 'give --overlay ID or --overlay-url URL');
         const url = o['overlay-url'] as string | undefined;
-        overlay = { id: o.overlay ? await resolveId(c, 'overlays', o.overlay as string) : undefined, url: url && engineSource(url), sha256: o['overlay-sha256'] };
+        overlay = { id: o.overlay ? await resolveId(c, 'overlays', o.overlay as string) : undefined, url: url && engineSource(url), sha256: o['overlay-sha256'] as string | undefined };
       }
-      const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/instances', { name: o.name, baseId, overlay, requestId: o['request-id'] });
+      const { operation } = await c.instances.create({ name: o.name as string, baseId, overlay, requestId: o['request-id'] as string | undefined });
       const done = await follow(c, operation, o, cmd);
       const inst = (done.result as { instance: Record<string, unknown> }).instance;
       const phases = Object.entries(done.timings)
@@ -267,34 +271,34 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
     const { positionals: p, options: o } = parseArgs(rest, S, usage);
     await withClient(o, async (c) => {
       if (sub === 'list') {
-        const { overlays } = await c.call<{ overlays: { id: string; bytes: number; baseId: string; source: string }[] }>('GET', '/v1/overlays');
+        const { overlays } = await c.overlays.list();
         print(o, overlays, () => table([['ID', 'SIZE', 'BASE', 'SOURCE'], ...overlays.map((x) => [x.id.slice(0, 16), formatBytes(x.bytes), x.baseId.slice(0, 16), x.source])]));
       } else if (sub === 'show') {
-        const v = await c.call<Record<string, unknown>>('GET', `/v1/overlays/${await resolveId(c, 'overlays', one(p, 'an overlay id', usage))}`);
-        print(o, v, () => `overlay ${v.id}\n  ${formatBytes(v.bytes as number)}, base ${v.baseId}\n  source ${v.source}\n  download ${v.downloadUrl ?? v.downloadPath}`);
+        const v = await c.overlays.get(await resolveId(c, 'overlays', one(p, 'an overlay id', usage)));
+        print(o, v, () => `overlay ${v.id}\n  ${formatBytes(v.bytes)}, base ${v.baseId}\n  source ${v.source}\n  download ${v.downloadUrl ?? v.downloadPath}`);
       } else if (sub === 'delete') {
         const id = await resolveId(c, 'overlays', one(p, 'an overlay id', usage));
-        await c.call('DELETE', `/v1/overlays/${id}`);
+        await c.overlays.delete(id);
         print(o, { deleted: id }, () => `deleted overlay ${id}`);
       } else if (sub === 'download') {
         if (p.length !== 2) throw new CloudletError('INVALID_ARGUMENT', `overlay download ID FILE\n${usage}`);
         const id = await resolveId(c, 'overlays', p[0]);
         const bar = o.quiet || o.json ? undefined : progressPrinter('overlay download');
-        const n = await c.download(`/v1/overlays/${id}/file`, p[1], bar ? (d, t) => bar({ phase: 'download', done: d, total: t }) : undefined);
+        const n = await c.downloadOverlay(id, p[1], bar ? (d, t) => bar({ phase: 'download', done: d, total: t }) : undefined);
         print(o, { file: p[1], bytes: n }, () => `wrote ${p[1]} (${formatBytes(n)})`);
       } else if (sub === 'upload') {
         const file = one(p, 'an overlay file', usage);
-        const v = await c.upload<Record<string, unknown>>('/v1/overlays', file);
-        print(o, v, () => `overlay ${v.id} stored (${formatBytes(v.bytes as number)})`);
+        const v = await c.uploadOverlay(file);
+        print(o, v, () => `overlay ${v.id} stored (${formatBytes(v.bytes)})`);
       } else if (sub === 'import') {
         const url = one(p, 'an overlay URL or absolute path', usage);
-        const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/overlays', { url: engineSource(url), sha256: o.sha256 });
+        const { operation } = await c.overlays.import({ url: engineSource(url), sha256: o.sha256 as string | undefined });
         const done = await follow(c, operation, o, 'overlay import');
         const v = (done.result as { overlay: Record<string, unknown> }).overlay;
         print(o, done.result, () => `overlay ${v.id} (${formatBytes(v.bytes as number)}) for base ${v.baseId}`);
       } else if (sub === 'create') {
         const inst = one(p, 'an instance id', usage);
-        const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/overlays', { instanceId: inst, level: o.level });
+        const { operation } = await c.overlays.import({ instanceId: inst, level: o.level as number | undefined });
         const done = await follow(c, operation, o, 'overlay create');
         const v = (done.result as { overlay: Record<string, unknown> }).overlay;
         print(
@@ -315,10 +319,10 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
     const { positionals: p, options: o } = parseArgs(rest, S, usage);
     await withClient(o, async (c) => {
       if (sub === 'list') {
-        const { instances } = await c.call<{ instances: { id: string; name: string; state: string; baseId: string; overlayId?: string }[] }>('GET', '/v1/instances');
+        const { instances } = await c.instances.list();
         print(o, instances, () => table([['ID', 'NAME', 'STATE', 'BASE', 'OVERLAY'], ...instances.map((i) => [i.id, i.name, i.state, i.baseId.slice(0, 16), (i.overlayId ?? '-').slice(0, 16)])]));
       } else if (sub === 'show') {
-        const v = await c.call<Record<string, unknown>>('GET', `/v1/instances/${one(p, 'an instance id', usage)}`);
+        const v = await c.instances.get(one(p, 'an instance id', usage));
         print(o, v, () =>
           Object.entries(v)
             .map(([k, x]) => `${k.padEnd(14)} ${typeof x === 'object' ? JSON.stringify(x) : x}`)
@@ -326,24 +330,20 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         );
       } else if (sub === 'delete') {
         const id = one(p, 'an instance id', usage);
-        await c.call('DELETE', `/v1/instances/${id}`);
+        await c.instances.delete(id);
         print(o, { deleted: id }, () => `deleted instance ${id}`);
       } else if (sub === 'start' || sub === 'stop' || sub === 'pause') {
         const id = one(p, 'an instance id', usage);
         const want = sub === 'start' ? 'running' : sub === 'stop' ? 'stopped' : 'paused';
-        const v = await c.call<{ id: string; state: string }>('POST', `/v1/instances/${id}/power`, { state: want });
+        const v = await c.instances.power(id, { state: want });
         print(o, v, () => `instance ${v.id} ${v.state}`);
       } else if (sub === 'console') {
-        const v = await c.call<{ consoleLog: string }>('GET', `/v1/instances/${one(p, 'an instance id', usage)}`);
+        const v = await c.instances.get(one(p, 'an instance id', usage));
         out(fs.existsSync(v.consoleLog) ? fs.readFileSync(v.consoleLog, 'utf8') : `(no console log at ${v.consoleLog}; the console is only readable on the engine's host)`);
       } else if (sub === 'exec') {
         if (p.length < 2) throw new CloudletError('INVALID_ARGUMENT', `instance exec ID -- COMMAND\n${usage}`);
-        const r = await c.call<{ code: number; stdout: string }>(
-          'POST',
-          `/v1/instances/${p[0]}/exec`,
-          { command: p.slice(1).join(' '), timeoutSeconds: o.timeout },
-          { timeoutMs: ((o.timeout as number | undefined) ?? 60) * 1000 + 10000 },
-        );
+        const timeoutSeconds = o.timeout as number | undefined;
+        const r = await c.instances.exec(p[0], { command: p.slice(1).join(' '), timeoutSeconds }, { timeoutMs: (timeoutSeconds ?? 60) * 1000 + 10000 });
         if (o.json) out(JSON.stringify(r));
         else {
           process.stdout.write(r.stdout.endsWith('\n') || r.stdout === '' ? r.stdout : `${r.stdout}\n`);
@@ -376,13 +376,13 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
     }
     let grant: { token: string; instance: string };
     try {
-      grant = await source.call('POST', `/v1/instances/${encodeURIComponent(id)}/handoff-token`, {});
+      grant = await source.instances.handoffToken(id);
     } finally {
       await source.close();
     }
     const ca = o['from-ca'] ? fs.readFileSync(o['from-ca'] as string, 'utf8') : undefined;
     await withClient(o, async (c) => {
-      const { operation } = await c.call<{ operation: OperationView }>('POST', '/v1/handoffs', { source: { endpoint: source.o.endpoint, token: grant.token, ca }, instanceId: grant.instance });
+      const { operation } = await c.handoffs.create({ source: { endpoint: source.o.endpoint, token: grant.token, ca }, instanceId: grant.instance });
       const done = await follow(c, operation, o, 'handoff');
       const r = done.result as { instance: { id: string; name: string; state: string }; bytesReceived: number; downtimeMs: number | null };
       print(
@@ -401,15 +401,15 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
     const { positionals: p, options: o } = parseArgs(rest, spec({}), usage);
     await withClient(o, async (c) => {
       if (sub === 'list') {
-        const { operations } = await c.call<{ operations: OperationView[] }>('GET', '/v1/operations');
+        const { operations } = await c.operations.list();
         print(o, operations, () =>
           table([['ID', 'KIND', 'STATE', 'PHASE', 'ERROR'], ...operations.map((x) => [x.id, x.kind, x.state, x.phase, x.error ? `${x.error.code}: ${x.error.message}` : ''])]),
         );
       } else if (sub === 'show') {
-        const v = await c.call<OperationView>('GET', `/v1/operations/${one(p, 'an operation id', usage)}`);
+        const v = await c.operations.get(one(p, 'an operation id', usage));
         out(JSON.stringify(v, null, 2));
       } else if (sub === 'cancel') {
-        const v = await c.call<OperationView>('DELETE', `/v1/operations/${one(p, 'an operation id', usage)}`);
+        const v = await c.operations.cancel(one(p, 'an operation id', usage));
         print(o, v, () => `operation ${v.id}: ${v.state}`);
       } else throw new CloudletError('INVALID_ARGUMENT', `unknown operation command ${sub ?? '(none)'}\n${usage}`);
     });

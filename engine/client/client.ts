@@ -8,7 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
+import { Static, TSchema } from '@sinclair/typebox';
 import { Agent, Dispatcher } from 'undici';
+import { ROUTES, RouteName, RouteSpec, Routes, routePath } from '../contract/routes';
+import { OperationRecord } from '../contract/schemas';
 import { CloudletError, ErrorCode } from '../errors';
 
 export interface ClientOptions {
@@ -20,18 +23,26 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
-export interface OperationView {
-  id: string;
-  kind: string;
-  state: 'running' | 'succeeded' | 'failed' | 'cancelled';
-  phase: string;
-  done: number;
-  total: number;
-  target?: { type: string; id: string };
-  timings: Record<string, number>;
-  result?: Record<string, unknown>;
-  error?: { code: ErrorCode; message: string };
+/** An operation as the engine answers it (engine/contract/schemas.ts). */
+export type OperationView = OperationRecord;
+
+export interface CallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
 }
+
+// The typed methods, derived from the route table: route 'bases.import' is `client.bases.import(body)`. The
+// arguments are, in order and where the route has them: the path's id, the JSON body (optional when every
+// field is), the query, then call options. Raw routes (uploads, downloads, the handoff stream) have their own
+// methods below.
+type IdArg<R> = R extends { readonly path: `${string}:id${string}` } ? [id: string] : [];
+type BodyArg<R> = R extends { readonly body: infer B extends TSchema } ? (object extends Static<B> ? [body?: Static<B>] : [body: Static<B>]) : [];
+type QueryArg<R> = R extends { readonly query: infer Q extends TSchema } ? [query?: Static<Q>] : [];
+type Answer<R> = R extends { readonly response: infer S extends TSchema } ? Static<S> : never;
+type JsonMethod<R> = (...args: [...IdArg<R>, ...BodyArg<R>, ...QueryArg<R>, opts?: CallOptions]) => Promise<Answer<R>>;
+type JsonRoute = { [K in RouteName]: Routes[K] extends { readonly kind: 'upload' | 'download' | 'stream' } ? never : K }[RouteName];
+type Group<K> = K extends `${infer G}.${string}` ? G : never;
+export type ApiGroups = { [G in Group<JsonRoute>]: { [K in JsonRoute as K extends `${G}.${infer M}` ? M : never]: JsonMethod<Routes[K]> } };
 
 /**
  * TLS trust for https endpoints: the system store, plus the configured CA, plus CLOUDLET_EXTRA_CA_CERTS. The
@@ -62,6 +73,12 @@ export function defaultStateDir(): string {
 export class EngineClient {
   private readonly dispatcher: Dispatcher;
   private readonly origin: string;
+  readonly engine: ApiGroups['engine'];
+  readonly bases: ApiGroups['bases'];
+  readonly overlays: ApiGroups['overlays'];
+  readonly instances: ApiGroups['instances'];
+  readonly handoffs: ApiGroups['handoffs'];
+  readonly operations: ApiGroups['operations'];
 
   constructor(readonly o: ClientOptions) {
     if (o.endpoint.startsWith('unix:')) {
@@ -73,6 +90,33 @@ export class EngineClient {
     } else {
       throw new CloudletError('INVALID_ARGUMENT', `endpoint: expected unix:PATH, http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(o.endpoint)}`);
     }
+    const groups = this.typedMethods();
+    this.engine = groups.engine;
+    this.bases = groups.bases;
+    this.overlays = groups.overlays;
+    this.instances = groups.instances;
+    this.handoffs = groups.handoffs;
+    this.operations = groups.operations;
+  }
+
+  /** One method per JSON route, taking its arguments in the order the route defines (see ApiGroups). */
+  private typedMethods(): ApiGroups {
+    const groups: Record<string, Record<string, (...args: unknown[]) => Promise<unknown>>> = {};
+    for (const name of Object.keys(ROUTES) as RouteName[]) {
+      const r: RouteSpec = ROUTES[name];
+      if (r.kind !== undefined && r.kind !== 'json') continue;
+      const [group, method] = name.split('.');
+      (groups[group] ??= {})[method] = (...args: unknown[]) => {
+        let i = 0;
+        const id = r.path.includes(':id') ? (args[i++] as string) : undefined;
+        const body = r.body ? (args[i++] ?? {}) : undefined;
+        const query = r.query ? (args[i++] as Record<string, string | number | undefined> | undefined) : undefined;
+        const opts = (args[i] as CallOptions | undefined) ?? {};
+        return this.call(r.method, withQuery(routePath(name, id), query), body, opts);
+      };
+    }
+    // The loop above made exactly the methods ApiGroups lists (both come from ROUTES).
+    return groups as unknown as ApiGroups;
   }
 
   async close(): Promise<void> {
@@ -97,8 +141,11 @@ export class EngineClient {
     }
   }
 
-  /** One API call; a JSON error body becomes a CloudletError with the engine's code. */
-  async call<T = Record<string, unknown>>(method: string, p: string, body?: unknown, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+  /**
+   * One API call by method and path; a JSON error body becomes a CloudletError with the engine's code. The
+   * product calls the typed methods above; this is for tests that address the wire on purpose.
+   */
+  async call<T = Record<string, unknown>>(method: string, p: string, body?: unknown, opts: CallOptions = {}): Promise<T> {
     const res = await this.request(method, p, body, opts.timeoutMs ?? this.o.timeoutMs ?? 120000, opts.signal);
     const text = await res.body.text();
     let parsed: unknown;
@@ -128,13 +175,13 @@ export class EngineClient {
         if (opts.signal?.aborted) throw new CloudletError('CANCELLED', 'aborted');
         if (Date.now() > deadline) throw new CloudletError('CANCELLED', `operation ${cur.id} did not finish in time (still in phase ${cur.phase})`);
         // The engine holds each poll up to a second, answering at once when the operation ends.
-        cur = await this.call<OperationView>('GET', `/v1/operations/${cur.id}?wait=1`, undefined, { signal: opts.signal });
+        cur = await this.operations.get(cur.id, { wait: 1 }, { signal: opts.signal });
         onProgress?.(cur);
       }
     } catch (e) {
       // Aborted between polls or during one: the engine must stop too.
       if (!opts.signal?.aborted) throw e;
-      await this.call('DELETE', `/v1/operations/${cur.id}`).catch(() => undefined);
+      await this.operations.cancel(cur.id).catch(() => undefined);
       throw new CloudletError('CANCELLED', `operation ${cur.id} cancelled`);
     }
     if (cur.state !== 'succeeded') throw new CloudletError(cur.error?.code ?? 'INTERNAL', cur.error?.message ?? `operation ${cur.id} ${cur.state}`);
@@ -145,7 +192,12 @@ export class EngineClient {
    * A call whose answer is a byte stream (a handoff): the body as a ByteSource-like reader, and close() to
    * drop the connection. A stall longer than `stallTimeoutMs` between pieces fails the read.
    */
-  async stream(method: string, p: string, body: unknown, opts: { signal?: AbortSignal; stallTimeoutMs?: number } = {}): Promise<{ source: { read(): Promise<Uint8Array | null> }; close(): void }> {
+  private async stream(
+    method: string,
+    p: string,
+    body: unknown,
+    opts: { signal?: AbortSignal; stallTimeoutMs?: number } = {},
+  ): Promise<{ source: { read(): Promise<Uint8Array | null> }; close(): void }> {
     const res = await this.request(method, p, body, opts.stallTimeoutMs ?? 120000, opts.signal);
     if (res.statusCode >= 400) throw this.errorOf(res.statusCode, await res.body.json().catch(() => ({})));
     const it = res.body[Symbol.asyncIterator]();
@@ -165,8 +217,28 @@ export class EngineClient {
     };
   }
 
+  /** The handoff stream of an instance at this (source) engine (route instances.handoffStream). */
+  handoffStream(id: string, body: Static<Routes['instances.handoffStream']['body']>, opts: { signal?: AbortSignal; stallTimeoutMs?: number } = {}) {
+    return this.stream(ROUTES['instances.handoffStream'].method, routePath('instances.handoffStream', id), body, opts);
+  }
+
+  /** Stores an overlay file on the engine, sent as the request body (route overlays.upload). */
+  uploadOverlay(file: string, query: Static<Routes['overlays.upload']['query']> = {}, opts: { signal?: AbortSignal } = {}): Promise<Static<Routes['overlays.upload']['response']>> {
+    return this.upload(withQuery(routePath('overlays.upload'), query), file, opts);
+  }
+
+  /** Downloads an overlay file (route overlays.file). */
+  downloadOverlay(id: string, file: string, onProgress?: (done: number, total: number) => void): Promise<number> {
+    return this.download(routePath('overlays.file', id), file, onProgress);
+  }
+
+  /** Downloads a base as its tar archive (route bases.archive). */
+  downloadBaseArchive(id: string, file: string, onProgress?: (done: number, total: number) => void): Promise<number> {
+    return this.download(routePath('bases.archive', id), file, onProgress);
+  }
+
   /** Streams a raw body upload (an overlay file). */
-  async upload<T>(p: string, file: string, opts: { signal?: AbortSignal } = {}): Promise<T> {
+  private async upload<T>(p: string, file: string, opts: { signal?: AbortSignal } = {}): Promise<T> {
     let res: Dispatcher.ResponseData;
     try {
       res = await this.dispatcher.request({
@@ -186,7 +258,7 @@ export class EngineClient {
   }
 
   /** Streams a GET body to a file (written to a temporary name, renamed when complete). */
-  async download(p: string, file: string, onProgress?: (done: number, total: number) => void): Promise<number> {
+  private async download(p: string, file: string, onProgress?: (done: number, total: number) => void): Promise<number> {
     let res: Dispatcher.ResponseData;
     try {
       res = await this.dispatcher.request({ origin: this.origin, path: p, method: 'GET', headers: { authorization: `Bearer ${this.o.token}` } });
@@ -256,7 +328,7 @@ export async function connectLocal(stateDir = defaultStateDir(), opts: { startTi
     if (!fs.existsSync(sock) || !fs.existsSync(tokenFile)) return false;
     const c = new EngineClient({ endpoint, token: fs.readFileSync(tokenFile, 'utf8').trim(), timeoutMs: 5000 });
     try {
-      await c.call('GET', '/v1/info');
+      await c.engine.info();
       return true;
     } catch (e) {
       if ((e as CloudletError).code === 'UNAUTHORIZED') throw e;
@@ -295,4 +367,13 @@ export async function connectLocal(stateDir = defaultStateDir(), opts: { startTi
     }
   }
   return { stateDir, endpoint, token: fs.readFileSync(tokenFile, 'utf8').trim() };
+}
+
+/** Query parameters are plain strings and numbers in the contract (sha256, wait, sig). */
+function withQuery(p: string, query: Record<string, string | number | undefined> | undefined): string {
+  if (!query) return p;
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
+  const s = q.toString();
+  return s ? `${p}?${s}` : p;
 }

@@ -5,6 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { PATTERNS } from '../contract/rules';
 import { CloudletError } from '../errors';
 import { ByteSource, SpoolSource } from '../io/io';
 import { BaseArg, OpenedBase, checkOverlay, openBase } from '../overlay/apply';
@@ -14,8 +15,9 @@ import { BaseRecord, OverlayRecord, Store, overlayPathsIn } from '../store/store
 import { VmDriver } from '../vm/driver';
 import { Operation, OperationTable } from './operations';
 
-export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
-export const HEX64 = /^[0-9a-f]{64}$/;
+/** The API's name and hash rules (engine/contract/rules.ts), for the services' own checks. */
+export const NAME_RE = PATTERNS.name.pattern;
+export const HEX64 = PATTERNS.sha256.pattern;
 /** The largest overlay file the engine takes (1 TiB). */
 export const MAX_OVERLAY_BYTES = 2 ** 40;
 

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { EngineInfo } from '../contract/schemas';
 import { WIRE_VERSION } from '../handoff/wire';
 import { FORMAT_VERSION } from '../overlay/format';
 import { Store } from '../store/store';
@@ -115,7 +116,7 @@ export class Engine {
     this.store.unlock();
   }
 
-  info(): Record<string, unknown> {
+  info(): EngineInfo {
     const disk = fs.statfsSync(this.store.root);
     return {
       cloudlet: this.store.identity(),

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import { EngineClient } from '../client/client';
+import { StartHandoffRequest } from '../contract/schemas';
 import { CloudletError } from '../errors';
 import { receiveHandoff } from '../handoff/receiver';
 import { redactUrl } from '../store/fetch';
@@ -13,15 +14,9 @@ import { EngineContext } from './context';
 import { crashPoint } from './crash-points';
 import { Operation } from './operations';
 import { InstanceService } from './instances';
-import { HandoffSourceService } from './handoff-source';
 
-/** Where a destination engine pulls a handoff from: the source engine and a credential for it. */
-export interface HandoffSourceSpec {
-  endpoint: string;
-  /** The source's API token or a handoff token it issued for the instance. Kept in memory only. */
-  token: string;
-  ca?: string;
-}
+/** Where a destination engine pulls a handoff from: the source engine and a credential for it (kept in memory only). */
+export type { HandoffSourceSpec } from '../contract/schemas';
 
 export class HandoffDestinationService {
   constructor(
@@ -34,7 +29,7 @@ export class HandoffDestinationService {
    * restores the VM paused, confirms to the source and resumes it. On failure before the confirmation
    * nothing is left here and the source resumes its VM.
    */
-  handoffIn(req: { source: HandoffSourceSpec; instanceId: string; requestId?: string }): OperationRecord {
+  handoffIn(req: StartHandoffRequest): OperationRecord {
     const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', m);
     const src = req.source;
     if (typeof src !== 'object' || src === null || typeof src.endpoint !== 'string' || typeof src.token !== 'string' || src.token === '')
@@ -48,7 +43,7 @@ export class HandoffDestinationService {
       let stream: { close(): void } | null = null;
       try {
         op.phase('check');
-        const info = await client.call<ReturnType<HandoffSourceService['handoffInfo']>>('GET', `/v1/instances/${encodeURIComponent(req.instanceId)}/handoff`, undefined, { signal: op.signal });
+        const info = await client.instances.handoffInfo(req.instanceId, { signal: op.signal });
         const me = this.ctx.store.identity();
         if (info.cloudlet.id === me.id) throw bad(`instance ${info.id} already runs on this cloudlet (${me.id})`);
         const base = this.ctx.store.getBase(info.baseId);
@@ -70,12 +65,7 @@ export class HandoffDestinationService {
         // transfer, rather than in the restore while the guest is paused.
         const warm = this.ctx.driver.warmUp(this.ctx.ctlDir);
         const handoffId = newId('h');
-        const opened = await client.stream(
-          'POST',
-          `/v1/instances/${encodeURIComponent(info.id)}/handoff/stream`,
-          { handoffId, destination: me.id },
-          { signal: op.signal, stallTimeoutMs: this.ctx.settings.handoff.stallTimeoutMs },
-        );
+        const opened = await client.handoffStream(info.id, { handoffId, destination: me.id }, { signal: op.signal, stallTimeoutMs: this.ctx.settings.handoff.stallTimeoutMs });
         stream = opened;
         const bdir = this.ctx.store.base(base.id);
         const target = inst;
@@ -176,7 +166,7 @@ export class HandoffDestinationService {
     let last: unknown = null;
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        await client.call('POST', `/v1/handoffs/${handoffId}/confirm`, {}, { timeoutMs: 30000, signal: op.signal });
+        await client.handoffs.confirm(handoffId, { timeoutMs: 30000, signal: op.signal });
         return;
       } catch (e) {
         const code = (e as CloudletError).code;

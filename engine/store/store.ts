@@ -20,83 +20,18 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CloudletError, ErrorCode, ioError } from '../errors';
+import { CloudletError, ioError } from '../errors';
 import { fsyncDir } from '../io/io';
+import type { BaseRecord, InstanceRecord, OperationRecord, OverlayRecord } from '../contract/schemas';
 
 export interface BaseFile {
   sha256: string;
   bytes: number;
 }
 
-export interface BaseRecord {
-  id: string;
-  name: string;
-  created: string;
-  disk: BaseFile & { format: 'raw' };
-  memory: BaseFile;
-  kernel?: BaseFile;
-  initrd?: BaseFile;
-  memoryMiB: number;
-  vcpus: number;
-  cpuModel: string;
-  /** Where it came from: an archive path/URL, a disk image, or an instance. */
-  source: string;
-}
-
-export interface OverlayRecord {
-  id: string;
-  bytes: number;
-  baseId: string;
-  created: string;
-  source: string;
-  /**
-   * Fetched by a synthesis rather than stored on purpose: kept only while an instance record names it (the
-   * engine sweeps the rest after every removal and at start-up).
-   */
-  fetched?: boolean;
-}
-
-export type InstanceState = 'creating' | 'running' | 'paused' | 'stopped' | 'failed';
-
-export interface InstanceRecord {
-  id: string;
-  name: string;
-  baseId: string;
-  overlayId?: string;
-  /** Written by engines before 0.2 (an overlay fetched by this instance); now the overlay record says so. */
-  fetchedOverlay?: boolean;
-  domain: string;
-  state: InstanceState;
-  created: string;
-  requestId?: string;
-  timings: Record<string, number>;
-  error?: { code: ErrorCode; message: string };
-  /**
-   * A handoff this cloudlet is the destination of, once its copy is restored: 'confirming' while the
-   * source may or may not have taken the confirmation (after a crash the copy stays paused, uncertain),
-   * 'confirmed' once it has (after a crash the copy is resumed: it is the only one).
-   */
-  handoffIn?: { id: string; state: 'confirming' | 'confirmed'; source: string };
-}
-
-export type OperationState = 'running' | 'succeeded' | 'failed' | 'cancelled';
-
-export interface OperationRecord {
-  id: string;
-  kind: string;
-  state: OperationState;
-  phase: string;
-  done: number;
-  total: number;
-  /** The object the operation creates or works on, once known. */
-  target?: { type: 'base' | 'overlay' | 'instance'; id: string };
-  requestId?: string;
-  created: string;
-  updated: string;
-  timings: Record<string, number>;
-  result?: unknown;
-  error?: { code: ErrorCode; message: string };
-}
+// The records are the API's objects (engine/contract/schemas.ts): what the store keeps is what clients see.
+export type { BaseRecord, InstanceRecord, OperationRecord, OverlayRecord };
+export type { InstanceStateName as InstanceState, OperationStateName as OperationState } from '../contract/schemas';
 
 const ID_RE = /^[a-z0-9][a-z0-9-]{0,70}$/;
 

@@ -28,8 +28,8 @@ async function main(): Promise<void> {
   const local = await connectLocal(process.env.CLOUDLET_STATE_DIR ? path.resolve(process.env.CLOUDLET_STATE_DIR) : defaultStateDir());
   const c = new EngineClient({ endpoint: local.endpoint, token: local.token });
   try {
-    const inst = await c.call<{ id: string; state: string }>('GET', '/v1/instances/quickstart-web');
-    const page = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${inst.id}/exec`, { command: APP_CHECK });
+    const inst = await c.instances.get('quickstart-web');
+    const page = await c.instances.exec(inst.id, { command: APP_CHECK });
     if (page.code !== 0 || !page.stdout.includes(APP_PAGE)) throw new Error(`the app in ${inst.id} did not answer: ${page.stdout}`);
     process.stdout.write(`\nquickstart: instance ${inst.id} is ${inst.state}; its app answers "${page.stdout.trim()}"\n`);
     process.stdout.write(`  reach it:   bin/cloudlet instance exec quickstart-web -- ${APP_CHECK}\n`);

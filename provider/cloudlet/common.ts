@@ -1,16 +1,19 @@
 // Schema pieces and value helpers the cloudlet resources share.
 
 import * as path from 'node:path';
+import { RangeName, patternProblem, rangeProblem } from '../../engine/contract/rules';
 import { CtyValue, isUnknown } from '../protocol/cty';
 import { AttributeSchema, NestedBlockSchema } from '../framework/schema';
 import { Obj, parseDuration } from '../framework/server';
 
-export const HEX64 = /^[0-9a-f]{64}$/;
-export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
-export const validHex64 = (what: string) => (v: CtyValue) => (typeof v === 'string' && HEX64.test(v) ? undefined : `${what}: expected 64 lowercase hexadecimal digits, got ${JSON.stringify(v)}`);
-export const validName = (v: CtyValue) =>
-  typeof v === 'string' && NAME_RE.test(v) ? undefined : `expected lowercase letters, digits and dashes, starting with a letter or digit, at most 63 characters; got ${JSON.stringify(v)}`;
+// Names, hashes and bounded numbers keep the engine API's own rules (engine/contract/rules.ts), checked here at
+// plan time in the words the engine and the constructs use.
+export const validHex64 = (what: string) => (v: CtyValue) => {
+  const problem = patternProblem('sha256', v);
+  return problem && `${what}: ${problem}`;
+};
+export const validName = (v: CtyValue) => patternProblem('name', v);
+export const validRange = (rule: RangeName) => (v: CtyValue) => rangeProblem(rule, v);
 export const validSource = (v: CtyValue) =>
   typeof v === 'string' && v.trim() !== '' && (/^(https?|file):\/\/./.test(v) || !/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) ? undefined : `expected a path or an http(s)/file URL, got ${JSON.stringify(v)}`;
 

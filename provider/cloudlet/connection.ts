@@ -4,41 +4,15 @@
 
 import { CloudletError, errorInfo } from '../../engine/errors';
 import { EngineClient, OperationView } from '../../engine/client/client';
+import { BaseRecord, InstanceDetailRecord, InstanceRecord, OverlayViewRecord } from '../../engine/contract/schemas';
 import { DiagnosticError, PathStep, error, fail } from '../protocol/diagnostics';
 import { log } from '../protocol/log';
 
-export interface EngineInstance {
-  id: string;
-  name: string;
-  baseId: string;
-  overlayId?: string;
-  state: string;
-  created: string;
-  timings: Record<string, number>;
-  controlSocket?: string;
-}
-
-export interface EngineBase {
-  id: string;
-  name: string;
-  created: string;
-  disk: { sha256: string; bytes: number };
-  memory: { sha256: string; bytes: number };
-  memoryMiB: number;
-  vcpus: number;
-  cpuModel: string;
-  source: string;
-}
-
-export interface EngineOverlay {
-  id: string;
-  bytes: number;
-  baseId: string;
-  created: string;
-  source: string;
-  downloadPath: string;
-  downloadUrl?: string;
-}
+/** The engine's objects as its API answers them (engine/contract/schemas.ts). */
+export type EngineInstance = InstanceRecord;
+export type EngineInstanceDetail = InstanceDetailRecord;
+export type EngineBase = BaseRecord;
+export type EngineOverlay = OverlayViewRecord;
 
 /** How long one listing of instances answers reads (a plan refreshes every instance at once). */
 const LISTING_TTL_MS = 1500;
@@ -88,24 +62,36 @@ export class Cloudlet {
     );
   }
 
-  /** One API call; engine errors become diagnostics. NOT_FOUND is returned as null when `missingOk`. */
-  async call<T>(method: string, p: string, body?: unknown, opts: { signal?: AbortSignal; missingOk?: boolean } = {}): Promise<T> {
+  /**
+   * One API call through the typed client (`(api) => api.bases.get(id, { signal })`); engine errors become
+   * diagnostics naming `what` was being done. A call that changes something (`changes`) drops the cached
+   * instance listing.
+   */
+  async call<T>(what: string, fn: (api: EngineClient) => Promise<T>, opts: { signal?: AbortSignal; changes?: boolean } = {}): Promise<T> {
     try {
-      const r = await this.client.call<T>(method, p, body, { signal: opts.signal });
-      if (method !== 'GET') this.listing = null;
-      return r;
+      return await fn(this.client);
     } catch (e) {
-      if (opts.missingOk && (e as CloudletError).code === 'NOT_FOUND') return null as T;
-      if (opts.signal?.aborted) fail('Cancelled', `${method} ${p.replace(/\?.*$/, '')} on ${this.endpoint} was cancelled (Terraform was interrupted, or the timeout passed).`);
+      if (opts.signal?.aborted) fail('Cancelled', `${what} on ${this.endpoint} was cancelled (Terraform was interrupted, or the timeout passed).`);
       throw engineDiagnostic(e, this.endpoint);
+    } finally {
+      if (opts.changes) this.listing = null;
     }
   }
 
+  /** As `call`, with NOT_FOUND answered as null (reads of objects that may be gone, deletes of such). */
+  async find<T>(what: string, fn: (api: EngineClient) => Promise<T>, opts: { signal?: AbortSignal; changes?: boolean } = {}): Promise<T | null> {
+    const orNull = (e: unknown) => {
+      if ((e as CloudletError).code === 'NOT_FOUND') return null;
+      throw e;
+    };
+    return this.call(what, (api) => fn(api).catch(orNull), opts);
+  }
+
   /** Starts an operation and waits for it, logging progress; the context's signal cancels it on the engine. */
-  async operation(method: string, p: string, body: unknown, what: string, signal: AbortSignal): Promise<OperationView> {
+  async operation(what: string, start: (api: EngineClient) => Promise<{ operation: OperationView }>, signal: AbortSignal): Promise<OperationView> {
     // Not abortable: the engine answers at once with the operation it started, and an abort in between
     // would leave that operation running with no one knowing its id. Cancellation happens in wait().
-    const { operation } = await this.call<{ operation: OperationView }>(method, p, body);
+    const { operation } = await this.call(what, start, { changes: true });
     let lastLog = 0;
     let lastPhase = '';
     try {
@@ -138,7 +124,7 @@ export class Cloudlet {
   /** An instance by id, from a listing shared by the reads of one plan. */
   async instance(id: string, signal?: AbortSignal): Promise<EngineInstance | null> {
     if (!this.listing || Date.now() - this.listing.at > LISTING_TTL_MS) {
-      const items = this.call<{ instances: EngineInstance[] }>('GET', '/v1/instances', undefined, { signal }).then((r) => new Map(r.instances.map((i) => [i.id, i])));
+      const items = this.call('list instances', (api) => api.instances.list({ signal }), { signal }).then((r) => new Map(r.instances.map((i) => [i.id, i])));
       this.listing = { at: Date.now(), items };
       items.catch(() => (this.listing = null));
     }
@@ -151,7 +137,7 @@ export class Cloudlet {
   async base(id: string, signal?: AbortSignal): Promise<EngineBase | null> {
     const have = this.bases.get(id);
     if (have) return have;
-    const b = await this.call<EngineBase | null>('GET', `/v1/bases/${encodeURIComponent(id)}`, undefined, { signal, missingOk: true });
+    const b = await this.find(`read base ${id}`, (api) => api.bases.get(id, { signal }), { signal });
     if (b) this.bases.set(id, b);
     return b;
   }
@@ -176,7 +162,7 @@ async function connectPeer(spec: PeerSpec, signal?: AbortSignal): Promise<{ spec
     let token = spec.token ?? '';
     if (spec.stateDir) ({ endpoint, token } = await connectLocal(spec.stateDir, { signal }));
     client = new Client({ endpoint, token, ca: spec.ca });
-    const info = await client.call<{ cloudlet: { id: string; name: string } }>('GET', '/v1/info', undefined, { signal, timeoutMs: 15000 });
+    const info = await client.engine.info({ signal, timeoutMs: 15000 });
     return { spec, cloudlet: new Cloudlet(client, endpoint, info.cloudlet.id, info.cloudlet.name, [], { ...spec, endpoint, token }) };
   } catch (e) {
     await client?.close().catch(() => undefined);

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EngineClient } from '../../engine/client/client';
+import type { EngineInfo } from '../../engine/contract/schemas';
 import { CloudletError } from '../../engine/errors';
 import { Diagnostic, error, fail } from '../protocol/diagnostics';
 import { log } from '../protocol/log';
@@ -144,9 +145,9 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
           );
         }
       }
-      let info: { cloudlet?: { id: string; name: string }; engine?: { version: string } };
+      let info: EngineInfo;
       try {
-        info = await client.call('GET', '/v1/info', undefined, { signal, timeoutMs: 15000 });
+        info = await client.engine.info({ signal, timeoutMs: 15000 });
       } catch (e) {
         await client.close().catch(() => undefined);
         const code = (e as CloudletError).code;

@@ -231,7 +231,7 @@ export async function makeOverlayFile(engine: TestEngine, base: { file: string; 
     if (ran.code !== 0) throw new Error(`${command} exited ${ran.code} in the guest: ${ran.stdout}`);
     const captured = await engine.opOk('POST', '/v1/overlays', { instanceId }, 'overlay capture');
     const overlayId = (captured.result as { overlay: { id: string } }).overlay.id;
-    await engine.client.download(`/v1/overlays/${overlayId}/file`, out);
+    await engine.client.downloadOverlay(overlayId, out);
     await engine.call('DELETE', `/v1/overlays/${overlayId}`);
     return overlayId;
   } finally {

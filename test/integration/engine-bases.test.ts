@@ -54,7 +54,7 @@ test('a base from a disk image, captured from an instance, exported and imported
 
   // Export the captured base and import the archive on engine B; a VM resumed there has the change.
   const tar = path.join(a.stateDir, 'captured.tar');
-  const n = await a.client.download(`/v1/bases/${capturedId}/archive`, tar);
+  const n = await a.client.downloadBaseArchive(capturedId, tar);
   expect(n).toBe(fs.statSync(tar).size);
   const imp = await b.op('POST', '/v1/bases', { source: tar, sha256: capturedId });
   expect(imp.error).toBeUndefined();

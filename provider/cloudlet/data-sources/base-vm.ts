@@ -4,7 +4,7 @@
 import { Diagnostic, error, fail } from '../../protocol/diagnostics';
 import { BlockSchema } from '../../framework/schema';
 import { CallContext, DataSourceType, Obj } from '../../framework/server';
-import { Cloudlet, EngineBase } from '../connection';
+import { Cloudlet } from '../connection';
 import { baseAttributes, baseState } from '../resources/base-vm';
 import { cloudletAttr, validHex64 } from '../common';
 
@@ -28,7 +28,7 @@ export const baseVmDataSource: DataSourceType<Cloudlet> = {
   },
   async read(ctx: CallContext<Cloudlet>, config: Obj): Promise<Obj> {
     const c = ctx.provider;
-    const { bases } = await c.call<{ bases: EngineBase[] }>('GET', '/v1/bases', undefined, { signal: ctx.signal });
+    const { bases } = await c.call('list base VMs', (api) => api.bases.list({ signal: ctx.signal }), { signal: ctx.signal });
     const found = bases.filter((b) => (config.id === null || b.id === config.id) && (config.name === null || b.name === config.name));
     const key = config.id !== null ? `id ${String(config.id)}` : `name ${JSON.stringify(config.name)}`;
     if (found.length === 0)

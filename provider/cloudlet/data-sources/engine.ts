@@ -5,15 +5,6 @@ import { BlockSchema } from '../../framework/schema';
 import { CallContext, DataSourceType, Obj } from '../../framework/server';
 import { Cloudlet } from '../connection';
 
-interface Info {
-  cloudlet: { id: string; name: string };
-  engine: { version: string };
-  hypervisor: { type: string; embedded?: boolean };
-  extensions: { overlayFormats: number[]; compressions: string[]; baseArchiveFormats: number[]; synthesis: Record<string, boolean>; handoff: boolean };
-  capacity: { cpus: number; memoryBytes: number; diskFreeBytes: number };
-  counts: { bases: number; overlays: number; instances: number };
-}
-
 const schema: BlockSchema = {
   description: 'Facts about the cloudlet engine the provider is configured for.',
   attributes: {
@@ -39,7 +30,7 @@ export const engineDataSource: DataSourceType<Cloudlet> = {
   typeName: 'cloudlet_engine',
   schema: { version: 0, block: schema },
   async read(ctx: CallContext<Cloudlet>): Promise<Obj> {
-    const i = await ctx.provider.call<Info>('GET', '/v1/info', undefined, { signal: ctx.signal });
+    const i = await ctx.provider.call('read engine info', (api) => api.engine.info({ signal: ctx.signal }), { signal: ctx.signal });
     const x = i.extensions;
     const extensions = [
       ...x.overlayFormats.map((f) => `overlay-format-${f}`),

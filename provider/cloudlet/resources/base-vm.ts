@@ -79,23 +79,23 @@ export const baseVmResource: ResourceType<Cloudlet> = {
   async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
     const c = ctx.provider;
     const source = engineSource(str(planned, 'source')!);
-    const op = await c.operation('POST', '/v1/bases', { source, sha256: str(planned, 'sha256') ?? undefined }, `import base VM from ${planned.source}`, ctx.signal);
+    const op = await c.operation(`import base VM from ${planned.source}`, (api) => api.bases.import({ source, sha256: str(planned, 'sha256') ?? undefined }), ctx.signal);
     const b = (op.result as { base: EngineBase }).base;
     return baseState(b, c.id);
   },
 
   async read(ctx: CallContext<Cloudlet>, state: Obj): Promise<Obj | null> {
-    const b = await ctx.provider.call<EngineBase | null>('GET', `/v1/bases/${encodeURIComponent(String(state.id))}`, undefined, { signal: ctx.signal, missingOk: true });
+    const b = await ctx.provider.find('read base VM', (api) => api.bases.get(String(state.id), { signal: ctx.signal }), { signal: ctx.signal });
     return b ? baseState(b, ctx.provider.id) : null;
   },
 
   async delete(ctx: CallContext<Cloudlet>, state: Obj): Promise<void> {
     if (state.keep_on_destroy === true) return;
-    await ctx.provider.call('DELETE', `/v1/bases/${encodeURIComponent(String(state.id))}`, undefined, { signal: ctx.signal, missingOk: true });
+    await ctx.provider.find('delete base VM', (api) => api.bases.delete(String(state.id), { signal: ctx.signal }), { signal: ctx.signal, changes: true });
   },
 
   async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
-    const b = await ctx.provider.call<EngineBase | null>('GET', `/v1/bases/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
+    const b = await ctx.provider.find('read base VM', (api) => api.bases.get(id, { signal: ctx.signal }), { signal: ctx.signal });
     if (!b) fail('Cannot import cloudlet_base_vm', `The cloudlet ${ctx.provider.id} has no base VM ${id}. \`cloudlet base list\` shows the ids it has.`);
     return { ...baseState(b, ctx.provider.id), source: b.source, sha256: b.id, keep_on_destroy: false };
   },

@@ -7,7 +7,7 @@ import { log } from '../../protocol/log';
 import { BlockSchema } from '../../framework/schema';
 import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
 import { Cloudlet, EngineInstance } from '../connection';
-import { cloudletAttr, known, ms, str, timeoutsBlock, validName } from '../common';
+import { cloudletAttr, known, ms, str, timeoutsBlock, validName, validRange } from '../common';
 
 const schema: BlockSchema = {
   description: 'A VM resumed from a base VM and customized by running commands in it; capture it with a `cloudlet_overlay` (`customization_id`).',
@@ -27,7 +27,7 @@ const schema: BlockSchema = {
       computed: true,
       default: 300,
       description: 'Time limit for each command, in seconds. Default 300.',
-      validate: (v) => (typeof v === 'number' && v >= 1 && v <= 3600 ? undefined : `expected 1 to 3600, got ${JSON.stringify(v)}`),
+      validate: validRange('commandTimeoutSeconds'),
     },
     outputs: { type: { list: 'string' }, computed: true, description: 'Standard output of each command, in order (null for an imported VM, whose commands are not known).' },
     state: { type: 'string', computed: true, description: 'Power state on the cloudlet: running, paused or stopped.' },
@@ -53,21 +53,22 @@ export const customizationResource: ResourceType<Cloudlet> = {
   async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
     const c = ctx.provider;
     const name = str(planned, 'name')!;
-    const op = await c.operation('POST', '/v1/instances', { name, baseId: str(planned, 'base_id') }, `resume base for customization ${name}`, ctx.signal);
+    const baseId = String(planned.base_id);
+    const op = await c.operation(`resume base for customization ${name}`, (api) => api.instances.create({ name, baseId }), ctx.signal);
     const inst = (op.result as { instance: EngineInstance }).instance;
     const outputs: string[] = [];
     try {
       const timeout = Number(planned.command_timeout_seconds ?? 300);
       for (const [i, cmd] of ((planned.commands as string[] | null) ?? []).entries()) {
         log('info', `customization ${name}: command ${i + 1}`, { command: cmd.length > 200 ? `${cmd.slice(0, 200)}…` : cmd });
-        const r = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${inst.id}/exec`, { command: cmd, timeoutSeconds: timeout }, { signal: ctx.signal });
+        const r = await c.call(`customization command ${i + 1}`, (api) => api.instances.exec(inst.id, { command: cmd, timeoutSeconds: timeout }, { signal: ctx.signal }), { signal: ctx.signal });
         if (r.code !== 0) {
           fail('Customization command failed', `Command ${i + 1} exited with status ${r.code} in ${name}:\n  ${cmd}\nIts output:\n${r.stdout.slice(-2000)}\n\nThe VM was removed.`, ['commands', i]);
         }
         outputs.push(r.stdout);
       }
     } catch (e) {
-      await c.call('DELETE', `/v1/instances/${inst.id}`, undefined, { missingOk: true }).catch(() => undefined);
+      await c.find('remove the customization VM', (api) => api.instances.delete(inst.id), { changes: true }).catch(() => undefined);
       throw e;
     }
     return { id: inst.id, outputs, state: inst.state, cloudlet: c.id };
@@ -79,11 +80,11 @@ export const customizationResource: ResourceType<Cloudlet> = {
   },
 
   async delete(ctx: CallContext<Cloudlet>, state: Obj): Promise<void> {
-    await ctx.provider.call('DELETE', `/v1/instances/${encodeURIComponent(String(state.id))}`, undefined, { signal: ctx.signal, missingOk: true });
+    await ctx.provider.find('delete customization VM', (api) => api.instances.delete(String(state.id), { signal: ctx.signal }), { signal: ctx.signal, changes: true });
   },
 
   async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
-    const i = await ctx.provider.call<EngineInstance | null>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
+    const i = await ctx.provider.find('read instance', (api) => api.instances.get(id, { signal: ctx.signal }), { signal: ctx.signal });
     if (!i) fail('Cannot import cloudlet_customization', `The cloudlet ${ctx.provider.id} has no instance ${id}.`);
     return { id: i.id, name: i.name, base_id: i.baseId, commands: null, command_timeout_seconds: 300, outputs: null, state: i.state, cloudlet: ctx.provider.id };
   },

@@ -11,7 +11,8 @@ import { log } from '../../protocol/log';
 import { BlockSchema } from '../../framework/schema';
 import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
 import { UNKNOWN } from '../../protocol/cty';
-import { Cloudlet, EngineBase, EngineInstance } from '../connection';
+import { PowerRequest } from '../../../engine/contract/schemas';
+import { Cloudlet, EngineBase, EngineInstance, EngineInstanceDetail } from '../connection';
 import { cloudletAttr, engineSource, known, ms, str, timeoutsBlock, validHex64, validName, validSource } from '../common';
 
 const POWER_STATES = ['running', 'paused', 'stopped'];
@@ -82,7 +83,7 @@ const schema: BlockSchema = {
   blocks: { timeouts: timeoutsBlock(['create', 'update', 'delete'], { create: '30m', update: '10m', delete: '5m' }) },
 };
 
-function instanceState(i: EngineInstance, c: Cloudlet, base: { vcpus: number; memoryMiB: number } | null): Obj {
+function instanceState(i: EngineInstance & { controlSocket?: string }, c: Cloudlet, base: { vcpus: number; memoryMiB: number } | null): Obj {
   return {
     id: i.id,
     name: i.name,
@@ -120,12 +121,17 @@ function sizeMismatches(base: EngineBase, values: Obj): Diagnostic[] {
     );
 }
 
-async function setPower(ctx: CallContext<Cloudlet>, id: string, want: string, c: Cloudlet = ctx.provider): Promise<EngineInstance> {
-  return c.call<EngineInstance>('POST', `/v1/instances/${id}/power`, { state: want }, { signal: ctx.signal });
+type PowerState = PowerRequest['state'];
+
+/** The configured power state (the attribute's validator admits only the three the engine knows). */
+const wantedPower = (planned: Obj): PowerState => (str(planned, 'power_state') ?? 'running') as PowerState;
+
+async function setPower(ctx: CallContext<Cloudlet>, id: string, want: PowerState, c: Cloudlet = ctx.provider): Promise<EngineInstance> {
+  return c.call(`set power state ${want}`, (api) => api.instances.power(id, { state: want }, { signal: ctx.signal }), { signal: ctx.signal, changes: true });
 }
 
-async function fullView(ctx: CallContext<Cloudlet>, id: string): Promise<EngineInstance> {
-  return ctx.provider.call<EngineInstance>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal });
+async function fullView(ctx: CallContext<Cloudlet>, id: string): Promise<EngineInstanceDetail> {
+  return ctx.provider.call('read instance', (api) => api.instances.get(id, { signal: ctx.signal }), { signal: ctx.signal });
 }
 
 /** Whether the state places the instance on another cloudlet than this configuration's. */
@@ -148,12 +154,10 @@ async function handoffHere(ctx: CallContext<Cloudlet>, prior: Obj & { cloudlet: 
   const c = ctx.provider;
   const from = await placement(ctx, prior);
   const id = String(prior.id);
-  const grant = await from.call<{ token: string }>('POST', `/v1/instances/${encodeURIComponent(id)}/handoff-token`, { ttlSeconds: 3600 }, { signal: ctx.signal });
+  const grant = await from.call('issue a handoff token', (api) => api.instances.handoffToken(id, { ttlSeconds: 3600 }, { signal: ctx.signal }), { signal: ctx.signal });
   const op = await c.operation(
-    'POST',
-    '/v1/handoffs',
-    { source: { endpoint: from.spec!.endpoint, token: grant.token, ca: from.spec!.ca }, instanceId: id },
     `handoff of ${String(prior.name)} from cloudlet ${from.id}`,
+    (api) => api.handoffs.create({ source: { endpoint: from.spec!.endpoint!, token: grant.token, ca: from.spec!.ca }, instanceId: id }),
     ctx.signal,
   );
   const r = op.result as { instance: EngineInstance; bytesReceived?: number; downtimeMs?: number | null };
@@ -209,9 +213,9 @@ export const instanceResource: ResourceType<Cloudlet> = {
     const rawUrl = str(planned, 'overlay_url');
     const url = rawUrl === null ? null : engineSource(rawUrl);
     const overlay = url ? { url, sha256: str(planned, 'overlay_sha256') ?? undefined } : overlayId ? { id: overlayId } : undefined;
-    const op = await c.operation('POST', '/v1/instances', { name, baseId, overlay }, `synthesize ${name}`, ctx.signal);
+    const op = await c.operation(`synthesize ${name}`, (api) => api.instances.create({ name, baseId, overlay }), ctx.signal);
     let inst = (op.result as { instance: EngineInstance }).instance;
-    const want = str(planned, 'power_state') ?? 'running';
+    const want = wantedPower(planned);
     if (want !== 'running') inst = await setPower(ctx, inst.id, want);
     const view = await fullView(ctx, inst.id);
     return instanceState(view, c, await c.base(view.baseId, ctx.signal));
@@ -236,7 +240,7 @@ export const instanceResource: ResourceType<Cloudlet> = {
   },
 
   async update(ctx: CallContext<Cloudlet>, prior: Obj, planned: Obj): Promise<Obj> {
-    const want = str(planned, 'power_state') ?? 'running';
+    const want = wantedPower(planned);
     if (elsewhere(prior, ctx.provider)) {
       // A handoff moves a running VM; one that is paused or stopped at the source is started there first.
       if (prior.state !== 'running') await setPower(ctx, String(prior.id), 'running', await placement(ctx, prior));
@@ -258,11 +262,11 @@ export const instanceResource: ResourceType<Cloudlet> = {
   },
 
   async delete(ctx: CallContext<Cloudlet>, state: Obj): Promise<void> {
-    await (await placement(ctx, state)).call('DELETE', `/v1/instances/${encodeURIComponent(String(state.id))}`, undefined, { signal: ctx.signal, missingOk: true });
+    await (await placement(ctx, state)).find('delete instance', (api) => api.instances.delete(String(state.id), { signal: ctx.signal }), { signal: ctx.signal, changes: true });
   },
 
   async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
-    const i = await ctx.provider.call<EngineInstance | null>('GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
+    const i = await ctx.provider.find('read instance', (api) => api.instances.get(id, { signal: ctx.signal }), { signal: ctx.signal });
     if (!i) fail('Cannot import cloudlet_instance', `The cloudlet ${ctx.provider.id} has no instance with id or name ${JSON.stringify(id)}. \`cloudlet instance list\` shows them.`);
     return { ...instanceState(i, ctx.provider, await ctx.provider.base(i.baseId, ctx.signal)), overlay_url: null, overlay_sha256: null };
   },

@@ -6,7 +6,7 @@ import { Diagnostic, error, fail } from '../../protocol/diagnostics';
 import { BlockSchema } from '../../framework/schema';
 import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
 import { Cloudlet, EngineOverlay, engineDiagnostic } from '../connection';
-import { cloudletAttr, engineSource, isUrl, ms, str, timeoutsBlock, validHex64, validSource } from '../common';
+import { cloudletAttr, engineSource, isUrl, ms, str, timeoutsBlock, validHex64, validRange, validSource } from '../common';
 
 const schema: BlockSchema = {
   description: 'A VM overlay on the cloudlet: the compressed difference between a customized VM and its base. Give either `source` or `customization_id`.',
@@ -31,7 +31,7 @@ const schema: BlockSchema = {
       optional: true,
       requiresReplace: true,
       description: 'zstd level for an overlay captured from `customization_id`, 1 to 19. Default 9.',
-      validate: (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 19 ? undefined : `expected an integer from 1 to 19, got ${JSON.stringify(v)}`),
+      validate: validRange('compressionLevel'),
     },
     keep_on_destroy: { type: 'bool', optional: true, computed: true, default: false, description: 'Leave the overlay on the cloudlet when this resource is destroyed. Default false.' },
     base_id: {
@@ -93,16 +93,17 @@ export const overlayResource: ResourceType<Cloudlet> = {
     let o: EngineOverlay;
     if (source === null) {
       const inst = str(planned, 'customization_id')!;
-      const op = await c.operation('POST', '/v1/overlays', { instanceId: inst, level: planned.compression_level ?? undefined }, `capture overlay from ${inst}`, ctx.signal);
+      const level = typeof planned.compression_level === 'number' ? planned.compression_level : undefined;
+      const op = await c.operation(`capture overlay from ${inst}`, (api) => api.overlays.import({ instanceId: inst, level }), ctx.signal);
       o = (op.result as { overlay: EngineOverlay }).overlay;
     } else if (isUrl(source)) {
-      const op = await c.operation('POST', '/v1/overlays', { url: source, sha256 }, `import overlay from ${source.replace(/\?.*$/, '')}`, ctx.signal);
+      const op = await c.operation(`import overlay from ${source.replace(/\?.*$/, '')}`, (api) => api.overlays.import({ url: source, sha256 }), ctx.signal);
       o = (op.result as { overlay: EngineOverlay }).overlay;
     } else {
       const file = engineSource(source);
       if (!fs.existsSync(file)) fail('Overlay file not found', `${file} does not exist.`, ['source']);
       try {
-        o = await c.client.upload<EngineOverlay>(`/v1/overlays${sha256 ? `?sha256=${sha256}` : ''}`, file, { signal: ctx.signal });
+        o = await c.client.uploadOverlay(file, { sha256 }, { signal: ctx.signal });
       } catch (e) {
         throw engineDiagnostic(e, c.endpoint, ['source']);
       }
@@ -117,22 +118,23 @@ export const overlayResource: ResourceType<Cloudlet> = {
       );
     }
     // The engine's own view carries the download URL (the upload answer does too; an operation result does not).
-    const view = (await c.call<EngineOverlay | null>('GET', `/v1/overlays/${o.id}`, undefined, { signal: ctx.signal, missingOk: true })) ?? o;
+    const id = o.id;
+    const view = (await c.find('read overlay', (api) => api.overlays.get(id, { signal: ctx.signal }), { signal: ctx.signal })) ?? o;
     return overlayState(view, c.id);
   },
 
   async read(ctx: CallContext<Cloudlet>, state: Obj): Promise<Obj | null> {
-    const o = await ctx.provider.call<EngineOverlay | null>('GET', `/v1/overlays/${encodeURIComponent(String(state.id))}`, undefined, { signal: ctx.signal, missingOk: true });
+    const o = await ctx.provider.find('read overlay', (api) => api.overlays.get(String(state.id), { signal: ctx.signal }), { signal: ctx.signal });
     return o ? overlayState(o, ctx.provider.id) : null;
   },
 
   async delete(ctx: CallContext<Cloudlet>, state: Obj): Promise<void> {
     if (state.keep_on_destroy === true) return;
-    await ctx.provider.call('DELETE', `/v1/overlays/${encodeURIComponent(String(state.id))}`, undefined, { signal: ctx.signal, missingOk: true });
+    await ctx.provider.find('delete overlay', (api) => api.overlays.delete(String(state.id), { signal: ctx.signal }), { signal: ctx.signal, changes: true });
   },
 
   async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
-    const o = await ctx.provider.call<EngineOverlay | null>('GET', `/v1/overlays/${encodeURIComponent(id)}`, undefined, { signal: ctx.signal, missingOk: true });
+    const o = await ctx.provider.find('read overlay', (api) => api.overlays.get(id, { signal: ctx.signal }), { signal: ctx.signal });
     if (!o) fail('Cannot import cloudlet_overlay', `The cloudlet ${ctx.provider.id} has no overlay ${id}. \`cloudlet overlay list\` shows the ids it has.`);
     // Where it came from is not configuration the engine keeps; the next plan adopts the configured origin.
     return { ...overlayState(o, ctx.provider.id), source: null, sha256: null, customization_id: null, compression_level: null, keep_on_destroy: false };

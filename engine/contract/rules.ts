@@ -1,0 +1,61 @@
+// The value rules of the cloudlet API, written once: names, content hashes and bounded numbers. The engine's
+// request schemas (schemas.ts) are built from them, the Terraform provider checks attributes against them
+// at plan time, and the constructs check props against them at synth time, so a value refused by one is
+// refused by all three with the same words. This file imports nothing: the construct library takes it alone.
+
+export interface PatternRule {
+  readonly pattern: RegExp;
+  /** What a valid value looks like, as the tail of "expected ...". */
+  readonly description: string;
+}
+
+export interface RangeRule {
+  readonly minimum: number;
+  readonly maximum: number;
+  /** Only whole numbers. */
+  readonly integer: boolean;
+}
+
+export const PATTERNS = {
+  /** Names of bases, instances and customizations: a DNS label, lowercase. */
+  name: { pattern: /^[a-z0-9][a-z0-9-]{0,62}$/, description: 'lowercase letters, digits and dashes, starting with a letter or digit, at most 63 characters' },
+  /** Base and overlay ids, and every expected file hash: SHA-256, hex. */
+  sha256: { pattern: /^[0-9a-f]{64}$/, description: '64 lowercase hexadecimal digits' },
+} as const satisfies Record<string, PatternRule>;
+
+export const RANGES = {
+  memoryMiB: { minimum: 64, maximum: 65536, integer: true },
+  vcpus: { minimum: 1, maximum: 64, integer: true },
+  /** zstd level of an overlay's literals. */
+  compressionLevel: { minimum: 1, maximum: 19, integer: true },
+  /** A command run in a guest (exec, customization). */
+  commandTimeoutSeconds: { minimum: 1, maximum: 3600, integer: false },
+  /** Seconds to wait after boot instead of waiting for the guest agent. */
+  readySeconds: { minimum: 0, maximum: 3600, integer: false },
+  readyTimeoutSeconds: { minimum: 1, maximum: 86400, integer: false },
+  handoffTokenTtlSeconds: { minimum: 10, maximum: 3600, integer: true },
+  /** How long one operation poll may be held. */
+  waitSeconds: { minimum: 0, maximum: 60, integer: false },
+} as const satisfies Record<string, RangeRule>;
+
+export type PatternName = keyof typeof PATTERNS;
+export type RangeName = keyof typeof RANGES;
+
+/** Why `v` breaks the pattern rule (`expected ..., got ...`), or undefined when it keeps it. */
+export function patternProblem(rule: PatternName, v: unknown): string | undefined {
+  const r: PatternRule = PATTERNS[rule];
+  return typeof v === 'string' && r.pattern.test(v) ? undefined : `expected ${r.description}, got ${JSON.stringify(v)}`;
+}
+
+/** What a value within the range rule looks like ("a whole number from 1 to 64"). */
+export function rangeDescription(rule: RangeName): string {
+  const r: RangeRule = RANGES[rule];
+  return `${r.integer ? 'a whole number' : 'a number'} from ${r.minimum} to ${r.maximum}`;
+}
+
+/** Why `v` breaks the range rule, or undefined when it keeps it. */
+export function rangeProblem(rule: RangeName, v: unknown): string | undefined {
+  const r: RangeRule = RANGES[rule];
+  const ok = typeof v === 'number' && Number.isFinite(v) && v >= r.minimum && v <= r.maximum && (!r.integer || Number.isInteger(v));
+  return ok ? undefined : `expected ${rangeDescription(rule)}, got ${JSON.stringify(v)}`;
+}

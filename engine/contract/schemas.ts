@@ -1,0 +1,244 @@
+// The shapes of the engine API's requests and answers, as JSON Schema built with TypeBox. One declaration
+// gives both the TypeScript type (`Static<typeof X>`, used by the store, the services, the client, the CLI
+// and the provider) and the schema the server validates requests with and the OpenAPI document publishes.
+// Schemas with an `$id` become named components of the OpenAPI document. Answers allow properties beyond
+// those listed (clients ignore what they do not know); requests do too, so older clients keep working.
+
+import { Static, TSchema, Type } from '@sinclair/typebox';
+import { ERRORS, ErrorCode } from '../errors';
+import { PATTERNS, PatternName, RANGES, RangeName, rangeDescription } from './rules';
+
+/** A string keeping one of the shared pattern rules; its description is the error message's tail. */
+export function patterned(rule: PatternName, description?: string) {
+  const r = PATTERNS[rule];
+  return Type.String({ pattern: r.pattern.source, description: description ?? r.description });
+}
+
+/** A number within one of the shared range rules. */
+export function ranged(rule: RangeName, description?: string) {
+  const r = RANGES[rule];
+  const o = { minimum: r.minimum, maximum: r.maximum, description: description ?? rangeDescription(rule) };
+  return r.integer ? Type.Integer(o) : Type.Number(o);
+}
+
+const text = (description: string) => Type.String({ minLength: 1, description });
+const requestId = Type.String({ minLength: 1, maxLength: 200, description: 'makes a retried request return the first attempt’s operation; at most 200 characters' });
+const timestamp = Type.String({ description: 'ISO 8601 time' });
+const errorCode = Type.Union(
+  (Object.keys(ERRORS) as ErrorCode[]).map((c) => Type.Literal(c)),
+  { description: 'one of the engine’s error codes' },
+);
+const errorDetail = Type.Object({ code: errorCode, message: Type.String() });
+const timings = Type.Record(Type.String(), Type.Number(), { description: 'milliseconds spent per phase' });
+
+export const ErrorBody = Type.Object({ error: errorDetail }, { $id: 'Error', description: 'Every 4xx and 5xx answer.' });
+
+// ---- objects ----
+
+const baseFile = Type.Object({ sha256: patterned('sha256'), bytes: Type.Integer({ minimum: 0 }) });
+
+export const Base = Type.Object(
+  {
+    id: patterned('sha256', 'the base’s content address'),
+    name: Type.String(),
+    created: timestamp,
+    disk: Type.Intersect([baseFile, Type.Object({ format: Type.Literal('raw') })]),
+    memory: baseFile,
+    kernel: Type.Optional(baseFile),
+    initrd: Type.Optional(baseFile),
+    memoryMiB: Type.Integer(),
+    vcpus: Type.Integer(),
+    cpuModel: Type.String(),
+    source: Type.String({ description: 'where it came from: an archive path or URL, a disk image, or an instance' }),
+  },
+  { $id: 'Base' },
+);
+
+export const Overlay = Type.Object(
+  {
+    id: patterned('sha256', 'the overlay file’s SHA-256'),
+    bytes: Type.Integer({ minimum: 0 }),
+    baseId: patterned('sha256'),
+    created: timestamp,
+    source: Type.String(),
+    fetched: Type.Optional(Type.Boolean({ description: 'fetched by a synthesis: kept only while an instance uses it' })),
+  },
+  { $id: 'Overlay' },
+);
+
+/** An overlay as the API shows it: with the signed path (and URL, over TCP) anyone may download it from. */
+export const OverlayView = Type.Intersect([Overlay, Type.Object({ downloadPath: Type.String(), downloadUrl: Type.Optional(Type.String()) })], { $id: 'OverlayView' });
+
+export const InstanceState = Type.Union([Type.Literal('creating'), Type.Literal('running'), Type.Literal('paused'), Type.Literal('stopped'), Type.Literal('failed')]);
+
+export const Instance = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    baseId: patterned('sha256'),
+    overlayId: Type.Optional(patterned('sha256')),
+    /** Written by engines before 0.2 (an overlay fetched by this instance); now the overlay record says so. */
+    fetchedOverlay: Type.Optional(Type.Boolean()),
+    domain: Type.String({ description: 'the libvirt domain name' }),
+    state: InstanceState,
+    created: timestamp,
+    requestId: Type.Optional(Type.String()),
+    timings,
+    error: Type.Optional(errorDetail),
+    handoffIn: Type.Optional(
+      Type.Object(
+        { id: Type.String(), state: Type.Union([Type.Literal('confirming'), Type.Literal('confirmed')]), source: Type.String() },
+        { description: 'a handoff this cloudlet is the destination of, once its copy is restored' },
+      ),
+    ),
+  },
+  { $id: 'Instance' },
+);
+
+export const InstanceDetail = Type.Intersect([Instance, Type.Object({ controlSocket: Type.String(), consoleLog: Type.String() })], { $id: 'InstanceDetail' });
+
+export const OperationState = Type.Union([Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')]);
+
+export const Operation = Type.Object(
+  {
+    id: Type.String(),
+    kind: Type.String(),
+    state: OperationState,
+    phase: Type.String(),
+    done: Type.Number(),
+    total: Type.Number(),
+    target: Type.Optional(Type.Object({ type: Type.Union([Type.Literal('base'), Type.Literal('overlay'), Type.Literal('instance')]), id: Type.String() })),
+    requestId: Type.Optional(Type.String()),
+    created: timestamp,
+    updated: timestamp,
+    timings,
+    result: Type.Optional(Type.Unknown()),
+    error: Type.Optional(errorDetail),
+  },
+  { $id: 'Operation' },
+);
+
+export const Accepted = Type.Object({ operation: Operation }, { $id: 'Accepted', description: 'A long job started (or found again by its requestId): poll the operation.' });
+export const Deleted = Type.Object({ deleted: Type.String() });
+
+export const CloudletIdentity = Type.Object({ id: Type.String(), name: Type.String() });
+
+export const Info = Type.Object(
+  {
+    cloudlet: CloudletIdentity,
+    engine: Type.Object({ version: Type.String(), stateDir: Type.String(), pid: Type.Integer() }),
+    hypervisor: Type.Object({ type: Type.Union([Type.Literal('kvm'), Type.Literal('tcg')]), libvirtUri: Type.String(), embedded: Type.Boolean() }),
+    extensions: Type.Object({
+      overlayFormats: Type.Array(Type.Integer()),
+      compressions: Type.Array(Type.String()),
+      baseArchiveFormats: Type.Array(Type.Integer()),
+      synthesis: Type.Object({ fromUrl: Type.Boolean(), upload: Type.Boolean(), checkWhileDownloading: Type.Boolean() }),
+      handoff: Type.Boolean(),
+      handoffProtocol: Type.Integer(),
+    }),
+    capacity: Type.Object({ cpus: Type.Integer(), memoryBytes: Type.Number(), freeMemoryBytes: Type.Number(), diskFreeBytes: Type.Number() }),
+    counts: Type.Object({ bases: Type.Integer(), overlays: Type.Integer(), instances: Type.Integer(), operationsRunning: Type.Integer() }),
+  },
+  { $id: 'Info' },
+);
+
+export const HandoffToken = Type.Object({ token: Type.String({ description: 'secret: lets its holder pull this one instance' }), expires: timestamp, instance: Type.String() });
+export const HandoffInfo = Type.Object({ id: Type.String(), name: Type.String(), baseId: patterned('sha256'), state: Type.String(), cloudlet: CloudletIdentity });
+export const HandoffConfirmed = Type.Object({ confirmed: Type.Literal(true), instance: Type.String() });
+export const ExecResult = Type.Object({ code: Type.Integer(), stdout: Type.String() });
+export const OpenApiDocument = Type.Object({ openapi: Type.String() }, { description: 'This API as an OpenAPI 3.1 document.' });
+
+// ---- requests ----
+
+export const ImportBaseArchive = Type.Object(
+  {
+    source: text('a base archive: a path on the cloudlet host, or a file or http(s) URL'),
+    sha256: Type.Optional(patterned('sha256', 'the base id the archive must hold: 64 lowercase hexadecimal digits')),
+    name: Type.Optional(Type.String()),
+    requestId: Type.Optional(requestId),
+  },
+  { title: 'archive' },
+);
+
+export const ImportBaseDisk = Type.Object(
+  {
+    disk: text('a disk image (raw or qcow2) on the cloudlet host, booted to make the base'),
+    name: patterned('name'),
+    memoryMiB: Type.Optional(ranged('memoryMiB')),
+    vcpus: Type.Optional(ranged('vcpus')),
+    kernel: Type.Optional(text('a kernel to boot directly')),
+    initrd: Type.Optional(text('an initrd for the kernel')),
+    cmdline: Type.Optional(Type.String()),
+    ready: Type.Optional(Type.Union([Type.Literal('agent'), ranged('readySeconds')], { description: "'agent' (wait for the guest agent) or seconds from 0 to 3600" })),
+    readyTimeoutSeconds: Type.Optional(ranged('readyTimeoutSeconds')),
+    requestId: Type.Optional(requestId),
+  },
+  { title: 'disk' },
+);
+
+export const CaptureBase = Type.Object({ instanceId: text('the instance to capture'), name: patterned('name'), requestId: Type.Optional(requestId) }, { title: 'capture' });
+
+/** Told apart by the first required property of each choice (see check.ts). */
+export const ImportBase = Type.Union([ImportBaseArchive, ImportBaseDisk, CaptureBase], {
+  description: 'give source (archive path or URL), disk (a disk image to boot) or instanceId (capture a running instance)',
+});
+
+export const ImportOverlayUrl = Type.Object(
+  { url: text('an http(s) or file URL, or an absolute path'), sha256: Type.Optional(patterned('sha256')), requestId: Type.Optional(requestId) },
+  { title: 'url' },
+);
+export const CaptureOverlay = Type.Object({ instanceId: text('the instance to capture'), level: Type.Optional(ranged('compressionLevel')), requestId: Type.Optional(requestId) }, { title: 'capture' });
+export const ImportOverlay = Type.Union([ImportOverlayUrl, CaptureOverlay], { description: 'give url (an overlay to fetch) or instanceId (capture an overlay of a running instance)' });
+
+export const OverlaySpec = Type.Object(
+  {
+    id: Type.Optional(patterned('sha256', 'an overlay stored here: 64 lowercase hexadecimal digits')),
+    url: Type.Optional(text('an overlay to fetch, checked as it downloads')),
+    sha256: Type.Optional(patterned('sha256')),
+  },
+  { description: 'an object with id, url and/or sha256' },
+);
+
+export const CreateInstance = Type.Object({
+  name: patterned('name'),
+  baseId: text('the base id (or name) to start from'),
+  overlay: Type.Optional(OverlaySpec),
+  requestId: Type.Optional(requestId),
+});
+
+export const PowerRequest = Type.Object({ state: Type.Union([Type.Literal('running'), Type.Literal('paused'), Type.Literal('stopped')], { description: "'running', 'paused' or 'stopped'" }) });
+export const ExecRequest = Type.Object({ command: text('a shell command for the guest'), timeoutSeconds: Type.Optional(ranged('commandTimeoutSeconds')) });
+export const HandoffTokenRequest = Type.Object({ ttlSeconds: Type.Optional(ranged('handoffTokenTtlSeconds')) });
+export const HandoffStreamRequest = Type.Object({ handoffId: text('the destination’s handoff id'), destination: Type.Optional(Type.String()) });
+
+export const HandoffSource = Type.Object(
+  {
+    endpoint: text('the source engine’s endpoint'),
+    token: text('a handoff token from the source (or its API token)'),
+    ca: Type.Optional(Type.String({ description: 'PEM of a CA to trust for the source' })),
+  },
+  { description: 'the cloudlet the instance runs on: { endpoint, token, ca? }' },
+);
+export const StartHandoff = Type.Object({ source: HandoffSource, instanceId: text('the instance at the source'), requestId: Type.Optional(requestId) });
+
+export const WaitQuery = Type.Object({ wait: Type.Optional(ranged('waitSeconds')) });
+export const UploadQuery = Type.Object({ sha256: Type.Optional(patterned('sha256')) });
+export const SignedQuery = Type.Object({ sig: Type.Optional(Type.String()) });
+
+export type BaseRecord = Static<typeof Base>;
+export type OverlayRecord = Static<typeof Overlay>;
+export type OverlayViewRecord = Static<typeof OverlayView>;
+export type InstanceStateName = Static<typeof InstanceState>;
+export type InstanceRecord = Static<typeof Instance>;
+export type InstanceDetailRecord = Static<typeof InstanceDetail>;
+export type OperationStateName = Static<typeof OperationState>;
+export type OperationRecord = Static<typeof Operation>;
+export type EngineInfo = Static<typeof Info>;
+export type ImportBaseRequest = Static<typeof ImportBase>;
+export type ImportOverlayRequest = Static<typeof ImportOverlay>;
+export type CreateInstanceRequest = Static<typeof CreateInstance>;
+export type OverlaySpecRequest = Static<typeof OverlaySpec>;
+export type HandoffSourceSpec = Static<typeof HandoffSource>;
+export type PowerRequest = Static<typeof PowerRequest>;
+export type StartHandoffRequest = Static<typeof StartHandoff>;
+export type AnySchema = TSchema;
