@@ -35,9 +35,16 @@ module.exports = {
     {
       name: 'io-and-images-are-the-bottom',
       severity: 'error',
-      comment: 'io/ and image/ know nothing of overlays, handoffs, the store or the engine above them.',
+      comment: 'io/ and image/ know nothing of deltas, overlays, handoffs, the store or the engine above them.',
       from: { path: '^engine/(io|image)/' },
-      to: { path: '^engine/(overlay|handoff|store|core|api|cli|client|vm)/' },
+      to: { path: '^engine/(delta|overlay|handoff|store|core|api|cli|client|vm|contract)/' },
+    },
+    {
+      name: 'one-delta-below-its-encoders',
+      severity: 'error',
+      comment: 'delta/ (chunk hashing, the base index, the classifier, compression) serves the overlay codec and the handoff; it imports neither, nor anything above them.',
+      from: { path: '^engine/delta/' },
+      to: { path: '^engine/(overlay|handoff|store|core|api|cli|client|vm|contract)/' },
     },
     {
       name: 'store-below-the-codec',

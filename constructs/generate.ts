@@ -1,6 +1,7 @@
 // Regenerates the L1 bindings in constructs/generated from the provider's own schema, with cdktf's provider
 // generator (`cdktf get`), offline: Terraform installs the provider from the repository's filesystem mirror
-// (built by `npm run build`). `npm run generate` runs it; test/unit/constructs-l1.test.ts fails when the
+// (built by `npm run build`), and the protocol message types (provider/protocol/tfplugin6.ts) from the .proto
+// files. `npm run generate` runs it; test/unit/constructs-l1.test.ts fails when the
 // committed bindings differ from a fresh generation.
 
 import * as fs from 'node:fs';
@@ -8,6 +9,8 @@ import * as path from 'node:path';
 import { providerPackage, repoRoot } from '../provider/build';
 import { cdktf, scratchProject } from './cdktf-cli';
 import { PROVIDER_SOURCE, PROVIDER_VERSION } from '../provider/version';
+import { compileDescriptor } from '../provider/protocol/descriptor';
+import { GENERATED_TYPES_FILE, writeProtoTypes } from '../provider/protocol/proto-types';
 
 export const GENERATED_DIR = 'constructs/generated';
 
@@ -42,6 +45,8 @@ export function readTree(dir: string): Map<string, string> {
 
 if (require.main === module) {
   const root = repoRoot();
+  writeProtoTypes(root, () => compileDescriptor());
+  process.stdout.write(`protocol message types written to ${GENERATED_TYPES_FILE}\n`);
   generateBindings(path.join(root, GENERATED_DIR), root).then(
     () => process.stdout.write(`L1 bindings for ${PROVIDER_SOURCE} ${PROVIDER_VERSION} written to ${GENERATED_DIR}\n`),
     (e: unknown) => {

@@ -8,7 +8,7 @@ import { CloudletError } from '../errors';
 import { HandoffHello } from '../handoff/receiver';
 import { SendStats, StreamSink, sendHandoff } from '../handoff/sender';
 import { RecordType, recordHeader } from '../handoff/wire';
-import { BaseIndex } from '../overlay/base-index';
+import { BaseIndex } from '../delta/base-index';
 import { BaseRecord } from '../store/store';
 import { liveMigrate } from '../vm/live-migration';
 import { saveHeaderFor } from '../vm/save-header';

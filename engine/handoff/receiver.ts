@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
-import { CHUNK_SIZE } from '../overlay/hash';
+import { CHUNK_SIZE } from '../delta/hash';
 import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, readSyncExact, writeFully } from '../io/io';
 import { Qcow2AppendWriter } from '../image/qcow2';
 import { RamBlock, SAVE_LIMITS, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, writePageRecordHeader } from '../image/savefile';

@@ -12,10 +12,10 @@ import { CloudletError } from '../errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BaseIndex, BaseSpace, ZERO_HASH } from '../overlay/base-index';
-import { ChunkIndex } from '../overlay/chunk-index';
-import { CompressorPool } from '../overlay/compress';
-import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from '../overlay/hash';
+import { BaseIndex, ZERO_HASH } from '../delta/base-index';
+import { DeltaClassifier, LiteralStore } from '../delta/classifier';
+import { CompressorPool } from '../delta/compress';
+import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from '../delta/hash';
 import { ByteSource, readSyncExact, writeFully } from '../io/io';
 import { Qcow2Image } from '../image/qcow2';
 import { parseSaveStream, sameRamLayout } from '../image/savefile';
@@ -221,48 +221,26 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     if (o.signal.aborted) throw new CloudletError('CANCELLED', 'the handoff was cancelled');
   };
   // Literals already sent, for "the same as literal n" (a file the guest wrote to disk is often in its page
-  // cache too). Matches are byte-checked against a spool of what was sent.
-  const earlier = new ChunkIndex(1 << 16);
+  // cache too): the classifier byte-checks a match against this spool of what was sent.
   const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cloudlet-handoff-'));
   const spoolFd = fs.openSync(path.join(spoolDir, 'literals'), 'w+');
-  const cand = Buffer.alloc(CHUNK_SIZE);
-  let literals = 0;
-  const sentBefore = (h: number, data: Buffer, at: number): number => {
-    const n = earlier.get(h);
-    if (n < 0) return -1;
-    readSyncExact(spoolFd, cand, 0, CHUNK_SIZE, n * CHUNK_SIZE, 'handoff spool');
-    return cand.compare(data, at, at + CHUNK_SIZE) === 0 ? n : -1;
+  const spooled: LiteralStore = {
+    keep: (n, data, at) => writeFully(spoolFd, data.subarray(at, at + CHUNK_SIZE), n * CHUNK_SIZE, 'handoff spool'),
+    read: (n, into) => readSyncExact(spoolFd, into, 0, CHUNK_SIZE, n * CHUNK_SIZE, 'handoff spool'),
   };
+  const delta = new DeltaClassifier(base, spooled);
   /** Classifies one 4 KiB chunk into the batch; `same` says whether it equals the base at its place. */
   const classify = (space: Space, target: number, data: Buffer, at: number, h: number, zero: boolean, same: boolean): void => {
-    const st = space === Space.Disk ? stats.disk : stats.memory;
-    if (same) {
-      batch.add(space, Source.Same, target);
-      st.same++;
-      return;
-    }
-    if (zero) {
-      batch.add(space, Source.Zero, target);
-      st.zero++;
-      return;
-    }
-    const hit = base.find(h, data, at);
-    if (hit) {
-      batch.add(space, hit.space === BaseSpace.Disk ? Source.BaseDisk : Source.BaseMemory, target, hit.ref);
-      st.base++;
-      return;
-    }
-    const before = sentBefore(h, data, at);
-    if (before >= 0) {
-      batch.add(space, Source.Earlier, target, before);
-      st.earlier++;
-      return;
-    }
-    batch.add(space, Source.Literal, target, 0, data, at);
-    writeFully(spoolFd, data.subarray(at, at + CHUNK_SIZE), literals * CHUNK_SIZE, 'handoff spool');
-    earlier.addIfAbsent(h, literals++);
-    st.literal++;
-    stats.literalBytes += CHUNK_SIZE;
+    const kind = delta.classify(space, data, at, h, zero, same);
+    if (kind === Source.Literal) batch.add(space, kind, target, 0, data, at);
+    else batch.add(space, kind, target, kind === Source.Same || kind === Source.Zero ? 0 : delta.ref);
+  };
+  /** The end record's counts, from the classifier's. */
+  const countStats = (): void => {
+    const { disk: d, memory: m } = delta;
+    Object.assign(stats.disk, { chunks: d.scanned, literal: d.literal, same: d.same, zero: d.zero, base: d.baseDisk + d.baseMemory, earlier: d.earlier });
+    Object.assign(stats.memory, { pages: m.scanned, literal: m.literal, same: m.same, zero: m.zero, base: m.baseDisk + m.baseMemory, earlier: m.earlier });
+    stats.literalBytes = delta.literals * CHUNK_SIZE;
   };
   const needsFlush = () => batch.ready.length > 0 || batch.count >= FLUSH_ENTRIES || batch.literals.length >= FLUSH_LITERALS;
 
@@ -300,7 +278,6 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
             if (onlyChanged && sentHash.get(c) === h) continue;
             sentHash.set(c, h);
             classify(Space.Disk, c, buf, at, h, zero, base.sameDiskChunk(c, h, buf, at));
-            stats.disk.chunks++;
             sent++;
           }
           if (needsFlush()) await flush();
@@ -346,20 +323,13 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
       'the live migration stream',
       (p, data) => {
         if (!layoutSeen) throw new CloudletError('HANDOFF_PROTOCOL', 'QEMU sent RAM pages before the RAM block list');
-        stats.memory.pages++;
         data.copy(page);
         const zero = isZeroChunk(pageWords, 0);
         const h = zero ? ZERO_HASH : chunkHash(pageWords, 0);
         classify(Space.Memory, p, page, 0, h, zero, sameLayout && base.sameMemoryPage(p, h, zero, page));
       },
       {
-        onZeroPage: (p) => {
-          stats.memory.pages++;
-          const same = sameLayout && base.sameMemoryPage(p, ZERO_HASH, true, ZERO_PAGE);
-          batch.add(Space.Memory, same ? Source.Same : Source.Zero, p);
-          if (same) stats.memory.same++;
-          else stats.memory.zero++;
-        },
+        onZeroPage: (p) => classify(Space.Memory, p, ZERO_PAGE, 0, ZERO_HASH, true, sameLayout && base.sameMemoryPage(p, ZERO_HASH, true, ZERO_PAGE)),
         onLayout: (l) => {
           layoutSeen = true;
           sameLayout = sameRamLayout(base.layout, l);
@@ -404,6 +374,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     await flush();
     await pipe.drain();
     stats.compressedBytes = pipe.compressedBytes;
+    countStats();
     stats.pausedToEndMs = Date.now() - pausedAt;
     pipe.enqueue(endRecord({ ...stats, bytesSent: pipe.bytesSent }));
     await pipe.drain();

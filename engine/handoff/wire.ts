@@ -5,7 +5,8 @@
 
 import * as zstdBinding from 'zstd-napi/binding';
 import { CloudletError } from '../errors';
-import { CHUNK_SIZE } from '../overlay/hash';
+import { EntryKind as Source, Space } from '../delta/classifier';
+import { CHUNK_SIZE } from '../delta/hash';
 import { LiveMigrationStats } from '../vm/live-migration';
 
 export const WIRE_VERSION = 1;
@@ -21,26 +22,12 @@ export enum RecordType {
   KeepAlive = 7,
 }
 
-/** Which image a chunk entry targets. */
-export enum Space {
-  Disk = 0,
-  Memory = 1,
-}
-
-/** Where a chunk's content comes from. */
-export enum Source {
-  /** The base at the same place (base disk chunk, or base memory page with the same index). */
-  Same = 0,
-  Zero = 1,
-  /** The next literal of the batch. */
-  Literal = 2,
-  /** Base disk chunk `ref`. */
-  BaseDisk = 3,
-  /** Base memory page `ref`. */
-  BaseMemory = 4,
-  /** The stream's literal number `ref` (literals are numbered from 0 in the order they were sent). */
-  Earlier = 5,
-}
+/**
+ * A batch entry's space and source are the delta's (engine/delta/classifier.ts), sent by their numbers: space
+ * Disk 0 / Memory 1; source Same 0, Zero 1, Literal 2 (the next literal of the batch), BaseDisk 3, BaseMemory 4,
+ * Earlier 5 (the stream's literal number `ref`, literals numbered from 0 in the order they were sent).
+ */
+export { Space, Source };
 
 export const ENTRY_BYTES = 12;
 export const LIMITS = {

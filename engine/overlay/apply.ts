@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
-import { decompressFrame } from './compress';
+import { decompressFrame } from '../delta/compress';
 import { fileDigest } from '../io/digest';
 import * as zstdBinding from 'zstd-napi/binding';
 import {
@@ -31,7 +31,7 @@ import {
   readLE64,
   validateMeta,
 } from './format';
-import { CHUNK_SIZE } from './hash';
+import { CHUNK_SIZE } from '../delta/hash';
 import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, SpoolSource, WindowReader, fileSource, fsyncDir, readSyncExact } from '../io/io';
 import { planQcow2Layout } from '../image/qcow2';
 import { RamBlock, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, sameRamLayout, writePageRecordHeader } from '../image/savefile';

@@ -4,7 +4,8 @@
 
 import { createHash } from 'node:crypto';
 import { CloudletError } from '../errors';
-import { CHUNK_SIZE } from './hash';
+import { EntryKind as ChunkKind } from '../delta/classifier';
+import { CHUNK_SIZE } from '../delta/hash';
 
 export const MAGIC = Buffer.from([0x89, 0x43, 0x4c, 0x4f, 0x56, 0x4c, 0x0d, 0x0a]); // \x89 C L O V L \r \n
 export const TRAILER_MAGIC = Buffer.from('CLOVEND\n', 'latin1');
@@ -14,18 +15,12 @@ export const TRAILER_BYTES = 48; // magic, u64 file length, SHA-256 of every byt
 export const ENTRY_BYTES = 16;
 export const FRAME_ENTRY_BYTES = 8;
 
-export enum ChunkKind {
-  /** All zero bytes. */
-  Zero = 1,
-  /** The next 4 KiB of the literal stream (the frames, decompressed, in order). */
-  Literal = 2,
-  /** Base disk chunk number `ref`. */
-  BaseDisk = 3,
-  /** Base memory page number `ref` (flat page space of the base's RAM blocks). */
-  BaseMemory = 4,
-  /** The same bytes as literal number `ref` of this overlay, which comes earlier. */
-  Earlier = 5,
-}
+/**
+ * The kind of an index entry: the delta's entry kinds (engine/delta/classifier.ts), stored by their numbers
+ * (Zero 1, Literal 2, BaseDisk 3, BaseMemory 4, Earlier 5). `Same` (0) is never stored: a chunk the index does
+ * not list is the base's.
+ */
+export { ChunkKind };
 
 export const LIMITS = {
   maxMetaBytes: 1 << 20,

@@ -9,11 +9,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
-import { BaseIndex, BaseSpace, ZERO_HASH } from './base-index';
-import { CompressorPool, compressOnce } from './compress';
+import { BaseIndex, ZERO_HASH } from '../delta/base-index';
+import { DeltaClassifier, EntryKind, LiteralStore, Space } from '../delta/classifier';
+import { CompressorPool, compressOnce } from '../delta/compress';
 import { rememberDigest } from '../io/digest';
-import { ChunkKind, FORMAT_VERSION, HEADER_BYTES, LIMITS, OverlayMeta, TRAILER_BYTES, baseIdOf, encodeEntries, encodeHeader, encodeTrailer, indexRawLength } from './format';
-import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from './hash';
+import { FORMAT_VERSION, HEADER_BYTES, LIMITS, OverlayMeta, TRAILER_BYTES, baseIdOf, encodeEntries, encodeHeader, encodeTrailer, indexRawLength } from './format';
+import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from '../delta/hash';
 import { RandomAccessFile, WindowReader, fileSource, fsyncDir, readSyncExact } from '../io/io';
 import { Qcow2Image } from '../image/qcow2';
 import { parseSaveStream, sameRamLayout } from '../image/savefile';
@@ -71,7 +72,7 @@ class EntryTable {
   targets = new Float64Array(1024);
   count = 0;
 
-  push(kind: ChunkKind, ref: number, target: number): void {
+  push(kind: EntryKind, ref: number, target: number): void {
     if (this.count === this.kinds.length) {
       const n = this.count * 2;
       const k = new Uint8Array(n);
@@ -114,13 +115,11 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
     checkBacking(custom, opts.baseDisk);
     if (custom.virtualSize % CHUNK_SIZE !== 0) throw new CloudletError('QCOW2_UNSUPPORTED', `${opts.customDisk}: virtual size ${custom.virtualSize} is not a multiple of 4096`);
     if (custom.clusterBits < 12) throw new CloudletError('QCOW2_UNSUPPORTED', `${opts.customDisk}: clusters smaller than 4 KiB are not supported`);
-    const index = bi.index;
     const baseLayout = bi.layout;
     const baseDiskSha = bi.digests!.disk;
     const baseMemSha = bi.digests!.memory;
     rememberDigest(opts.baseDisk, baseDiskSha);
     rememberDigest(opts.baseMemory, baseMemSha);
-    const litBase = bi.end;
 
     // --- Shared classification -------------------------------------------------------------------------
     pool = new CompressorPool(level, threads);
@@ -146,71 +145,44 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
       while (pool!.inFlight >= maxInFlight) await drainOne();
     };
 
-    // Literal bookkeeping: where each literal's bytes are in the customized inputs (for byte checks).
-    let litFile = new Uint8Array(1024); // 0 = custom disk, 1 = custom memory
-    let litPos = new Float64Array(1024);
-    let literals = 0;
-    const addLiteral = (src: number, pos: number, h: number, data: Buffer, at: number): number => {
-      if (literals === litPos.length) {
-        const f = new Uint8Array(literals * 2);
-        f.set(litFile);
-        litFile = f;
-        const p = new Float64Array(literals * 2);
-        p.set(litPos);
-        litPos = p;
-      }
-      if (litBase + literals >= 0xfffffffe) throw new CloudletError('OVERLAY_LIMIT', 'too many chunks for one overlay');
-      litFile[literals] = src;
-      litPos[literals] = pos;
-      index.addIfAbsent(h, litBase + literals);
-      data.copy(frame, frameFill * CHUNK_SIZE, at, at + CHUNK_SIZE);
-      frameFill++;
-      return literals++;
-    };
-
+    // Literals are read back from the customized inputs (for the classifier's byte checks): keep where each is.
     const customDiskFd = custom.file.handle.fd;
     const customMemFile = await RandomAccessFile.open(opts.customMemory, 'cannot open customized memory snapshot');
     files.push(customMemFile);
-    const readLiteral = (loc: number, into: Buffer): void => {
-      const k = loc - litBase;
-      if (litFile[k] === 0) readSyncExact(customDiskFd, into, 0, CHUNK_SIZE, litPos[k], custom.path);
-      else readSyncExact(customMemFile.handle.fd, into, 0, CHUNK_SIZE, litPos[k], customMemFile.path);
+    let litSpace = new Uint8Array(1024);
+    let litPos = new Float64Array(1024);
+    const literalsInInputs: LiteralStore = {
+      keep(n, data, at, space, pos) {
+        if (n === litPos.length) {
+          const f = new Uint8Array(n * 2);
+          f.set(litSpace);
+          litSpace = f;
+          const p = new Float64Array(n * 2);
+          p.set(litPos);
+          litPos = p;
+        }
+        litSpace[n] = space;
+        litPos[n] = pos;
+        data.copy(frame, frameFill * CHUNK_SIZE, at, at + CHUNK_SIZE);
+        frameFill++;
+      },
+      read(n, into) {
+        if (litSpace[n] === Space.Disk) readSyncExact(customDiskFd, into, 0, CHUNK_SIZE, litPos[n], custom.path);
+        else readSyncExact(customMemFile.handle.fd, into, 0, CHUNK_SIZE, litPos[n], customMemFile.path);
+      },
     };
-    /** Finds an identical chunk anywhere in the base or earlier in the overlay; kind + ref, or null. */
-    const lookup = (h: number, data: Buffer, at: number): [ChunkKind, number] | null => {
-      const hit = bi.find(h, data, at, readLiteral);
-      if (!hit) return null;
-      if (hit.space === BaseSpace.Disk) return [ChunkKind.BaseDisk, hit.ref];
-      if (hit.space === BaseSpace.Memory) return [ChunkKind.BaseMemory, hit.ref];
-      return [ChunkKind.Earlier, hit.ref - litBase];
-    };
-
-    const stats: OverlayStats = {
-      diskChunksScanned: 0,
-      diskSame: 0,
-      diskZero: 0,
-      diskLiteral: 0,
-      diskBaseDisk: 0,
-      diskBaseMemory: 0,
-      diskEarlier: 0,
-      memoryPages: 0,
-      memorySame: 0,
-      memoryZero: 0,
-      memoryLiteral: 0,
-      memoryBaseDisk: 0,
-      memoryBaseMemory: 0,
-      memoryEarlier: 0,
-      literalBytes: 0,
-      compressedBytes: 0,
-      overlayBytes: 0,
-      baseIndexEntries: index.size,
-      baseIndexBytes: index.bytes + bi.diskHash.byteLength + bi.memHash.byteLength,
-      seconds: 0,
-    };
+    const delta = new DeltaClassifier(bi, literalsInInputs);
     const table = new EntryTable();
-    const count = (prefix: 'disk' | 'memory', kind: ChunkKind) => {
-      const name = { [ChunkKind.Zero]: 'Zero', [ChunkKind.Literal]: 'Literal', [ChunkKind.BaseDisk]: 'BaseDisk', [ChunkKind.BaseMemory]: 'BaseMemory', [ChunkKind.Earlier]: 'Earlier' }[kind];
-      (stats as unknown as Record<string, number>)[`${prefix}${name}`]++;
+    /**
+     * Classifies one chunk into the table (a literal's bytes go into the frame being filled); true when that
+     * frame is full. Synchronous, so the per-chunk loops await only when a frame is handed to compression.
+     */
+    const classify = (space: Space, target: number, data: Buffer, at: number, h: number, zero: boolean, same: boolean, pos: number): boolean => {
+      if (delta.literals >= 0xfffffffe) throw new CloudletError('OVERLAY_LIMIT', 'too many chunks for one overlay');
+      const kind = delta.classify(space, data, at, h, zero, same, pos);
+      if (kind === EntryKind.Same) return false;
+      table.push(kind, kind === EntryKind.Literal || kind === EntryKind.Zero ? 0 : delta.ref, target);
+      return kind === EntryKind.Literal && frameFill === frameChunks;
     };
 
     // --- Disk: only the clusters the customized layer defines -------------------------------------------
@@ -227,29 +199,10 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
       for (let k = 0; k < cpc; k++) {
         const c = g * cpc + k;
         if (c >= diskChunks) break;
-        stats.diskChunksScanned++;
         const at = k * CHUNK_SIZE;
         const zero = isZeroChunk(clusterWords, at / 4);
         const h = zero ? ZERO_HASH : chunkHash(clusterWords, at / 4);
-        if (bi.sameDiskChunk(c, h, clusterBuf, at)) {
-          stats.diskSame++;
-          continue;
-        }
-        if (zero) {
-          table.push(ChunkKind.Zero, 0, c);
-          stats.diskZero++;
-          continue;
-        }
-        const hit = lookup(h, clusterBuf, at);
-        if (hit) {
-          table.push(hit[0], hit[1], c);
-          count('disk', hit[0]);
-          continue;
-        }
-        addLiteral(0, host + at, h, clusterBuf, at);
-        table.push(ChunkKind.Literal, 0, c);
-        stats.diskLiteral++;
-        if (frameFill === frameChunks) await flushFrame();
+        if (classify(Space.Disk, c, clusterBuf, at, h, zero, bi.sameDiskChunk(c, h, clusterBuf, at), host + at)) await flushFrame();
       }
       if ((ci & 255) === 0) progress({ phase: 'disk', done: ci, total: clusters.guest.length });
     }
@@ -263,7 +216,6 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
     const page = Buffer.alloc(CHUNK_SIZE);
     const pageWords = wordsOf(page);
     for (let p = 0; p < customLayout.totalPages; p++) {
-      stats.memoryPages++;
       const off = customLayout.pageOffsets[p];
       let zero = off < 0;
       if (!zero) {
@@ -271,30 +223,8 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
         zero = isZeroChunk(pageWords, 0);
       }
       const h = zero ? ZERO_HASH : chunkHash(pageWords, 0);
-      if (same) {
-        if (bi.sameMemoryPage(p, h, zero, page)) {
-          stats.memorySame++;
-          continue;
-        }
-      } else if (zero) {
-        stats.memorySame++; // without a base at the same place, absent pages are zero pages
-        continue;
-      }
-      if (zero) {
-        table.push(ChunkKind.Zero, 0, p);
-        stats.memoryZero++;
-        continue;
-      }
-      const hit = lookup(h, page, 0);
-      if (hit) {
-        table.push(hit[0], hit[1], p);
-        count('memory', hit[0]);
-        continue;
-      }
-      addLiteral(1, off, h, page, 0);
-      table.push(ChunkKind.Literal, 0, p);
-      stats.memoryLiteral++;
-      if (frameFill === frameChunks) await flushFrame();
+      // Without a base page at the same place, an absent (zero) page is what the base would give there.
+      if (classify(Space.Memory, p, page, 0, h, zero, same ? bi.sameMemoryPage(p, h, zero, page) : zero, off)) await flushFrame();
       if ((p & 4095) === 0) progress({ phase: 'memory', done: p, total: customLayout.totalPages });
     }
     progress({ phase: 'memory', done: customLayout.totalPages, total: customLayout.totalPages });
@@ -302,8 +232,30 @@ export async function createOverlay(opts: CreateOverlayOptions): Promise<Overlay
     while (pool.inFlight > 0) await drainOne();
     fs.closeSync(framesFd);
     framesFd = -1;
-    stats.literalBytes = literals * CHUNK_SIZE;
-    stats.compressedBytes = compressedBytes;
+    const literals = delta.literals;
+    const { disk: d, memory: m } = delta;
+    const stats: OverlayStats = {
+      diskChunksScanned: d.scanned,
+      diskSame: d.same,
+      diskZero: d.zero,
+      diskLiteral: d.literal,
+      diskBaseDisk: d.baseDisk,
+      diskBaseMemory: d.baseMemory,
+      diskEarlier: d.earlier,
+      memoryPages: m.scanned,
+      memorySame: m.same,
+      memoryZero: m.zero,
+      memoryLiteral: m.literal,
+      memoryBaseDisk: m.baseDisk,
+      memoryBaseMemory: m.baseMemory,
+      memoryEarlier: m.earlier,
+      literalBytes: literals * CHUNK_SIZE,
+      compressedBytes,
+      overlayBytes: 0,
+      baseIndexEntries: bi.index.size,
+      baseIndexBytes: bi.index.bytes + bi.diskHash.byteLength + bi.memHash.byteLength,
+      seconds: 0,
+    };
 
     // --- Assemble: header, metadata, index, frames, trailer ---------------------------------------------
     const meta: OverlayMeta = {

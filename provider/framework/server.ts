@@ -7,7 +7,8 @@
 import { CtyType, CtyValue, UNKNOWN, containsUnknown, decodeJson, decodeJsonValue, decodeMsgpack, encodeMsgpack, isUnknown, valueEquals } from '../protocol/cty';
 import { Diagnostic, DiagnosticError, PathStep, attributePathMessage, diagnosticMessage, diagnosticsOf, error, fail } from '../protocol/diagnostics';
 import { log } from '../protocol/log';
-import { Message, ProviderHandlers } from '../protocol/plugin-server';
+import { Outgoing, ProviderHandlers } from '../protocol/plugin-server';
+import type * as tf from '../protocol/tfplugin6';
 import { BlockSchema, VersionedSchema, blockType, schemaMessage, validateAttributes } from './schema';
 
 export type Obj = Record<string, CtyValue>;
@@ -123,7 +124,14 @@ export class ProviderServer<P> {
   }
 
   handlers(): ProviderHandlers {
+    const noEphemeral = async (req: { type_name?: string }) => ({
+      diagnostics: [diagnosticMessage(error('No such ephemeral resource', `The cloudlet provider has no ephemeral resources (asked for ${req.type_name ?? 'one'}).`))],
+    });
     const h: ProviderHandlers = {
+      ValidateEphemeralResourceConfig: noEphemeral,
+      OpenEphemeralResource: noEphemeral,
+      RenewEphemeralResource: async () => ({ diagnostics: [diagnosticMessage(error('No such ephemeral resource', 'The cloudlet provider has no ephemeral resources.'))] }),
+      CloseEphemeralResource: async () => ({ diagnostics: [diagnosticMessage(error('No such ephemeral resource', 'The cloudlet provider has no ephemeral resources.'))] }),
       GetMetadata: async () => ({
         server_capabilities: this.capabilities(),
         resources: [...this.resources.keys()].map((type_name) => ({ type_name })),
@@ -148,13 +156,13 @@ export class ProviderServer<P> {
         }),
       ValidateResourceConfig: (req) =>
         this.guard('Invalid resource configuration', async () => {
-          const r = this.resource(String(req.type_name));
+          const r = this.resource(req.type_name);
           const config = this.decode(req.config, blockType(r.schema.block), r.typeName) as Obj;
           return { diagnostics: [...validateAttributes(r.schema.block, config), ...(r.validate?.(config) ?? [])].map(diagnosticMessage) };
         }),
       ValidateDataResourceConfig: (req) =>
         this.guard('Invalid data source configuration', async () => {
-          const d = this.dataSource(String(req.type_name));
+          const d = this.dataSource(req.type_name);
           const config = this.decode(req.config, blockType(d.schema.block), d.typeName) as Obj;
           return { diagnostics: [...validateAttributes(d.schema.block, config), ...(d.validate?.(config) ?? [])].map(diagnosticMessage) };
         }),
@@ -173,7 +181,7 @@ export class ProviderServer<P> {
               ],
             };
           }
-          this.configured = await this.def.configure(config, String(req.terraform_version ?? ''), this.stop.signal);
+          this.configured = await this.def.configure(config, req.terraform_version, this.stop.signal);
           return { diagnostics: [] };
         }),
       UpgradeResourceState: (req) => this.guard('Could not upgrade the stored state', async () => this.upgrade(req)),
@@ -182,9 +190,9 @@ export class ProviderServer<P> {
       ApplyResourceChange: (req) => this.apply(req),
       ImportResourceState: (req) =>
         this.guard('Could not import', async () => {
-          const r = this.resource(String(req.type_name));
+          const r = this.resource(req.type_name);
           const ctx = this.context(null, r, 'read');
-          const state = conform(await r.importState(ctx, String(req.id)), blockType(r.schema.block)) as Obj;
+          const state = conform(await r.importState(ctx, req.id), blockType(r.schema.block)) as Obj;
           return { imported_resources: [{ type_name: r.typeName, state: this.encode(state, blockType(r.schema.block)), private: Buffer.alloc(0) }] };
         }),
       MoveResourceState: async (req) => ({
@@ -192,7 +200,7 @@ export class ProviderServer<P> {
           diagnosticMessage(
             error(
               'Moving state is not supported',
-              `The cloudlet provider cannot take over state from ${String(req.source_type_name)} (${String(req.source_provider_address)}). Remove the old resource from state and use an import block for ${String(req.target_type_name)} instead.`,
+              `The cloudlet provider cannot take over state from ${req.source_type_name} (${req.source_provider_address}). Remove the old resource from state and use an import block for ${req.target_type_name} instead.`,
             ),
           ),
         ],
@@ -204,15 +212,12 @@ export class ProviderServer<P> {
         return { Error: '' };
       },
       GetFunctions: async () => ({ functions: {}, diagnostics: [] }),
-      CallFunction: async (req) => ({ error: { text: `the cloudlet provider has no function named ${String(req.name)}` } }),
+      CallFunction: async (req) => ({ error: { text: `the cloudlet provider has no function named ${req.name}` } }),
     };
-    for (const rpc of ['ValidateEphemeralResourceConfig', 'OpenEphemeralResource', 'RenewEphemeralResource', 'CloseEphemeralResource']) {
-      h[rpc] = async (req) => ({ diagnostics: [diagnosticMessage(error('No such ephemeral resource', `The cloudlet provider has no ephemeral resources (asked for ${String(req.type_name)}).`))] });
-    }
     return h;
   }
 
-  private capabilities(): Message {
+  private capabilities(): Outgoing<tf.ServerCapabilities> {
     return { plan_destroy: false, get_provider_schema_optional: true, move_resource_state: false };
   }
 
@@ -234,18 +239,18 @@ export class ProviderServer<P> {
   }
 
   /** Runs a handler; anything thrown becomes diagnostics in the response rather than a gRPC failure. */
-  private async guard(summary: string, fn: () => Promise<Message>): Promise<Message> {
+  private async guard<T extends object>(summary: string, fn: () => Promise<T>): Promise<T | { diagnostics: Outgoing<tf.Diagnostic>[] }> {
     try {
       return await fn();
     } catch (e) {
       const ds = diagnosticsOf(e, summary);
       if (!(e instanceof DiagnosticError)) log('error', summary, { error: String((e as Error)?.stack ?? e) });
+      // Every guarded RPC's response has diagnostics; the rest of it is left at its defaults.
       return { diagnostics: ds.map(diagnosticMessage) };
     }
   }
 
-  private decode(dv: unknown, type: CtyType, what: string): CtyValue {
-    const m = dv as { msgpack?: Buffer; json?: Buffer } | null | undefined;
+  private decode(m: tf.DynamicValue | null, type: CtyType, what: string): CtyValue {
     try {
       if (m?.msgpack && m.msgpack.length > 0) return decodeMsgpack(m.msgpack, type);
       if (m?.json && m.json.length > 0) return decodeJson(m.json.toString('utf8'), type);
@@ -255,7 +260,7 @@ export class ProviderServer<P> {
     return null;
   }
 
-  private encode(v: CtyValue, type: CtyType): Message {
+  private encode(v: CtyValue, type: CtyType): Outgoing<tf.DynamicValue> {
     return { msgpack: Buffer.from(encodeMsgpack(v, type)) };
   }
 
@@ -271,17 +276,17 @@ export class ProviderServer<P> {
 
   // ------------------------------------------------------------------ state upgrade
 
-  private async upgrade(req: Message): Promise<Message> {
-    const r = this.resource(String(req.type_name));
+  private async upgrade(req: tf.UpgradeResourceState_Request): Promise<Outgoing<tf.UpgradeResourceState_Response>> {
+    const r = this.resource(req.type_name);
     const type = blockType(r.schema.block);
-    const raw = req.raw_state as { json?: Buffer; flatmap?: Record<string, string> } | undefined;
+    const raw = req.raw_state;
     if (!raw?.json || raw.json.length === 0) {
       if (raw?.flatmap && Object.keys(raw.flatmap).length > 0)
         fail('Unsupported state format', `The stored state of this ${r.typeName} is in the pre-0.12 flatmap format, which this provider never wrote.`);
       return { upgraded_state: this.encode(null, type), diagnostics: [] };
     }
     let json = JSON.parse(raw.json.toString('utf8')) as Record<string, unknown>;
-    let version = Number(req.version ?? 0);
+    let version = req.version;
     if (version > r.schema.version) {
       fail('State written by a newer provider', `This ${r.typeName} was stored with schema version ${version}; this provider knows versions up to ${r.schema.version}. Upgrade the cloudlet provider.`);
     }
@@ -298,27 +303,27 @@ export class ProviderServer<P> {
 
   // ------------------------------------------------------------------ read
 
-  private async read(req: Message): Promise<Message> {
-    const r = this.resource(String(req.type_name));
+  private async read(req: tf.ReadResource_Request): Promise<Outgoing<tf.ReadResource_Response>> {
+    const r = this.resource(req.type_name);
     const type = blockType(r.schema.block);
     const state = this.decode(req.current_state, type, r.typeName) as Obj | null;
-    const priv = req.private as Buffer | undefined;
-    if (state === null) return { new_state: this.encode(null, type), private: priv ?? Buffer.alloc(0), diagnostics: [] };
+    const priv = req.private;
+    if (state === null) return { new_state: this.encode(null, type), private: priv, diagnostics: [] };
     const now = await r.read(this.context(state, r, 'read'), state);
     const merged = now === null ? null : (conform({ ...state, ...now }, type) as Obj);
     if (now === null) log('info', `${r.typeName}${typeof state.id === 'string' ? ` ${state.id}` : ''} no longer exists; removing it from state`);
-    return { new_state: this.encode(merged, type), private: priv ?? Buffer.alloc(0), diagnostics: [] };
+    return { new_state: this.encode(merged, type), private: priv, diagnostics: [] };
   }
 
   // ------------------------------------------------------------------ plan
 
-  private async plan(req: Message): Promise<Message> {
-    const r = this.resource(String(req.type_name));
+  private async plan(req: tf.PlanResourceChange_Request): Promise<Outgoing<tf.PlanResourceChange_Response>> {
+    const r = this.resource(req.type_name);
     const type = blockType(r.schema.block);
     const prior = this.decode(req.prior_state, type, r.typeName) as Obj | null;
     const proposed = this.decode(req.proposed_new_state, type, r.typeName) as Obj | null;
     const config = this.decode(req.config, type, r.typeName) as Obj | null;
-    const priv = (req.prior_private as Buffer | undefined) ?? Buffer.alloc(0);
+    const priv = req.prior_private;
     if (proposed === null || config === null) return { planned_state: this.encode(null, type), planned_private: priv, requires_replace: [], diagnostics: [] };
 
     const p: PlanContext = { prior, config, planned: { ...proposed }, requiresReplace: [], diagnostics: [] };
@@ -340,14 +345,14 @@ export class ProviderServer<P> {
 
   // ------------------------------------------------------------------ apply
 
-  private async apply(req: Message): Promise<Message> {
+  private async apply(req: tf.ApplyResourceChange_Request): Promise<Outgoing<tf.ApplyResourceChange_Response>> {
     let r: ResourceType<P>;
     let type: CtyType;
     let prior: Obj | null;
     let planned: Obj | null;
     let config: Obj | null;
     try {
-      r = this.resource(String(req.type_name));
+      r = this.resource(req.type_name);
       type = blockType(r.schema.block);
       prior = this.decode(req.prior_state, type, r.typeName) as Obj | null;
       planned = this.decode(req.planned_state, type, r.typeName) as Obj | null;
@@ -355,7 +360,7 @@ export class ProviderServer<P> {
     } catch (e) {
       return { diagnostics: diagnosticsOf(e, 'Could not apply the change').map(diagnosticMessage) };
     }
-    const priv = (req.planned_private as Buffer | undefined) ?? Buffer.alloc(0);
+    const priv = req.planned_private;
     const what = `${r.typeName}${(planned ?? prior)?.name ? ` "${String((planned ?? prior)!.name)}"` : ''}`;
     try {
       if (planned === null) {
@@ -384,8 +389,8 @@ export class ProviderServer<P> {
 
   // ------------------------------------------------------------------ data sources
 
-  private async readData(req: Message): Promise<Message> {
-    const d = this.dataSource(String(req.type_name));
+  private async readData(req: tf.ReadDataSource_Request): Promise<Outgoing<tf.ReadDataSource_Response>> {
+    const d = this.dataSource(req.type_name);
     const type = blockType(d.schema.block);
     const config = this.decode(req.config, type, d.typeName) as Obj;
     const state = conform({ ...config, ...(await d.read(this.context(null, null, 'read'), config)) }, type);

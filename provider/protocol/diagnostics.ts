@@ -1,6 +1,9 @@
 // Diagnostics as Terraform shows them: a severity, a one-line summary, a detail paragraph, and optionally
 // the attribute the problem is about (Terraform then points at that line of the configuration).
 
+import type { Outgoing } from './protobuf';
+import type { AttributePath, Diagnostic as DiagnosticMessage } from './tfplugin6';
+
 export type PathStep = string | number | { key: string };
 
 export interface Diagnostic {
@@ -28,14 +31,14 @@ export function fail(summary: string, detail: string, path?: PathStep[]): never 
 }
 
 /** The protocol's AttributePath message for a path. */
-export function attributePathMessage(path: PathStep[]): { steps: Record<string, unknown>[] } {
+export function attributePathMessage(path: PathStep[]): Outgoing<AttributePath> {
   return {
     steps: path.map((s) => (typeof s === 'string' ? { attribute_name: s } : typeof s === 'number' ? { element_key_int: s } : { element_key_string: s.key })),
   };
 }
 
 /** The protocol's Diagnostic message. */
-export function diagnosticMessage(d: Diagnostic): Record<string, unknown> {
+export function diagnosticMessage(d: Diagnostic): Outgoing<DiagnosticMessage> {
   return { severity: d.severity, summary: d.summary, detail: d.detail, ...(d.path && d.path.length > 0 ? { attribute: attributePathMessage(d.path) } : {}) };
 }
 

@@ -7,7 +7,9 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { selfSignedCertificate } from './cert';
 import { log } from './log';
-import { Descriptor, ProtoCodec } from './protobuf';
+import { Descriptor, Outgoing, ProtoCodec } from './protobuf';
+export type { Outgoing } from './protobuf';
+import type { ProviderRpcs } from './tfplugin6';
 
 /** What Terraform sets to say "you are being run as my plugin". */
 export const MAGIC_COOKIE_KEY = 'TF_PLUGIN_MAGIC_COOKIE';
@@ -21,8 +23,8 @@ const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 /** A decoded request or response message, as @grpc/proto-loader represents it. */
 export type Message = Record<string, unknown>;
 
-/** One handler per tfplugin6.Provider RPC; each gets the decoded request and returns the response. */
-export type ProviderHandlers = Record<string, (req: Message) => Promise<Message>>;
+/** One handler per tfplugin6.Provider RPC (types from tfplugin6.ts): the decoded request in, the response out. */
+export type ProviderHandlers = { [K in keyof ProviderRpcs]: (req: ProviderRpcs[K]['request']) => Promise<Outgoing<ProviderRpcs[K]['response']>> };
 
 export interface ServeOptions {
   /** Called once the controller asks us to stop, before the process exits. */
@@ -112,8 +114,10 @@ export async function servePlugin(handlers: ProviderHandlers, env: NodeJS.Proces
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
 
   const impl: grpc.UntypedServiceImplementation = {};
+  // The descriptor and tfplugin6.ts come from the same .proto: each RPC's handler takes what the codec decodes.
+  const byName = handlers as unknown as Record<string, ((req: Message) => Promise<Message>) | undefined>;
   for (const rpc of Object.keys(services.provider)) {
-    const h = handlers[rpc];
+    const h = byName[rpc];
     impl[rpc] = unary(rpc, h ?? (async () => Promise.reject(new Error(`${rpc} is not implemented by this provider`))));
   }
   server.addService(services.provider, impl);

@@ -29,6 +29,12 @@ export interface Descriptor {
 
 type Msg = Record<string, unknown>;
 
+/**
+ * A message as the encoder takes it (the generated types in tfplugin6.ts are what the decoder gives): any
+ * field may be left out or null (the proto3 default is encoded), and bytes may be any Uint8Array.
+ */
+export type Outgoing<T> = T extends Buffer ? Uint8Array : T extends (infer U)[] ? Outgoing<U>[] : T extends object ? { [K in keyof T]?: Outgoing<T[K]> | null } : T;
+
 const SCALARS = new Set(['double', 'float', 'int32', 'int64', 'uint32', 'uint64', 'sint32', 'sint64', 'fixed32', 'fixed64', 'sfixed32', 'sfixed64', 'bool', 'string', 'bytes']);
 
 function wireType(t: string, d: Descriptor): number {

@@ -28,7 +28,7 @@ import {
   jsonRecord,
   recordHeader,
 } from '../../engine/handoff/wire';
-import { compressOnce } from '../../engine/overlay/compress';
+import { compressOnce } from '../../engine/delta/compress';
 import { Qcow2AppendWriter } from '../../engine/image/qcow2';
 
 let dir: string;

@@ -134,7 +134,8 @@ function harness(): Harness {
   const rpc = async (name: string, req: Msg): Promise<Msg> => {
     const m = descriptor.services['tfplugin6.Provider'][name];
     const decodedReq = codec.decode(m.request, codec.encode(m.request, req));
-    const res = await handlers[name](decodedReq);
+    // The request went through the codec, so it has the decoded shape the handler's type names.
+    const res = await (handlers as unknown as Record<string, (req: Msg) => Promise<Msg>>)[name](decodedReq);
     return codec.decode(m.response, codec.encode(m.response, res));
   };
   return { api, resource, configure, handlers, rpc };

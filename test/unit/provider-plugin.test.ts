@@ -16,7 +16,7 @@ import { BlockSchema, blockType } from '../../provider/framework/schema';
 import { selfSignedCertificate, SelfSignedCertificate } from '../../provider/protocol/cert';
 import { CtyValue, encodeMsgpack, typeFromJsonText } from '../../provider/protocol/cty';
 import { compileDescriptor } from '../../provider/protocol/descriptor';
-import { MAGIC_COOKIE_VALUE, Message, RunningPlugin, loadServices, servePlugin } from '../../provider/protocol/plugin-server';
+import { MAGIC_COOKIE_VALUE, Message, ProviderHandlers, RunningPlugin, loadServices, servePlugin } from '../../provider/protocol/plugin-server';
 import { Descriptor } from '../../provider/protocol/protobuf';
 
 type Obj = Record<string, unknown>;
@@ -130,7 +130,7 @@ describe('servePlugin in-process', () => {
   });
 
   test('refuses a Terraform that offers only protocol 5', async () => {
-    await expect(servePlugin({}, { PLUGIN_PROTOCOL_VERSIONS: '5', PLUGIN_CLIENT_CERT: terraform.certPem }, { descriptor })).rejects.toThrow(/speaks only 6/);
+    await expect(servePlugin({} as ProviderHandlers, { PLUGIN_PROTOCOL_VERSIONS: '5', PLUGIN_CLIENT_CERT: terraform.certPem }, { descriptor })).rejects.toThrow(/speaks only 6/);
   });
 
   test('grpc.health.v1.Health/Check: "plugin" is SERVING', async () => {

@@ -3,8 +3,11 @@
 // for the messages Terraform and go-plugin actually exchange. Then hostile input: truncation at every byte,
 // huge length prefixes, group and reserved wire types, and nesting bombs must fail with a clear Error.
 
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
+import { repoRoot } from '../../provider/build';
+import { GENERATED_TYPES_FILE, protoTypesSource } from '../../provider/protocol/proto-types';
 import { encodeMsgpack } from '../../provider/protocol/cty';
 import { PROTO_FILES, compileDescriptor, defaultProtoDir } from '../../provider/protocol/descriptor';
 import { Descriptor, ProtoCodec } from '../../provider/protocol/protobuf';
@@ -764,4 +767,18 @@ describe('hostile input', () => {
     expect(() => codec.decode('tfplugin6.NoSuchMessage', Buffer.alloc(0))).toThrow(/unknown message type tfplugin6.NoSuchMessage/);
     expect(() => codec.encode('tfplugin6.NoSuchMessage', {})).toThrow(/unknown message type/);
   });
+});
+
+// ------------------------------------------------------------------------------------------- generated types
+
+test('the committed message types (tfplugin6.ts) are what the .proto files generate', () => {
+  const committed = fs.readFileSync(path.join(repoRoot(), GENERATED_TYPES_FILE), 'utf8');
+  expect(committed === protoTypesSource(descriptor) ? 'fresh' : `${GENERATED_TYPES_FILE} is stale: run npm run generate`).toBe('fresh');
+  // The types follow the decoder: a decoded ReadResource request has exactly the fields the interface lists.
+  const decoded = codec.decode('tfplugin6.ReadResource.Request', codec.encode('tfplugin6.ReadResource.Request', { type_name: 'x' }));
+  const iface = /export interface ReadResource_Request \{([^}]*)\}/.exec(committed)![1];
+  const fields = [...iface.matchAll(/^\s+(\w+)\??:/gm)].map((m) => m[1]);
+  expect(Object.keys(decoded).sort()).toEqual(fields.sort());
+  expect(iface).toMatch(/current_state: DynamicValue \| null;/);
+  expect(committed).toMatch(/ReadResource: \{ request: ReadResource_Request; response: ReadResource_Response \};/);
 });

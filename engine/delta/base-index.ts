@@ -1,7 +1,8 @@
 // The base VM as a dedup dictionary: one pass over its disk and its memory snapshot gives a fingerprint for
 // every 4 KiB chunk at its place (to tell "same as the base here" cheaply), a hash index from fingerprint to
 // one location (to find a chunk anywhere in the base), and the snapshot's page layout. Overlay creation and
-// the handoff sender both classify chunks against it; the overlay writer also adds its own literals.
+// the handoff sender both classify chunks against it (classifier.ts); it is only read once built, so one
+// index serves every handoff of its base.
 
 import { createHash } from 'node:crypto';
 import { CloudletError } from '../errors';
@@ -48,7 +49,7 @@ export class BaseIndex {
     return this.layout.totalPages;
   }
 
-  /** Locations at and above this value belong to the caller (the overlay writer's own literals). */
+  /** One past the last location: disk chunks, then memory pages. */
   get end(): number {
     return this.diskHash.length + this.layout.totalPages;
   }
@@ -130,22 +131,15 @@ export class BaseIndex {
     }
   }
 
-  /**
-   * Finds the chunk `data[at..at+4096]` with fingerprint `h` in the base (byte-checked). Returns its space
-   * and index there, or null; locations at or above `end` are the caller's and returned as they are.
-   */
-  find(h: number, data: Buffer, at: number, callerRead?: (loc: number, into: Buffer) => void): { space: BaseSpace | null; ref: number } | null {
+  /** Finds the chunk `data[at..at+4096]` with fingerprint `h` in the base (byte-checked): its space and index there, or null. */
+  find(h: number, data: Buffer, at: number): { space: BaseSpace; ref: number } | null {
     const loc = this.index.get(h);
-    if (loc < 0) return null;
-    if (loc >= this.end) {
-      if (!callerRead) return null;
-      callerRead(loc, this.cand);
-    } else this.readLocation(loc, this.cand);
+    if (loc < 0 || loc >= this.end) return null;
+    this.readLocation(loc, this.cand);
     if (this.cand.compare(data, at, at + CHUNK_SIZE) !== 0) return null;
     const nDisk = this.diskHash.length;
     if (loc < nDisk) return { space: BaseSpace.Disk, ref: loc };
-    if (loc < this.end) return { space: BaseSpace.Memory, ref: loc - nDisk };
-    return { space: null, ref: loc };
+    return { space: BaseSpace.Memory, ref: loc - nDisk };
   }
 
   /** Whether `data[at..]` equals the base disk's chunk `c` (beyond the base's end, the base reads as zeros). */
