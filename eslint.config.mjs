@@ -1,6 +1,5 @@
 // ESLint (flat config): typescript-eslint's type-aware recommended rules over everything we write; generated
-// L1 bindings and build output are left out. Each rule turned off says why; the ones marked "until" are
-// turned back on by the work named (issue 12: typed provider state models, the CLI on a parsing library).
+// L1 bindings and build output are left out. Each rule turned off says why.
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -29,22 +28,6 @@ export default tseslint.config(
         { selector: 'TemplateElement[value.raw=/^\\/v1(\\/|$)/]', message: 'Route paths live in engine/contract/routes.ts: call the typed client (client.bases.get(...)) instead.' },
       ],
     },
-  },
-  {
-    // Until each resource reads its state through a typed model: cty values are still read by string key.
-    files: ['provider/**/*.ts'],
-    rules: {
-      '@typescript-eslint/no-base-to-string': 'off',
-      '@typescript-eslint/no-unsafe-assignment': 'off',
-      '@typescript-eslint/no-unsafe-member-access': 'off',
-      '@typescript-eslint/no-unsafe-argument': 'off',
-      '@typescript-eslint/restrict-template-expressions': 'off',
-    },
-  },
-  {
-    // Until the CLI parses its arguments with a library: option values are still `unknown`.
-    files: ['engine/cli/**/*.ts'],
-    rules: { '@typescript-eslint/restrict-template-expressions': 'off', '@typescript-eslint/no-base-to-string': 'off' },
   },
   {
     // Tests read API answers and files as untyped JSON and assert on their shape.

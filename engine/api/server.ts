@@ -15,7 +15,7 @@ import { Static, TSchema } from '@sinclair/typebox';
 import { checked, checkedQuery, problemWith } from '../contract/check';
 import { openApiDocument } from '../contract/openapi';
 import { Access, ROUTES, RouteName, RouteSpec, routePath } from '../contract/routes';
-import { OverlayRecord, OverlayViewRecord } from '../contract/schemas';
+import { OperationRecord, OverlayRecord, OverlayViewRecord, RESULTS } from '../contract/schemas';
 import { ENGINE_VERSION, Engine } from '../core/engine';
 import { CloudletError, errorInfo } from '../errors';
 import { ByteSource } from '../io/io';
@@ -89,6 +89,18 @@ export class ApiServer {
     }
   }
 
+  /** The answer against the route's schema, and a succeeded operation's result against its kind's (CLOUDLET_CHECK_ANSWERS). */
+  private checkAnswer(r: Route, answer: unknown): void {
+    const plain: unknown = JSON.parse(JSON.stringify(answer));
+    let problem = problemWith(r.spec.response!, plain);
+    const op = plain as OperationRecord;
+    if (problem === undefined && (r.name === 'operations.get' || r.name === 'operations.cancel') && op.state === 'succeeded') {
+      const schema = (RESULTS as Record<string, TSchema | undefined>)[op.kind];
+      problem = schema ? problemWith(schema, op.result, 'result') : `operation kind ${op.kind} has no result schema`;
+    }
+    if (problem !== undefined) throw new CloudletError('INTERNAL', `the answer of ${r.name} does not fit the API contract: ${problem}`);
+  }
+
   /** Method and path of every route this server answers (the route-coverage test reads it). */
   get answered(): { method: string; path: string }[] {
     return this.routes.map((r) => ({ method: r.spec.method, path: r.spec.path }));
@@ -160,10 +172,7 @@ export class ApiServer {
       const body = r.spec.body ? checked(r.spec.body, await readJson(req)) : undefined;
       const answer = await r.handler({ req, res, id, body, query });
       if (r.spec.kind === 'download' || r.spec.kind === 'stream') return;
-      if (this.checkAnswers && r.spec.response) {
-        const problem = problemWith(r.spec.response, JSON.parse(JSON.stringify(answer)));
-        if (problem !== undefined) throw new CloudletError('INTERNAL', `the answer of ${r.name} does not fit the API contract: ${problem}`);
-      }
+      if (this.checkAnswers && r.spec.response) this.checkAnswer(r, answer);
       send(res, r.spec.status, answer);
     } catch (e) {
       this.sendError(res, e);

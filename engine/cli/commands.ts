@@ -3,8 +3,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EngineClient, OperationView, connectLocal, defaultStateDir } from '../client/client';
-import { BaseRecord, ImportBaseRequest, OverlaySpecRequest } from '../contract/schemas';
+import { EngineClient, connectLocal, defaultStateDir } from '../client/client';
+import { BaseRecord, ImportBaseRequest, OperationOf, OverlaySpecRequest } from '../contract/schemas';
 import { CloudletError, ioError } from '../errors';
 import { HELP_FLAGS, HelpRequested, OptionSpec, helpText, parseArgs } from './args';
 import { formatBytes, progressPrinter } from './progress';
@@ -81,7 +81,7 @@ async function withClient(o: Opts, fn: (c: EngineClient) => Promise<void>): Prom
   }
 }
 
-async function follow(c: EngineClient, op: OperationView, o: Opts, label: string): Promise<OperationView> {
+async function follow<T>(c: EngineClient, op: OperationOf<T>, o: Opts, label: string): Promise<OperationOf<T>> {
   const bar = o.quiet || o.json ? undefined : progressPrinter(label);
   return c.wait(op, bar ? (v) => (v.state === 'running' ? bar({ phase: v.phase, done: v.done, total: v.total }) : undefined) : undefined);
 }
@@ -220,14 +220,14 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         }
         const { operation } = await c.bases.import(body);
         const done = await follow(c, operation, o, 'base import');
-        const b = (done.result as { base: Record<string, unknown>; cached?: boolean }).base;
-        if (o.json) out(JSON.stringify(done.result, null, 2));
-        else out(`base ${b.id} (${b.name})${(done.result as { cached?: boolean }).cached ? ' was already here' : ' imported'} in ${done.timings.total} s`);
+        const r = done.result!;
+        if (o.json) out(JSON.stringify(r, null, 2));
+        else out(`base ${r.base.id} (${r.base.name})${r.cached ? ' was already here' : ' imported'} in ${done.timings.total} s`);
       } else if (sub === 'capture') {
         const inst = one(p, 'an instance id', usage);
         const { operation } = await c.bases.import({ instanceId: inst, name: o.name as string });
         const done = await follow(c, operation, o, 'base capture');
-        const b = (done.result as { base: Record<string, unknown> }).base;
+        const b = done.result!.base;
         print(o, done.result, () => `base ${b.id} (${b.name}) captured from ${inst} in ${done.timings.total} s`);
       } else throw new CloudletError('INVALID_ARGUMENT', `unknown base command ${sub ?? '(none)'}\n${usage}`);
     });
@@ -257,7 +257,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       }
       const { operation } = await c.instances.create({ name: o.name as string, baseId, overlay, requestId: o['request-id'] as string | undefined });
       const done = await follow(c, operation, o, cmd);
-      const inst = (done.result as { instance: Record<string, unknown> }).instance;
+      const inst = done.result!.instance;
       const phases = Object.entries(done.timings)
         .map(([k, v]) => `${k} ${v} s`)
         .join(', ');
@@ -294,18 +294,18 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         const url = one(p, 'an overlay URL or absolute path', usage);
         const { operation } = await c.overlays.import({ url: engineSource(url), sha256: o.sha256 as string | undefined });
         const done = await follow(c, operation, o, 'overlay import');
-        const v = (done.result as { overlay: Record<string, unknown> }).overlay;
-        print(o, done.result, () => `overlay ${v.id} (${formatBytes(v.bytes as number)}) for base ${v.baseId}`);
+        const v = done.result!.overlay;
+        print(o, done.result, () => `overlay ${v.id} (${formatBytes(v.bytes)}) for base ${v.baseId}`);
       } else if (sub === 'create') {
         const inst = one(p, 'an instance id', usage);
         const { operation } = await c.overlays.import({ instanceId: inst, level: o.level as number | undefined });
         const done = await follow(c, operation, o, 'overlay create');
-        const v = (done.result as { overlay: Record<string, unknown> }).overlay;
+        const v = done.result!.overlay;
         print(
           o,
           done.result,
           () =>
-            `overlay ${v.id} (${formatBytes(v.bytes as number)}) from ${inst}; ${Object.entries(done.timings)
+            `overlay ${v.id} (${formatBytes(v.bytes)}) from ${inst}; ${Object.entries(done.timings)
               .map(([k, t]) => `${k} ${t} s`)
               .join(', ')}`,
         );
@@ -384,7 +384,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
     await withClient(o, async (c) => {
       const { operation } = await c.handoffs.create({ source: { endpoint: source.o.endpoint, token: grant.token, ca }, instanceId: grant.instance });
       const done = await follow(c, operation, o, 'handoff');
-      const r = done.result as { instance: { id: string; name: string; state: string }; bytesReceived: number; downtimeMs: number | null };
+      const r = done.result!;
       print(
         o,
         done.result,

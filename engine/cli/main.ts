@@ -69,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`cloudlet: ${e.code}: ${e.message}\n`);
       return e.code === 'INVALID_ARGUMENT' ? 2 : 1;
     }
-    process.stderr.write(`cloudlet: internal error: ${(e as Error)?.stack ?? e}\n`);
+    process.stderr.write(`cloudlet: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 70;
   }
 }

@@ -11,7 +11,7 @@ import * as tls from 'node:tls';
 import { Static, TSchema } from '@sinclair/typebox';
 import { Agent, Dispatcher } from 'undici';
 import { ROUTES, RouteName, RouteSpec, Routes, routePath } from '../contract/routes';
-import { OperationRecord } from '../contract/schemas';
+import { OperationOf, OperationRecord } from '../contract/schemas';
 import { CloudletError, ErrorCode } from '../errors';
 
 export interface ClientOptions {
@@ -38,7 +38,7 @@ export interface CallOptions {
 type IdArg<R> = R extends { readonly path: `${string}:id${string}` } ? [id: string] : [];
 type BodyArg<R> = R extends { readonly body: infer B extends TSchema } ? (object extends Static<B> ? [body?: Static<B>] : [body: Static<B>]) : [];
 type QueryArg<R> = R extends { readonly query: infer Q extends TSchema } ? [query?: Static<Q>] : [];
-type Answer<R> = R extends { readonly response: infer S extends TSchema } ? Static<S> : never;
+type Answer<R> = R extends { readonly result: infer X extends TSchema } ? { operation: OperationOf<Static<X>> } : R extends { readonly response: infer S extends TSchema } ? Static<S> : never;
 type JsonMethod<R> = (...args: [...IdArg<R>, ...BodyArg<R>, ...QueryArg<R>, opts?: CallOptions]) => Promise<Answer<R>>;
 type JsonRoute = { [K in RouteName]: Routes[K] extends { readonly kind: 'upload' | 'download' | 'stream' } ? never : K }[RouteName];
 type Group<K> = K extends `${infer G}.${string}` ? G : never;
@@ -166,7 +166,7 @@ export class EngineClient {
   }
 
   /** Polls an operation until it ends, reporting progress; a failed operation becomes its typed error. */
-  async wait(op: OperationView, onProgress?: (op: OperationView) => void, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<OperationView> {
+  async wait<T>(op: OperationOf<T>, onProgress?: (op: OperationOf<T>) => void, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<OperationOf<T>> {
     const deadline = Date.now() + (opts.timeoutMs ?? 24 * 3600 * 1000);
     let cur = op;
     onProgress?.(cur);
@@ -175,7 +175,8 @@ export class EngineClient {
         if (opts.signal?.aborted) throw new CloudletError('CANCELLED', 'aborted');
         if (Date.now() > deadline) throw new CloudletError('CANCELLED', `operation ${cur.id} did not finish in time (still in phase ${cur.phase})`);
         // The engine holds each poll up to a second, answering at once when the operation ends.
-        cur = await this.operations.get(cur.id, { wait: 1 }, { signal: opts.signal });
+        // The same operation, polled: its result has the type the route that started it declares.
+        cur = (await this.operations.get(cur.id, { wait: 1 }, { signal: opts.signal })) as OperationOf<T>;
         onProgress?.(cur);
       }
     } catch (e) {

@@ -83,6 +83,10 @@ function operation(name: RouteName, r: RouteSpec, t: SchemaTable): Json {
   if (r.kind === 'download') op.responses = { [String(r.status)]: success, '206': { ...success, description: 'The requested range' } };
   else op.responses = { [String(r.status)]: success };
   Object.assign(op.responses as Json, errorResponses(r.errors ?? []));
+  if (r.result) {
+    op['x-operation-result'] = t.ref(r.result);
+    op.description = `${String(op.description)} Once the operation succeeds, its \`result\` is the \`x-operation-result\` schema.`;
+  }
   const sec = security(r);
   if (sec) op.security = sec;
   return op;

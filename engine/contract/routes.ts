@@ -36,6 +36,8 @@ export interface RouteSpec {
   readonly status: 200 | 201 | 202;
   /** The JSON answer on success (json and upload routes). */
   readonly response?: TSchema;
+  /** For a route that starts an operation: what its `result` is once it succeeds. */
+  readonly result?: TSchema;
   readonly errors?: readonly ErrorCode[];
 }
 
@@ -58,6 +60,7 @@ export const ROUTES = {
     status: 202,
     body: S.ImportBase,
     response: S.Accepted,
+    result: S.BaseResult,
     errors: ['NOT_FOUND', 'CONFLICT'],
   }),
   'bases.archive': ok({ method: 'GET', path: '/v1/bases/:id/archive', summary: 'The base as a tar archive', kind: 'download', media: 'application/x-tar', status: 200, errors: ['NOT_FOUND'] }),
@@ -79,6 +82,7 @@ export const ROUTES = {
     status: 202,
     body: S.ImportOverlay,
     response: S.Accepted,
+    result: S.OverlayResult,
     errors: ['NOT_FOUND', 'CONFLICT'],
   }),
   'overlays.upload': ok({
@@ -118,6 +122,7 @@ export const ROUTES = {
     status: 202,
     body: S.CreateInstance,
     response: S.Accepted,
+    result: S.InstanceResult,
     errors: ['NOT_FOUND', 'CONFLICT'],
   }),
   'instances.get': ok({ method: 'GET', path: '/v1/instances/:id', summary: 'One instance, by id or name', status: 200, response: S.InstanceDetail, errors: ['NOT_FOUND'] }),
@@ -177,6 +182,7 @@ export const ROUTES = {
     status: 202,
     body: S.StartHandoff,
     response: S.Accepted,
+    result: S.HandoffInResult,
     errors: ['CONFLICT'],
   }),
   'handoffs.confirm': ok({

@@ -118,6 +118,35 @@ export const Operation = Type.Object(
   { $id: 'Operation' },
 );
 
+// ---- what a succeeded operation's `result` holds, by the operation's kind ----
+
+export const BaseResult = Type.Object({ base: Base, cached: Type.Optional(Type.Boolean({ description: 'the cloudlet had the base already' })) }, { $id: 'BaseResult' });
+export const OverlayResult = Type.Object({ overlay: Overlay, cached: Type.Optional(Type.Boolean({ description: 'the cloudlet had the overlay already' })) }, { $id: 'OverlayResult' });
+export const InstanceResult = Type.Object({ instance: InstanceDetail }, { $id: 'InstanceResult' });
+export const HandoffInResult = Type.Object(
+  {
+    instance: InstanceDetail,
+    from: Type.Object({ id: Type.String(), name: Type.String() }),
+    bytesReceived: Type.Number(),
+    downtimeMs: Type.Union([Type.Number(), Type.Null()], { description: 'from the guest pausing at the source to it running here' }),
+    source: Type.Unknown({ description: 'the source’s own counts (its end record, engine/handoff/PROTOCOL.md)' }),
+  },
+  { $id: 'HandoffInResult' },
+);
+export const HandoffOutResult = Type.Object({ handedOff: Type.String(), to: Type.Union([Type.String(), Type.Null()]), stats: Type.Unknown() }, { $id: 'HandoffOutResult' });
+
+/** The result of each kind of operation, once it has succeeded. */
+export const RESULTS = {
+  'import-base': BaseResult,
+  'import-base-disk': BaseResult,
+  'create-base': BaseResult,
+  'import-overlay': OverlayResult,
+  'create-overlay': OverlayResult,
+  synthesize: InstanceResult,
+  'handoff-in': HandoffInResult,
+  'handoff-out': HandoffOutResult,
+} as const;
+
 export const Accepted = Type.Object({ operation: Operation }, { $id: 'Accepted', description: 'A long job started (or found again by its requestId): poll the operation.' });
 export const Deleted = Type.Object({ deleted: Type.String() });
 
@@ -242,3 +271,6 @@ export type HandoffSourceSpec = Static<typeof HandoffSource>;
 export type PowerRequest = Static<typeof PowerRequest>;
 export type StartHandoffRequest = Static<typeof StartHandoff>;
 export type AnySchema = TSchema;
+export type OperationKind = keyof typeof RESULTS;
+/** An operation whose result, once it succeeds, is a T. */
+export type OperationOf<T> = Omit<OperationRecord, 'result'> & { result?: T };

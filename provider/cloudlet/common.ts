@@ -35,11 +35,11 @@ export function ms(d: string): number {
   return parseDuration(d)!;
 }
 
-export const cloudletAttr: AttributeSchema = {
+export const cloudletAttr = {
   type: 'string',
   computed: true,
   description: 'Id of the cloudlet (engine state directory) the object lives on: its placement.',
-};
+} as const satisfies AttributeSchema;
 
 export function str(o: Obj, k: string): string | null {
   const v = o[k];
@@ -57,4 +57,11 @@ export function engineSource(s: string): string {
 
 export function isUrl(s: string): boolean {
   return /^(https?|file):\/\//.test(s);
+}
+
+/** A copy of `o` without key `k`, typed as such (schemas built from shared attribute sets keep their types). */
+export function without<T extends object, K extends keyof T>(o: T, k: K): Omit<T, K> {
+  const copy = { ...o };
+  delete copy[k];
+  return copy;
 }

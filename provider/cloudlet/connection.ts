@@ -3,8 +3,8 @@
 // turned into diagnostics that say what to do, and one instance listing shared by many reads during a plan.
 
 import { CloudletError, errorInfo } from '../../engine/errors';
-import { EngineClient, OperationView } from '../../engine/client/client';
-import { BaseRecord, InstanceDetailRecord, InstanceRecord, OverlayViewRecord } from '../../engine/contract/schemas';
+import { EngineClient } from '../../engine/client/client';
+import { BaseRecord, InstanceDetailRecord, InstanceRecord, OperationOf, OverlayViewRecord } from '../../engine/contract/schemas';
 import { DiagnosticError, PathStep, error, fail } from '../protocol/diagnostics';
 import { log } from '../protocol/log';
 
@@ -88,7 +88,7 @@ export class Cloudlet {
   }
 
   /** Starts an operation and waits for it, logging progress; the context's signal cancels it on the engine. */
-  async operation(what: string, start: (api: EngineClient) => Promise<{ operation: OperationView }>, signal: AbortSignal): Promise<OperationView> {
+  async operation<T>(what: string, start: (api: EngineClient) => Promise<{ operation: OperationOf<T> }>, signal: AbortSignal): Promise<OperationOf<T> & { result: T }> {
     // Not abortable: the engine answers at once with the operation it started, and an abort in between
     // would leave that operation running with no one knowing its id. Cancellation happens in wait().
     const { operation } = await this.call(what, start, { changes: true });
@@ -109,7 +109,8 @@ export class Cloudlet {
         { signal },
       );
       log('info', `${what}: done`, { operation: done.id, timings: done.timings });
-      return done;
+      // wait() returns only succeeded operations, and a succeeded operation has its result.
+      return done as OperationOf<T> & { result: T };
     } catch (e) {
       if (signal.aborted) {
         // wait() has cancelled the operation on the engine.

@@ -9,9 +9,9 @@ import type { EngineInfo } from '../../engine/contract/schemas';
 import { CloudletError } from '../../engine/errors';
 import { Diagnostic, error, fail } from '../protocol/diagnostics';
 import { log } from '../protocol/log';
-import { Obj, ProviderDefinition } from '../framework/server';
+import { BlockSchema } from '../framework/schema';
+import { ProviderDefinition, defineProvider } from '../framework/server';
 import { Cloudlet, engineDiagnostic } from './connection';
-import { str } from './common';
 import { baseVmResource } from './resources/base-vm';
 import { overlayResource } from './resources/overlay';
 import { customizationResource } from './resources/customization';
@@ -24,71 +24,70 @@ export const ENDPOINT_ENV = 'CLOUDLET_ENDPOINT';
 
 const ENDPOINT_RE = /^(unix:\/.+|https?:\/\/[^/\s]+\/?)$/;
 
-export function cloudletProvider(): ProviderDefinition<Cloudlet> {
-  return {
-    schema: {
-      version: 0,
+const schema = {
+  description: 'Manages base VMs, VM overlays and synthesized VM instances on a cloudlet engine.',
+  attributes: {
+    endpoint: {
+      type: 'string',
+      optional: true,
+      description: `The engine API: \`unix:/path/engine.sock\`, \`http://host:port\` or \`https://host:port\`. Default: the \`${ENDPOINT_ENV}\` environment variable, else the local embedded engine for \`state_dir\`, started in the background when it is not running.`,
+      validate: (v) => (typeof v === 'string' && ENDPOINT_RE.test(v) ? undefined : `expected unix:/PATH, http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(v)}`),
+    },
+    state_dir: {
+      type: 'string',
+      optional: true,
+      description:
+        'State directory of the local embedded engine, used when no endpoint is set (it takes precedence over `CLOUDLET_ENDPOINT`). Default: `$CLOUDLET_STATE_DIR`, else `$XDG_DATA_HOME/cloudlet`, else `~/.local/share/cloudlet`.',
+    },
+    token: {
+      type: 'string',
+      optional: true,
+      sensitive: true,
+      description: `API token of a remote engine. Default: the \`${TOKEN_ENV}\` environment variable. The local embedded engine's token is read from its state directory.`,
+    },
+    ca_cert: {
+      type: 'string',
+      optional: true,
+      description: "PEM of the certificate authority that signed an https engine's certificate, if it is not in the system store.",
+    },
+  },
+  blocks: {
+    peer: {
+      nesting: 'list',
       block: {
-        description: 'Manages base VMs, VM overlays and synthesized VM instances on a cloudlet engine.',
+        description:
+          "Another cloudlet this one may take instances from (handoff): when an instance's state says it runs on a peer, this configuration reads it there and moves it here on apply. Give `endpoint` and `token`, or `state_dir` for a local engine on this host.",
         attributes: {
+          name: { type: 'string', required: true, description: 'Name the peer is known by in this configuration.' },
           endpoint: {
             type: 'string',
             optional: true,
-            description: `The engine API: \`unix:/path/engine.sock\`, \`http://host:port\` or \`https://host:port\`. Default: the \`${ENDPOINT_ENV}\` environment variable, else the local embedded engine for \`state_dir\`, started in the background when it is not running.`,
-            validate: (v) => (typeof v === 'string' && ENDPOINT_RE.test(v) ? undefined : `expected unix:/PATH, http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(v)}`),
+            description: "The peer engine API endpoint (`https://host:port`, `http://host:port` or `unix:/path`), as this provider and this cloudlet's engine can reach it.",
           },
-          state_dir: {
-            type: 'string',
-            optional: true,
-            description:
-              'State directory of the local embedded engine, used when no endpoint is set (it takes precedence over `CLOUDLET_ENDPOINT`). Default: `$CLOUDLET_STATE_DIR`, else `$XDG_DATA_HOME/cloudlet`, else `~/.local/share/cloudlet`.',
-          },
+          state_dir: { type: 'string', optional: true, description: 'State directory of a local embedded engine on this host (instead of `endpoint`; its token is read from there).' },
           token: {
             type: 'string',
             optional: true,
             sensitive: true,
-            description: `API token of a remote engine. Default: the \`${TOKEN_ENV}\` environment variable. The local embedded engine's token is read from its state directory.`,
+            description:
+              "API token of the peer engine. Used only to ask the peer for a short-lived handoff token for the one instance being moved; the peer token itself is not sent to this cloudlet's engine nor stored in state.",
           },
-          ca_cert: {
-            type: 'string',
-            optional: true,
-            description: "PEM of the certificate authority that signed an https engine's certificate, if it is not in the system store.",
-          },
-        },
-        blocks: {
-          peer: {
-            nesting: 'list',
-            block: {
-              description:
-                "Another cloudlet this one may take instances from (handoff): when an instance's state says it runs on a peer, this configuration reads it there and moves it here on apply. Give `endpoint` and `token`, or `state_dir` for a local engine on this host.",
-              attributes: {
-                name: { type: 'string', required: true, description: 'Name the peer is known by in this configuration.' },
-                endpoint: {
-                  type: 'string',
-                  optional: true,
-                  description: "The peer engine API endpoint (`https://host:port`, `http://host:port` or `unix:/path`), as this provider and this cloudlet's engine can reach it.",
-                },
-                state_dir: { type: 'string', optional: true, description: 'State directory of a local embedded engine on this host (instead of `endpoint`; its token is read from there).' },
-                token: {
-                  type: 'string',
-                  optional: true,
-                  sensitive: true,
-                  description:
-                    "API token of the peer engine. Used only to ask the peer for a short-lived handoff token for the one instance being moved; the peer token itself is not sent to this cloudlet's engine nor stored in state.",
-                },
-                ca_cert: { type: 'string', optional: true, description: "PEM of the CA for the peer's certificate." },
-              },
-            },
-          },
+          ca_cert: { type: 'string', optional: true, description: "PEM of the CA for the peer's certificate." },
         },
       },
     },
-    validate(config: Obj): Diagnostic[] {
+  },
+} satisfies BlockSchema;
+
+export function cloudletProvider(): ProviderDefinition<Cloudlet> {
+  return defineProvider<Cloudlet, typeof schema>({
+    schema: { version: 0, block: schema },
+    validate(config) {
       const out: Diagnostic[] = [];
       if (typeof config.endpoint === 'string' && typeof config.state_dir === 'string') {
         out.push(error('Conflicting provider settings', '`state_dir` selects the local embedded engine; it cannot be combined with `endpoint`.', ['state_dir']));
       }
-      const peers = Array.isArray(config.peer) ? (config.peer as Obj[]) : [];
+      const peers = Array.isArray(config.peer) ? config.peer : [];
       const seen = new Set<string>();
       peers.forEach((p, i) => {
         if (typeof p.name === 'string') {
@@ -105,18 +104,18 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
       });
       return out;
     },
-    async configure(config: Obj, terraformVersion: string, signal: AbortSignal): Promise<Cloudlet> {
+    async configure(config, terraformVersion, signal) {
       // Loaded here, not at start-up: the HTTP client is most of the provider's load time, and Terraform
       // starts provider processes that only answer schema questions.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { EngineClient, connectLocal, defaultStateDir } = require('../../engine/client/client') as typeof import('../../engine/client/client');
       // Configuration beats the environment: a configured state_dir means the local engine even if
       // CLOUDLET_ENDPOINT is set.
-      const endpoint = str(config, 'endpoint') ?? (str(config, 'state_dir') === null ? process.env[ENDPOINT_ENV] || null : null);
+      const endpoint = config.endpoint ?? (config.state_dir === null ? process.env[ENDPOINT_ENV] || null : null);
       let client: EngineClient;
       let shown: string;
       if (endpoint) {
-        const token = str(config, 'token') ?? process.env[TOKEN_ENV] ?? '';
+        const token = config.token ?? process.env[TOKEN_ENV] ?? '';
         if (token === '') {
           fail(
             'Missing token',
@@ -125,13 +124,13 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
           );
         }
         try {
-          client = new EngineClient({ endpoint, token, ca: str(config, 'ca_cert') ?? undefined });
+          client = new EngineClient({ endpoint, token, ca: config.ca_cert ?? undefined });
         } catch (e) {
           fail('Invalid value for endpoint', (e as Error).message, ['endpoint']);
         }
         shown = endpoint;
       } else {
-        const stateDir = path.resolve(str(config, 'state_dir') ?? defaultStateDir());
+        const stateDir = path.resolve(config.state_dir ?? defaultStateDir());
         try {
           const local = await connectLocal(stateDir, { signal });
           client = new EngineClient({ endpoint: local.endpoint, token: local.token });
@@ -158,16 +157,16 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
         fail('Engine too old', `The engine at ${shown} does not report a cloudlet id; upgrade it to the version this provider came with.`, endpoint ? ['endpoint'] : undefined);
       }
       log('info', 'configured', { endpoint: shown, cloudlet: info.cloudlet.id, engine_version: info.engine?.version, terraform_version: terraformVersion });
-      const peers = (Array.isArray(config.peer) ? (config.peer as Obj[]) : []).map((p) => ({
-        name: String(p.name),
-        endpoint: str(p, 'endpoint') ?? undefined,
-        stateDir: str(p, 'state_dir') !== null ? path.resolve(str(p, 'state_dir')!) : undefined,
-        token: str(p, 'token') ?? undefined,
-        ca: str(p, 'ca_cert') ?? undefined,
+      const peers = (config.peer ?? []).map((p) => ({
+        name: p.name,
+        endpoint: p.endpoint ?? undefined,
+        stateDir: p.state_dir !== null ? path.resolve(p.state_dir) : undefined,
+        token: p.token ?? undefined,
+        ca: p.ca_cert ?? undefined,
       }));
       return new Cloudlet(client, shown, info.cloudlet.id, info.cloudlet.name, peers);
     },
     resources: [baseVmResource, overlayResource, customizationResource, instanceResource],
     dataSources: [engineDataSource, baseVmDataSource],
-  };
+  });
 }

@@ -2,7 +2,7 @@
 // `terraform providers schema` shows and cdktf generates bindings from) and the cty object type values of
 // that schema have (what the msgpack codec needs).
 
-import { CtyType, CtyValue, isUnknown, typeToJson } from '../protocol/cty';
+import { CtyType, CtyValue, Unknown, isUnknown, typeToJson } from '../protocol/cty';
 import { Diagnostic } from '../protocol/diagnostics';
 
 export interface AttributeSchema {
@@ -44,6 +44,52 @@ export interface VersionedSchema {
   version: number;
   block: BlockSchema;
 }
+
+// ---- typed models: a resource's values as TypeScript sees them, derived from its schema declaration ----
+// A schema declared `satisfies BlockSchema` keeps its literal types, so `ModelOf<typeof schema>` knows that
+// `name` is a required string and `vcpus` an optional number: resources read `state.name`, not `str(state, 'name')`.
+
+/** The TypeScript type of a known value of a cty type. */
+export type ValueOf<T> = T extends 'string'
+  ? string
+  : T extends 'number'
+    ? number
+    : T extends 'bool'
+      ? boolean
+      : T extends { list: infer E } | { set: infer E }
+        ? ValueOf<E>[]
+        : T extends { map: infer E }
+          ? Record<string, ValueOf<E>>
+          : T extends { object: infer O }
+            ? { [K in keyof O]: ValueOf<O[K]> | null }
+            : CtyValue;
+
+type AttrsOf<B> = B extends { attributes: infer A } ? A : never;
+type BlocksOf<B> = B extends { blocks: infer N } ? N : Record<never, never>;
+type NestedValue<N, Wrap> = N extends { nesting: infer M } ? (M extends 'list' | 'set' ? Wrap[] : M extends 'map' ? Record<string, Wrap> : Wrap) | null : never;
+type Nested<N> = N extends { block: infer I } ? NestedValue<N, ModelOf<I>> : never;
+type NestedMaybe<N> = N extends { block: infer I } ? NestedValue<N, ConfigOf<I>> | Unknown : never;
+
+/** Stored state (and a configuration at apply): every value known; those not required may be null. */
+export type ModelOf<B> = {
+  [K in keyof AttrsOf<B>]: AttrsOf<B>[K] extends { required: true } ? ValueOf<AttrsOf<B>[K]['type' & keyof AttrsOf<B>[K]]> : ValueOf<AttrsOf<B>[K]['type' & keyof AttrsOf<B>[K]]> | null;
+} & {
+  [K in keyof BlocksOf<B>]: Nested<BlocksOf<B>[K]>;
+};
+
+/** The planned state at apply: what the configuration sets (or a default gives) is known; other computed values may still be unknown. */
+export type PlannedOf<B> = {
+  [K in keyof ModelOf<B>]: K extends keyof AttrsOf<B>
+    ? AttrsOf<B>[K] extends { computed: true }
+      ? AttrsOf<B>[K] extends { default: unknown }
+        ? ModelOf<B>[K]
+        : ModelOf<B>[K] | Unknown
+      : ModelOf<B>[K]
+    : ModelOf<B>[K];
+};
+
+/** A configuration or plan during planning: anything may still be unknown. */
+export type ConfigOf<B> = { [K in keyof AttrsOf<B>]: ModelOf<B>[K & keyof ModelOf<B>] | Unknown } & { [K in keyof BlocksOf<B>]: NestedMaybe<BlocksOf<B>[K]> };
 
 const blockTypes = new WeakMap<BlockSchema, CtyType>();
 

@@ -9,7 +9,7 @@ import { Diagnostic, DiagnosticError, PathStep, attributePathMessage, diagnostic
 import { log } from '../protocol/log';
 import { Outgoing, ProviderHandlers } from '../protocol/plugin-server';
 import type * as tf from '../protocol/tfplugin6';
-import { BlockSchema, VersionedSchema, blockType, schemaMessage, validateAttributes } from './schema';
+import { BlockSchema, ConfigOf, ModelOf, PlannedOf, VersionedSchema, blockType, schemaMessage, validateAttributes } from './schema';
 
 export type Obj = Record<string, CtyValue>;
 
@@ -57,6 +57,68 @@ export interface DataSourceType<P> {
   schema: VersionedSchema;
   validate?(config: Obj): Diagnostic[];
   read(ctx: CallContext<P>, config: Obj): Promise<Obj>;
+}
+
+// ---- typed definitions: what resources write. The framework decodes every value against the resource's own
+// schema, so a value has the shape its schema's model type (schema.ts) says; `defineResource` and
+// `defineDataSource` state that once, here, instead of every resource reading values by string key.
+
+/** Planning, as a resource with schema block B sees it. */
+export interface TypedPlanContext<B> {
+  prior: ModelOf<B> | null;
+  config: ConfigOf<B>;
+  /** Edit in place. */
+  planned: ConfigOf<B>;
+  requiresReplace: PathStep[][];
+  diagnostics: Diagnostic[];
+}
+
+export interface TypedResource<P, B extends BlockSchema> {
+  typeName: string;
+  schema: { version: number; block: B };
+  timeouts?: ResourceType<P>['timeouts'];
+  validate?(config: ConfigOf<B>): Diagnostic[];
+  modifyPlan?(p: TypedPlanContext<B>, provider: P): Promise<void> | void;
+  /** Returns the computed attributes (anything else returned is ignored where the plan already knows it). */
+  create(ctx: CallContext<P>, planned: PlannedOf<B>, config: ModelOf<B>): Promise<Partial<ModelOf<B>>>;
+  read(ctx: CallContext<P>, state: ModelOf<B>): Promise<Partial<ModelOf<B>> | null>;
+  update?(ctx: CallContext<P>, prior: ModelOf<B>, planned: PlannedOf<B>, config: ModelOf<B>): Promise<Partial<ModelOf<B>>>;
+  delete(ctx: CallContext<P>, state: ModelOf<B>): Promise<void>;
+  importState(ctx: CallContext<P>, id: string): Promise<Partial<ModelOf<B>>>;
+  upgraders?: ResourceType<P>['upgraders'];
+}
+
+export interface TypedDataSource<P, B extends BlockSchema> {
+  typeName: string;
+  schema: { version: number; block: B };
+  validate?(config: ConfigOf<B>): Diagnostic[];
+  read(ctx: CallContext<P>, config: ModelOf<B>): Promise<Partial<ModelOf<B>>>;
+}
+
+/** A resource written against its schema's model types, as the framework runs it. */
+export function defineResource<P, B extends BlockSchema>(r: TypedResource<P, B>): ResourceType<P> {
+  // The framework only hands a resource values decoded against r.schema, which is what the model types describe.
+  return r as unknown as ResourceType<P>;
+}
+
+/** A data source written against its schema's model types, as the framework runs it. */
+export function defineDataSource<P, B extends BlockSchema>(d: TypedDataSource<P, B>): DataSourceType<P> {
+  return d as unknown as DataSourceType<P>;
+}
+
+export interface TypedProviderDefinition<P, B extends BlockSchema> {
+  schema: { version: number; block: B };
+  validate?(config: ConfigOf<B>): Diagnostic[];
+  configure(config: ModelOf<B>, terraformVersion: string, signal: AbortSignal): Promise<P>;
+  resources: ResourceType<P>[];
+  dataSources: DataSourceType<P>[];
+}
+
+/** A provider configuration written against its schema's model type, as the framework runs it. */
+export function defineProvider<P, B extends BlockSchema>(d: TypedProviderDefinition<P, B>): ProviderDefinition<P> {
+  // As for resources: configure is only handed values decoded against d.schema.
+  const erased: unknown = d;
+  return erased as ProviderDefinition<P>;
 }
 
 export interface ProviderDefinition<P> {
@@ -361,7 +423,8 @@ export class ProviderServer<P> {
       return { diagnostics: diagnosticsOf(e, 'Could not apply the change').map(diagnosticMessage) };
     }
     const priv = req.planned_private;
-    const what = `${r.typeName}${(planned ?? prior)?.name ? ` "${String((planned ?? prior)!.name)}"` : ''}`;
+    const shownName = (planned ?? prior)?.name;
+    const what = `${r.typeName}${typeof shownName === 'string' && shownName !== '' ? ` "${shownName}"` : ''}`;
     try {
       if (planned === null) {
         await r.delete(this.context(prior, r, 'delete'), prior!);

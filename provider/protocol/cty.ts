@@ -105,7 +105,7 @@ export function typeToJson(t: CtyType): unknown {
       return ['tuple', (t as { tuple: CtyType[] }).tuple.map(typeToJson)];
     case 'object': {
       const o = t as { object: Record<string, CtyType>; optional?: string[] };
-      const attributes: Record<string, unknown> = Object.create(null);
+      const attributes = Object.create(null) as Record<string, unknown>;
       for (const name of sortedNames(Object.keys(o.object))) attributes[name] = typeToJson(o.object[name]);
       const optional = o.optional ?? [];
       for (const name of optional) if (!hasOwn(o.object, name)) throw new Error(`optional attribute ${JSON.stringify(name)} is not an attribute of the object type`);
@@ -158,32 +158,34 @@ function typeFromJsonAt(j: unknown, where: string, depth: number): CtyType {
     return fail(`unknown primitive type ${JSON.stringify(j)}`);
   }
   if (!Array.isArray(j)) return fail(`expected a type name or a [kind, ...] array, got ${describeJson(j)}`);
-  const kind = j[0];
+  // Array.isArray narrows to any[]: read the elements as the unknowns they are.
+  const parts = j as unknown[];
+  const kind = parts[0];
   if (typeof kind !== 'string') return fail('the first element of a complex type must be its kind name');
   const arity = (n: number, m = n) => {
-    if (j.length < n || j.length > m) fail(`${JSON.stringify(kind)} takes ${n === m ? n : `${n} or ${m}`} elements, got ${j.length}`);
+    if (parts.length < n || parts.length > m) fail(`${JSON.stringify(kind)} takes ${n === m ? n : `${n} or ${m}`} elements, got ${parts.length}`);
   };
   switch (kind) {
     case 'list':
     case 'set':
     case 'map': {
       arity(2);
-      const inner = typeFromJsonAt(j[1], `${where}[1]`, depth + 1);
+      const inner = typeFromJsonAt(parts[1], `${where}[1]`, depth + 1);
       return kind === 'list' ? { list: inner } : kind === 'set' ? { set: inner } : { map: inner };
     }
     case 'tuple': {
       arity(2);
-      if (!Array.isArray(j[1])) return fail(`tuple element types must be an array, got ${describeJson(j[1])}`);
-      return { tuple: j[1].map((e: unknown, i: number) => typeFromJsonAt(e, `${where}[1][${i}]`, depth + 1)) };
+      if (!Array.isArray(parts[1])) return fail(`tuple element types must be an array, got ${describeJson(parts[1])}`);
+      return { tuple: parts[1].map((e: unknown, i: number) => typeFromJsonAt(e, `${where}[1][${i}]`, depth + 1)) };
     }
     case 'object': {
       arity(2, 3);
-      const attrs = j[1];
+      const attrs = parts[1];
       if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) return fail(`object attribute types must be a JSON object, got ${describeJson(attrs)}`);
-      const object: Record<string, CtyType> = Object.create(null);
+      const object = Object.create(null) as Record<string, CtyType>;
       for (const name of Object.keys(attrs)) object[name] = typeFromJsonAt((attrs as Record<string, unknown>)[name], `${where}[1][${JSON.stringify(name)}]`, depth + 1);
-      if (j.length === 2) return { object };
-      const optional = j[2];
+      if (parts.length === 2) return { object };
+      const optional = parts[2];
       if (!Array.isArray(optional) || !optional.every((n) => typeof n === 'string')) return fail('optional attributes must be an array of attribute names');
       for (const name of optional) if (!hasOwn(object, name)) fail(`optional attribute ${JSON.stringify(name)} is not an attribute of the object`);
       return optional.length > 0 ? { object, optional: [...new Set(optional)] } : { object };
@@ -256,7 +258,7 @@ function impliedTypeAt(v: CtyValue, path: CtyPathStep[]): CtyType {
   }
   if (Array.isArray(v)) return { tuple: v.map((e, i) => impliedTypeAt(e, [...path, { index: i }])) };
   assertPlainObject(v, path);
-  const object: Record<string, CtyType> = Object.create(null);
+  const object = Object.create(null) as Record<string, CtyType>;
   for (const k of Object.keys(v)) object[k] = impliedTypeAt(v[k], [...path, { attribute: k }]);
   return { object };
 }
@@ -274,8 +276,8 @@ function describeValue(v: unknown): string {
 }
 
 function assertPlainObject(v: object, path: CtyPathStep[]): asserts v is { [k: string]: CtyValue } {
-  const proto = Object.getPrototypeOf(v);
-  if (proto !== null && proto !== Object.prototype) throw new CtyPathError(path, `expected a plain object, got an instance of ${proto?.constructor?.name ?? 'a class'}`);
+  const proto = Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null;
+  if (proto !== null && proto !== Object.prototype) throw new CtyPathError(path, `expected a plain object, got an instance of ${proto.constructor?.name ?? 'a class'}`);
 }
 
 /** Attribute names of an object type, in go-cty's wire order. */
@@ -578,7 +580,7 @@ class MsgpackDecoder {
         if (got !== 'map') this.mismatch('map', got);
         const count = r.readMapHeader();
         const et = elementType(type);
-        const out: { [k: string]: CtyValue } = Object.create(null);
+        const out = Object.create(null) as { [k: string]: CtyValue };
         for (let i = 0; i < count; i++) {
           const key = this.key('map keys');
           if (hasOwn(out, key)) this.fail(`duplicate map key ${JSON.stringify(key)}`);
@@ -590,7 +592,7 @@ class MsgpackDecoder {
         if (got !== 'map') this.mismatch('object', got);
         const attrs = (type as { object: Record<string, CtyType> }).object;
         const count = r.readMapHeader();
-        const out: { [k: string]: CtyValue } = Object.create(null);
+        const out = Object.create(null) as { [k: string]: CtyValue };
         for (const name of attributeNames(type)) out[name] = null;
         const seen = new Set<string>();
         for (let i = 0; i < count; i++) {
@@ -766,7 +768,7 @@ function toJson(value: CtyValue, type: CtyType, path: CtyPathStep[], depth: numb
     const t = value instanceof Dynamic ? value.type : impliedTypeAt(value, path);
     const inner = value instanceof Dynamic ? value.value : value;
     if (t === 'dynamic') return toJson(inner, 'dynamic', path, depth + 1);
-    const out: Record<string, unknown> = Object.create(null);
+    const out = Object.create(null) as Record<string, unknown>;
     out.value = toJson(inner, t, path, depth + 1);
     out.type = typeToJson(t);
     return out;
@@ -782,7 +784,7 @@ function toJson(value: CtyValue, type: CtyType, path: CtyPathStep[], depth: numb
     case 'bool':
       return value;
     case 'number':
-      if (!Number.isFinite(value)) throw new CtyPathError(path, `${value} cannot be written as JSON`);
+      if (!Number.isFinite(value)) throw new CtyPathError(path, `${Number(value)} cannot be written as JSON`);
       return value;
     case 'list':
     case 'set':
@@ -791,14 +793,14 @@ function toJson(value: CtyValue, type: CtyType, path: CtyPathStep[], depth: numb
       return (value as CtyValue[]).map((item, i) => toJson(item, (type as { tuple: CtyType[] }).tuple[i], [...path, { index: i }], depth + 1));
     case 'map': {
       const entries = value as { [k: string]: CtyValue };
-      const out: Record<string, unknown> = Object.create(null);
+      const out = Object.create(null) as Record<string, unknown>;
       for (const k of sortedNames(Object.keys(entries))) out[k] = toJson(entries[k], elementType(type), [...path, { key: k }], depth + 1);
       return out;
     }
     case 'object': {
       const attrs = (type as { object: Record<string, CtyType> }).object;
       const object = value as { [k: string]: CtyValue };
-      const out: Record<string, unknown> = Object.create(null);
+      const out = Object.create(null) as Record<string, unknown>;
       for (const name of attributeNames(type)) out[name] = toJson(attributeOf(object, name), attrs[name], [...path, { attribute: name }], depth + 1);
       return out;
     }
@@ -880,7 +882,7 @@ function fromJson(j: unknown, type: CtyType, path: CtyPathStep[], depth: number)
     case 'map': {
       if (typeof j !== 'object' || Array.isArray(j)) return fail('map');
       const o = j as Record<string, unknown>;
-      const out: { [k: string]: CtyValue } = Object.create(null);
+      const out = Object.create(null) as { [k: string]: CtyValue };
       for (const k of Object.keys(o)) out[k] = fromJson(o[k], elementType(type), [...path, { key: k }], depth + 1);
       return out;
     }
@@ -889,7 +891,7 @@ function fromJson(j: unknown, type: CtyType, path: CtyPathStep[], depth: number)
       const attrs = (type as { object: Record<string, CtyType> }).object;
       const o = j as Record<string, unknown>;
       for (const k of Object.keys(o)) if (!hasOwn(attrs, k)) throw new CtyPathError(path, `unexpected attribute ${JSON.stringify(k)}`);
-      const out: { [k: string]: CtyValue } = Object.create(null);
+      const out = Object.create(null) as { [k: string]: CtyValue };
       for (const name of attributeNames(type)) out[name] = hasOwn(o, name) ? fromJson(o[name], attrs[name], [...path, { attribute: name }], depth + 1) : null;
       return out;
     }

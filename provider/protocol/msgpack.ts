@@ -477,12 +477,12 @@ export class MsgpackReader {
           const keyAt = this.pos;
           const key = this.readValueAt(maps, maxDepth, depth + 1);
           // Only primitive keys can be compared; a repeated one would make the map mean two things.
-          if (entries.has(key)) throw new MsgpackError(`duplicate map key ${JSON.stringify(String(key))}`, keyAt);
+          if (entries.has(key)) throw new MsgpackError(`duplicate map key ${JSON.stringify(typeof key === 'object' ? 'a non-primitive key' : String(key))}`, keyAt);
           if (typeof key !== 'string') allStringKeys = false;
           entries.set(key, this.readValueAt(maps, maxDepth, depth + 1));
         }
         if (maps === 'map' || !allStringKeys) return entries;
-        const object: { [key: string]: MsgpackValue } = Object.create(null);
+        const object = Object.create(null) as { [key: string]: MsgpackValue };
         for (const [key, value] of entries) object[key as string] = value;
         return object;
       }
@@ -747,8 +747,8 @@ function writeValue(w: MsgpackWriter, value: MsgpackValue, inProgress: Set<objec
       writeValue(w, v, inProgress);
     }
   } else {
-    const proto = Object.getPrototypeOf(value);
-    if (proto !== null && proto !== Object.prototype) throw new MsgpackError(`cannot encode an instance of ${proto?.constructor?.name ?? 'an unknown class'}`, w.length);
+    const proto = Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null;
+    if (proto !== null && proto !== Object.prototype) throw new MsgpackError(`cannot encode an instance of ${proto.constructor?.name ?? 'an unknown class'}`, w.length);
     const keys = Object.keys(value);
     w.writeMapHeader(keys.length);
     for (const k of keys) {

@@ -155,7 +155,7 @@ export async function servePlugin(handlers: ProviderHandlers, env: NodeJS.Proces
   });
   server.addService(services.health, {
     Check: (call: grpc.ServerUnaryCall<Message, Message>, cb: grpc.sendUnaryData<Message>) => {
-      const svc = String(call.request.service ?? '');
+      const svc = typeof call.request.service === 'string' ? call.request.service : '';
       cb(null, { status: svc === '' || svc === 'plugin' ? 'SERVING' : 'SERVICE_UNKNOWN' });
     },
     Watch: (call: grpc.ServerWritableStream<Message, Message>) => {

@@ -2,10 +2,10 @@
 // configuration can check capabilities or show the hypervisor it will run on.
 
 import { BlockSchema } from '../../framework/schema';
-import { CallContext, DataSourceType, Obj } from '../../framework/server';
+import { defineDataSource } from '../../framework/server';
 import { Cloudlet } from '../connection';
 
-const schema: BlockSchema = {
+const schema = {
   description: 'Facts about the cloudlet engine the provider is configured for.',
   attributes: {
     id: { type: 'string', computed: true, description: 'The cloudlet id.' },
@@ -24,12 +24,12 @@ const schema: BlockSchema = {
     disk_free_bytes: { type: 'number', computed: true, description: "Free space in the engine's state directory." },
     instances: { type: 'number', computed: true, description: 'Number of instances on the cloudlet.' },
   },
-};
+} satisfies BlockSchema;
 
-export const engineDataSource: DataSourceType<Cloudlet> = {
+export const engineDataSource = defineDataSource<Cloudlet, typeof schema>({
   typeName: 'cloudlet_engine',
   schema: { version: 0, block: schema },
-  async read(ctx: CallContext<Cloudlet>): Promise<Obj> {
+  async read(ctx) {
     const i = await ctx.provider.call('read engine info', (api) => api.engine.info({ signal: ctx.signal }), { signal: ctx.signal });
     const x = i.extensions;
     const extensions = [
@@ -55,4 +55,4 @@ export const engineDataSource: DataSourceType<Cloudlet> = {
       instances: i.counts.instances,
     };
   },
-};
+});

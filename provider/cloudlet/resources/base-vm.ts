@@ -4,9 +4,9 @@
 
 import { fail } from '../../protocol/diagnostics';
 import { BlockSchema } from '../../framework/schema';
-import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
+import { defineResource } from '../../framework/server';
 import { Cloudlet, EngineBase } from '../connection';
-import { cloudletAttr, engineSource, known, ms, str, timeoutsBlock, validHex64, validSource } from '../common';
+import { cloudletAttr, engineSource, known, ms, timeoutsBlock, validHex64, validSource } from '../common';
 
 export const baseAttributes = {
   name: { type: 'string', computed: true, description: "The base's name, as recorded in its archive." },
@@ -17,7 +17,7 @@ export const baseAttributes = {
   cpu_model: { type: 'string', computed: true, description: 'The guest CPU model the snapshot was taken with; pinned so snapshots restore on any cloudlet.' },
 } as const;
 
-const schema: BlockSchema = {
+const schema = {
   description: 'A base VM imported into the cloudlet from a base archive (a tar written by `cloudlet base export`). Overlays and instances build on it.',
   attributes: {
     id: { type: 'string', computed: true, description: 'The base id: SHA-256 content address of its disk and memory snapshot.' },
@@ -45,9 +45,10 @@ const schema: BlockSchema = {
     cloudlet: cloudletAttr,
   },
   blocks: { timeouts: timeoutsBlock(['create', 'delete'], { create: '30m', delete: '5m' }) },
-};
+} satisfies BlockSchema;
 
-export function baseState(b: EngineBase, cloudletId: string): Obj {
+/** The computed attributes of a base, shared with the cloudlet_base_vm data source. */
+export function baseState(b: EngineBase, cloudletId: string) {
   return {
     id: b.id,
     name: b.name,
@@ -60,12 +61,12 @@ export function baseState(b: EngineBase, cloudletId: string): Obj {
   };
 }
 
-export const baseVmResource: ResourceType<Cloudlet> = {
+export const baseVmResource = defineResource<Cloudlet, typeof schema>({
   typeName: 'cloudlet_base_vm',
   schema: { version: 0, block: schema },
   timeouts: { create: ms('30m'), delete: ms('5m') },
 
-  modifyPlan(p: PlanContext): void {
+  modifyPlan(p) {
     if (!p.prior) return;
     const pin = p.config.sha256;
     const sourceChanged = !known(p.config.source) || p.config.source !== p.prior.source;
@@ -76,27 +77,30 @@ export const baseVmResource: ResourceType<Cloudlet> = {
     }
   },
 
-  async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
+  async create(ctx, planned) {
     const c = ctx.provider;
-    const source = engineSource(str(planned, 'source')!);
-    const op = await c.operation(`import base VM from ${planned.source}`, (api) => api.bases.import({ source, sha256: str(planned, 'sha256') ?? undefined }), ctx.signal);
-    const b = (op.result as { base: EngineBase }).base;
+    const source = engineSource(planned.source);
+    const sha256 = planned.sha256 ?? undefined;
+    const op = await c.operation(`import base VM from ${planned.source}`, (api) => api.bases.import({ source, sha256 }), ctx.signal);
+    const b = op.result.base;
     return baseState(b, c.id);
   },
 
-  async read(ctx: CallContext<Cloudlet>, state: Obj): Promise<Obj | null> {
-    const b = await ctx.provider.find('read base VM', (api) => api.bases.get(String(state.id), { signal: ctx.signal }), { signal: ctx.signal });
+  async read(ctx, state) {
+    const id = state.id!;
+    const b = await ctx.provider.find('read base VM', (api) => api.bases.get(id, { signal: ctx.signal }), { signal: ctx.signal });
     return b ? baseState(b, ctx.provider.id) : null;
   },
 
-  async delete(ctx: CallContext<Cloudlet>, state: Obj): Promise<void> {
+  async delete(ctx, state) {
     if (state.keep_on_destroy === true) return;
-    await ctx.provider.find('delete base VM', (api) => api.bases.delete(String(state.id), { signal: ctx.signal }), { signal: ctx.signal, changes: true });
+    const id = state.id!;
+    await ctx.provider.find('delete base VM', (api) => api.bases.delete(id, { signal: ctx.signal }), { signal: ctx.signal, changes: true });
   },
 
-  async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
+  async importState(ctx, id) {
     const b = await ctx.provider.find('read base VM', (api) => api.bases.get(id, { signal: ctx.signal }), { signal: ctx.signal });
     if (!b) fail('Cannot import cloudlet_base_vm', `The cloudlet ${ctx.provider.id} has no base VM ${id}. \`cloudlet base list\` shows the ids it has.`);
     return { ...baseState(b, ctx.provider.id), source: b.source, sha256: b.id, keep_on_destroy: false };
   },
-};
+});

@@ -5,11 +5,11 @@
 import { fail } from '../../protocol/diagnostics';
 import { log } from '../../protocol/log';
 import { BlockSchema } from '../../framework/schema';
-import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
-import { Cloudlet, EngineInstance } from '../connection';
-import { cloudletAttr, known, ms, str, timeoutsBlock, validName, validRange } from '../common';
+import { defineResource } from '../../framework/server';
+import { Cloudlet } from '../connection';
+import { cloudletAttr, known, ms, timeoutsBlock, validName, validRange } from '../common';
 
-const schema: BlockSchema = {
+const schema = {
   description: 'A VM resumed from a base VM and customized by running commands in it; capture it with a `cloudlet_overlay` (`customization_id`).',
   attributes: {
     id: { type: 'string', computed: true, description: "The VM's instance id on the cloudlet." },
@@ -34,14 +34,14 @@ const schema: BlockSchema = {
     cloudlet: cloudletAttr,
   },
   blocks: { timeouts: timeoutsBlock(['create', 'delete'], { create: '30m', delete: '5m' }) },
-};
+} satisfies BlockSchema;
 
-export const customizationResource: ResourceType<Cloudlet> = {
+export const customizationResource = defineResource<Cloudlet, typeof schema>({
   typeName: 'cloudlet_customization',
   schema: { version: 0, block: schema },
   timeouts: { create: ms('30m'), delete: ms('5m') },
 
-  modifyPlan(p: PlanContext): void {
+  modifyPlan(p) {
     // An imported customization (outputs null marks one) has no record of the commands that made it:
     // adopting the configured list is a state-only change, not a reason to rebuild the VM.
     if (p.prior && p.prior.commands === null && p.prior.outputs === null && known(p.config.commands)) {
@@ -50,16 +50,16 @@ export const customizationResource: ResourceType<Cloudlet> = {
     }
   },
 
-  async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
+  async create(ctx, planned) {
     const c = ctx.provider;
-    const name = str(planned, 'name')!;
-    const baseId = String(planned.base_id);
+    const name = planned.name;
+    const baseId = planned.base_id;
     const op = await c.operation(`resume base for customization ${name}`, (api) => api.instances.create({ name, baseId }), ctx.signal);
-    const inst = (op.result as { instance: EngineInstance }).instance;
+    const inst = op.result.instance;
     const outputs: string[] = [];
     try {
-      const timeout = Number(planned.command_timeout_seconds ?? 300);
-      for (const [i, cmd] of ((planned.commands as string[] | null) ?? []).entries()) {
+      const timeout = planned.command_timeout_seconds ?? 300;
+      for (const [i, cmd] of (planned.commands ?? []).entries()) {
         log('info', `customization ${name}: command ${i + 1}`, { command: cmd.length > 200 ? `${cmd.slice(0, 200)}…` : cmd });
         const r = await c.call(`customization command ${i + 1}`, (api) => api.instances.exec(inst.id, { command: cmd, timeoutSeconds: timeout }, { signal: ctx.signal }), { signal: ctx.signal });
         if (r.code !== 0) {
@@ -74,18 +74,19 @@ export const customizationResource: ResourceType<Cloudlet> = {
     return { id: inst.id, outputs, state: inst.state, cloudlet: c.id };
   },
 
-  async read(ctx: CallContext<Cloudlet>, state: Obj): Promise<Obj | null> {
-    const i = await ctx.provider.instance(String(state.id), ctx.signal);
+  async read(ctx, state) {
+    const i = await ctx.provider.instance(state.id!, ctx.signal);
     return i ? { name: i.name, base_id: i.baseId, state: i.state, cloudlet: ctx.provider.id } : null;
   },
 
-  async delete(ctx: CallContext<Cloudlet>, state: Obj): Promise<void> {
-    await ctx.provider.find('delete customization VM', (api) => api.instances.delete(String(state.id), { signal: ctx.signal }), { signal: ctx.signal, changes: true });
+  async delete(ctx, state) {
+    const id = state.id!;
+    await ctx.provider.find('delete customization VM', (api) => api.instances.delete(id, { signal: ctx.signal }), { signal: ctx.signal, changes: true });
   },
 
-  async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
+  async importState(ctx, id) {
     const i = await ctx.provider.find('read instance', (api) => api.instances.get(id, { signal: ctx.signal }), { signal: ctx.signal });
     if (!i) fail('Cannot import cloudlet_customization', `The cloudlet ${ctx.provider.id} has no instance ${id}.`);
     return { id: i.id, name: i.name, base_id: i.baseId, commands: null, command_timeout_seconds: 300, outputs: null, state: i.state, cloudlet: ctx.provider.id };
   },
-};
+});

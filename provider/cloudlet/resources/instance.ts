@@ -8,16 +8,16 @@
 
 import { Diagnostic, DiagnosticError, error, fail } from '../../protocol/diagnostics';
 import { log } from '../../protocol/log';
-import { BlockSchema } from '../../framework/schema';
-import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
+import { BlockSchema, ConfigOf, ModelOf } from '../../framework/schema';
+import { CallContext, defineResource } from '../../framework/server';
 import { UNKNOWN } from '../../protocol/cty';
 import { PowerRequest } from '../../../engine/contract/schemas';
 import { Cloudlet, EngineBase, EngineInstance, EngineInstanceDetail } from '../connection';
-import { cloudletAttr, engineSource, known, ms, str, timeoutsBlock, validHex64, validName, validSource } from '../common';
+import { cloudletAttr, engineSource, ms, timeoutsBlock, validHex64, validName, validSource } from '../common';
 
 const POWER_STATES = ['running', 'paused', 'stopped'];
 
-const schema: BlockSchema = {
+const schema = {
   description: 'A VM instance synthesized from a base VM and a VM overlay: the overlay is applied to the base (while it downloads, for a URL) and the VM resumes from its memory snapshot.',
   attributes: {
     id: { type: 'string', computed: true, description: 'The instance id on the cloudlet.' },
@@ -81,9 +81,12 @@ const schema: BlockSchema = {
     timings: { type: { map: 'number' }, computed: true, description: 'Seconds spent in each phase of synthesis: `fetch` and `apply` (or `prepare` for the base alone), `restore`, and `total`.' },
   },
   blocks: { timeouts: timeoutsBlock(['create', 'update', 'delete'], { create: '30m', update: '10m', delete: '5m' }) },
-};
+} satisfies BlockSchema;
 
-function instanceState(i: EngineInstance & { controlSocket?: string }, c: Cloudlet, base: { vcpus: number; memoryMiB: number } | null): Obj {
+type Model = ModelOf<typeof schema>;
+type Config = ConfigOf<typeof schema>;
+
+function instanceState(i: EngineInstance & { controlSocket?: string }, c: Cloudlet, base: { vcpus: number; memoryMiB: number } | null) {
   return {
     id: i.id,
     name: i.name,
@@ -109,7 +112,7 @@ function sizesOf(base: EngineBase): [attr: 'vcpus' | 'memory_mib', have: number,
 }
 
 /** Configured sizes that differ from the base's snapshot (which an instance resumes from, so cannot change). */
-function sizeMismatches(base: EngineBase, values: Obj): Diagnostic[] {
+function sizeMismatches(base: EngineBase, values: Pick<Config, 'vcpus' | 'memory_mib'>): Diagnostic[] {
   return sizesOf(base)
     .filter(([attr, have]) => typeof values[attr] === 'number' && values[attr] !== have)
     .map(([attr, have, unit]) =>
@@ -124,7 +127,7 @@ function sizeMismatches(base: EngineBase, values: Obj): Diagnostic[] {
 type PowerState = PowerRequest['state'];
 
 /** The configured power state (the attribute's validator admits only the three the engine knows). */
-const wantedPower = (planned: Obj): PowerState => (str(planned, 'power_state') ?? 'running') as PowerState;
+const wantedPower = (configured: string | null): PowerState => (configured ?? 'running') as PowerState;
 
 async function setPower(ctx: CallContext<Cloudlet>, id: string, want: PowerState, c: Cloudlet = ctx.provider): Promise<EngineInstance> {
   return c.call(`set power state ${want}`, (api) => api.instances.power(id, { state: want }, { signal: ctx.signal }), { signal: ctx.signal, changes: true });
@@ -135,14 +138,14 @@ async function fullView(ctx: CallContext<Cloudlet>, id: string): Promise<EngineI
 }
 
 /** Whether the state places the instance on another cloudlet than this configuration's. */
-function elsewhere(state: Obj | null, c: Cloudlet): state is Obj & { cloudlet: string } {
+function elsewhere(state: Model | null, c: Cloudlet): state is Model & { cloudlet: string } {
   return state !== null && typeof state.cloudlet === 'string' && state.cloudlet !== c.id;
 }
 
 /** The cloudlet the state says the instance is on: this one, or the configured peer that is it. */
-async function placement(ctx: CallContext<Cloudlet>, state: Obj): Promise<Cloudlet> {
+async function placement(ctx: CallContext<Cloudlet>, state: Model): Promise<Cloudlet> {
   const c = ctx.provider;
-  return elsewhere(state, c) ? c.peer(state.cloudlet, String(state.cloudlet_endpoint ?? 'endpoint unknown'), ctx.signal) : c;
+  return elsewhere(state, c) ? c.peer(state.cloudlet, state.cloudlet_endpoint ?? 'endpoint unknown', ctx.signal) : c;
 }
 
 /**
@@ -150,27 +153,27 @@ async function placement(ctx: CallContext<Cloudlet>, state: Obj): Promise<Cloudl
  * (with the peer credentials this configuration holds), and this cloudlet's engine pulls the running VM
  * with that token. Only the short-lived token reaches this engine; none of it reaches the state.
  */
-async function handoffHere(ctx: CallContext<Cloudlet>, prior: Obj & { cloudlet: string }): Promise<EngineInstance> {
+async function handoffHere(ctx: CallContext<Cloudlet>, prior: Model & { cloudlet: string }): Promise<EngineInstance> {
   const c = ctx.provider;
   const from = await placement(ctx, prior);
-  const id = String(prior.id);
+  const id = prior.id!;
   const grant = await from.call('issue a handoff token', (api) => api.instances.handoffToken(id, { ttlSeconds: 3600 }, { signal: ctx.signal }), { signal: ctx.signal });
   const op = await c.operation(
-    `handoff of ${String(prior.name)} from cloudlet ${from.id}`,
+    `handoff of ${prior.name} from cloudlet ${from.id}`,
     (api) => api.handoffs.create({ source: { endpoint: from.spec!.endpoint!, token: grant.token, ca: from.spec!.ca }, instanceId: id }),
     ctx.signal,
   );
-  const r = op.result as { instance: EngineInstance; bytesReceived?: number; downtimeMs?: number | null };
-  log('info', `handoff of ${String(prior.name)} done`, { from: from.id, to: c.id, bytes: r.bytesReceived, downtime_ms: r.downtimeMs });
+  const r = op.result;
+  log('info', `handoff of ${prior.name} done`, { from: from.id, to: c.id, bytes: r.bytesReceived, downtime_ms: r.downtimeMs });
   return r.instance;
 }
 
-export const instanceResource: ResourceType<Cloudlet> = {
+export const instanceResource = defineResource<Cloudlet, typeof schema>({
   typeName: 'cloudlet_instance',
   schema: { version: 0, block: schema },
   timeouts: { create: ms('30m'), update: ms('10m'), delete: ms('5m') },
 
-  validate(config: Obj): Diagnostic[] {
+  validate(config) {
     const out: Diagnostic[] = [];
     if (config.overlay_id !== null && config.overlay_url !== null)
       out.push(error('Conflicting overlays', 'Set `overlay_id` (an overlay on this cloudlet) or `overlay_url` (one to fetch), not both.', ['overlay_url']));
@@ -179,14 +182,14 @@ export const instanceResource: ResourceType<Cloudlet> = {
     return out;
   },
 
-  async modifyPlan(p: PlanContext, c: Cloudlet): Promise<void> {
+  async modifyPlan(p, c) {
     // A move: the state places the instance on another cloudlet. The plan is an in-place update of the
     // placement (never a replacement: the VM moves with its memory and disk); what depends on the host
     // where it runs is known after the move.
     if (elsewhere(p.prior, c) && p.requiresReplace.length === 0) {
       p.planned.cloudlet = c.id;
       p.planned.cloudlet_endpoint = c.endpoint;
-      for (const n of ['state', 'address', 'timings']) p.planned[n] = UNKNOWN;
+      for (const n of ['state', 'address', 'timings'] as const) p.planned[n] = UNKNOWN;
     }
     // Sizes come from the base's memory snapshot: check them against it now rather than fail at apply.
     const baseId = p.config.base_id;
@@ -201,73 +204,74 @@ export const instanceResource: ResourceType<Cloudlet> = {
     for (const [attr, have] of sizesOf(base)) if (p.config[attr] === null) p.planned[attr] = have;
   },
 
-  async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
+  async create(ctx, planned) {
     const c = ctx.provider;
-    const name = str(planned, 'name')!;
-    const baseId = str(planned, 'base_id')!;
+    const name = planned.name;
+    const baseId = planned.base_id;
     // The plan could not check sizes when the base was made in the same apply: check them now, before any work.
     const base = await c.base(baseId, ctx.signal);
-    const wrong = base ? sizeMismatches(base, planned) : [];
+    const wrong = base ? sizeMismatches(base, { vcpus: planned.vcpus, memory_mib: planned.memory_mib }) : [];
     if (wrong.length > 0) throw new DiagnosticError(wrong);
-    const overlayId = known(planned.overlay_id) ? str(planned, 'overlay_id') : null;
-    const rawUrl = str(planned, 'overlay_url');
-    const url = rawUrl === null ? null : engineSource(rawUrl);
-    const overlay = url ? { url, sha256: str(planned, 'overlay_sha256') ?? undefined } : overlayId ? { id: overlayId } : undefined;
+    const overlayId = typeof planned.overlay_id === 'string' ? planned.overlay_id : null;
+    const url = planned.overlay_url === null ? null : engineSource(planned.overlay_url);
+    const overlay = url ? { url, sha256: planned.overlay_sha256 ?? undefined } : overlayId ? { id: overlayId } : undefined;
     const op = await c.operation(`synthesize ${name}`, (api) => api.instances.create({ name, baseId, overlay }), ctx.signal);
-    let inst = (op.result as { instance: EngineInstance }).instance;
-    const want = wantedPower(planned);
+    let inst: EngineInstance = op.result.instance;
+    const want = wantedPower(planned.power_state);
     if (want !== 'running') inst = await setPower(ctx, inst.id, want);
     const view = await fullView(ctx, inst.id);
     return instanceState(view, c, await c.base(view.baseId, ctx.signal));
   },
 
-  async read(ctx: CallContext<Cloudlet>, state: Obj): Promise<Obj | null> {
+  async read(ctx, state) {
     // Read where the state says it is: a VM running on a peer is never reported as gone (Terraform would
     // forget it and plan a second one); with no way to reach that cloudlet, placement() fails instead.
     let c = await placement(ctx, state);
-    let i = await c.instance(String(state.id), ctx.signal);
+    const id = state.id!;
+    let i = await c.instance(id, ctx.signal);
     if (!i && c !== ctx.provider) {
       // A handoff that completed while its apply failed afterwards leaves the VM here with the state placing it
       // at the peer: find it here rather than plan a second one.
-      i = await ctx.provider.instance(String(state.id), ctx.signal);
+      i = await ctx.provider.instance(id, ctx.signal);
       if (i) c = ctx.provider;
     }
     if (!i) return null;
     const s = instanceState(i, c, await c.base(i.baseId, ctx.signal));
     // The listing does not carry the control socket; it does not change for the life of the instance.
-    if (s.address === null) s.address = state.address ?? null;
-    return s;
+    return { ...s, address: s.address ?? state.address };
   },
 
-  async update(ctx: CallContext<Cloudlet>, prior: Obj, planned: Obj): Promise<Obj> {
-    const want = wantedPower(planned);
+  async update(ctx, prior, planned) {
+    const want = wantedPower(planned.power_state);
+    const id = prior.id!;
     if (elsewhere(prior, ctx.provider)) {
       // A handoff moves a running VM; one that is paused or stopped at the source is started there first.
-      if (prior.state !== 'running') await setPower(ctx, String(prior.id), 'running', await placement(ctx, prior));
+      if (prior.state !== 'running') await setPower(ctx, id, 'running', await placement(ctx, prior));
       await handoffHere(ctx, prior);
       if (want !== 'running') {
         // The VM has moved: a power change that fails now must not fail the apply (the state would place the
         // VM at the source). Its actual state shows in the next plan, which puts it right.
-        await setPower(ctx, String(prior.id), want).catch((e: unknown) => log('warn', `${String(prior.name)} moved but could not be set ${want}`, { error: String((e as Error)?.message ?? e) }));
+        await setPower(ctx, id, want).catch((e: unknown) => log('warn', `${prior.name} moved but could not be set ${want}`, { error: String((e as Error)?.message ?? e) }));
       }
-      const moved = await fullView(ctx, String(prior.id));
+      const moved = await fullView(ctx, id);
       return instanceState(moved, ctx.provider, await ctx.provider.base(moved.baseId, ctx.signal));
     }
-    if (want !== prior.power_state || want !== prior.state) await setPower(ctx, String(prior.id), want);
-    const view = await fullView(ctx, String(prior.id));
+    if (want !== prior.power_state || want !== prior.state) await setPower(ctx, id, want);
+    const view = await fullView(ctx, id);
     if (view.state !== want) {
       fail('Power state not reached', `Instance ${view.name} is ${view.state} after asking for ${want}; its console log on the cloudlet host may say why.`, ['power_state']);
     }
     return instanceState(view, ctx.provider, await ctx.provider.base(view.baseId, ctx.signal));
   },
 
-  async delete(ctx: CallContext<Cloudlet>, state: Obj): Promise<void> {
-    await (await placement(ctx, state)).find('delete instance', (api) => api.instances.delete(String(state.id), { signal: ctx.signal }), { signal: ctx.signal, changes: true });
+  async delete(ctx, state) {
+    const id = state.id!;
+    await (await placement(ctx, state)).find('delete instance', (api) => api.instances.delete(id, { signal: ctx.signal }), { signal: ctx.signal, changes: true });
   },
 
-  async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
+  async importState(ctx, id) {
     const i = await ctx.provider.find('read instance', (api) => api.instances.get(id, { signal: ctx.signal }), { signal: ctx.signal });
     if (!i) fail('Cannot import cloudlet_instance', `The cloudlet ${ctx.provider.id} has no instance with id or name ${JSON.stringify(id)}. \`cloudlet instance list\` shows them.`);
     return { ...instanceState(i, ctx.provider, await ctx.provider.base(i.baseId, ctx.signal)), overlay_url: null, overlay_sha256: null };
   },
-};
+});

@@ -4,11 +4,12 @@
 import * as fs from 'node:fs';
 import { Diagnostic, error, fail } from '../../protocol/diagnostics';
 import { BlockSchema } from '../../framework/schema';
-import { CallContext, Obj, PlanContext, ResourceType } from '../../framework/server';
-import { Cloudlet, EngineOverlay, engineDiagnostic } from '../connection';
-import { cloudletAttr, engineSource, isUrl, ms, str, timeoutsBlock, validHex64, validRange, validSource } from '../common';
+import { defineResource } from '../../framework/server';
+import type { OverlayRecord } from '../../../engine/contract/schemas';
+import { Cloudlet, engineDiagnostic } from '../connection';
+import { cloudletAttr, engineSource, isUrl, ms, timeoutsBlock, validHex64, validRange, validSource } from '../common';
 
-const schema: BlockSchema = {
+const schema = {
   description: 'A VM overlay on the cloudlet: the compressed difference between a customized VM and its base. Give either `source` or `customization_id`.',
   attributes: {
     id: { type: 'string', computed: true, description: 'SHA-256 of the overlay file (its content address).' },
@@ -54,18 +55,19 @@ const schema: BlockSchema = {
     cloudlet: cloudletAttr,
   },
   blocks: { timeouts: timeoutsBlock(['create', 'delete'], { create: '30m', delete: '5m' }) },
-};
+} satisfies BlockSchema;
 
-function overlayState(o: EngineOverlay, cloudletId: string): Obj {
+/** An overlay as state; an operation's result has no download URL (the engine's view of the overlay does). */
+function overlayState(o: OverlayRecord & { downloadUrl?: string }, cloudletId: string) {
   return { id: o.id, base_id: o.baseId, size_bytes: o.bytes, download_url: o.downloadUrl ?? null, cloudlet: cloudletId };
 }
 
-export const overlayResource: ResourceType<Cloudlet> = {
+export const overlayResource = defineResource<Cloudlet, typeof schema>({
   typeName: 'cloudlet_overlay',
   schema: { version: 0, block: schema },
   timeouts: { create: ms('30m'), delete: ms('5m') },
 
-  validate(config: Obj): Diagnostic[] {
+  validate(config) {
     const out: Diagnostic[] = [];
     const hasSource = config.source !== null;
     const hasCustom = config.customization_id !== null;
@@ -78,27 +80,27 @@ export const overlayResource: ResourceType<Cloudlet> = {
     return out;
   },
 
-  modifyPlan(p: PlanContext): void {
+  modifyPlan(p) {
     // An imported overlay has no record of its origin: adopting the configured one is a state-only change.
     if (p.prior && p.prior.source === null && p.prior.customization_id === null) {
       const origin = ['source', 'customization_id', 'compression_level', 'sha256'];
-      p.requiresReplace = p.requiresReplace.filter((x) => !origin.includes(String(x[0])));
+      p.requiresReplace = p.requiresReplace.filter(([first]) => !(typeof first === 'string' && origin.includes(first)));
     }
   },
 
-  async create(ctx: CallContext<Cloudlet>, planned: Obj): Promise<Obj> {
+  async create(ctx, planned) {
     const c = ctx.provider;
-    const source = str(planned, 'source');
-    const sha256 = str(planned, 'sha256') ?? undefined;
-    let o: EngineOverlay;
+    const source = planned.source;
+    const sha256 = planned.sha256 ?? undefined;
+    let o: OverlayRecord & { downloadUrl?: string };
     if (source === null) {
-      const inst = str(planned, 'customization_id')!;
-      const level = typeof planned.compression_level === 'number' ? planned.compression_level : undefined;
+      const inst = planned.customization_id!; // validate() requires source or customization_id
+      const level = planned.compression_level ?? undefined;
       const op = await c.operation(`capture overlay from ${inst}`, (api) => api.overlays.import({ instanceId: inst, level }), ctx.signal);
-      o = (op.result as { overlay: EngineOverlay }).overlay;
+      o = op.result.overlay;
     } else if (isUrl(source)) {
       const op = await c.operation(`import overlay from ${source.replace(/\?.*$/, '')}`, (api) => api.overlays.import({ url: source, sha256 }), ctx.signal);
-      o = (op.result as { overlay: EngineOverlay }).overlay;
+      o = op.result.overlay;
     } else {
       const file = engineSource(source);
       if (!fs.existsSync(file)) fail('Overlay file not found', `${file} does not exist.`, ['source']);
@@ -108,8 +110,8 @@ export const overlayResource: ResourceType<Cloudlet> = {
         throw engineDiagnostic(e, c.endpoint, ['source']);
       }
     }
-    const wantBase = str(planned, 'base_id');
-    if (wantBase !== null && o.baseId !== wantBase) {
+    const wantBase = planned.base_id;
+    if (typeof wantBase === 'string' && o.baseId !== wantBase) {
       // Not deleted: the cloudlet may have had it before, for someone else. Say how to remove it.
       fail(
         'Overlay for another base',
@@ -123,20 +125,22 @@ export const overlayResource: ResourceType<Cloudlet> = {
     return overlayState(view, c.id);
   },
 
-  async read(ctx: CallContext<Cloudlet>, state: Obj): Promise<Obj | null> {
-    const o = await ctx.provider.find('read overlay', (api) => api.overlays.get(String(state.id), { signal: ctx.signal }), { signal: ctx.signal });
+  async read(ctx, state) {
+    const id = state.id!;
+    const o = await ctx.provider.find('read overlay', (api) => api.overlays.get(id, { signal: ctx.signal }), { signal: ctx.signal });
     return o ? overlayState(o, ctx.provider.id) : null;
   },
 
-  async delete(ctx: CallContext<Cloudlet>, state: Obj): Promise<void> {
+  async delete(ctx, state) {
     if (state.keep_on_destroy === true) return;
-    await ctx.provider.find('delete overlay', (api) => api.overlays.delete(String(state.id), { signal: ctx.signal }), { signal: ctx.signal, changes: true });
+    const id = state.id!;
+    await ctx.provider.find('delete overlay', (api) => api.overlays.delete(id, { signal: ctx.signal }), { signal: ctx.signal, changes: true });
   },
 
-  async importState(ctx: CallContext<Cloudlet>, id: string): Promise<Obj> {
+  async importState(ctx, id) {
     const o = await ctx.provider.find('read overlay', (api) => api.overlays.get(id, { signal: ctx.signal }), { signal: ctx.signal });
     if (!o) fail('Cannot import cloudlet_overlay', `The cloudlet ${ctx.provider.id} has no overlay ${id}. \`cloudlet overlay list\` shows the ids it has.`);
     // Where it came from is not configuration the engine keeps; the next plan adopts the configured origin.
     return { ...overlayState(o, ctx.provider.id), source: null, sha256: null, customization_id: null, compression_level: null, keep_on_destroy: false };
   },
-};
+});
