@@ -19,7 +19,7 @@ import { OperationRecord, OverlayRecord, OverlayViewRecord, RESULTS } from '../c
 import { ENGINE_VERSION, Engine } from '../core/engine';
 import { CloudletError, errorInfo } from '../errors';
 import { ByteSource } from '../io/io';
-import { RecordType, jsonRecord } from '../handoff/wire';
+import { errorRecord } from '../handoff/wire';
 
 const MAX_JSON = 1 << 20;
 
@@ -215,7 +215,7 @@ export class ApiServer {
       res.end();
     } catch (e) {
       const err = e instanceof CloudletError ? e : new CloudletError('INTERNAL', String((e as Error)?.message ?? e));
-      if (!res.destroyed) res.end(Buffer.concat(jsonRecord(RecordType.Error, err.toJSON())));
+      if (!res.destroyed) res.end(Buffer.concat(errorRecord(err.toJSON())));
     }
   }
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { CloudletError } from '../errors';
 import { HandoffHello } from '../handoff/receiver';
 import { SendStats, StreamSink, sendHandoff } from '../handoff/sender';
-import { RecordType, recordHeader } from '../handoff/wire';
+import { keepAliveRecord } from '../handoff/wire';
 import { BaseIndex } from '../delta/base-index';
 import { BaseRecord } from '../store/store';
 import { liveMigrate } from '../vm/live-migration';
@@ -148,7 +148,7 @@ export class HandoffSourceService {
         let timer: NodeJS.Timeout | undefined;
         // The destination restores the VM meanwhile; the stream stays open (its closing means the destination
         // went away) and carries keep-alives so its idle timeout does not end it.
-        const keepAlive = setInterval(() => void sink.write([recordHeader(RecordType.KeepAlive, 0)]).catch(() => undefined), Math.min(5000, this.ctx.settings.handoff.stallTimeoutMs / 3));
+        const keepAlive = setInterval(() => void sink.write(keepAliveRecord()).catch(() => undefined), Math.min(5000, this.ctx.settings.handoff.stallTimeoutMs / 3));
         const outcome = await Promise.race([
           confirmed.then(() => 'confirmed' as const),
           sink.closed.then(() => 'closed' as const),

@@ -13,7 +13,7 @@ import { CHUNK_SIZE } from '../delta/hash';
 import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, readSyncExact, writeFully } from '../io/io';
 import { Qcow2AppendWriter } from '../image/qcow2';
 import { RamBlock, SAVE_LIMITS, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, writePageRecordHeader } from '../image/savefile';
-import { ENTRY_BYTES, HandoffEnd, HandoffHello, LIMITS, RecordType, Source, Space, decodeBatch, decodeEnd, decodeHello } from './wire';
+import { ENTRY_BYTES, HandoffEnd, HandoffHello, LIMITS, RecordType, Source, Space, decodeBatch, decodeEnd, decodeError, decodeHello, decodeLayout, decodeTail } from './wire';
 
 export type { HandoffHello } from './wire';
 
@@ -187,32 +187,15 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
         }
         case RecordType.Layout: {
           if (mem) throw bad('a second RAM layout');
-          if (len < 12) throw bad('layout record too short');
-          const metaLen = body.readUInt32LE(0);
-          const prologueLen = body.readUInt32LE(4);
-          const ramStartLen = body.readUInt32LE(8);
-          if (12 + metaLen + prologueLen + ramStartLen !== len || metaLen > LIMITS.maxJson || prologueLen > SAVE_LIMITS.maxPrologue || ramStartLen > 1 << 20)
-            throw bad('layout record lengths do not add up');
-          const meta = parseJson(body.subarray(12, 12 + metaLen)) as { sectionId: number; footers: boolean; blocks: { id: string; length: number }[]; sameLayoutAsBase: boolean };
-          if (
-            !Array.isArray(meta.blocks) ||
-            meta.blocks.length === 0 ||
-            meta.blocks.length > SAVE_LIMITS.maxRamBlocks ||
-            !Number.isInteger(meta.sectionId) ||
-            meta.sectionId < 0 ||
-            meta.sectionId > 0xffffffff
-          )
-            throw bad('layout has an invalid RAM description');
+          const layout = decodeLayout(body, SAVE_LIMITS);
           const blocks: RamBlock[] = [];
           let pages = 0;
-          for (const b of meta.blocks) {
-            if (typeof b.id !== 'string' || b.id.length === 0 || b.id.length > 255 || !Number.isInteger(b.length) || b.length <= 0 || b.length % CHUNK_SIZE !== 0)
-              throw bad('layout has an invalid RAM block');
+          for (const b of layout.blocks) {
             blocks.push({ id: b.id, length: b.length, firstPage: pages });
             pages += b.length / CHUNK_SIZE;
             if (pages * CHUNK_SIZE > SAVE_LIMITS.maxRamBytes) throw new CloudletError('OVERLAY_LIMIT', `handoff stream: more than ${SAVE_LIMITS.maxRamBytes} bytes of RAM`);
           }
-          if (meta.sameLayoutAsBase) {
+          if (layout.sameLayoutAsBase) {
             const bl = await openBaseMemory();
             sameLayout = bl.totalPages === pages && bl.blocks.every((b, i) => b.id === blocks[i].id && b.length === blocks[i].length);
             if (!sameLayout) throw new CloudletError('IMAGE_MISMATCH', "the moving VM's RAM layout was announced as the base's, but the local base has another");
@@ -220,10 +203,10 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
           memFd = fs.openSync(memFile, 'wx');
           mem = new SaveFileBuilder(memFd, memFile, {
             headerRegion: o.saveHeader(xml),
-            prologue: Buffer.from(body.subarray(12 + metaLen, 12 + metaLen + prologueLen)),
-            ramStart: Buffer.from(body.subarray(12 + metaLen + prologueLen)),
-            sectionId: meta.sectionId,
-            footers: meta.footers === true,
+            prologue: layout.prologue,
+            ramStart: layout.ramStart,
+            sectionId: layout.sectionId,
+            footers: layout.footers,
             blocks,
             totalPages: pages,
           });
@@ -293,8 +276,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
         }
         case RecordType.Tail: {
           if (!mem || tail) throw bad('device state out of place');
-          if (len < 1 || len - 1 > LIMITS.maxTail) throw bad('device state of an invalid size');
-          tail = { footers: body[0] === 1, bytes: Buffer.from(body.subarray(1)) };
+          tail = decodeTail(body);
           break;
         }
         case RecordType.End: {
@@ -310,7 +292,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
         case RecordType.KeepAlive:
           break;
         case RecordType.Error: {
-          const err = parseJson(body) as { code?: string; message?: string };
+          const err = decodeError(body);
           throw new CloudletError('HANDOFF_FAILED', `the source cloudlet stopped the handoff: ${err.message ?? 'no reason given'}${err.code ? ` (${err.code})` : ''}`);
         }
         default:
@@ -326,13 +308,5 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
     fs.rmSync(spoolFile, { force: true });
     if (baseMemFd >= 0) fs.closeSync(baseMemFd);
     await baseDisk?.close();
-  }
-}
-
-function parseJson(b: Buffer): unknown {
-  try {
-    return JSON.parse(b.toString('utf8'));
-  } catch {
-    throw bad('a JSON record does not parse');
   }
 }

@@ -20,7 +20,7 @@ import { ByteSource, readSyncExact, writeFully } from '../io/io';
 import { Qcow2Image } from '../image/qcow2';
 import { parseSaveStream, sameRamLayout } from '../image/savefile';
 import { LiveMigrationStats } from '../vm/live-migration';
-import { BatchBuilder, CODEC_RAW, CODEC_ZSTD, HandoffEnd, HandoffHello, RecordType, Source, Space, WIRE_VERSION, endRecord, helloRecord, recordHeader } from './wire';
+import { BatchBuilder, CODEC_RAW, CODEC_ZSTD, HandoffEnd, HandoffHello, Source, Space, WIRE_VERSION, batchRecord, endRecord, helloRecord, layoutRecord, tailRecord } from './wire';
 
 /** Where the stream goes: `write` resolves once the bytes are accepted (the caller applies backpressure). */
 export interface StreamSink {
@@ -102,14 +102,7 @@ class BatchPipeline {
       this.pool.submit(raw, level);
       body = this.pool.takeOldest();
     }
-    this.queue.push(
-      body.then((b) => {
-        const head = Buffer.alloc(5);
-        head[0] = level === 0 ? CODEC_RAW : CODEC_ZSTD;
-        head.writeUInt32LE(rawLen, 1);
-        return { parts: [recordHeader(RecordType.Batch, 5 + b.length), head, b], level, body: b.length };
-      }),
-    );
+    this.queue.push(body.then((b) => ({ parts: batchRecord(level === 0 ? CODEC_RAW : CODEC_ZSTD, rawLen, b), level, body: b.length })));
     while (this.queue.length > 3) await this.writeOldest();
   }
 
@@ -333,13 +326,8 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
         onLayout: (l) => {
           layoutSeen = true;
           sameLayout = sameRamLayout(base.layout, l);
-          const meta = Buffer.from(JSON.stringify({ sectionId: l.sectionId, footers: l.footers, blocks: l.blocks.map((b) => ({ id: b.id, length: b.length })), sameLayoutAsBase: sameLayout }));
-          const body = Buffer.alloc(12);
-          body.writeUInt32LE(meta.length, 0);
-          body.writeUInt32LE(l.prologue.length, 4);
-          body.writeUInt32LE(l.ramStart.length, 8);
           // Queued ahead of any page entry: batches are only flushed from the feed's reads, which come later.
-          pipe.enqueue([recordHeader(RecordType.Layout, 12 + meta.length + l.prologue.length + l.ramStart.length), body, meta, l.prologue, l.ramStart]);
+          pipe.enqueue(layoutRecord({ sectionId: l.sectionId, footers: l.footers, blocks: l.blocks, sameLayoutAsBase: sameLayout, prologue: l.prologue, ramStart: l.ramStart }));
         },
       },
     );
@@ -363,9 +351,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     await flush();
     stats.pausedToMemoryEndMs = Date.now() - pausedAt;
     o.onPhase?.('stop-and-copy');
-    const tailHead = Buffer.alloc(1);
-    tailHead[0] = layout.footers ? 1 : 0;
-    pipe.enqueue([recordHeader(RecordType.Tail, 1 + layout.tail.length), tailHead, layout.tail]);
+    pipe.enqueue(tailRecord({ footers: layout.footers, bytes: layout.tail }));
 
     // --- 3. disk chunks changed since pass 1 ------------------------------------------------------------
     const d0 = Date.now();

@@ -39,9 +39,10 @@ export const LIMITS = {
   maxRecord: (64 << 20) + 64,
 };
 
-export const CODEC_RAW = 0;
-export const CODEC_ZSTD = 1;
+export const CODEC_RAW = 0 as const;
+export const CODEC_ZSTD = 1 as const;
 
+/** A record header; exported for the tests that forge records (the product sends only the typed records below). */
 export function recordHeader(type: RecordType, length: number): Buffer {
   const b = Buffer.alloc(5);
   b[0] = type;
@@ -132,6 +133,92 @@ export function decodeEnd(body: Buffer): HandoffEnd {
     throw new CloudletError('HANDOFF_PROTOCOL', 'handoff stream: the end record is malformed');
   }
   return { ...e, pausedAt: e.pausedAt ?? null } as HandoffEnd;
+}
+
+/** The RAM layout of the moving VM, before any memory entry: its blocks and the save stream's opening bytes. */
+export interface HandoffLayout {
+  sectionId: number;
+  footers: boolean;
+  blocks: { id: string; length: number }[];
+  /** The source found the same RAM blocks as the base's (memory entries may then say "same"). */
+  sameLayoutAsBase: boolean;
+  prologue: Buffer;
+  ramStart: Buffer;
+}
+
+/** Layout: `u32 metaLength, u32 prologueLength, u32 ramStartLength`, the JSON meta, the prologue, the RAM start. */
+export function layoutRecord(l: HandoffLayout): Buffer[] {
+  const meta = Buffer.from(JSON.stringify({ sectionId: l.sectionId, footers: l.footers, blocks: l.blocks.map((b) => ({ id: b.id, length: b.length })), sameLayoutAsBase: l.sameLayoutAsBase }));
+  const lengths = Buffer.alloc(12);
+  lengths.writeUInt32LE(meta.length, 0);
+  lengths.writeUInt32LE(l.prologue.length, 4);
+  lengths.writeUInt32LE(l.ramStart.length, 8);
+  return [recordHeader(RecordType.Layout, 12 + meta.length + l.prologue.length + l.ramStart.length), lengths, meta, l.prologue, l.ramStart];
+}
+
+/** Decodes and checks a layout record's framing and RAM description (`limits` are the save-file reader's). */
+export function decodeLayout(body: Buffer, limits: { maxPrologue: number; maxRamBlocks: number }): HandoffLayout {
+  const bad = (m: string) => new CloudletError('HANDOFF_PROTOCOL', `handoff stream: ${m}`);
+  if (body.length < 12) throw bad('layout record too short');
+  const metaLen = body.readUInt32LE(0);
+  const prologueLen = body.readUInt32LE(4);
+  const ramStartLen = body.readUInt32LE(8);
+  if (12 + metaLen + prologueLen + ramStartLen !== body.length || metaLen > LIMITS.maxJson || prologueLen > limits.maxPrologue || ramStartLen > 1 << 20)
+    throw bad('layout record lengths do not add up');
+  const meta = parseJsonRecord(body.subarray(12, 12 + metaLen), 'layout') as Partial<HandoffLayout>;
+  const blocks = meta.blocks;
+  if (!Array.isArray(blocks) || blocks.length === 0 || blocks.length > limits.maxRamBlocks || !Number.isInteger(meta.sectionId) || meta.sectionId! < 0 || meta.sectionId! > 0xffffffff)
+    throw bad('layout has an invalid RAM description');
+  for (const b of blocks) {
+    if (typeof b?.id !== 'string' || b.id.length === 0 || b.id.length > 255 || !Number.isInteger(b.length) || b.length <= 0 || b.length % CHUNK_SIZE !== 0)
+      throw bad('layout has an invalid RAM block');
+  }
+  return {
+    sectionId: meta.sectionId!,
+    footers: meta.footers === true,
+    blocks: blocks.map((b) => ({ id: b.id, length: b.length })),
+    sameLayoutAsBase: meta.sameLayoutAsBase === true,
+    prologue: Buffer.from(body.subarray(12 + metaLen, 12 + metaLen + prologueLen)),
+    ramStart: Buffer.from(body.subarray(12 + metaLen + prologueLen)),
+  };
+}
+
+/** The device state after the last memory entry: `u8 footers`, then QEMU's bytes. */
+export interface HandoffTail {
+  footers: boolean;
+  bytes: Buffer;
+}
+
+export function tailRecord(t: HandoffTail): Buffer[] {
+  return [recordHeader(RecordType.Tail, 1 + t.bytes.length), Buffer.from([t.footers ? 1 : 0]), t.bytes];
+}
+
+export function decodeTail(body: Buffer): HandoffTail {
+  if (body.length < 1 || body.length - 1 > LIMITS.maxTail) throw new CloudletError('HANDOFF_PROTOCOL', 'handoff stream: device state of an invalid size');
+  return { footers: body[0] === 1, bytes: Buffer.from(body.subarray(1)) };
+}
+
+/** A batch record: `u8 codec, u32 rawLength`, then the batch (raw, or one zstd frame of it). */
+export function batchRecord(codec: typeof CODEC_RAW | typeof CODEC_ZSTD, rawLength: number, body: Buffer): Buffer[] {
+  const head = Buffer.alloc(5);
+  head[0] = codec;
+  head.writeUInt32LE(rawLength, 1);
+  return [recordHeader(RecordType.Batch, 5 + body.length), head, body];
+}
+
+/** The source gave up after the stream started: its error, in band. */
+export function errorRecord(e: { code: string; message: string }): Buffer[] {
+  return jsonRecord(RecordType.Error, e);
+}
+
+export function decodeError(body: Buffer): { code?: string; message?: string } {
+  const e = parseJsonRecord(body, 'error record');
+  return { code: typeof e.code === 'string' ? e.code : undefined, message: typeof e.message === 'string' ? e.message : undefined };
+}
+
+/** Empty; sent while the source waits for the confirmation, so the idle stream does not time out. */
+export function keepAliveRecord(): Buffer[] {
+  return [recordHeader(RecordType.KeepAlive, 0)];
 }
 
 /**

@@ -16,7 +16,6 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { OperationView } from '../../engine/client/client';
 import { createOverlay } from '../../engine/overlay/writer';
 import { repoRoot } from '../../provider/build';
 import { FileServer, TestEngine } from '../helpers/engine';
@@ -86,22 +85,25 @@ async function main(): Promise<void> {
     await files.start(HOST_IP);
     a = await TestEngine.start('bench-src', [], [], `${HOST_IP}:7811`);
     b = await TestEngine.start('bench-dst', [], IN_NS, `${NS_IP}:7812`);
-    await Promise.all([a.opOk('POST', '/v1/bases', { source: archive, sha256: baseId }, 'base import on a'), b.opOk('POST', '/v1/bases', { source: archive, sha256: baseId }, 'base import on b')]);
+    await Promise.all([
+      a.opOk((api) => api.bases.import({ source: archive, sha256: baseId }), 'base import on a'),
+      b.opOk((api) => api.bases.import({ source: archive, sha256: baseId }), 'base import on b'),
+    ]);
 
     const rows: Row[] = [];
     for (const mbit of LINKS) {
       process.stderr.write(`bench: ${mbit} Mbit/s: handoff\n`);
       shape(mbit);
-      const syn = await a.opOk('POST', '/v1/instances', { name: `moving-${mbit}`, baseId, overlay: { url: overlay } }, 'synthesis');
+      const syn = await a.opOk((api) => api.instances.create({ name: `moving-${mbit}`, baseId, overlay: { url: overlay } }), 'synthesis');
       const id = syn.target!.id;
       // The guest's ticker: a line every 100 ms on its serial console (a file on each host).
-      await a.call('POST', `/v1/instances/${id}/exec`, { command: "nohup sh -c 'while :; do date +%s.%N; sleep 0.1; done > /dev/ttyS0' >/dev/null 2>&1 &" });
+      await a.instances.exec(id, { command: "nohup sh -c 'while :; do date +%s.%N; sleep 0.1; done > /dev/ttyS0' >/dev/null 2>&1 &" });
       await new Promise((r) => setTimeout(r, 5000));
       const srcWatch = new GrowthWatch(path.join(a.stateDir, 'instances', id, 'console.log'));
       const dstWatch = new GrowthWatch(path.join(b.stateDir, 'instances', id, 'console.log'));
-      const grant = await a.call<{ token: string }>('POST', `/v1/instances/${id}/handoff-token`, {});
+      const grant = await a.instances.handoffToken(id, {});
       const t0 = Date.now();
-      const { operation } = await b.call<{ operation: OperationView }>('POST', '/v1/handoffs', { source: { endpoint: `http://${HOST_IP}:7811`, token: grant.token }, instanceId: id });
+      const { operation } = await b.handoffs.create({ source: { endpoint: `http://${HOST_IP}:7811`, token: grant.token }, instanceId: id });
       const done = await b.settle(operation.id, 3600000);
       const totalSeconds = (Date.now() - t0) / 1000;
       await new Promise((r) => setTimeout(r, 1500));
@@ -112,14 +114,14 @@ async function main(): Promise<void> {
       const lastAtSource = srcWatch.growths.filter((t) => t >= t0).at(-1) ?? null;
       const firstAtDest = dstWatch.growths[0] ?? null;
       const guestGap = lastAtSource !== null && firstAtDest !== null ? (firstAtDest - lastAtSource) / 1000 : null;
-      const marker = await b.call<{ code: number; stdout: string }>('POST', `/v1/instances/${id}/exec`, { command: 'cat /data/marker' });
+      const marker = await b.instances.exec(id, { command: 'cat /data/marker' });
       if (marker.stdout.trim() !== g.manifest.customMarker) throw new Error(`the moved VM lacks its customization: ${marker.stdout}`);
 
       // What the VM holds now, beyond the base, by the same codec: the dirtied state is what grew.
-      const after = await b.opOk('POST', '/v1/overlays', { instanceId: id }, 'overlay of the moved VM');
+      const after = await b.opOk((api) => api.overlays.import({ instanceId: id }), 'overlay of the moved VM');
       const afterOverlay = (after.result as { overlay: { id: string; bytes: number } }).overlay;
-      await b.call('DELETE', `/v1/overlays/${afterOverlay.id}`);
-      await b.call('DELETE', `/v1/instances/${id}`);
+      await b.overlays.delete(afterOverlay.id);
+      await b.instances.delete(id);
       const dirtied = Math.max(0, afterOverlay.bytes - overlayBytes);
 
       process.stderr.write(`bench: ${mbit} Mbit/s: naive (stop, copy, restore)\n`);

@@ -147,7 +147,7 @@ resource "terraform_data" "vm" {
         tf.cleanup();
       }
     }
-    const left = (await engine.call<{ instances: unknown[] }>('GET', '/v1/instances')).instances.length;
+    const left = (await engine.instances.list()).instances.length;
     if (left !== 0) throw new Error(`${left} instances left after destroy`);
   } finally {
     await engine.destroy();

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     const overlayUrl = files.serve('overlay.clov', overlay);
     const naiveUrls = [files.serve('full-disk.qcow2', fullDisk), files.serve('full-memory.save', fullMemory)];
     engine = await TestEngine.start('bench', [], IN_NS, `${NS_IP}:7800`);
-    await engine.opOk('POST', '/v1/bases', { source: archive, sha256: baseId }, 'base import');
+    await engine.opOk((api) => api.bases.import({ source: archive, sha256: baseId }), 'base import');
 
     const results: LinkResult[] = [];
     for (const link of [null, 100] as const) {
@@ -61,12 +61,12 @@ async function main(): Promise<void> {
       const overlayTransferSeconds = await fetchInNs([overlayUrl], dlDir);
 
       const t0 = Date.now();
-      const syn = await engine.op('POST', '/v1/instances', { name: `synth-${link ?? 'fast'}`, baseId, overlay: { url: overlayUrl } });
+      const syn = await engine.op((api) => api.instances.create({ name: `synth-${link ?? 'fast'}`, baseId, overlay: { url: overlayUrl } }));
       const wallSeconds = (Date.now() - t0) / 1000;
       if (syn.state !== 'succeeded') throw new Error(`synthesis failed: ${JSON.stringify(syn.error)}`);
-      const probe = await engine.call<{ code: number; stdout: string }>('POST', `/v1/instances/${syn.target!.id}/exec`, { command: 'cat /data/marker' });
+      const probe = await engine.instances.exec(syn.target!.id, { command: 'cat /data/marker' });
       if (probe.stdout.trim() !== g.manifest.customMarker) throw new Error(`synthesized VM lacks the customization: ${probe.stdout}`);
-      await engine.call('DELETE', `/v1/instances/${syn.target!.id}`);
+      await engine.instances.delete(syn.target!.id);
 
       const naiveTransfer = await fetchInNs(naiveUrls, dlDir);
       const r0 = Date.now();

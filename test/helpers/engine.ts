@@ -9,6 +9,7 @@ import { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineClient, OperationView } from '../../engine/client/client';
+import { OperationOf } from '../../engine/contract/schemas';
 import { repoRoot } from '../../provider/build';
 
 export const CLI_JS = path.join(repoRoot(), 'dist', 'engine', 'cli', 'main.js');
@@ -63,27 +64,48 @@ export class TestEngine {
     this.client = new EngineClient({ endpoint: this.endpoint, token: this.token });
   }
 
+  /** A raw call by method and path, for tests of the wire itself; the rest use the typed groups below. */
   async call<T = Record<string, unknown>>(method: string, p: string, body?: unknown): Promise<T> {
     return this.client.call<T>(method, p, body);
   }
 
-  /** Starts an operation through `method path body` and waits for it; returns the final view (any state). */
-  async op(method: string, p: string, body: unknown): Promise<OperationView> {
-    const { operation } = await this.call<{ operation: OperationView }>(method, p, body);
-    return this.settle(operation.id);
+  // The engine client's typed API groups, so a test reads `e.instances.get(id)` like any other client.
+  get engine(): EngineClient['engine'] {
+    return this.client.engine;
+  }
+  get bases(): EngineClient['bases'] {
+    return this.client.bases;
+  }
+  get overlays(): EngineClient['overlays'] {
+    return this.client.overlays;
+  }
+  get instances(): EngineClient['instances'] {
+    return this.client.instances;
+  }
+  get handoffs(): EngineClient['handoffs'] {
+    return this.client.handoffs;
+  }
+  get operations(): EngineClient['operations'] {
+    return this.client.operations;
+  }
+
+  /** Starts an operation (`(api) => api.bases.import(...)`) and waits for it; returns the final view (any state). */
+  async op<T>(start: (api: EngineClient) => Promise<{ operation: OperationOf<T> }>): Promise<OperationOf<T>> {
+    const { operation } = await start(this.client);
+    return (await this.settle(operation.id)) as OperationOf<T>;
   }
 
   /** Like op, but an operation that did not succeed is an error naming `what`, with the engine log's tail. */
-  async opOk(method: string, p: string, body: unknown, what: string): Promise<OperationView> {
-    const v = await this.op(method, p, body);
+  async opOk<T>(start: (api: EngineClient) => Promise<{ operation: OperationOf<T> }>, what: string): Promise<OperationOf<T> & { result: T }> {
+    const v = await this.op(start);
     if (v.state !== 'succeeded') throw new Error(`${what}: operation ${v.id} ${v.state}: ${v.error?.code ?? ''} ${v.error?.message ?? ''}\n${this.log.slice(-4000)}`);
-    return v;
+    return v as OperationOf<T> & { result: T };
   }
 
   async settle(id: string, timeoutMs = 600000): Promise<OperationView> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const v = await this.call<OperationView>('GET', `/v1/operations/${id}?wait=5`);
+      const v = await this.operations.get(id, { wait: 5 });
       if (v.state !== 'running') return v;
       if (Date.now() > deadline) throw new Error(`operation ${id} still running in phase ${v.phase}`);
     }
@@ -111,8 +133,8 @@ export class TestEngine {
   /** Deletes every instance (through the API), then stops the engine and removes its state. */
   async destroy(): Promise<void> {
     try {
-      const { instances } = await this.call<{ instances: { id: string }[] }>('GET', '/v1/instances');
-      for (const i of instances) await this.call('DELETE', `/v1/instances/${i.id}`).catch(() => undefined);
+      const { instances } = await this.instances.list();
+      for (const i of instances) await this.instances.delete(i.id).catch(() => undefined);
     } catch {
       // engine already gone
     }
@@ -223,18 +245,18 @@ export function qemuCommandLines(domain: string): string[] {
  * so the engine holds only the base. Returns the overlay's id (its SHA-256).
  */
 export async function makeOverlayFile(engine: TestEngine, base: { file: string; baseId: string }, out: string, command: string): Promise<string> {
-  await engine.opOk('POST', '/v1/bases', { source: base.file, sha256: base.baseId }, 'base import');
-  const resumed = await engine.opOk('POST', '/v1/instances', { name: `overlay-source-${Date.now()}`, baseId: base.baseId }, 'resume');
+  await engine.opOk((api) => api.bases.import({ source: base.file, sha256: base.baseId }), 'base import');
+  const resumed = await engine.opOk((api) => api.instances.create({ name: `overlay-source-${Date.now()}`, baseId: base.baseId }), 'resume');
   const instanceId = (resumed.result as { instance: { id: string } }).instance.id;
   try {
-    const ran = await engine.call<{ code: number; stdout: string }>('POST', `/v1/instances/${instanceId}/exec`, { command });
+    const ran = await engine.instances.exec(instanceId, { command });
     if (ran.code !== 0) throw new Error(`${command} exited ${ran.code} in the guest: ${ran.stdout}`);
-    const captured = await engine.opOk('POST', '/v1/overlays', { instanceId }, 'overlay capture');
+    const captured = await engine.opOk((api) => api.overlays.import({ instanceId }), 'overlay capture');
     const overlayId = (captured.result as { overlay: { id: string } }).overlay.id;
     await engine.client.downloadOverlay(overlayId, out);
-    await engine.call('DELETE', `/v1/overlays/${overlayId}`);
+    await engine.overlays.delete(overlayId);
     return overlayId;
   } finally {
-    await engine.call('DELETE', `/v1/instances/${instanceId}`);
+    await engine.instances.delete(instanceId);
   }
 }

@@ -9,7 +9,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { OperationView } from '../../engine/client/client';
 import { CRASH_POINTS } from '../../engine/core/crash-points';
 import { FileServer, TestEngine, makeOverlayFile } from '../helpers/engine';
 import { ensureBaseArchive } from '../vms/guest';
@@ -65,7 +64,7 @@ async function killedAndRestarted(e: TestEngine, armedFor: { died: Promise<NodeJ
 }
 
 async function exec(e: TestEngine, id: string, command: string): Promise<string> {
-  const r = await e.call<{ code: number; stdout: string }>('POST', `/v1/instances/${id}/exec`, { command });
+  const r = await e.instances.exec(id, { command });
   if (r.code !== 0) throw new Error(`${command}: exit ${r.code}: ${r.stdout}`);
   return r.stdout.trim();
 }
@@ -89,7 +88,7 @@ function qemusOf(e: TestEngine): string[] {
 /** The store invariants every restart must leave. */
 async function checkStore(e: TestEngine, point: string): Promise<void> {
   const ls = (d: string) => fs.readdirSync(path.join(e.stateDir, d));
-  const ops = (await e.call<{ operations: OperationView[] }>('GET', '/v1/operations')).operations;
+  const ops = (await e.operations.list()).operations;
   const open = ops.filter((o) => o.state === 'running');
   expect({ point, running: open.map((o) => `${o.kind}:${o.phase}`) }).toEqual({ point, running: [] });
   expect({ point, tmp: ls('tmp') }).toEqual({ point, tmp: [] });
@@ -101,7 +100,7 @@ async function checkStore(e: TestEngine, point: string): Promise<void> {
       memory: rec.memory.bytes,
     });
   }
-  const insts = (await e.call<{ instances: { id: string; domain: string; state: string; overlayId?: string }[] }>('GET', '/v1/instances')).instances;
+  const insts = (await e.instances.list()).instances;
   for (const o of ls('overlays')) {
     const rec = JSON.parse(fs.readFileSync(path.join(e.stateDir, 'overlays', o, 'overlay.json'), 'utf8')) as { bytes: number; fetched?: boolean };
     expect({ point, overlay: o, bytes: fs.statSync(path.join(e.stateDir, 'overlays', o, 'overlay.clov')).size }).toEqual({ point, overlay: o, bytes: rec.bytes });
@@ -117,7 +116,7 @@ async function checkStore(e: TestEngine, point: string): Promise<void> {
 }
 
 async function deleteAllInstances(e: TestEngine): Promise<void> {
-  for (const i of (await e.call<{ instances: { id: string }[] }>('GET', '/v1/instances')).instances) await e.call('DELETE', `/v1/instances/${i.id}`);
+  for (const i of (await e.instances.list()).instances) await e.instances.delete(i.id);
 }
 
 /** After a failed check, what the next test starts from must not be this one's leftovers. */
@@ -129,7 +128,7 @@ async function cleanUp(): Promise<void> {
 }
 
 async function resumeBase(e: TestEngine, name: string): Promise<string> {
-  const v = await e.opOk('POST', '/v1/instances', { name, baseId: base.baseId }, 'resume');
+  const v = await e.opOk((api) => api.instances.create({ name, baseId: base.baseId }), 'resume');
   return (v.result as { instance: { id: string } }).instance.id;
 }
 
@@ -149,11 +148,11 @@ async function expectState(e: TestEngine, id: string, before: { counter: number;
 /** The reported bug's second half: stopped after recovery, a restart must not resume it from an old snapshot. */
 async function expectNoSecondResume(e: TestEngine, id: string, point: string): Promise<void> {
   await exec(e, id, 'echo later > /data/after-recovery && sync');
-  await e.call('POST', `/v1/instances/${id}/power`, { state: 'stopped' });
+  await e.instances.power(id, { state: 'stopped' });
   await e.kill9();
   const logBefore = e.log.length;
   await e.boot();
-  const st = await e.call<{ state: string }>('GET', `/v1/instances/${id}`);
+  const st = await e.instances.get(id);
   const recovery = e.log.slice(logBefore);
   expect({ point, stateAfterRestart: st.state, resumedFromSnapshot: /from its interrupted snapshot/.test(recovery) }).toEqual({ point, stateAfterRestart: 'stopped', resumedFromSnapshot: false });
 }
@@ -161,24 +160,24 @@ async function expectNoSecondResume(e: TestEngine, id: string, point: string): P
 test('base import: killed at every point, the base is whole or absent and a retry works', async () => {
   for (const point of CRASH_POINTS['import-base']) {
     const died = await armed(a, point);
-    const trigger = a.call('POST', '/v1/bases', { source: base.file, sha256: base.baseId });
+    const trigger = a.bases.import({ source: base.file, sha256: base.baseId });
     await killedAndRestarted(a, died, point, trigger);
     await checkStore(a, point);
     const bases = fs.readdirSync(path.join(a.stateDir, 'bases'));
     expect({ point, bases: bases.filter((x) => x !== base.baseId) }).toEqual({ point, bases: [] });
-    if (bases.length > 0) await a.call('DELETE', `/v1/bases/${base.baseId}`);
+    if (bases.length > 0) await a.bases.delete(base.baseId);
   }
-  await a.opOk('POST', '/v1/bases', { source: base.file, sha256: base.baseId }, 'base import after the crashes');
-  await b.opOk('POST', '/v1/bases', { source: base.file, sha256: base.baseId }, 'base import (b)');
+  await a.opOk((api) => api.bases.import({ source: base.file, sha256: base.baseId }), 'base import after the crashes');
+  await b.opOk((api) => api.bases.import({ source: base.file, sha256: base.baseId }), 'base import (b)');
 }, 900000);
 
 test('resume of a base: killed at every point, the instance runs or is gone', async () => {
   for (const point of CRASH_POINTS.resume) {
     const died = await armed(a, point);
-    const trigger = a.call('POST', '/v1/instances', { name: 'crash-resume', baseId: base.baseId });
+    const trigger = a.instances.create({ name: 'crash-resume', baseId: base.baseId });
     await killedAndRestarted(a, died, point, trigger);
     await checkStore(a, point);
-    const insts = (await a.call<{ instances: { id: string; state: string }[] }>('GET', '/v1/instances')).instances;
+    const insts = (await a.instances.list()).instances;
     for (const i of insts) expect({ point, state: i.state }).toEqual({ point, state: 'running' });
     await deleteAllInstances(a);
   }
@@ -191,16 +190,16 @@ test('overlay creation: killed at every point (and inside the delta), the VM com
       const id = await resumeBase(a, 'crash-custom');
       const before = await committedState(a, id, point.replace(/[^a-z0-9]/g, ''));
       const died = await armed(a, point);
-      const trigger = a.call('POST', '/v1/overlays', { instanceId: id });
+      const trigger = a.overlays.import({ instanceId: id });
       await killedAndRestarted(a, died, point, trigger);
       await checkStore(a, point);
-      const st = await a.call<{ state: string }>('GET', `/v1/instances/${id}`);
+      const st = await a.instances.get(id);
       expect({ point, state: st.state }).toEqual({ point, state: 'running' });
       await expectState(a, id, before, point);
       await expectNoSecondResume(a, id, point);
       await checkStore(a, point);
       await deleteAllInstances(a);
-      for (const o of (await a.call<{ overlays: { id: string }[] }>('GET', '/v1/overlays')).overlays) await a.call('DELETE', `/v1/overlays/${o.id}`);
+      for (const o of (await a.overlays.list()).overlays) await a.overlays.delete(o.id);
     }
   } finally {
     await cleanUp();
@@ -215,10 +214,10 @@ test('synthesis from a URL: killed at every point (and inside the fetch and the 
   try {
     for (const point of points) {
       const died = await armed(a, point);
-      const trigger = a.call('POST', '/v1/instances', { name: 'crash-synth', baseId: base.baseId, overlay: { url: overlayUrl } });
+      const trigger = a.instances.create({ name: 'crash-synth', baseId: base.baseId, overlay: { url: overlayUrl } });
       await killedAndRestarted(a, died, point, trigger);
       await checkStore(a, point);
-      const insts = (await a.call<{ instances: { id: string; state: string }[] }>('GET', '/v1/instances')).instances;
+      const insts = (await a.instances.list()).instances;
       for (const i of insts) {
         expect({ point, state: i.state }).toEqual({ point, state: 'running' });
         expect({ point, marker: await exec(a, i.id, 'cat /data/synth-marker') }).toEqual({ point, marker: 'synthesized' });
@@ -227,7 +226,7 @@ test('synthesis from a URL: killed at every point (and inside the fetch and the 
       expect({ point, overlays: fs.readdirSync(path.join(a.stateDir, 'overlays')) }).toEqual({ point, overlays: [] });
     }
     // And a synthesis after all that works.
-    const ok = await a.opOk('POST', '/v1/instances', { name: 'crash-synth-ok', baseId: base.baseId, overlay: { url: overlayUrl } }, 'synthesis after the crashes');
+    const ok = await a.opOk((api) => api.instances.create({ name: 'crash-synth-ok', baseId: base.baseId, overlay: { url: overlayUrl } }), 'synthesis after the crashes');
     expect(await exec(a, ok.target!.id, 'cat /data/synth-marker')).toBe('synthesized');
   } finally {
     await cleanUp();
@@ -241,7 +240,7 @@ async function copies(): Promise<{ at: string; id: string; state: string }[]> {
     ['a', a],
     ['b', b],
   ] as const)
-    for (const i of (await e.call<{ instances: { id: string; state: string }[] }>('GET', '/v1/instances')).instances) out.push({ at, id: i.id, state: i.state });
+    for (const i of (await e.instances.list()).instances) out.push({ at, id: i.id, state: i.state });
   return out;
 }
 
@@ -255,7 +254,7 @@ test('handoff: killed at every point of the source and of the destination, the V
       const id = await resumeBase(a, 'crash-move');
       const before = await committedState(a, id, point.replace(/[^a-z0-9]/g, ''));
       const died = await armed(victim, point);
-      const trigger = b.call<{ operation: OperationView }>('POST', '/v1/handoffs', { source: { endpoint: a.endpoint, token: a.token }, instanceId: id });
+      const trigger = b.handoffs.create({ source: { endpoint: a.endpoint, token: a.token }, instanceId: id });
       const started = await trigger.catch(() => null);
       await killedAndRestarted(victim, died, `${side}:${point}`, trigger);
       // The side that lived settles on its own (a destination's confirmation retries, a source's stall timeout).

@@ -11,6 +11,7 @@ import { createOverlay } from '../../engine/overlay/writer';
 import { ensureBaseArchive, ensureGuest } from '../vms/guest';
 import { makeVm } from '../helpers/synthetic-vm';
 import { FileServer, TestEngine } from '../helpers/engine';
+import { OverlaySpecRequest } from '../../engine/contract/schemas';
 
 jest.setTimeout(600000);
 
@@ -119,20 +120,20 @@ test('base imports from URLs that fail are errors, not bases', async () => {
     ['unreachable', 'http://127.0.0.1:9/base.tar', 'DOWNLOAD_FAILED'],
   ];
   for (const [what, url, code] of bad) {
-    const op = await e.op('POST', '/v1/bases', { source: url });
+    const op = await e.op((api) => api.bases.import({ source: url }));
     expect({ what, state: op.state, code: op.error?.code }).toEqual({ what, state: 'failed', code });
     expect(op.error!.message).not.toMatch(/sig=/);
     expect(fs.readdirSync(path.join(e.stateDir, 'bases'))).toEqual([]);
   }
-  const wrong = await e.op('POST', '/v1/bases', { source: files.serve('base.tar', archive), sha256: 'a'.repeat(64) });
+  const wrong = await e.op((api) => api.bases.import({ source: files.serve('base.tar', archive), sha256: 'a'.repeat(64) }));
   expect(wrong.error?.code).toBe('HASH_MISMATCH');
-  const ok = await e.op('POST', '/v1/bases', { source: files.serve('base.tar', archive), sha256: baseId });
+  const ok = await e.op((api) => api.bases.import({ source: files.serve('base.tar', archive), sha256: baseId }));
   expect(ok.state).toBe('succeeded');
   expectNothingLeft();
 });
 
 test('syntheses from URLs that fail, or from an overlay for another base, leave nothing half-made', async () => {
-  const bad: [string, unknown, string][] = [
+  const bad: [string, OverlaySpecRequest, string][] = [
     ['404', { url: files.serve('missing.clov', goodOverlay, '404') }, 'DOWNLOAD_FAILED'],
     ['stall', { url: files.serve('stall.clov', goodOverlay, 'stall') }, 'DOWNLOAD_FAILED'],
     ['garbage', { url: files.serve('garbage.clov', goodOverlay, 'garbage') }, 'OVERLAY_BAD_MAGIC'],
@@ -141,11 +142,11 @@ test('syntheses from URLs that fail, or from an overlay for another base, leave 
     ['wrong hash', { url: files.serve('good.clov', goodOverlay), sha256: 'b'.repeat(64) }, 'HASH_MISMATCH'],
   ];
   for (const [what, overlay, code] of bad) {
-    const op = await e.op('POST', '/v1/instances', { name: 'x', baseId, overlay });
+    const op = await e.op((api) => api.instances.create({ name: 'x', baseId, overlay }));
     expect({ what, state: op.state, code: op.error?.code }).toEqual({ what, state: 'failed', code });
     expectNothingLeft();
-    expect((await e.call<{ instances: unknown[] }>('GET', '/v1/instances')).instances).toEqual([]);
-    expect((await e.call<{ overlays: unknown[] }>('GET', '/v1/overlays')).overlays).toEqual([]);
+    expect((await e.instances.list()).instances).toEqual([]);
+    expect((await e.overlays.list()).overlays).toEqual([]);
   }
   expect(fs.readdirSync(path.join(e.stateDir, 'overlays'))).toEqual([]);
 
@@ -159,7 +160,7 @@ test('syntheses from URLs that fail, or from an overlay for another base, leave 
   const refused = await raw('POST', '/v1/instances', { body: JSON.stringify({ name: 'x', baseId, overlay: { id: foreignId } }), type: 'application/json' });
   expect(refused.status).toBe(422);
   expect(refused.json.error!.code).toBe('OVERLAY_WRONG_BASE');
-  await e.call('DELETE', `/v1/overlays/${foreignId}`);
+  await e.overlays.delete(foreignId);
   expectNothingLeft();
 });
 
@@ -173,15 +174,15 @@ test('TLS: the engine serves HTTPS with the given certificate; clients trust it 
   try {
     expect(t.endpoint).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const trusted = new EngineClient({ endpoint: t.endpoint, token: t.token, ca: fs.readFileSync(cert, 'utf8') });
-    const info = await trusted.call<{ extensions: { overlayFormats: number[] } }>('GET', '/v1/info');
+    const info = await trusted.engine.info();
     expect(info.extensions.overlayFormats).toEqual([1]);
     await trusted.close();
     // Without the CA the certificate is refused; with the CA but a wrong token, 401 as over plain HTTP.
     const untrusted = new EngineClient({ endpoint: t.endpoint, token: t.token });
-    await expect(untrusted.call('GET', '/v1/info')).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
+    await expect(untrusted.engine.info()).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
     await untrusted.close();
     const wrong = new EngineClient({ endpoint: t.endpoint, token: 'not-the-token', ca: fs.readFileSync(cert, 'utf8') });
-    await expect(wrong.call('GET', '/v1/info')).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(wrong.engine.info()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
     await wrong.close();
   } finally {
     await t.destroy();

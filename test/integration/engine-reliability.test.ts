@@ -9,7 +9,7 @@ import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { OperationView } from '../../engine/client/client';
+import { EngineClient, OperationView } from '../../engine/client/client';
 import { FileServer, TestEngine, makeOverlayFile } from '../helpers/engine';
 import { ensureBaseArchive } from '../vms/guest';
 
@@ -42,16 +42,16 @@ afterAll(async () => {
 });
 
 async function exec(id: string, command: string): Promise<string> {
-  const r = await e.call<{ code: number; stdout: string }>('POST', `/v1/instances/${id}/exec`, { command });
+  const r = await e.instances.exec(id, { command });
   if (r.code !== 0) throw new Error(`${command}: exit ${r.code}: ${r.stdout}`);
   return r.stdout.trim();
 }
 
 /** Starts an operation and kill -9s the engine as soon as the operation reports `phase`; then restarts it. */
-async function killInPhase(method: string, p: string, body: unknown, phase: string): Promise<void> {
-  const { operation } = await e.call<{ operation: OperationView }>(method, p, body);
+async function killInPhase(start: (api: EngineClient) => Promise<{ operation: OperationView }>, phase: string): Promise<void> {
+  const { operation } = await start(e.client);
   for (let i = 0; ; i++) {
-    const v = await e.call<OperationView>('GET', `/v1/operations/${operation.id}`);
+    const v = await e.operations.get(operation.id);
     if (v.phase === phase) break;
     if (v.state !== 'running' || i > 3000) throw new Error(`operation never reached phase ${phase}: ${JSON.stringify(v)}`);
     await new Promise((r) => setTimeout(r, 5));
@@ -61,11 +61,11 @@ async function killInPhase(method: string, p: string, body: unknown, phase: stri
 }
 
 test('an overlay creation killed in its resume phase: recovered once, and never resumed again from that snapshot', async () => {
-  const v = await e.opOk('POST', '/v1/instances', { name: 'resume-kill', baseId: base.baseId }, 'resume');
+  const v = await e.opOk((api) => api.instances.create({ name: 'resume-kill', baseId: base.baseId }), 'resume');
   const id = v.target!.id;
   await exec(id, 'echo before > /data/before && sync');
-  await killInPhase('POST', '/v1/overlays', { instanceId: id }, 'resume');
-  expect((await e.call<{ state: string }>('GET', `/v1/instances/${id}`)).state).toBe('running');
+  await killInPhase((api) => api.overlays.import({ instanceId: id }), 'resume');
+  expect((await e.instances.get(id)).state).toBe('running');
   expect(await exec(id, 'cat /data/before')).toBe('before');
   // No snapshot is left for a later start to use.
   expect(fs.readdirSync(path.join(e.stateDir, 'instances', id)).filter((f) => f.startsWith('resume.'))).toEqual([]);
@@ -77,39 +77,39 @@ test('an overlay creation killed in its resume phase: recovered once, and never 
   expect(c2).toBeGreaterThan(c1);
   // ...then it is stopped and the engine restarted: it stays stopped (the reported bug resumed the old snapshot,
   // the counter went back and the file written after the first recovery was gone).
-  await e.call('POST', `/v1/instances/${id}/power`, { state: 'stopped' });
+  await e.instances.power(id, { state: 'stopped' });
   await e.kill9();
   const logAt = e.log.length;
   await e.boot();
-  expect((await e.call<{ state: string }>('GET', `/v1/instances/${id}`)).state).toBe('stopped');
+  expect((await e.instances.get(id)).state).toBe('stopped');
   expect(e.log.slice(logAt)).not.toMatch(/interrupted snapshot/);
-  await e.call('DELETE', `/v1/instances/${id}`);
-  for (const o of (await e.call<{ overlays: { id: string }[] }>('GET', '/v1/overlays')).overlays) await e.call('DELETE', `/v1/overlays/${o.id}`);
+  await e.instances.delete(id);
+  for (const o of (await e.overlays.list()).overlays) await e.overlays.delete(o.id);
 }, 600000);
 
 test('overlays fetched by syntheses stay while an instance uses them and go with the last, whichever goes first', async () => {
-  const first = (await e.opOk('POST', '/v1/instances', { name: 'fetch-1', baseId: base.baseId, overlay: { url: overlayUrl } }, 'synthesis 1')).target!.id;
-  const second = (await e.opOk('POST', '/v1/instances', { name: 'fetch-2', baseId: base.baseId, overlay: { url: overlayUrl } }, 'synthesis 2')).target!.id;
+  const first = (await e.opOk((api) => api.instances.create({ name: 'fetch-1', baseId: base.baseId, overlay: { url: overlayUrl } }), 'synthesis 1')).target!.id;
+  const second = (await e.opOk((api) => api.instances.create({ name: 'fetch-2', baseId: base.baseId, overlay: { url: overlayUrl } }), 'synthesis 2')).target!.id;
   const overlays = () => fs.readdirSync(path.join(e.stateDir, 'overlays'));
   expect(overlays()).toHaveLength(1);
-  await e.call('DELETE', `/v1/instances/${first}`); // the first fetcher goes first
+  await e.instances.delete(first); // the first fetcher goes first
   expect(overlays()).toHaveLength(1);
   expect(await exec(second, 'cat /data/made')).toBe('made');
-  await e.call('DELETE', `/v1/instances/${second}`);
+  await e.instances.delete(second);
   expect(overlays()).toEqual([]);
   // An overlay stored on purpose is kept, even when a synthesis fetched the same file first.
-  const again = (await e.opOk('POST', '/v1/instances', { name: 'fetch-3', baseId: base.baseId, overlay: { url: overlayUrl } }, 'synthesis 3')).target!.id;
-  await e.opOk('POST', '/v1/overlays', { url: overlayUrl }, 'overlay import');
-  await e.call('DELETE', `/v1/instances/${again}`);
+  const again = (await e.opOk((api) => api.instances.create({ name: 'fetch-3', baseId: base.baseId, overlay: { url: overlayUrl } }), 'synthesis 3')).target!.id;
+  await e.opOk((api) => api.overlays.import({ url: overlayUrl }), 'overlay import');
+  await e.instances.delete(again);
   expect(overlays()).toHaveLength(1);
-  await e.call('DELETE', `/v1/overlays/${overlays()[0]}`);
+  await e.overlays.delete(overlays()[0]);
   // Killed in a synthesis's restore phase: after the restart, neither the instance nor its fetched overlay.
-  await killInPhase('POST', '/v1/instances', { name: 'fetch-killed', baseId: base.baseId, overlay: { url: overlayUrl } }, 'restore');
-  expect((await e.call<{ instances: unknown[] }>('GET', '/v1/instances')).instances).toEqual([]);
+  await killInPhase((api) => api.instances.create({ name: 'fetch-killed', baseId: base.baseId, overlay: { url: overlayUrl } }), 'restore');
+  expect((await e.instances.list()).instances).toEqual([]);
   expect(overlays()).toEqual([]);
   expect(fs.readdirSync(path.join(e.stateDir, 'tmp'))).toEqual([]);
   // So the base is not held by anything.
-  const probe = await e.call<{ instances: unknown[] }>('GET', '/v1/instances');
+  const probe = await e.instances.list();
   expect(probe.instances).toEqual([]);
 }, 600000);
 
@@ -126,15 +126,15 @@ test('an overlay URL that redirects (relative, then absolute, as object stores a
   await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', () => r()));
   try {
     const url = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/start?sig=secret`;
-    const v = await e.opOk('POST', '/v1/instances', { name: 'redirected', baseId: base.baseId, overlay: { url } }, 'synthesis through redirects');
+    const v = await e.opOk((api) => api.instances.create({ name: 'redirected', baseId: base.baseId, overlay: { url } }), 'synthesis through redirects');
     expect(hops).toEqual(['/start?sig=secret', '/second']);
     expect(await exec(v.target!.id, 'cat /data/made')).toBe('made');
-    await e.call('DELETE', `/v1/instances/${v.target!.id}`);
+    await e.instances.delete(v.target!.id);
     // A loop is a clear error, and the query string (a signature) is not in it.
     const loop = http.createServer((_q, res) => (res.writeHead(302, { location: '/again' }), res.end()));
     await new Promise<void>((r) => loop.listen(0, '127.0.0.1', () => r()));
     try {
-      const bad = await e.op('POST', '/v1/instances', { name: 'loop', baseId: base.baseId, overlay: { url: `http://127.0.0.1:${(loop.address() as AddressInfo).port}/x?sig=secret` } });
+      const bad = await e.op((api) => api.instances.create({ name: 'loop', baseId: base.baseId, overlay: { url: `http://127.0.0.1:${(loop.address() as AddressInfo).port}/x?sig=secret` } }));
       expect(bad.error?.code).toBe('DOWNLOAD_FAILED');
       expect(bad.error?.message).toMatch(/too many redirects/);
       expect(bad.error?.message).not.toMatch(/secret/);
@@ -144,5 +144,5 @@ test('an overlay URL that redirects (relative, then absolute, as object stores a
   } finally {
     redirector.close();
   }
-  await e.call('DELETE', `/v1/bases/${base.baseId}`); // nothing pins the base any more
+  await e.bases.delete(base.baseId); // nothing pins the base any more
 }, 600000);

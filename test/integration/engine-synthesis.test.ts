@@ -31,24 +31,24 @@ afterAll(async () => {
 });
 
 const exec = async (e: TestEngine, id: string, cmd: string) => {
-  const r = await e.call<{ code: number; stdout: string }>('POST', `/v1/instances/${id}/exec`, { command: cmd });
+  const r = await e.instances.exec(id, { command: cmd });
   expect(r.code).toBe(0);
   return r.stdout.trim();
 };
 
 test('import, resume, customize, create overlay, download, synthesize on a second engine from its URL', async () => {
   // Engine A imports by path, engine B by URL; a second import of the same base is served from the store.
-  const impA = await a.op('POST', '/v1/bases', { source: archive, sha256: baseId });
+  const impA = await a.op((api) => api.bases.import({ source: archive, sha256: baseId }));
   expect(impA.state).toBe('succeeded');
   expect(impA.target).toEqual({ type: 'base', id: baseId });
-  const impB = await b.op('POST', '/v1/bases', { source: files.serve('base.tar', archive) });
+  const impB = await b.op((api) => api.bases.import({ source: files.serve('base.tar', archive) }));
   expect(impB.error).toBeUndefined();
   expect((impB.result as { cached: boolean }).cached).toBe(false);
-  const again = await b.op('POST', '/v1/bases', { source: files.serve('base.tar', archive) });
+  const again = await b.op((api) => api.bases.import({ source: files.serve('base.tar', archive) }));
   expect((again.result as { cached: boolean }).cached).toBe(true);
 
   // Resume the base for customization and change memory and disk from inside the guest.
-  const res = await a.op('POST', '/v1/instances', { name: 'custom', baseId });
+  const res = await a.op((api) => api.instances.create({ name: 'custom', baseId }));
   expect(res.error).toBeUndefined();
   const custom = res.target!.id;
   const marker = `marker-${Date.now()}`;
@@ -56,13 +56,13 @@ test('import, resume, customize, create overlay, download, synthesize on a secon
   const stateMd5 = (await exec(a, custom, 'md5sum /run/app-state')).split(' ')[0];
   const diskMd5 = (await exec(a, custom, 'md5sum /data/marker')).split(' ')[0];
 
-  const created = await a.op('POST', '/v1/overlays', { instanceId: custom });
+  const created = await a.op((api) => api.overlays.import({ instanceId: custom }));
   expect(created.error).toBeUndefined();
   expect(Object.keys(created.timings)).toEqual(expect.arrayContaining(['save', 'delta', 'resume']));
   const overlayId = created.target!.id;
   // The customization VM kept running through overlay creation.
   const counterAtOverlay = Number(await exec(a, custom, 'cat /run/counter'));
-  expect((await a.call<{ state: string }>('GET', `/v1/instances/${custom}`)).state).toBe('running');
+  expect((await a.instances.get(custom)).state).toBe('running');
 
   // Download through the CLI (authenticated) and check the file is the overlay the engine names.
   const dl = path.join(a.stateDir, 'downloaded.clov');
@@ -77,23 +77,23 @@ test('import, resume, customize, create overlay, download, synthesize on a secon
   expect(createHash('sha256').update(fs.readFileSync(dl)).digest('hex')).toBe(overlayId);
 
   // The signed URL works without a token, with Range requests and the content hash as ETag.
-  const ov = await a.call<{ downloadUrl: string; bytes: number }>('GET', `/v1/overlays/${overlayId}`);
-  const ranged = await fetch(ov.downloadUrl, { headers: { range: 'bytes=0-7' } });
+  const ov = await a.overlays.get(overlayId);
+  const ranged = await fetch(ov.downloadUrl!, { headers: { range: 'bytes=0-7' } });
   expect(ranged.status).toBe(206);
   expect(ranged.headers.get('etag')).toBe(`"${overlayId}"`);
   expect(Buffer.from(await ranged.arrayBuffer())).toEqual(fs.readFileSync(dl).subarray(0, 8));
-  expect((await fetch(ov.downloadUrl.replace(/sig=[0-9a-f]+/, 'sig=' + '0'.repeat(64)))).status).toBe(401);
+  expect((await fetch(ov.downloadUrl!.replace(/sig=[0-9a-f]+/, 'sig=' + '0'.repeat(64)))).status).toBe(401);
 
   // Synthesis on engine B from A's URL, idempotent on the request id.
   const body = { name: 'synth', baseId, overlay: { url: ov.downloadUrl, sha256: overlayId }, requestId: 'req-synth-1' };
-  const first = await b.call<{ operation: { id: string } }>('POST', '/v1/instances', body);
-  const retry = await b.call<{ operation: { id: string } }>('POST', '/v1/instances', body);
+  const first = await b.instances.create(body);
+  const retry = await b.instances.create(body);
   expect(retry.operation.id).toBe(first.operation.id);
   const syn = await b.settle(first.operation.id);
   expect(syn.error).toBeUndefined();
   expect(Object.keys(syn.timings)).toEqual(expect.arrayContaining(['fetch', 'apply', 'restore', 'total']));
   const synth = syn.target!.id;
-  const info = await b.call<{ state: string; overlayId: string; domain: string }>('GET', `/v1/instances/${synth}`);
+  const info = await b.instances.get(synth);
   expect(info.state).toBe('running');
   expect(info.overlayId).toBe(overlayId);
   expect(qemuRunning(info.domain)).toBe(true);
@@ -109,49 +109,49 @@ test('import, resume, customize, create overlay, download, synthesize on a secon
   expect(Number(await exec(b, synth, 'cat /run/counter'))).toBeGreaterThan(c1);
 
   // B keeps the overlay it fetched while an instance made from it exists.
-  expect((await b.call<{ id: string }>('GET', `/v1/overlays/${overlayId}`)).id).toBe(overlayId);
+  expect((await b.overlays.get(overlayId)).id).toBe(overlayId);
 
   // A base in use cannot be deleted; deleting instances removes their VMs.
-  await expect(b.call('DELETE', `/v1/bases/${baseId}`)).rejects.toMatchObject({ code: 'IN_USE' });
-  await b.call('DELETE', `/v1/instances/${synth}`);
+  await expect(b.bases.delete(baseId)).rejects.toMatchObject({ code: 'IN_USE' });
+  await b.instances.delete(synth);
   expect(qemuRunning(info.domain)).toBe(false);
-  await expect(b.call('GET', `/v1/instances/${synth}`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  await expect(b.instances.get(synth)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   // The overlay B fetched for that instance alone went with it, so it does not pin the base.
-  await expect(b.call('GET', `/v1/overlays/${overlayId}`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  await expect(b.overlays.get(overlayId)).rejects.toMatchObject({ code: 'NOT_FOUND' });
 });
 
 test('an engine restarted under running VMs finds them again; kill -9 mid-synthesis leaves a consistent store', async () => {
-  const { instances } = await a.call<{ instances: { id: string; domain: string }[] }>('GET', '/v1/instances');
+  const { instances } = await a.instances.list();
   expect(instances.length).toBe(1);
   const custom = instances[0];
   await a.kill9();
   expect(qemuRunning(custom.domain)).toBe(true);
   await a.boot();
-  expect((await a.call<{ state: string }>('GET', `/v1/instances/${custom.id}`)).state).toBe('running');
+  expect((await a.instances.get(custom.id)).state).toBe('running');
   expect(Number(await exec(a, custom.id, 'cat /run/counter'))).toBeGreaterThan(0);
 
   // Synthesis on B from a URL throttled to ~1 MiB/s, killed while it downloads.
-  const { overlays } = await a.call<{ overlays: { id: string }[] }>('GET', '/v1/overlays');
+  const { overlays } = await a.overlays.list();
   const slowUrl = files.serve('slow.clov', path.join(a.stateDir, 'overlays', overlays[0].id, 'overlay.clov'), { throttleBytesPerSec: 1 << 20 });
-  const { operation } = await b.call<{ operation: { id: string } }>('POST', '/v1/instances', { name: 'doomed', baseId, overlay: { url: slowUrl } });
+  const { operation } = await b.instances.create({ name: 'doomed', baseId, overlay: { url: slowUrl } });
   for (let i = 0; i < 100; i++) {
-    const v = await b.call<{ phase: string; done: number }>('GET', `/v1/operations/${operation.id}`);
+    const v = await b.operations.get(operation.id);
     if (v.phase === 'fetch' && v.done > 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   await b.kill9();
   await b.boot();
-  const op = await b.call<{ state: string; error: { code: string } }>('GET', `/v1/operations/${operation.id}`);
+  const op = await b.operations.get(operation.id);
   expect(op.state).toBe('failed');
-  expect(op.error.code).toBe('INTERRUPTED');
-  const left = await b.call<{ instances: unknown[] }>('GET', '/v1/instances');
+  expect(op.error!.code).toBe('INTERRUPTED');
+  const left = await b.instances.list();
   expect(left.instances).toEqual([]);
   expect(fs.readdirSync(path.join(b.stateDir, 'instances'))).toEqual([]);
   expect(fs.readdirSync(path.join(b.stateDir, 'tmp'))).toEqual([]);
   expect(fs.readdirSync(path.join(b.stateDir, 'bases'))).toEqual([baseId]);
   // And the engine works afterwards: the same synthesis, at full speed, succeeds.
   const fastUrl = files.serve('fast.clov', path.join(a.stateDir, 'overlays', overlays[0].id, 'overlay.clov'));
-  const ok = await b.op('POST', '/v1/instances', { name: 'after-crash', baseId, overlay: { url: fastUrl, sha256: overlays[0].id } });
+  const ok = await b.op((api) => api.instances.create({ name: 'after-crash', baseId, overlay: { url: fastUrl, sha256: overlays[0].id } }));
   expect(ok.error).toBeUndefined();
   expect(Number(await exec(b, ok.target!.id, 'cat /run/counter'))).toBeGreaterThan(0);
 });

@@ -19,13 +19,6 @@ let state: string;
 let env: NodeJS.ProcessEnv;
 const clients: Record<string, EngineClient> = {};
 
-interface Inst {
-  id: string;
-  name: string;
-  state: string;
-  domain: string;
-}
-
 beforeAll(async () => {
   const base = await ensureBaseArchive('tiny');
   const root = repoRoot();
@@ -57,7 +50,7 @@ async function engine(side: 'a' | 'b'): Promise<EngineClient> {
   return clients[side];
 }
 
-const instancesAt = async (side: 'a' | 'b') => (await (await engine(side)).call<{ instances: Inst[] }>('GET', '/v1/instances')).instances;
+const instancesAt = async (side: 'a' | 'b') => (await (await engine(side)).instances.list()).instances;
 /** The example's VM (cloudlet a also runs the customization VM the overlay was captured from). */
 const webAt = async (side: 'a' | 'b') => (await instancesAt(side)).filter((i) => i.name === 'handoff-web');
 
@@ -94,7 +87,7 @@ test('deploy on a, switch the placement to b: diff shows the handoff, deploy doe
   expect(onB.id).toBe(onA.id);
   expect(onB.state).toBe('running');
   expect(qemuCommandLines(onB.domain)).toHaveLength(1);
-  const page = await (await engine('b')).call<{ code: number; stdout: string }>('POST', `/v1/instances/${onB.id}/exec`, { command: APP_CHECK });
+  const page = await (await engine('b')).instances.exec(onB.id, { command: APP_CHECK });
   expect(page.stdout.trim()).toBe(APP_PAGE);
 
   const again = await cdktf(['diff', '--skip-provider-lock'], dir, env);
@@ -108,7 +101,7 @@ test('cdktf destroy leaves nothing on either cloudlet', async () => {
   for (const side of ['a', 'b'] as const) {
     const c = await engine(side);
     expect(await instancesAt(side)).toHaveLength(0);
-    expect((await c.call<{ overlays: unknown[] }>('GET', '/v1/overlays')).overlays).toHaveLength(0);
-    expect((await c.call<{ bases: unknown[] }>('GET', '/v1/bases')).bases).toHaveLength(0);
+    expect((await c.overlays.list()).overlays).toHaveLength(0);
+    expect((await c.bases.list()).bases).toHaveLength(0);
   }
 });

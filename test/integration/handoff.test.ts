@@ -37,7 +37,7 @@ beforeAll(async () => {
   overlayFile = path.join(work, 'app.clov');
   // The app state: a random file in guest memory and one on its disk, as a customized VM would have.
   await makeOverlayFile(a, base, overlayFile, 'head -c 3000000 /dev/urandom > /run/app-state && head -c 2000000 /dev/urandom > /data/app.bin && sync');
-  await b.opOk('POST', '/v1/bases', { source: base.file, sha256: base.baseId }, 'base import on b');
+  await b.opOk((api) => api.bases.import({ source: base.file, sha256: base.baseId }), 'base import on b');
 });
 
 afterAll(async () => {
@@ -46,7 +46,7 @@ afterAll(async () => {
 });
 
 async function exec(e: TestEngine, id: string, cmd: string): Promise<string> {
-  const r = await e.call<{ code: number; stdout: string }>('POST', `/v1/instances/${id}/exec`, { command: cmd });
+  const r = await e.instances.exec(id, { command: cmd });
   expect(r.code).toBe(0);
   return r.stdout.trim();
 }
@@ -54,19 +54,19 @@ async function exec(e: TestEngine, id: string, cmd: string): Promise<string> {
 const counter = async (e: TestEngine, id: string) => Number(await exec(e, id, 'cat /run/counter'));
 
 async function synthesize(name: string): Promise<Inst> {
-  const op = await a.opOk('POST', '/v1/instances', { name, baseId: base.baseId, overlay: { url: overlayFile } }, 'synthesis');
+  const op = await a.opOk((api) => api.instances.create({ name, baseId: base.baseId, overlay: { url: overlayFile } }), 'synthesis');
   return (op.result as { instance: Inst }).instance;
 }
 
 /** Pulls `id` from `from` to `to` with a handoff token, through `via` (a proxy endpoint) if given. */
 async function handoff(from: TestEngine, to: TestEngine, id: string, via?: string): Promise<{ id: string }> {
-  const grant = await from.call<{ token: string }>('POST', `/v1/instances/${id}/handoff-token`, {});
-  const { operation } = await to.call<{ operation: OperationView }>('POST', '/v1/handoffs', { source: { endpoint: via ?? from.endpoint, token: grant.token }, instanceId: id });
+  const grant = await from.instances.handoffToken(id, {});
+  const { operation } = await to.handoffs.create({ source: { endpoint: via ?? from.endpoint, token: grant.token }, instanceId: id });
   return operation;
 }
 
 async function instances(e: TestEngine): Promise<Inst[]> {
-  return (await e.call<{ instances: Inst[] }>('GET', '/v1/instances')).instances;
+  return (await e.instances.list()).instances;
 }
 
 /** The VM keeps running where it was, and counting. */
@@ -89,7 +89,7 @@ async function expectRunningAt(e: TestEngine, id: string): Promise<void> {
 /** The source's handoff-out operation for an instance, once it has ended (the source noticed the failure). */
 async function sourceSide(instanceId: string): Promise<OperationView> {
   for (let k = 0; ; k++) {
-    const ops = (await a.call<{ operations: OperationView[] }>('GET', '/v1/operations')).operations.filter((o) => o.kind === 'handoff-out' && o.target?.id === instanceId);
+    const ops = (await a.operations.list()).operations.filter((o) => o.kind === 'handoff-out' && o.target?.id === instanceId);
     const last = ops.at(-1);
     if (last && last.state !== 'running') return last;
     if (k > 600) throw new Error(`the source's handoff of ${instanceId} did not end: ${JSON.stringify(last)}`);
@@ -99,7 +99,7 @@ async function sourceSide(instanceId: string): Promise<OperationView> {
 
 async function waitForBytes(e: TestEngine, opId: string, bytes: number): Promise<OperationView> {
   for (;;) {
-    const v = await e.call<OperationView>('GET', `/v1/operations/${opId}`);
+    const v = await e.operations.get(opId);
     if (v.state !== 'running') throw new Error(`handoff ended before ${bytes} bytes: ${JSON.stringify(v)}`);
     if (v.phase === 'transfer' && v.done >= bytes) return v;
     await new Promise((r) => setTimeout(r, 50));
@@ -199,12 +199,12 @@ test('over TLS: the destination pulls from an https source it trusts through the
   const s = await TestEngine.start('hs', [...STALL, '--tls-cert', cert, '--tls-key', key]);
   try {
     expect(s.endpoint).toMatch(/^https:/);
-    await s.opOk('POST', '/v1/bases', { source: base.file, sha256: base.baseId }, 'base import on the TLS engine');
-    const syn = await s.opOk('POST', '/v1/instances', { name: 'over-tls', baseId: base.baseId, overlay: { url: overlayFile } }, 'synthesis');
+    await s.opOk((api) => api.bases.import({ source: base.file, sha256: base.baseId }), 'base import on the TLS engine');
+    const syn = await s.opOk((api) => api.instances.create({ name: 'over-tls', baseId: base.baseId, overlay: { url: overlayFile } }), 'synthesis');
     const id = syn.target!.id;
     const pull = async (ca?: string) => {
-      const grant = await s.call<{ token: string }>('POST', `/v1/instances/${id}/handoff-token`, {});
-      const { operation } = await b.call<{ operation: OperationView }>('POST', '/v1/handoffs', { source: { endpoint: s.endpoint, token: grant.token, ca }, instanceId: id });
+      const grant = await s.instances.handoffToken(id, {});
+      const { operation } = await b.handoffs.create({ source: { endpoint: s.endpoint, token: grant.token, ca }, instanceId: id });
       return b.settle(operation.id);
     };
     const refused = await pull();
@@ -212,7 +212,7 @@ test('over TLS: the destination pulls from an https source it trusts through the
     expect(refused.error?.message).toMatch(/certificate/i);
     const moved = await pull(fs.readFileSync(cert, 'utf8'));
     expect(moved.error).toBeUndefined();
-    expect((await s.call<{ instances: Inst[] }>('GET', '/v1/instances')).instances.map((i) => i.id)).not.toContain(id);
+    expect((await s.instances.list()).instances.map((i) => i.id)).not.toContain(id);
     await expectRunningAt(b, id);
   } finally {
     delete process.env.CLOUDLET_EXTRA_CA_CERTS;
@@ -229,7 +229,7 @@ test('a handoff to a cloudlet without the base fails before the VM is paused, wi
     expect(failed.error?.code).toBe('BASE_MISSING');
     expect(failed.error?.message).toContain(base.baseId);
     // The source never started streaming: no handoff operation for this instance there.
-    const ops = (await a.call<{ operations: OperationView[] }>('GET', '/v1/operations')).operations;
+    const ops = (await a.operations.list()).operations;
     expect(ops.filter((o) => o.kind === 'handoff-out' && o.target?.id === inst.id)).toHaveLength(0);
     await expectRunningAt(a, inst.id);
   } finally {
@@ -240,21 +240,21 @@ test('a handoff to a cloudlet without the base fails before the VM is paused, wi
 test("a handoff token opens only that instance's handoff, and a wrong one nothing", async () => {
   const inst = (await instances(a)).find((i) => i.name === 'nobase')!;
   const other = (await instances(a)).find((i) => i.name !== 'nobase' && i.state === 'running')!;
-  const grant = await a.call<{ token: string; expires: string }>('POST', `/v1/instances/${inst.id}/handoff-token`, { ttlSeconds: 60 });
+  const grant = await a.instances.handoffToken(inst.id, { ttlSeconds: 60 });
   expect(grant.token).toMatch(/^cht_/);
   const scoped = new EngineClient({ endpoint: a.endpoint, token: grant.token });
   try {
-    expect((await scoped.call<{ baseId: string }>('GET', `/v1/instances/${inst.id}/handoff`)).baseId).toBe(base.baseId);
-    await expect(scoped.call('GET', `/v1/instances/${other.id}/handoff`)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
-    await expect(scoped.call('GET', '/v1/instances')).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
-    await expect(scoped.call('DELETE', `/v1/instances/${inst.id}`)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    expect((await scoped.instances.handoffInfo(inst.id)).baseId).toBe(base.baseId);
+    await expect(scoped.instances.handoffInfo(other.id)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(scoped.instances.list()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(scoped.instances.delete(inst.id)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   } finally {
     await scoped.close();
   }
-  const wrong = await b.settle((await b.call<{ operation: OperationView }>('POST', '/v1/handoffs', { source: { endpoint: a.endpoint, token: 'cht_not-a-token' }, instanceId: inst.id })).operation.id);
+  const wrong = await b.settle((await b.handoffs.create({ source: { endpoint: a.endpoint, token: 'cht_not-a-token' }, instanceId: inst.id })).operation.id);
   expect(wrong.error?.code).toBe('UNAUTHORIZED');
   // Tokens never show in operation records.
-  expect(JSON.stringify(await b.call('GET', '/v1/operations'))).not.toContain('cht_');
+  expect(JSON.stringify(await b.operations.list())).not.toContain('cht_');
   expect(b.log).not.toContain(grant.token);
   await expectRunningAt(a, inst.id);
 });

@@ -45,7 +45,7 @@ beforeAll(async () => {
       fs.writeFileSync(process.env.CL_STATS_OUT, JSON.stringify({ wchar: Number(/wchar: (\\d+)/.exec(io)[1]), hwm: Number(/VmHWM:\\s+(\\d+)/.exec(st)[1]) * 1024 })); });\n`,
   );
   engine = await TestEngine.start('fuzz');
-  await engine.opOk('POST', '/v1/bases', { source: base.file, sha256: base.baseId }, 'base import');
+  await engine.opOk((api) => api.bases.import({ source: base.file, sha256: base.baseId }), 'base import');
   files = new FileServer();
   await files.start();
 }, 900000);
@@ -110,10 +110,10 @@ test('the harness itself: the good overlay, taken apart and put back together, a
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   expect(r.outputs.sort()).toEqual(['disk.qcow2', 'memory.save']);
-  const op = await engine.op('POST', '/v1/instances', { name: 'fuzz-control', baseId: base.baseId, overlay: { url: files.serve('rejoined.clov', f) } });
+  const op = await engine.op((api) => api.instances.create({ name: 'fuzz-control', baseId: base.baseId, overlay: { url: files.serve('rejoined.clov', f) } }));
   expect(op.error ?? null).toBeNull();
   expect(op.state).toBe('succeeded');
-  await engine.call('DELETE', '/v1/instances/fuzz-control');
+  await engine.instances.delete('fuzz-control');
   expect(fs.readdirSync(path.join(engine.stateDir, 'overlays'))).toEqual([]);
   expect(all.length).toBeGreaterThan(150);
 }, 300000);
@@ -156,7 +156,7 @@ test('a real engine refuses every mutant as a synthesis from a URL, within the R
     const idle = procRss(pid).rss;
     fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
     const before = procIo(pid).wchar;
-    const op = await engine.op('POST', '/v1/instances', { name: `fuzz-${n}`, baseId: base.baseId, overlay: { url } });
+    const op = await engine.op((api) => api.instances.create({ name: `fuzz-${n}`, baseId: base.baseId, overlay: { url } }));
     const written = procIo(pid).wchar - before;
     const peak = procRss(pid).hwm;
     fs.rmSync(f);

@@ -23,7 +23,7 @@ let base: { file: string; baseId: string };
 beforeAll(async () => {
   base = await ensureBaseArchive('tiny');
   engine = await TestEngine.start('tfdiag');
-  const op = await engine.op('POST', '/v1/bases', { source: base.file });
+  const op = await engine.op((api) => api.bases.import({ source: base.file }));
   expect(op.state).toBe('succeeded');
   tf = new TerraformDir('diag');
   tf.write('main.tf', PROVIDER_BLOCK);

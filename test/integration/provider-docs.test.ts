@@ -106,25 +106,25 @@ let work: string;
 let overlayFile: string;
 
 async function bases(): Promise<string[]> {
-  return (await engine.call<{ bases: { id: string }[] }>('GET', '/v1/bases')).bases.map((b) => b.id);
+  return (await engine.bases.list()).bases.map((b) => b.id);
 }
 
 async function instances(): Promise<{ id: string; name: string }[]> {
-  return (await engine.call<{ instances: { id: string; name: string }[] }>('GET', '/v1/instances')).instances;
+  return (await engine.instances.list()).instances;
 }
 
 async function overlays(): Promise<string[]> {
-  return (await engine.call<{ overlays: { id: string }[] }>('GET', '/v1/overlays')).overlays.map((o) => o.id);
+  return (await engine.overlays.list()).overlays.map((o) => o.id);
 }
 
 /** Puts the engine in the state an example starts from: no instances or overlays, and the base or not. */
 async function prepareEngine(withBase: boolean): Promise<void> {
   // Normally nothing is left; after a failed example, this keeps the next one independent of it.
-  for (const i of await instances()) await engine.call('DELETE', `/v1/instances/${i.id}`);
-  for (const o of await overlays()) await engine.call('DELETE', `/v1/overlays/${o}`);
+  for (const i of await instances()) await engine.instances.delete(i.id);
+  for (const o of await overlays()) await engine.overlays.delete(o);
   const have = (await bases()).includes(tinyBaseId);
-  if (withBase && !have) await engine.opOk('POST', '/v1/bases', { source: archive, sha256: tinyBaseId }, 'import the tiny base');
-  if (!withBase && have) await engine.call('DELETE', `/v1/bases/${tinyBaseId}`);
+  if (withBase && !have) await engine.opOk((api) => api.bases.import({ source: archive, sha256: tinyBaseId }), 'import the tiny base');
+  if (!withBase && have) await engine.bases.delete(tinyBaseId);
 }
 
 function substitute(text: string): string {

@@ -59,7 +59,7 @@ ${extra}`;
 }
 
 async function instances(): Promise<Inst[]> {
-  return (await engine.call<{ instances: Inst[] }>('GET', '/v1/instances')).instances;
+  return (await engine.instances.list()).instances;
 }
 
 beforeAll(async () => {
@@ -101,14 +101,14 @@ test('apply creates base, customization, overlay and a running synthesized insta
   expect(a.base_id).toBe(base.baseId);
   expect(a.overlay_id).toBe(tf.attributes('cloudlet_overlay', 'app').id);
   expect(a.memory_mib).toBe(256);
-  const info = await engine.call<{ cloudlet: { id: string } }>('GET', '/v1/info');
+  const info = await engine.engine.info();
   expect(a.cloudlet).toBe(info.cloudlet.id);
   expect((tf.attributes('cloudlet_customization', 'app').outputs as string[]).map((x) => x.trim())).toEqual(['', 'provider-e2e']);
   // The instance is a real VM: libvirt runs it, and the customization made before the overlay is inside it.
-  const inst = await engine.call<Inst>('GET', `/v1/instances/${String(a.id)}`);
+  const inst = await engine.instances.get(String(a.id));
   expect(inst.state).toBe('running');
   expect(qemuRunning(`cl-${inst.id}`)).toBe(true);
-  const out = await engine.call<{ code: number; stdout: string }>('POST', `/v1/instances/${inst.id}/exec`, { command: 'cat /data/app.txt' });
+  const out = await engine.instances.exec(inst.id, { command: 'cat /data/app.txt' });
   expect(out.code).toBe(0);
   expect(out.stdout.trim()).toBe('provider-e2e');
   // The token never reaches the state.
@@ -122,7 +122,7 @@ test('a second plan shows no changes', async () => {
 
 test('a VM stopped out of band is planned back to running and started on apply', async () => {
   const id = String(tf.attributes('cloudlet_instance', 'app').id);
-  await engine.call('POST', `/v1/instances/${id}/power`, { state: 'stopped' });
+  await engine.instances.power(id, { state: 'stopped' });
   expect(qemuRunning(`cl-${id}`)).toBe(false);
   const plan = await tf.ok(['plan', '-input=false', '-detailed-exitcode'], [2]);
   expect(plan.stdout).toMatch(/cloudlet_instance\.app will be updated in-place/);
@@ -130,13 +130,13 @@ test('a VM stopped out of band is planned back to running and started on apply',
   expect(plan.stdout).toContain('Plan: 0 to add, 1 to change, 0 to destroy.');
   await tf.ok(['apply', '-auto-approve', '-input=false']);
   expect(qemuRunning(`cl-${id}`)).toBe(true);
-  expect((await engine.call<Inst>('GET', `/v1/instances/${id}`)).state).toBe('running');
+  expect((await engine.instances.get(id)).state).toBe('running');
   await tf.ok(['plan', '-input=false', '-detailed-exitcode'], [0]);
 });
 
 test('an instance deleted out of band leaves the state on refresh and is planned for creation', async () => {
   const id = String(tf.attributes('cloudlet_instance', 'app').id);
-  await engine.call('DELETE', `/v1/instances/${id}`);
+  await engine.instances.delete(id);
   const plan = await tf.ok(['plan', '-input=false', '-detailed-exitcode'], [2]);
   expect(plan.stdout).toMatch(/cloudlet_instance\.app has been deleted/);
   expect(plan.stdout).toMatch(/cloudlet_instance\.app will be created/);
@@ -199,7 +199,7 @@ test('destroy removes every object from the engine and every VM from libvirt', a
   const r = await tf.ok(['destroy', '-auto-approve', '-input=false']);
   expect(r.stdout).toContain('Destroy complete! Resources: 4 destroyed.');
   expect(await instances()).toEqual([]);
-  expect((await engine.call<{ bases: unknown[] }>('GET', '/v1/bases')).bases).toEqual([]);
-  expect((await engine.call<{ overlays: unknown[] }>('GET', '/v1/overlays')).overlays).toEqual([]);
+  expect((await engine.bases.list()).bases).toEqual([]);
+  expect((await engine.overlays.list()).overlays).toEqual([]);
   for (const id of ids) expect(qemuRunning(`cl-${id}`)).toBe(false);
 });

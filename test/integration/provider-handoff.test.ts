@@ -16,13 +16,6 @@ let b: TestEngine;
 let tf: TerraformDir;
 let base: { file: string; baseId: string };
 
-interface Inst {
-  id: string;
-  name: string;
-  state: string;
-  domain: string;
-}
-
 function config(placement: 'a' | 'b'): string {
   return `${PROVIDER_BLOCK}
 variable "token_a" {
@@ -81,9 +74,9 @@ output "placement" {
 `;
 }
 
-const instancesOf = async (e: TestEngine) => (await e.call<{ instances: Inst[] }>('GET', '/v1/instances')).instances;
+const instancesOf = async (e: TestEngine) => (await e.instances.list()).instances;
 const exec = async (e: TestEngine, id: string, cmd: string) => {
-  const r = await e.call<{ code: number; stdout: string }>('POST', `/v1/instances/${id}/exec`, { command: cmd });
+  const r = await e.instances.exec(id, { command: cmd });
   expect(r.code).toBe(0);
   return r.stdout.trim();
 };
@@ -105,8 +98,8 @@ test('flipping the provider alias plans an in-place placement change, and apply 
   await tf.ok(['apply', '-auto-approve', '-input=false']);
   const [inst] = await instancesOf(a);
   expect(inst.state).toBe('running');
-  const aId = (await a.call<{ cloudlet: { id: string } }>('GET', '/v1/info')).cloudlet.id;
-  const bId = (await b.call<{ cloudlet: { id: string } }>('GET', '/v1/info')).cloudlet.id;
+  const aId = (await a.engine.info()).cloudlet.id;
+  const bId = (await b.engine.info()).cloudlet.id;
   expect(JSON.parse((await tf.ok(['output', '-json'])).stdout).placement.value).toBe(aId);
   await exec(a, inst.id, 'echo before-the-move > /data/moved.txt && sync');
   const counter = Number(await exec(a, inst.id, 'cat /run/counter'));

@@ -55,7 +55,7 @@ test('Ctrl-C cancels the engine operation and leaves nothing behind', async () =
   // Ctrl-C once the engine is fetching the overlay for Terraform's synthesis.
   const fetching = (async () => {
     for (let i = 0; i < 600; i++) {
-      const { operations } = await engine.call<{ operations: { kind: string; state: string; phase: string; done: number }[] }>('GET', '/v1/operations');
+      const { operations } = await engine.operations.list();
       if (operations.some((o) => o.kind === 'synthesize' && o.state === 'running' && o.phase === 'fetch' && o.done > 0)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -66,14 +66,14 @@ test('Ctrl-C cancels the engine operation and leaves nothing behind', async () =
   expect(r.code).not.toBe(0);
   expect(r.stdout + r.stderr).toMatch(/Interrupt received/);
   expect(r.stderr).toMatch(/synthesize slow cancelled/);
-  const { operations } = await engine.call<{ operations: { id: string; kind: string }[] }>('GET', '/v1/operations');
+  const { operations } = await engine.operations.list();
   // The first synthesis is the customization VM made in beforeAll; the second is Terraform's.
   const mine = operations.filter((o) => o.kind === 'synthesize').slice(1);
   expect(mine).toHaveLength(1);
   // The cancellation was asked for; the operation unwinds on the engine (closing the download) right after.
   const done = await engine.settle(mine[0].id, 30000);
   expect(done.state === 'cancelled' || done.error?.code === 'CANCELLED').toBe(true);
-  expect((await engine.call<{ instances: unknown[] }>('GET', '/v1/instances')).instances).toEqual([]);
+  expect((await engine.instances.list()).instances).toEqual([]);
   expect(fs.readdirSync(path.join(engine.stateDir, 'tmp'))).toEqual([]);
   // Nothing was recorded as made.
   const state = fs.existsSync(path.join(tf.dir, 'terraform.tfstate')) ? tf.state().resources : [];

@@ -62,10 +62,10 @@ test('cdktf deploy ends with the VM running in libvirt, its app answering', asyn
   if (r.code !== 0) throw new Error(r.output);
   expect(r.output).toMatch(/Apply complete! Resources: 4 added/);
   const c = await engine();
-  const inst = await c.call<{ id: string; state: string; domain: string }>('GET', '/v1/instances/quickstart-web');
+  const inst = await c.instances.get('quickstart-web');
   expect(inst.state).toBe('running');
   expect(qemuRunning(inst.domain)).toBe(true);
-  const page = await c.call<{ code: number; stdout: string }>('POST', `/v1/instances/${inst.id}/exec`, { command: APP_CHECK });
+  const page = await c.instances.exec(inst.id, { command: APP_CHECK });
   expect(page.stdout.trim()).toBe(APP_PAGE);
   const outputs = r.output.match(/instance_id = (i-[0-9a-f]+)/);
   expect(outputs?.[1]).toBe(inst.id);
@@ -79,13 +79,13 @@ test('a second cdktf diff shows no changes', async () => {
 
 test('cdktf destroy leaves nothing behind', async () => {
   const c = await engine();
-  const domains = (await c.call<{ instances: { domain: string }[] }>('GET', '/v1/instances')).instances.map((i) => i.domain);
+  const domains = (await c.instances.list()).instances.map((i) => i.domain);
   expect(domains.length).toBe(2);
   const r = await cdktf(['destroy', '--auto-approve', '--skip-provider-lock'], dir, env);
   if (r.code !== 0) throw new Error(r.output);
   expect(r.output).toMatch(/Destroy complete! Resources: 4 destroyed/);
-  expect((await c.call<{ instances: unknown[] }>('GET', '/v1/instances')).instances).toEqual([]);
-  expect((await c.call<{ overlays: unknown[] }>('GET', '/v1/overlays')).overlays).toEqual([]);
-  expect((await c.call<{ bases: unknown[] }>('GET', '/v1/bases')).bases).toEqual([]);
+  expect((await c.instances.list()).instances).toEqual([]);
+  expect((await c.overlays.list()).overlays).toEqual([]);
+  expect((await c.bases.list()).bases).toEqual([]);
   for (const d of domains) expect(qemuRunning(d)).toBe(false);
 });

@@ -20,14 +20,22 @@ import {
   Source,
   Space,
   WIRE_VERSION,
+  batchRecord,
   decodeBatch,
   decodeEnd,
+  decodeError,
   decodeHello,
+  decodeLayout,
+  decodeTail,
   endRecord,
+  errorRecord,
   helloRecord,
   jsonRecord,
+  layoutRecord,
   recordHeader,
+  tailRecord,
 } from '../../engine/handoff/wire';
+import { SAVE_LIMITS } from '../../engine/image/savefile';
 import { compressOnce } from '../../engine/delta/compress';
 import { Qcow2AppendWriter } from '../../engine/image/qcow2';
 
@@ -200,6 +208,38 @@ describe('typed records', () => {
     expect(code(() => decodeHello(Buffer.alloc(LIMITS.maxJson + 1, 0x20)))).toMatch(/^HANDOFF_PROTOCOL: .*too large/);
     expect(code(() => decodeEnd(Buffer.from(JSON.stringify({ bytesSent: 'lots' }))))).toMatch(/^HANDOFF_PROTOCOL: .*end record is malformed/);
     expect(code(() => decodeEnd(Buffer.from(JSON.stringify({ bytesSent: 1, pausedAt: 'then' }))))).toMatch(/^HANDOFF_PROTOCOL: .*end record is malformed/);
+  });
+
+  test('layout, tail, batch header and error records round-trip; malformed ones are typed protocol errors', () => {
+    const whole = (parts: Buffer[]) => Buffer.concat(parts.slice(1));
+    const layout = { sectionId: 7, footers: true, blocks: [{ id: 'pc.ram', length: 1 << 20 }], sameLayoutAsBase: false, prologue: Buffer.from('pro'), ramStart: Buffer.from('start') };
+    const l = layoutRecord(layout);
+    expect(l[0][0]).toBe(RecordType.Layout);
+    expect(l[0].readUInt32LE(1)).toBe(whole(l).length);
+    expect(decodeLayout(whole(l), SAVE_LIMITS)).toEqual(layout);
+    const tail = { footers: false, bytes: Buffer.from('device state') };
+    expect(decodeTail(whole(tailRecord(tail)))).toEqual(tail);
+    const b = batchRecord(CODEC_ZSTD, 1234, Buffer.from('frame'));
+    expect([b[0][0], b[1][0], b[1].readUInt32LE(1), b[0].readUInt32LE(1)]).toEqual([RecordType.Batch, CODEC_ZSTD, 1234, 10]);
+    expect(decodeError(whole(errorRecord({ code: 'CANCELLED', message: 'stop' })))).toEqual({ code: 'CANCELLED', message: 'stop' });
+
+    const code = (f: () => unknown) => {
+      try {
+        f();
+        return 'accepted';
+      } catch (err) {
+        return `${(err as CloudletError).code}: ${(err as Error).message}`;
+      }
+    };
+    const body = whole(l);
+    expect(code(() => decodeLayout(body.subarray(0, 8), SAVE_LIMITS))).toMatch(/^HANDOFF_PROTOCOL: .*too short/);
+    expect(code(() => decodeLayout(body.subarray(0, body.length - 1), SAVE_LIMITS))).toMatch(/^HANDOFF_PROTOCOL: .*do not add up/);
+    const withBlocks = (blocks: unknown) => whole(layoutRecord({ ...layout, blocks: blocks as typeof layout.blocks }));
+    expect(code(() => decodeLayout(withBlocks([]), SAVE_LIMITS))).toMatch(/^HANDOFF_PROTOCOL: .*invalid RAM description/);
+    expect(code(() => decodeLayout(withBlocks([{ id: 'pc.ram', length: 1000 }]), SAVE_LIMITS))).toMatch(/^HANDOFF_PROTOCOL: .*invalid RAM block/);
+    expect(code(() => decodeLayout(withBlocks([{ id: '', length: 4096 }]), SAVE_LIMITS))).toMatch(/^HANDOFF_PROTOCOL: .*invalid RAM block/);
+    expect(code(() => decodeTail(Buffer.alloc(0)))).toMatch(/^HANDOFF_PROTOCOL: .*invalid size/);
+    expect(code(() => decodeError(Buffer.from('nope')))).toMatch(/^HANDOFF_PROTOCOL: .*does not parse/);
   });
 });
 
