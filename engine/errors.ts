@@ -39,6 +39,7 @@ export const ERRORS = {
   DOWNLOAD_FAILED: { status: 502, summary: 'A download failed', hint: 'Check the URL from the cloudlet host (it follows up to 10 redirects, never from https to http).' },
   VM_FAILED: { status: 500, summary: 'libvirt or QEMU failed' },
   GUEST_AGENT: { status: 504, summary: "The guest's agent did not answer" },
+  COMMAND_FAILED: { status: 422, summary: 'The command failed in the guest', hint: 'Its exit status and output are in the message; the guest agent itself answered.' },
   ENGINE_LOCKED: { status: 422, summary: 'Another engine owns this state directory' },
   ENGINE_UNAVAILABLE: {
     status: 422,

@@ -210,11 +210,35 @@ export class BaseService {
         const stored = this.ctx.store.commitBase(dir, rec);
         op.setTarget({ type: 'base', id: stored.id });
         return { base: stored };
+      } catch (e) {
+        throw this.withConsole(e, basePathsIn(dir).consoleLog, op.id);
       } finally {
         if (started) await this.ctx.driver.destroy(domain).catch(() => undefined);
         fs.rmSync(dir, { recursive: true, force: true });
       }
     }).rec;
+  }
+
+  /**
+   * A failed first boot says what the guest printed: the console log is kept beside the operation's record and
+   * its last lines join the error message (an unbootable image or a guest without an agent shows why here).
+   */
+  private withConsole(e: unknown, consoleLog: string, opId: string): unknown {
+    if (!(e instanceof CloudletError) || e.code === 'CANCELLED' || !fs.existsSync(consoleLog)) return e;
+    const kept = this.ctx.store.operationConsoleLog(opId);
+    try {
+      fs.copyFileSync(consoleLog, kept);
+    } catch {
+      return e;
+    }
+    const text = fs.readFileSync(kept, 'utf8').replace(/\r/g, '');
+    const tail = text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .slice(-20)
+      .join('\n');
+    const shown = tail ? `last lines of the guest console (all of it in ${kept}):\n${tail}` : `the guest printed nothing on its console (${kept})`;
+    return new CloudletError(e.code, `${e.message}\n${shown}`, e.cause);
   }
 
   private async waitForAgent(socket: string, domain: string, timeoutMs: number, op: Operation): Promise<void> {
@@ -223,7 +247,11 @@ export class BaseService {
       op.throwIfCancelled();
       const r = await guestExec(socket, 'true', 5000).catch(() => null);
       if (r && r.code === 0) return;
-      if (Date.now() > deadline) throw new CloudletError('GUEST_AGENT', `the VM did not answer on its control channel within ${timeoutMs / 1000} s`);
+      if (Date.now() > deadline)
+        throw new CloudletError(
+          'GUEST_AGENT',
+          `no guest agent answered within ${timeoutMs / 1000} s: readiness 'agent' needs the image to run the cloudlet guest agent on its second serial port (or give a fixed delay with ready: SECONDS)`,
+        );
       const st = await this.ctx.driver.state(domain);
       if (st !== 'running') throw new CloudletError('VM_FAILED', `the VM stopped while booting (state: ${st ?? 'gone'})`);
     }

@@ -13,7 +13,8 @@
 //   <state>/instances/<id>/        instance.json, disk.qcow2, console.log, [boot.xml]; memory.save while being
 //                                  restored; resume.saving / resume.save / resume.consumed around a capture;
 //                                  handoff-out while the instance is handed off
-//   <state>/operations/<id>.json   long-running operations and their results
+//   <state>/operations/<id>.json   long-running operations and their results; <id>.console.log: the guest
+//                                  console of a VM a failed operation booted (kept for `cloudlet operation show`)
 //   <state>/tmp/                   work in progress
 //   <state>/libvirt                embedded libvirt root (or a symlink to a short one, see vm/driver.ts)
 
@@ -349,6 +350,12 @@ export class Store {
   putOperation(rec: OperationRecord): void {
     checkId(rec.id, 'operation');
     writeJsonAtomic(path.join(this.operations, `${rec.id}.json`), rec);
+  }
+
+  /** Where a failed operation keeps the guest console of the VM it booted (a base import that timed out, say). */
+  operationConsoleLog(id: string): string {
+    checkId(id, 'operation');
+    return path.join(this.operations, `${id}.console.log`);
   }
 
   listOperations(): OperationRecord[] {

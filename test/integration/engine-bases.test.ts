@@ -79,3 +79,21 @@ test('a base from a disk image, captured from an instance, exported and imported
   expect(refused.error?.code).toBe('HASH_MISMATCH');
   expect(fs.readdirSync(path.join(b.stateDir, 'bases'))).toEqual([]);
 });
+
+test('a guest without an agent: a readiness timeout naming the agent, the console tail in the message and kept, nothing stored', async () => {
+  const g = await ensureGuest('tiny');
+  // The kernel boots and prints, but a shell replaces the guest's init, so no agent ever answers.
+  const v = await a.op((api) =>
+    api.bases.import({ disk: g.baseDisk, kernel: g.kernel, initrd: g.initrd, cmdline: 'console=ttyS0 rdinit=/bin/sh', name: 'no-agent', ready: 'agent', readyTimeoutSeconds: 15 }),
+  );
+  expect(v.state).toBe('failed');
+  expect(v.error!.code).toBe('GUEST_AGENT');
+  expect(v.error!.message).toMatch(/no guest agent answered within 15 s/);
+  const kept = path.join(a.stateDir, 'operations', `${v.id}.console.log`);
+  expect(v.error!.message).toContain(`last lines of the guest console (all of it in ${kept})`);
+  expect(v.error!.message).toMatch(/Run \/bin\/sh as init process|can't access tty|Freeing unused/);
+  expect(fs.readFileSync(kept, 'utf8').length).toBeGreaterThan(100);
+  expect((await a.bases.list()).bases.map((b) => b.name)).not.toContain('no-agent');
+  expect(fs.readdirSync(path.join(a.stateDir, 'tmp'))).toEqual([]);
+  expect(a.log).not.toMatch(/internal error/);
+});

@@ -61,7 +61,11 @@ export const customizationResource = defineResource<Cloudlet, typeof schema>({
       const timeout = planned.command_timeout_seconds ?? 300;
       for (const [i, cmd] of (planned.commands ?? []).entries()) {
         log('info', `customization ${name}: command ${i + 1}`, { command: cmd.length > 200 ? `${cmd.slice(0, 200)}…` : cmd });
-        const r = await c.call(`customization command ${i + 1}`, (api) => api.instances.exec(inst.id, { command: cmd, timeoutSeconds: timeout }, { signal: ctx.signal }), { signal: ctx.signal });
+        // The HTTP call waits as long as the command may run, and a little more for the answer to come back.
+        const waitMs = (timeout + 30) * 1000;
+        const r = await c.call(`customization command ${i + 1}`, (api) => api.instances.exec(inst.id, { command: cmd, timeoutSeconds: timeout }, { signal: ctx.signal, timeoutMs: waitMs }), {
+          signal: ctx.signal,
+        });
         if (r.code !== 0) {
           fail('Customization command failed', `Command ${i + 1} exited with status ${r.code} in ${name}:\n  ${cmd}\nIts output:\n${r.stdout.slice(-2000)}\n\nThe VM was removed.`, ['commands', i]);
         }
