@@ -46,6 +46,11 @@ export const ERRORS = {
     summary: 'Cannot reach the cloudlet engine',
     hint: 'Check that the engine is running and that `endpoint` is right (`cloudlet engine status` on the cloudlet host).',
   },
+  HOST_UNSUPPORTED: {
+    status: 422,
+    summary: "This cloudlet's QEMU cannot restore the base's memory snapshot",
+    hint: 'Run it on a cloudlet whose QEMU offers that machine type and CPU model, or make the base again on this one.',
+  },
   BASE_MISSING: { status: 422, summary: 'The cloudlet lacks the base VM', hint: 'Import the base on this cloudlet first.' },
   HANDOFF_FAILED: { status: 502, summary: 'The handoff did not complete; the VM runs on at the source' },
   HANDOFF_PROTOCOL: { status: 502, summary: 'A malformed handoff stream' },

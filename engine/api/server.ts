@@ -262,7 +262,7 @@ export class ApiServer {
       'overlays.file': async ({ req, res, id }) => serveFile(req, res, e.overlayPath(id), `"${id}"`),
 
       'instances.list': async () => ({ instances: await e.listInstances() }),
-      'instances.create': async ({ body }) => ({ operation: e.createInstance(body) }),
+      'instances.create': async ({ body }) => ({ operation: await e.createInstance(body) }),
       'instances.get': async ({ id }) => e.getInstance(id),
       'instances.delete': async ({ id }) => {
         await e.deleteInstance(id);

@@ -123,7 +123,7 @@ export const ROUTES = {
     body: S.CreateInstance,
     response: S.Accepted,
     result: S.InstanceResult,
-    errors: ['NOT_FOUND', 'CONFLICT'],
+    errors: ['NOT_FOUND', 'CONFLICT', 'OVERLAY_WRONG_BASE', 'HOST_UNSUPPORTED'],
   }),
   'instances.get': ok({ method: 'GET', path: '/v1/instances/:id', summary: 'One instance, by id or name', status: 200, response: S.InstanceDetail, errors: ['NOT_FOUND'] }),
   'instances.delete': ok({ method: 'DELETE', path: '/v1/instances/:id', summary: 'Stop and remove an instance', status: 200, response: S.Deleted, errors: ['NOT_FOUND', 'CONFLICT', 'VM_FAILED'] }),

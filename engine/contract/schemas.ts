@@ -49,6 +49,7 @@ export const Base = Type.Object(
     memoryMiB: Type.Integer(),
     vcpus: Type.Integer(),
     cpuModel: Type.String(),
+    machine: Type.Optional(Type.String({ description: 'the machine type its memory snapshot needs (e.g. pc-i440fx-7.2)' })),
     source: Type.String({ description: 'where it came from: an archive path or URL, a disk image, or an instance' }),
   },
   { $id: 'Base' },

@@ -138,6 +138,7 @@ export class BaseService {
       memoryMiB: facts.memoryMiB,
       vcpus: facts.vcpus,
       cpuModel: facts.cpuModel,
+      machine: facts.machine,
       source,
     };
   }

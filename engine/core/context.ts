@@ -12,7 +12,9 @@ import { BaseArg, OpenedBase, checkOverlay, openBase } from '../overlay/apply';
 import { baseIdOf } from '../overlay/format';
 import { OpenedSource, openSource } from '../store/fetch';
 import { BaseRecord, OverlayRecord, Store, overlayPathsIn } from '../store/store';
+import { checkRunnable, machineOf } from '../vm/capabilities';
 import { VmDriver } from '../vm/driver';
+import { readSaveHeader } from '../vm/save-header';
 import { Operation, OperationTable } from './operations';
 
 /** The API's name and hash rules (engine/contract/rules.ts), for the services' own checks. */
@@ -56,6 +58,15 @@ export class EngineContext {
     const b = this.store.getBase(id);
     if (!b) throw new CloudletError('NOT_FOUND', `no base VM ${id}`);
     return b;
+  }
+
+  /**
+   * Refuses a base whose memory snapshot this cloudlet's QEMU cannot restore (its machine type or CPU model is
+   * missing here), naming both sides. Bases recorded before the machine type was kept are read from their snapshot.
+   */
+  async requireRunnable(base: BaseRecord): Promise<void> {
+    const machine = base.machine ?? machineOf(readSaveHeader(this.store.base(base.id).memory).xml);
+    checkRunnable(await this.driver.capabilities(), { machine, cpuModel: base.cpuModel }, `base ${base.name} (${base.id.slice(0, 12)})`);
   }
 
   requireOverlay(id: string): OverlayRecord {

@@ -52,6 +52,7 @@ export class HandoffDestinationService {
             'BASE_MISSING',
             `this cloudlet (${me.id}) does not have base VM ${info.baseId}, which instance ${info.name} runs on; import the base here first. The VM was not touched.`,
           );
+        await this.ctx.requireRunnable(base);
         if (info.state !== 'running') throw new CloudletError('CONFLICT', `instance ${info.id} is ${info.state} at the source; only a running instance can be handed off`);
         if (this.ctx.store.getInstance(info.id) || this.ctx.store.listInstances().some((i) => i.name === info.name))
           throw new CloudletError('CONFLICT', `an instance ${info.name} (${info.id}) already exists on this cloudlet`);

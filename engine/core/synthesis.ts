@@ -40,8 +40,19 @@ export class SynthesisService {
     private readonly instances: InstanceService,
   ) {}
 
-  /** Synthesizes an instance from a base and an overlay (or resumes the base alone). Idempotent on requestId. */
-  createInstance(req: CreateInstanceRequest): OperationRecord {
+  /**
+   * Synthesizes an instance from a base and an overlay (or resumes the base alone). Idempotent on requestId.
+   * A base whose snapshot this cloudlet's QEMU cannot restore is refused before anything is made.
+   */
+  async createInstance(req: CreateInstanceRequest): Promise<OperationRecord> {
+    const again = req.requestId ? this.ctx.ops.byRequestId('synthesize', req.requestId) : null;
+    if (again) return again;
+    if (typeof req.baseId === 'string') await this.ctx.requireRunnable(this.ctx.requireBase(req.baseId));
+    // Every other check, and the record, in one synchronous step (no request can interleave).
+    return this.start(req);
+  }
+
+  private start(req: CreateInstanceRequest): OperationRecord {
     const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', m);
     if (typeof req.name !== 'string' || !NAME_RE.test(req.name)) throw bad('name: lowercase letters, digits and dashes, starting with a letter or digit, at most 63');
     if (req.requestId !== undefined && (typeof req.requestId !== 'string' || req.requestId.length > 200)) throw bad('requestId: a string of at most 200 characters');

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { CloudletError } from '../errors';
+import { machineOf } from './capabilities';
 
 /** The CPU model every cloudlet can run: a memory snapshot only restores where the guest CPU is the same. */
 export const PORTABLE_CPU_MODEL = 'qemu64';
@@ -72,6 +73,8 @@ export function bootDomainXml(s: BootDomainSpec): string {
 }
 
 export interface SnapshotFacts {
+  /** The exact machine type the snapshot was taken on (libvirt expands `pc` to e.g. `pc-i440fx-7.2`). */
+  machine?: string;
   memoryMiB: number;
   vcpus: number;
   cpuModel: string;
@@ -100,7 +103,7 @@ export function snapshotFacts(xml: string, what: string): SnapshotFacts {
   const memKiB = Number((/<memory unit='KiB'>(\d+)<\/memory>/.exec(xml) ?? [])[1]);
   const vcpus = Number((/<vcpu[^>]*>(\d+)<\/vcpu>/.exec(xml) ?? [])[1]);
   if (!(memKiB > 0) || !(vcpus > 0)) throw bad('the domain XML has no memory size or vCPU count');
-  return { memoryMiB: Math.round(memKiB / 1024), vcpus, cpuModel: model, hasKernel: /<kernel>/.test(xml), hasInitrd: /<initrd>/.test(xml), disks };
+  return { machine: machineOf(xml), memoryMiB: Math.round(memKiB / 1024), vcpus, cpuModel: model, hasKernel: /<kernel>/.test(xml), hasInitrd: /<initrd>/.test(xml), disks };
 }
 
 export interface InstancePaths {

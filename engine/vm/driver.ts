@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError } from '../errors';
-import { probeDomainXml } from './domain';
+import { QemuCapabilities, cpuModelsFrom, machinesFrom } from './capabilities';
+import { hypervisorType, probeDomainXml } from './domain';
 import { VirshSession, prepareEmbedRoot } from './virsh';
 
 export type DomainState = 'running' | 'paused' | 'shut off' | 'crashed' | 'other';
@@ -94,6 +95,19 @@ export class VmDriver {
     } catch (e) {
       throw new CloudletError('VM_FAILED', (e as Error).message.replace(/^virsh /, 'libvirt: '), e);
     }
+  }
+
+  private caps: Promise<QemuCapabilities> | null = null;
+
+  /** The machine types and CPU models this QEMU offers under the hypervisor in use (asked once per engine). */
+  capabilities(): Promise<QemuCapabilities> {
+    this.caps ??= (async () => {
+      const machines = machinesFrom(await this.run('capabilities'));
+      const cpuModels = cpuModelsFrom(await this.run(`domcapabilities --arch x86_64 --virttype ${hypervisorType() === 'kvm' ? 'kvm' : 'qemu'}`));
+      return { machines, cpuModels };
+    })();
+    this.caps.catch(() => (this.caps = null));
+    return this.caps;
   }
 
   /** Every domain libvirt knows, by name. */

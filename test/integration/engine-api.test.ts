@@ -188,3 +188,30 @@ test('TLS: the engine serves HTTPS with the given certificate; clients trust it 
     await t.destroy();
   }
 });
+
+test('a base whose snapshot this QEMU cannot restore is refused before anything starts, naming both sides', async () => {
+  const rec = path.join(e.stateDir, 'bases', baseId, 'base.json');
+  const original = fs.readFileSync(rec, 'utf8');
+  const base = JSON.parse(original) as { machine?: string; cpuModel: string };
+  expect(base.machine).toMatch(/^pc-i440fx-\d+\.\d+$/); // recorded at import, from the snapshot's domain XML
+  try {
+    for (const [change, needle, offered] of [
+      [{ machine: 'pc-i440fx-99.9' }, 'machine type pc-i440fx-99.9', base.machine!],
+      [{ cpuModel: 'Icelake-Server-v99' }, 'CPU model Icelake-Server-v99', 'qemu64'],
+    ] as const) {
+      fs.writeFileSync(rec, JSON.stringify({ ...base, ...change }));
+      const r = await raw('POST', '/v1/instances', { body: JSON.stringify({ name: 'incompatible', baseId }), type: 'application/json' });
+      expect({ status: r.status, code: r.json.error?.code }).toEqual({ status: 422, code: 'HOST_UNSUPPORTED' });
+      expect(r.json.error!.message).toContain(needle);
+      expect(r.json.error!.message).toContain(offered);
+      expectNothingLeft();
+      expect((await e.operations.list()).operations.filter((o) => o.kind === 'synthesize' && o.target?.id === undefined && o.state === 'running')).toEqual([]);
+    }
+  } finally {
+    fs.writeFileSync(rec, original);
+  }
+  // Put back, the base synthesizes as before.
+  const ok = await e.opOk((api) => api.instances.create({ name: 'compatible', baseId }), 'synthesis');
+  await e.instances.delete(ok.result.instance.id);
+  expectNothingLeft();
+});
