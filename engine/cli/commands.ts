@@ -347,6 +347,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         if (o.json) out(JSON.stringify(r));
         else {
           process.stdout.write(r.stdout.endsWith('\n') || r.stdout === '' ? r.stdout : `${r.stdout}\n`);
+          if (r.stderr) process.stderr.write(r.stderr.endsWith('\n') ? r.stderr : `${r.stderr}\n`);
           if (r.code !== 0) throw new CloudletError('COMMAND_FAILED', `the command exited with status ${r.code} in the guest (its output is above)`);
         }
       } else throw new CloudletError('INVALID_ARGUMENT', `unknown instance command ${sub ?? '(none)'}\n${usage}`);

@@ -175,7 +175,11 @@ export const Info = Type.Object(
 export const HandoffToken = Type.Object({ token: Type.String({ description: 'secret: lets its holder pull this one instance' }), expires: timestamp, instance: Type.String() });
 export const HandoffInfo = Type.Object({ id: Type.String(), name: Type.String(), baseId: patterned('sha256'), state: Type.String(), cloudlet: CloudletIdentity });
 export const HandoffConfirmed = Type.Object({ confirmed: Type.Literal(true), instance: Type.String() });
-export const ExecResult = Type.Object({ code: Type.Integer(), stdout: Type.String() });
+export const ExecResult = Type.Object({
+  code: Type.Integer({ description: 'the exit status (128 + the signal for a command killed by one)' }),
+  stdout: Type.String(),
+  stderr: Type.Optional(Type.String({ description: 'apart from stdout when the guest runs the QEMU guest agent' })),
+});
 export const OpenApiDocument = Type.Object({ openapi: Type.String() }, { description: 'This API as an OpenAPI 3.1 document.' });
 
 // ---- requests ----

@@ -13,6 +13,7 @@ import { openSource, redactUrl } from '../store/fetch';
 import { BaseRecord, basePathsIn, OperationRecord } from '../store/store';
 import { bootDomainXml, snapshotFacts } from '../vm/domain';
 import { guestExec } from '../vm/guest-agent';
+import { agentExec, agentPing } from '../vm/qemu-agent';
 import { readSaveHeader } from '../vm/save-header';
 import { EngineContext, HEX64, NAME_RE, sleep } from './context';
 import { crashPoint } from './crash-points';
@@ -181,6 +182,7 @@ export class BaseService {
         if (req.initrd) fs.copyFileSync(req.initrd, basePathsIn(dir).initrd);
         op.phase('boot');
         const socket = path.join(this.ctx.ctlDir, `${op.id}.sock`);
+        const agentSocket = path.join(this.ctx.ctlDir, `${op.id}.qga`);
         const xmlFile = basePathsIn(dir).bootXml;
         fs.writeFileSync(
           xmlFile,
@@ -191,21 +193,25 @@ export class BaseService {
             disk: { path: basePathsIn(dir).disk, format: 'raw' },
             kernel: req.kernel ? { kernel: basePathsIn(dir).kernel, initrd: req.initrd ? basePathsIn(dir).initrd : undefined, cmdline: req.cmdline } : undefined,
             controlSocket: socket,
+            agentSocket,
             consoleLog: basePathsIn(dir).consoleLog,
           }),
         );
         await this.ctx.driver.create(xmlFile);
         started = true;
         op.phase('wait-ready');
-        if (ready === 'agent') await this.waitForAgent(socket, domain, (req.readyTimeoutSeconds ?? 600) * 1000, op);
-        else await sleep(ready * 1000, op.signal);
-        if (ready === 'agent') await guestExec(socket, 'sync', 60000).catch(() => undefined);
+        if (ready === 'agent') {
+          const agent = await this.waitForAgent(socket, domain, (req.readyTimeoutSeconds ?? 600) * 1000, op);
+          if (agent === 'qemu') await agentExec(this.ctx.driver, domain, 'sync', 60000).catch(() => undefined);
+          else await guestExec(socket, 'sync', 60000).catch(() => undefined);
+        } else await sleep(ready * 1000, op.signal);
         op.phase('save');
         await this.ctx.driver.save(domain, basePathsIn(dir).memory);
         started = false;
         fs.rmSync(xmlFile, { force: true });
         fs.rmSync(basePathsIn(dir).consoleLog, { force: true });
         fs.rmSync(socket, { force: true });
+        fs.rmSync(agentSocket, { force: true });
         op.phase('hash');
         const rec = await this.hashNewBase(dir, req.name, `disk image ${req.disk}`);
         const stored = this.ctx.store.commitBase(dir, rec);
@@ -242,16 +248,18 @@ export class BaseService {
     return new CloudletError(e.code, `${e.message}\n${shown}`, e.cause);
   }
 
-  private async waitForAgent(socket: string, domain: string, timeoutMs: number, op: Operation): Promise<void> {
+  /** Waits until a guest agent answers: the QEMU guest agent on its channel, or the test guests' serial agent. */
+  private async waitForAgent(socket: string, domain: string, timeoutMs: number, op: Operation): Promise<'qemu' | 'serial'> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       op.throwIfCancelled();
-      const r = await guestExec(socket, 'true', 5000).catch(() => null);
-      if (r && r.code === 0) return;
+      if (await agentPing(this.ctx.driver, domain, 2)) return 'qemu';
+      const r = await guestExec(socket, 'true', 3000).catch(() => null);
+      if (r && r.code === 0) return 'serial';
       if (Date.now() > deadline)
         throw new CloudletError(
           'GUEST_AGENT',
-          `no guest agent answered within ${timeoutMs / 1000} s: readiness 'agent' needs the image to run the cloudlet guest agent on its second serial port (or give a fixed delay with ready: SECONDS)`,
+          `no guest agent answered within ${timeoutMs / 1000} s: readiness 'agent' needs the image to run qemu-guest-agent (Debian's package of that name) or the test guests' serial agent (or give a fixed delay with ready: SECONDS)`,
         );
       const st = await this.ctx.driver.state(domain);
       if (st !== 'running') throw new CloudletError('VM_FAILED', `the VM stopped while booting (state: ${st ?? 'gone'})`);

@@ -13,6 +13,7 @@ import { baseIdOf } from '../overlay/format';
 import { OpenedSource, openSource } from '../store/fetch';
 import { BaseRecord, OverlayRecord, Store, overlayPathsIn } from '../store/store';
 import { checkRunnable, machineOf } from '../vm/capabilities';
+import { hasAgentChannel } from '../vm/domain';
 import { VmDriver } from '../vm/driver';
 import { readSaveHeader } from '../vm/save-header';
 import { Operation, OperationTable } from './operations';
@@ -77,6 +78,29 @@ export class EngineContext {
 
   controlSocket(instanceId: string): string {
     return path.join(this.ctlDir, `${instanceId}.sock`);
+  }
+
+  /** Where libvirt meets the instance's QEMU guest agent. */
+  agentSocket(instanceId: string): string {
+    return path.join(this.ctlDir, `${instanceId}.qga`);
+  }
+
+  /** Both control sockets of an instance, for removal with it. */
+  removeSockets(instanceId: string): void {
+    fs.rmSync(this.controlSocket(instanceId), { force: true });
+    fs.rmSync(this.agentSocket(instanceId), { force: true });
+  }
+
+  private readonly agentChannels = new Map<string, boolean>();
+
+  /** Whether a base's VM has the QEMU guest agent's channel (bases made before it have only the serial agent). */
+  baseHasAgentChannel(base: BaseRecord): boolean {
+    let has = this.agentChannels.get(base.id);
+    if (has === undefined) {
+      has = hasAgentChannel(readSaveHeader(this.store.base(base.id).memory).xml);
+      this.agentChannels.set(base.id, has);
+    }
+    return has;
   }
 
   /** A stored base opened for the overlay codec (digests from the store, which checked them at import). */

@@ -93,7 +93,7 @@ export class HandoffDestinationService {
         crashPoint('handoff-in.received');
         op.phase('restore');
         await warm;
-        fs.rmSync(this.ctx.controlSocket(inst.id), { force: true });
+        this.ctx.removeSockets(inst.id);
         // The disk layer must be durable before the source lets go of its copy; that flush runs alongside the
         // restore (the memory file is read once and deleted, so it is not flushed at all).
         const r0 = Date.now();

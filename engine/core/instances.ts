@@ -8,6 +8,7 @@ import { BaseRecord, InstanceRecord } from '../store/store';
 import { instanceDomainXml } from '../vm/domain';
 import { DomainState } from '../vm/driver';
 import { guestExec } from '../vm/guest-agent';
+import { agentExec } from '../vm/qemu-agent';
 import { readSaveHeader } from '../vm/save-header';
 import { EngineContext } from './context';
 
@@ -79,6 +80,7 @@ export class InstanceService {
       kernel: base.kernel ? bdir.kernel : undefined,
       initrd: base.initrd ? bdir.initrd : undefined,
       controlSocket: this.ctx.controlSocket(inst.id),
+      agentSocket: this.ctx.agentSocket(inst.id),
       consoleLog: this.ctx.store.instance(inst.id).consoleLog,
     });
   }
@@ -104,7 +106,7 @@ export class InstanceService {
       else {
         const xmlFile = this.ctx.store.instance(inst.id).bootXml;
         fs.writeFileSync(xmlFile, this.domainXml(inst, this.ctx.requireBase(inst.baseId), this.ctx.store.base(inst.baseId).memory));
-        fs.rmSync(this.ctx.controlSocket(inst.id), { force: true });
+        this.ctx.removeSockets(inst.id);
         // Booting afresh makes any snapshot left by a failed resume older than the disk: it must never be used.
         for (const f of Object.values(this.ctx.store.instance(inst.id).snapshot)) fs.rmSync(f, { force: true });
         await this.ctx.driver.create(xmlFile);
@@ -125,15 +127,19 @@ export class InstanceService {
   async remove(inst: InstanceRecord): Promise<void> {
     await this.ctx.driver.destroy(inst.domain);
     this.ctx.store.removeDir(this.ctx.store.instanceDir(inst.id));
-    fs.rmSync(this.ctx.controlSocket(inst.id), { force: true });
+    this.ctx.removeSockets(inst.id);
     this.ctx.sweepOverlays();
   }
 
-  /** Runs a command in the instance through the guest control agent (the sample bases ship one). */
-  async exec(id: string, command: string, timeoutSeconds = 60): Promise<{ code: number; stdout: string }> {
+  /**
+   * Runs a shell command in the instance: through the QEMU guest agent when its base has the agent's channel,
+   * else through the test guests' serial agent (bases made before the channel existed), which has no stderr.
+   */
+  async exec(id: string, command: string, timeoutSeconds = 60): Promise<{ code: number; stdout: string; stderr?: string }> {
     if (typeof command !== 'string' || command === '') throw new CloudletError('INVALID_ARGUMENT', 'command: required');
     if (!(timeoutSeconds > 0 && timeoutSeconds <= 3600)) throw new CloudletError('INVALID_ARGUMENT', 'timeoutSeconds: from 1 to 3600');
     const inst = this.running(id);
+    if (this.ctx.baseHasAgentChannel(this.ctx.requireBase(inst.baseId))) return agentExec(this.ctx.driver, inst.domain, command, timeoutSeconds * 1000);
     try {
       return await guestExec(this.ctx.controlSocket(inst.id), command, timeoutSeconds * 1000);
     } catch (e) {

@@ -47,7 +47,21 @@ export interface BootDomainSpec {
   /** Direct kernel boot; without it the disk's own boot loader is used. */
   kernel?: { kernel: string; initrd?: string; cmdline?: string };
   controlSocket: string;
+  /** Where libvirt meets the QEMU guest agent (virtio-serial channel org.qemu.guest_agent.0). */
+  agentSocket?: string;
   consoleLog: string;
+}
+
+/** The virtio-serial channel of the QEMU guest agent; libvirt connects to it and carries agent commands. */
+export const QEMU_AGENT_CHANNEL = 'org.qemu.guest_agent.0';
+
+function agentChannelXml(socket: string): string {
+  return `<channel type='unix'><source mode='bind' path='${esc(socket)}'/><target type='virtio' name='${QEMU_AGENT_CHANNEL}'/></channel>`;
+}
+
+/** Whether a domain XML has the QEMU guest agent's channel (bases made before it had only the serial agent). */
+export function hasAgentChannel(xml: string): boolean {
+  return xml.includes(`name='${QEMU_AGENT_CHANNEL}'`);
 }
 
 /** XML for a VM booted from a disk (used to make a base from a disk image). */
@@ -66,6 +80,7 @@ export function bootDomainXml(s: BootDomainSpec): string {
     <disk type='file' device='disk'><driver name='qemu' type='${s.disk.format}'/><source file='${esc(s.disk.path)}'/><target dev='vda' bus='virtio'/></disk>
     <serial type='file'><source path='${esc(s.consoleLog)}'/><target port='0'/></serial>
     <serial type='unix'><source mode='bind' path='${esc(s.controlSocket)}'/><target port='1'/></serial>
+    ${s.agentSocket ? agentChannelXml(s.agentSocket) : ''}
     <memballoon model='none'/>
   </devices>
 </domain>
@@ -114,6 +129,8 @@ export interface InstancePaths {
   kernel?: string;
   initrd?: string;
   controlSocket: string;
+  /** The instance's own QEMU guest agent socket (used when the saved XML has the agent's channel). */
+  agentSocket?: string;
   consoleLog: string;
 }
 
@@ -137,6 +154,11 @@ export function instanceDomainXml(saved: string, p: InstancePaths): string {
   if (p.initrd) x = x.replace(/<initrd>[^<]*<\/initrd>/, `<initrd>${esc(p.initrd)}</initrd>`);
   x = replaceOnce(x, /(<serial type='unix'>[\s\S]*?<source mode='bind' path=')[^']*(')/, `$1${esc(p.controlSocket)}$2`, 'unix serial port (the control channel)');
   x = x.replace(/(<serial type='file'>[\s\S]*?<source path=')[^']*(')/, `$1${esc(p.consoleLog)}$2`);
+  if (p.agentSocket)
+    x = x.replace(
+      new RegExp(`(<channel type='unix'>\\s*<source mode='bind' path=')[^']*('[^>]*>\\s*<target type='virtio' name='${QEMU_AGENT_CHANNEL.replace(/\./g, '\\.')}')`),
+      `$1${esc(p.agentSocket)}$2`,
+    );
   // libvirt derives <console> from the first serial port; a stale copy would name the old log path.
   x = x.replace(/\s*<console\b[\s\S]*?<\/console>/g, '');
   return x;

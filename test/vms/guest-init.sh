@@ -32,5 +32,12 @@ mount -t tmpfs run /run 2>/dev/null
     sleep 1; done
 ) &
 cloudlet-agent /dev/ttyS1 &
+# Debian's qemu-ga on the agent's virtio-serial port, found by name (no udev here to make the usual link).
+modprobe virtio_console 2>/dev/null
+for p in /sys/class/virtio-ports/*; do
+  [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && [ -x /usr/sbin/qemu-ga ] || continue
+  mkdir -p /var/run
+  /usr/sbin/qemu-ga -m virtio-serial -p "/dev/${p##*/}" -t /run -f /run/qemu-ga.pid > /dev/ttyS0 2>&1 &
+done
 echo CLOUDLET-GUEST-READY > /dev/ttyS0
 while :; do sleep 3600; done

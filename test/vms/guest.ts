@@ -16,7 +16,7 @@ import { ExecResult, guestExec } from '../../engine/vm/guest-agent';
 import { VirshSession, prepareEmbedRoot } from '../../engine/vm/virsh';
 
 export type GuestName = 'tiny' | 'realistic';
-export const GUEST_VERSION = 4;
+export const GUEST_VERSION = 5;
 
 export interface GuestManifest {
   name: GuestName;
@@ -153,7 +153,7 @@ export async function restoreGuest(o: { memory: string; disk: string; workDir: s
   fs.readSync(fd, magic, 0, 4, 0);
   fs.closeSync(fd);
   const format = magic.toString('latin1') === 'QFI\xfb' ? 'qcow2' : 'raw';
-  const xml = instanceDomainXml(saved, { name, uuid, disk: path.resolve(o.disk), diskFormat: format, controlSocket: socket, consoleLog });
+  const xml = instanceDomainXml(saved, { name, uuid, disk: path.resolve(o.disk), diskFormat: format, controlSocket: socket, agentSocket: path.join(root, 'qga.sock'), consoleLog });
   const xmlFile = path.join(o.workDir, 'restore.xml');
   fs.writeFileSync(xmlFile, xml);
   await virsh.run(`restore ${o.memory} --xml ${xmlFile} --running`, 600000);
@@ -245,6 +245,7 @@ async function buildGuest(name: GuestName, dir: string): Promise<GuestArtifacts>
         ...common,
         disk: { path: final(path.join(tmp, 'base', 'disk.raw')), format: 'raw' },
         controlSocket: path.join(shortRoot(), 'ctl.sock'),
+        agentSocket: path.join(shortRoot(), 'qga.sock'),
         consoleLog: path.join(run, 'base', 'console.log'),
       });
       await new Promise((r) => setTimeout(r, 3000));

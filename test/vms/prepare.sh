@@ -26,6 +26,24 @@ dpkg -x "$cache/debs/${kpkg}"_*.deb "$work/k"
 cp "$work"/k/boot/vmlinuz-* "$out/kernel"
 mods=$(echo "$work"/k/lib/modules/*)
 
+# Debian's stock QEMU guest agent, with the libraries it links (the host is Debian 12 too, and QEMU's own
+# packages pull the same ones in): the engine's way into the guest, as in any cloud image.
+exec 9>"$cache/debs/.lock"
+flock 9
+if ! ls "$cache/debs/"qemu-guest-agent_*.deb >/dev/null 2>&1; then
+  echo "prepare: downloading qemu-guest-agent"
+  (cd "$cache/debs" && apt-get download -q qemu-guest-agent 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+  ls "$cache/debs/"qemu-guest-agent_*.deb >/dev/null
+fi
+flock -u 9
+dpkg -x "$cache/debs/"qemu-guest-agent_*.deb "$work/qga"
+install_qga() { # ROOT
+  install -D -m 0755 "$work/qga/usr/sbin/qemu-ga" "$1/usr/sbin/qemu-ga"
+  for lib in $(ldd "$work/qga/usr/sbin/qemu-ga" | awk '/=>/{print $3} /ld-linux/{print $1}'); do
+    [ -e "$1$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$1$lib"
+  done
+}
+
 # initramfs: busybox, the modules for virtio disks and ext4 (all modular in Debian's kernel), our init.
 ir="$work/initramfs"
 mkdir -p "$ir"/{bin,sbin,proc,sys,dev,run,data,newroot,lib/modules,etc}
@@ -33,12 +51,14 @@ cp /bin/busybox "$ir/bin/busybox"
 ln -s busybox "$ir/bin/sh"
 for m in drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_pci_modern_dev.ko \
          drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko drivers/block/virtio_blk.ko \
-         lib/crc16.ko fs/mbcache.ko fs/jbd2/jbd2.ko crypto/crc32c_generic.ko fs/ext4/ext4.ko; do
+         lib/crc16.ko fs/mbcache.ko fs/jbd2/jbd2.ko crypto/crc32c_generic.ko fs/ext4/ext4.ko \
+         drivers/char/virtio_console.ko; do
   f="$mods/kernel/$m"
   [ -f "$f" ] || f="$f.xz"
   case "$f" in *.xz) xz -dc "$f" > "$ir/lib/modules/$(basename "${m}")" ;; *) cp "$f" "$ir/lib/modules/" ;; esac
   echo "$(basename "$m")" >> "$ir/lib/modules/order"
 done
+install_qga "$ir"
 cp "$here/guest-init.sh" "$ir/init"
 cp "$here/guest-agent.sh" "$ir/bin/cloudlet-agent"
 chmod +x "$ir/init" "$ir/bin/cloudlet-agent"
@@ -76,6 +96,7 @@ realistic)
   install -m 0755 /bin/busybox "$root/usr/local/bin/busybox"
   install -m 0755 "$here/guest-agent.sh" "$root/usr/local/bin/cloudlet-agent"
   install -m 0755 "$here/guest-init.sh" "$root/sbin/cloudlet-init"
+  install_qga "$root"
   truncate -s 1536M "$out/disk.raw"
   mkfs.ext4 -q -F -L root -d "$root" "$out/disk.raw"
   rm -rf "$out/payload" && mkdir -p "$out/payload"
