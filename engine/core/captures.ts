@@ -77,6 +77,7 @@ export class CaptureService {
     crashPoint('whilepaused.consumed');
     await this.ctx.driver.resume(inst.domain);
     fs.rmSync(consumed, { force: true });
+    await this.instances.afterResume(inst);
   }
 
   /**

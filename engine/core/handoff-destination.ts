@@ -124,6 +124,7 @@ export class HandoffDestinationService {
         crashPoint('handoff-in.confirmed');
         await this.ctx.driver.resume(inst.domain);
         const resumedAt = Date.now();
+        await this.instances.afterResume(inst);
         fs.rmSync(got.memory, { force: true });
         stream.close();
         stream = null;

@@ -8,7 +8,7 @@ import { BaseRecord, InstanceRecord } from '../store/store';
 import { instanceDomainXml } from '../vm/domain';
 import { DomainState } from '../vm/driver';
 import { guestExec } from '../vm/guest-agent';
-import { agentExec } from '../vm/qemu-agent';
+import { agentExec, agentSetTime } from '../vm/qemu-agent';
 import { readSaveHeader } from '../vm/save-header';
 import { EngineContext } from './context';
 
@@ -129,6 +129,27 @@ export class InstanceService {
     this.ctx.store.removeDir(this.ctx.store.instanceDir(inst.id));
     this.ctx.removeSockets(inst.id);
     this.ctx.sweepOverlays();
+  }
+
+  /**
+   * After a resume from a memory snapshot (synthesis, a capture's resume, a handoff, recovery): the guest's
+   * clock is set from the host's through its agent; a new instance (`fresh`, a synthesis) also takes its own
+   * name as hostname, so instances of one base stop sharing the base's. Best effort: a guest without the agent
+   * keeps both, and a failure is logged, not raised (the VM runs either way).
+   */
+  async afterResume(inst: InstanceRecord, opts: { fresh?: boolean } = {}): Promise<void> {
+    const base = this.ctx.store.getBase(inst.baseId);
+    if (!base || !this.ctx.baseHasAgentChannel(base)) return;
+    try {
+      await agentSetTime(this.ctx.driver, inst.domain);
+    } catch (e) {
+      this.ctx.log(`instance ${inst.id}: could not set the guest clock: ${(e as Error).message}`);
+    }
+    if (!opts.fresh) return;
+    // The name keeps the API's name rule (a DNS label), so it needs no quoting in the script.
+    const script = `n=${inst.name}\nif command -v hostnamectl >/dev/null 2>&1 && hostnamectl set-hostname "$n" 2>/dev/null; then exit 0; fi\nhostname "$n" && { echo "$n" > /etc/hostname; } 2>/dev/null; true\n`;
+    const r = await agentExec(this.ctx.driver, inst.domain, script, 20000).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+    if (r.code !== 0) this.ctx.log(`instance ${inst.id}: could not set the hostname: ${r.stderr.trim()}`);
   }
 
   /**

@@ -77,6 +77,7 @@ export class RecoveryService {
       if (h.state === 'confirmed') {
         await this.ctx.driver.resume(inst.domain);
         fs.rmSync(memory, { force: true });
+        await this.instances.afterResume(inst);
         inst.state = 'running';
         delete inst.handoffIn;
         delete inst.error;

@@ -166,6 +166,7 @@ export class SynthesisService {
     await this.ctx.driver.restore(memory);
     crashPoint('synthesize.restored');
     fs.rmSync(memory, { force: true });
+    await this.instances.afterResume(inst, { fresh: true });
     inst.state = 'running';
     op.phase('done'); // closes the restore phase, so its time is in the timings
     inst.timings = { ...op.rec.timings, total: (Date.now() - t0) / 1000 };

@@ -75,7 +75,7 @@ export function bootDomainXml(s: BootDomainSpec): string {
   <os><type arch='x86_64' machine='pc'>hvm</type>${os}</os>
   <features><acpi/><apic/></features>
   <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>${PORTABLE_CPU_MODEL}</model></cpu>
-  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
+  <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='${s.disk.format}'/><source file='${esc(s.disk.path)}'/><target dev='vda' bus='virtio'/></disk>
     <serial type='file'><source path='${esc(s.consoleLog)}'/><target port='0'/></serial>
@@ -159,6 +159,8 @@ export function instanceDomainXml(saved: string, p: InstancePaths): string {
       new RegExp(`(<channel type='unix'>\\s*<source mode='bind' path=')[^']*('[^>]*>\\s*<target type='virtio' name='${QEMU_AGENT_CHANNEL.replace(/\./g, '\\.')}')`),
       `$1${esc(p.agentSocket)}$2`,
     );
+  // A reboot inside the guest restarts the VM (bases saved before this said destroy, which stopped it).
+  x = x.replace(/<on_reboot>destroy<\/on_reboot>/, '<on_reboot>restart</on_reboot>');
   // libvirt derives <console> from the first serial port; a stale copy would name the old log path.
   x = x.replace(/\s*<console\b[\s\S]*?<\/console>/g, '');
   return x;

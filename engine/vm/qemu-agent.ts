@@ -71,3 +71,11 @@ export async function agentExec(driver: VmDriver, domain: string, script: string
     wait = Math.min(500, wait * 2);
   }
 }
+
+/**
+ * Sets the guest's clock to the host's (a VM resumed from a memory snapshot wakes with the time it was saved
+ * at). qemu-ga sets the system time, then the guest's hardware clock; `time` is nanoseconds since the epoch.
+ */
+export async function agentSetTime(driver: VmDriver, domain: string, timeoutS = 5): Promise<void> {
+  await command(driver, domain, 'guest-set-time', { time: Date.now() * 1e6 }, timeoutS);
+}

@@ -55,3 +55,35 @@ test('cloudlet instance exec: a non-zero exit is COMMAND_FAILED (exit 1), with s
   expect({ status: ok.status, stdout: ok.stdout }).toEqual({ status: 0, stdout: 'fine\n' });
   expect(fs.existsSync(tokenFile)).toBe(true);
 });
+
+test('after a resume from a snapshot the guest clock is the host clock again', async () => {
+  // Set the guest back to 2001, then have the engine save and resume the VM (an overlay capture does).
+  await e.instances.exec(id, { command: "date -s '2001-09-09 01:46:40' >/dev/null" });
+  expect(Number((await e.instances.exec(id, { command: 'date +%s' })).stdout)).toBeLessThan(1100000000);
+  const cap = await e.opOk((api) => api.overlays.import({ instanceId: id }), 'overlay capture');
+  await e.overlays.delete(cap.result.overlay.id);
+  const guest = Number((await e.instances.exec(id, { command: 'date +%s' })).stdout);
+  expect(Math.abs(guest - Date.now() / 1000)).toBeLessThan(10);
+});
+
+test('a synthesized instance takes its own name as hostname', async () => {
+  expect((await e.instances.exec(id, { command: 'hostname' })).stdout.trim()).toBe('qga');
+});
+
+test('a reboot inside the guest restarts the VM rather than stopping it', async () => {
+  const before = Number((await e.instances.exec(id, { command: 'cat /run/counter' })).stdout);
+  await e.instances.exec(id, { command: '(sleep 1; reboot -f) >/dev/null 2>&1 &' });
+  // The VM comes back from its disk (memory state starts over): its agent answers again, its counter restarted.
+  const deadline = Date.now() + 120000;
+  let after = NaN;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 2000));
+    const r = await e.instances.exec(id, { command: 'cat /run/counter', timeoutSeconds: 5 }).catch(() => null);
+    if (r && r.code === 0 && Number(r.stdout) < before) {
+      after = Number(r.stdout);
+      break;
+    }
+  }
+  expect(after).toBeLessThan(before);
+  expect((await e.instances.get(id)).state).toBe('running');
+});

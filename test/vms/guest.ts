@@ -16,7 +16,7 @@ import { ExecResult, guestExec } from '../../engine/vm/guest-agent';
 import { VirshSession, prepareEmbedRoot } from '../../engine/vm/virsh';
 
 export type GuestName = 'tiny' | 'realistic';
-export const GUEST_VERSION = 5;
+export const GUEST_VERSION = 6;
 
 export interface GuestManifest {
   name: GuestName;
@@ -118,7 +118,8 @@ export async function bootGuest(workDir: string, spec: BootDomainSpec, readyTime
   await virsh.run(`create ${xmlFile}`);
   const g = new RunningGuest(virsh, spec.name, spec.controlSocket, spec.consoleLog);
   try {
-    // Poll so a guest that panics (and is destroyed, on_reboot=destroy) fails fast instead of timing out.
+    // Poll until the agent answers; a guest that stops (powers off) fails fast. One that panics reboots
+    // (panic=-1, on_reboot=restart) and fails by the timeout, with its console in the error.
     const deadline = Date.now() + readyTimeoutMs;
     for (;;) {
       const r = await g.exec('true', 5000).catch(() => null);

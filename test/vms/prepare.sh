@@ -37,7 +37,7 @@ if ! ls "$cache/debs/"qemu-guest-agent_*.deb >/dev/null 2>&1; then
 fi
 flock -u 9
 dpkg -x "$cache/debs/"qemu-guest-agent_*.deb "$work/qga"
-install_qga() { # ROOT
+install_qga() { # ROOT (qemu-ga sets the hardware clock with /sbin/hwclock after guest-set-time: busybox's)
   install -D -m 0755 "$work/qga/usr/sbin/qemu-ga" "$1/usr/sbin/qemu-ga"
   for lib in $(ldd "$work/qga/usr/sbin/qemu-ga" | awk '/=>/{print $3} /ld-linux/{print $1}'); do
     [ -e "$1$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$1$lib"
@@ -59,6 +59,7 @@ for m in drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/v
   echo "$(basename "$m")" >> "$ir/lib/modules/order"
 done
 install_qga "$ir"
+ln -s ../bin/busybox "$ir/sbin/hwclock"
 cp "$here/guest-init.sh" "$ir/init"
 cp "$here/guest-agent.sh" "$ir/bin/cloudlet-agent"
 chmod +x "$ir/init" "$ir/bin/cloudlet-agent"
@@ -97,6 +98,7 @@ realistic)
   install -m 0755 "$here/guest-agent.sh" "$root/usr/local/bin/cloudlet-agent"
   install -m 0755 "$here/guest-init.sh" "$root/sbin/cloudlet-init"
   install_qga "$root"
+  [ -e "$root/sbin/hwclock" ] || ln -s /usr/local/bin/busybox "$root/sbin/hwclock"
   truncate -s 1536M "$out/disk.raw"
   mkfs.ext4 -q -F -L root -d "$root" "$out/disk.raw"
   rm -rf "$out/payload" && mkdir -p "$out/payload"
