@@ -5,7 +5,7 @@
 export { Cloudlet } from './lib/cloudlet';
 export type { CloudletProps, CloudletPeer } from './lib/cloudlet';
 export { BaseVm } from './lib/base-vm';
-export type { BaseVmProps, BaseVmLookup, IBaseVm } from './lib/base-vm';
+export type { BaseVmDiskImageProps, BaseVmProps, BaseVmLookup, IBaseVm } from './lib/base-vm';
 export { VmOverlay } from './lib/vm-overlay';
 export type { VmOverlayProps, CustomizationSpec, IVmOverlay } from './lib/vm-overlay';
 export { SynthesizedInstance } from './lib/synthesized-instance';

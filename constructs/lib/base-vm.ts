@@ -1,10 +1,11 @@
-// BaseVm: a base VM on a cloudlet, imported from a base archive, or (fromHash) one the cloudlet already has.
+// BaseVm: a base VM on a cloudlet, imported from a base archive, made from a bootable disk image
+// (fromDiskImage), or (fromHash) one the cloudlet already has.
 
 import { Construct, IConstruct } from 'constructs';
 import { BaseVm as L1BaseVm } from '../generated/providers/cloudlet/base-vm';
 import { DataCloudletBaseVm } from '../generated/providers/cloudlet/data-cloudlet-base-vm';
 import { Cloudlet } from './cloudlet';
-import { checkHash, fail, isToken } from './validation';
+import { checkHash, checkName, checkRange, fail, isToken } from './validation';
 
 /** A base VM that overlays and instances can build on. */
 export interface IBaseVm extends IConstruct {
@@ -40,6 +41,49 @@ export interface BaseVmProps {
   readonly keepOnDestroy?: boolean;
 }
 
+export interface BaseVmDiskImageProps {
+  /** The cloudlet to make the base on. */
+  readonly cloudlet: Cloudlet;
+  /** Path of a bootable disk image (qcow2 or raw) on the cloudlet host; the image itself is not changed. */
+  readonly diskImage: string;
+  /** The base's name (lowercase letters, digits and dashes, at most 63). */
+  readonly name: string;
+  /**
+   * Guest memory in MiB; instances of the base have the same.
+   * @default 256
+   */
+  readonly memoryMib?: number;
+  /**
+   * Virtual CPUs; instances of the base have the same.
+   * @default 1
+   */
+  readonly vcpus?: number;
+  /**
+   * A kernel to boot directly (with `initrd` and `cmdline`) instead of the image's own boot loader.
+   * @default - the image's boot loader
+   */
+  readonly kernel?: string;
+  /** @default - none */
+  readonly initrd?: string;
+  /** @default - none */
+  readonly cmdline?: string;
+  /**
+   * When to snapshot the booted VM: once its guest agent answers (`'agent'`), or a number of seconds after boot.
+   * @default 'agent'
+   */
+  readonly ready?: 'agent' | number;
+  /**
+   * How long to wait for the agent.
+   * @default 600
+   */
+  readonly readyTimeoutSeconds?: number;
+  /**
+   * Leave the base on the cloudlet when the stack is destroyed.
+   * @default false
+   */
+  readonly keepOnDestroy?: boolean;
+}
+
 export interface BaseVmLookup {
   readonly cloudlet: Cloudlet;
   /** The base id to find on the cloudlet. */
@@ -52,18 +96,48 @@ export class BaseVm extends Construct implements IBaseVm {
     return new ExistingBaseVm(scope, id, lookup);
   }
 
+  /** A base the cloudlet makes from a bootable disk image: boot it, wait until it is ready, snapshot its memory. */
+  static fromDiskImage(scope: Construct, id: string, props: BaseVmDiskImageProps): BaseVm {
+    return new BaseVm(scope, id, props);
+  }
+
   readonly cloudlet: Cloudlet;
   readonly resource: L1BaseVm;
   readonly pinnedHash?: string;
 
-  constructor(scope: Construct, id: string, props: BaseVmProps) {
+  constructor(scope: Construct, id: string, props: BaseVmProps | BaseVmDiskImageProps) {
     super(scope, id);
     Cloudlet.check(this, 'cloudlet', props.cloudlet);
+    this.cloudlet = props.cloudlet;
+    if ('diskImage' in props) {
+      if (!isToken(props.diskImage) && (typeof props.diskImage !== 'string' || props.diskImage.trim() === '')) fail(this, 'diskImage', 'a path of a disk image on the cloudlet host is required');
+      if (props.name === undefined) fail(this, 'name', 'a base made from a disk image needs a name');
+      checkName(this, 'name', props.name);
+      checkRange(this, 'memoryMib', props.memoryMib, 'memoryMiB');
+      checkRange(this, 'vcpus', props.vcpus, 'vcpus');
+      if (props.initrd !== undefined && props.kernel === undefined) fail(this, 'initrd', 'goes with kernel (a direct kernel boot)');
+      if (typeof props.ready === 'number') checkRange(this, 'ready', props.ready, 'readySeconds');
+      else if (props.ready !== undefined && props.ready !== 'agent') fail(this, 'ready', `expected 'agent' or a number of seconds, got ${JSON.stringify(props.ready)}`);
+      checkRange(this, 'readyTimeoutSeconds', props.readyTimeoutSeconds, 'readyTimeoutSeconds');
+      this.resource = new L1BaseVm(this, 'resource', {
+        provider: props.cloudlet.provider,
+        diskImage: props.diskImage,
+        name: props.name,
+        memoryMib: props.memoryMib,
+        vcpus: props.vcpus,
+        kernel: props.kernel,
+        initrd: props.initrd,
+        cmdline: props.cmdline,
+        ready: props.ready === undefined ? undefined : String(props.ready),
+        readyTimeoutSeconds: props.readyTimeoutSeconds,
+        keepOnDestroy: props.keepOnDestroy,
+      });
+      return;
+    }
     if (!isToken(props.source) && (typeof props.source !== 'string' || props.source.trim() === '')) fail(this, 'source', 'a path or URL of a base archive is required');
     if (!isToken(props.source) && /^[a-z][a-z0-9+.-]*:\/\//i.test(props.source) && !/^(https?|file):\/\//.test(props.source))
       fail(this, 'source', `only http(s) and file URLs can be fetched, got ${JSON.stringify(props.source)}`);
     checkHash(this, 'sha256', props.sha256);
-    this.cloudlet = props.cloudlet;
     this.pinnedHash = props.sha256 !== undefined && !isToken(props.sha256) ? props.sha256 : undefined;
     this.resource = new L1BaseVm(this, 'resource', { provider: props.cloudlet.provider, source: props.source, sha256: props.sha256, keepOnDestroy: props.keepOnDestroy });
   }

@@ -83,6 +83,28 @@ resource "cloudlet_base_vm" "b" {
   expect(r.stderr).toMatch(/sha256 = "not-a-hash"/);
 });
 
+test('a base needs exactly one of source and disk_image, and disk-image settings only with disk_image', async () => {
+  const both = await planFails(`${good()}
+resource "cloudlet_base_vm" "b" {
+  source     = "${base.file}"
+  disk_image = "/images/d.raw"
+}`);
+  expect(both.stderr).toMatch(/Give source or disk_image/);
+  const noName = await planFails(`${good()}
+resource "cloudlet_base_vm" "b" {
+  disk_image = "/images/d.raw"
+  vcpus      = 0
+}`);
+  expect(noName.stderr).toMatch(/Missing name/);
+  expect(noName.stderr).toMatch(/Invalid value for vcpus/);
+  const archiveSizes = await planFails(`${good()}
+resource "cloudlet_base_vm" "b" {
+  source     = "${base.file}"
+  memory_mib = 512
+}`);
+  expect(archiveSizes.stderr).toMatch(/memory_mib without disk_image/);
+});
+
 test('an unreachable endpoint is one clear diagnostic on the provider block', async () => {
   const r = await planFails(`${provider('  endpoint = "http://127.0.0.1:9"\n  token    = "x"')}
 data "cloudlet_engine" "e" {}`);

@@ -117,6 +117,30 @@ describe('BaseVm', () => {
     expect(() => new BaseVm(s, 'tiny', { cloudlet: c, ...props })).toThrow(message);
   });
 
+  test('fromDiskImage makes the base from a bootable image, with its sizes and readiness', () => {
+    const s = stack();
+    const c = new Cloudlet(s, 'edge');
+    const b = BaseVm.fromDiskImage(s, 'img', { cloudlet: c, diskImage: '/images/debian.qcow2', name: 'debian', memoryMib: 1024, vcpus: 2, ready: 30, keepOnDestroy: true });
+    const r = only(synth(s).resource.cloudlet_base_vm);
+    expect(r).toMatchObject({ disk_image: '/images/debian.qcow2', name: 'debian', memory_mib: 1024, vcpus: 2, ready: '30', keep_on_destroy: true });
+    expect(r).not.toHaveProperty('source');
+    expect(ref(s, b.baseId)).toMatch(/\$\{cloudlet_base_vm\..*\.id\}/);
+    expect(b.pinnedHash).toBeUndefined();
+  });
+
+  test.each([
+    [{ diskImage: '', name: 'x' }, /img: invalid diskImage: a path of a disk image/],
+    [{ diskImage: '/d.raw', name: 'Bad Name' }, /img: invalid name: expected lowercase letters/],
+    [{ diskImage: '/d.raw', name: 'x', memoryMib: 32 }, /img: invalid memoryMib: expected a whole number from 64 to 65536/],
+    [{ diskImage: '/d.raw', name: 'x', vcpus: 0 }, /img: invalid vcpus: expected a whole number from 1 to 64/],
+    [{ diskImage: '/d.raw', name: 'x', initrd: '/i' }, /img: invalid initrd: goes with kernel/],
+    [{ diskImage: '/d.raw', name: 'x', ready: 'soon' }, /img: invalid ready: expected 'agent' or a number of seconds/],
+  ])('fromDiskImage refuses %j', (props, message) => {
+    const s = stack();
+    const c = new Cloudlet(s, 'edge');
+    expect(() => BaseVm.fromDiskImage(s, 'img', { cloudlet: c, ...(props as { diskImage: string; name: string }) })).toThrow(message);
+  });
+
   test('refuses a missing cloudlet and a bad hash lookup', () => {
     const s = stack();
     const c = new Cloudlet(s, 'edge');

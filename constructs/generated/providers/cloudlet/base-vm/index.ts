@@ -8,11 +8,59 @@ import * as cdktf from 'cdktf';
 
 export interface BaseVmConfig extends cdktf.TerraformMetaArguments {
   /**
+  * For a `disk_image` booted with `kernel`: the kernel command line.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#cmdline BaseVm#cmdline}
+  */
+  readonly cmdline?: string;
+  /**
+  * Path of a bootable disk image (qcow2 or raw) on the engine host (relative paths are resolved from Terraform's working directory) to make the base from: the engine converts a copy to raw, boots it with its own boot loader (or `kernel`), waits as `ready` says, and snapshots its memory. The image itself is not changed.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#disk_image BaseVm#disk_image}
+  */
+  readonly diskImage?: string;
+  /**
+  * For a `disk_image` booted with `kernel`: its initrd.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#initrd BaseVm#initrd}
+  */
+  readonly initrd?: string;
+  /**
   * Leave the base on the cloudlet when this resource is destroyed (bases are large and may be shared). Default false.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#keep_on_destroy BaseVm#keep_on_destroy}
   */
   readonly keepOnDestroy?: boolean | cdktf.IResolvable;
+  /**
+  * For a `disk_image`: a kernel to boot directly instead of the image's boot loader.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#kernel BaseVm#kernel}
+  */
+  readonly kernel?: string;
+  /**
+  * Guest memory, in MiB, for a `disk_image` (default 256); instances of this base have the same.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#memory_mib BaseVm#memory_mib}
+  */
+  readonly memoryMib?: number;
+  /**
+  * The base's name: set it for a `disk_image` (required there); for an archive, the name recorded in it.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#name BaseVm#name}
+  */
+  readonly name?: string;
+  /**
+  * For a `disk_image`: when to snapshot it, `agent` (default: once its guest agent answers) or a number of seconds after boot.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#ready BaseVm#ready}
+  */
+  readonly ready?: string;
+  /**
+  * For a `disk_image` with `ready = "agent"`: how long to wait for the agent (default 600). A timeout fails with the end of the guest console.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#ready_timeout_seconds BaseVm#ready_timeout_seconds}
+  */
+  readonly readyTimeoutSeconds?: number;
   /**
   * The expected base id. The import fails if the archive holds another base, and nothing is downloaded when the cloudlet already has it.
   *
@@ -20,11 +68,17 @@ export interface BaseVmConfig extends cdktf.TerraformMetaArguments {
   */
   readonly sha256?: string;
   /**
-  * Path or http(s)/file URL of the base archive. A path is read by the engine on its host (relative paths are resolved from Terraform's working directory). Changing it replaces the base unless `sha256` pins the same base.
+  * Path or http(s)/file URL of the base archive. A path is read by the engine on its host (relative paths are resolved from Terraform's working directory). Changing it replaces the base unless `sha256` pins the same base. Give `source` or `disk_image`.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#source BaseVm#source}
   */
-  readonly source: string;
+  readonly source?: string;
+  /**
+  * Virtual CPUs for a `disk_image` (default 1); instances of this base have the same.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#vcpus BaseVm#vcpus}
+  */
+  readonly vcpus?: number;
   /**
   * timeouts block
   *
@@ -197,9 +251,9 @@ export class BaseVm extends cdktf.TerraformResource {
   *
   * @param scope The scope in which to define this construct
   * @param id The scoped construct ID. Must be unique amongst siblings in the same scope
-  * @param options BaseVmConfig
+  * @param options BaseVmConfig = {}
   */
-  public constructor(scope: Construct, id: string, config: BaseVmConfig) {
+  public constructor(scope: Construct, id: string, config: BaseVmConfig = {}) {
     super(scope, id, {
       terraformResourceType: 'cloudlet_base_vm',
       terraformGeneratorMetadata: {
@@ -215,9 +269,18 @@ export class BaseVm extends cdktf.TerraformResource {
       connection: config.connection,
       forEach: config.forEach
     });
+    this._cmdline = config.cmdline;
+    this._diskImage = config.diskImage;
+    this._initrd = config.initrd;
     this._keepOnDestroy = config.keepOnDestroy;
+    this._kernel = config.kernel;
+    this._memoryMib = config.memoryMib;
+    this._name = config.name;
+    this._ready = config.ready;
+    this._readyTimeoutSeconds = config.readyTimeoutSeconds;
     this._sha256 = config.sha256;
     this._source = config.source;
+    this._vcpus = config.vcpus;
     this._timeouts.internalValue = config.timeouts;
   }
 
@@ -230,6 +293,22 @@ export class BaseVm extends cdktf.TerraformResource {
     return this.getStringAttribute('cloudlet');
   }
 
+  // cmdline - computed: false, optional: true, required: false
+  private _cmdline?: string; 
+  public get cmdline() {
+    return this.getStringAttribute('cmdline');
+  }
+  public set cmdline(value: string) {
+    this._cmdline = value;
+  }
+  public resetCmdline() {
+    this._cmdline = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get cmdlineInput() {
+    return this._cmdline;
+  }
+
   // cpu_model - computed: true, optional: false, required: false
   public get cpuModel() {
     return this.getStringAttribute('cpu_model');
@@ -240,9 +319,41 @@ export class BaseVm extends cdktf.TerraformResource {
     return this.getNumberAttribute('disk_bytes');
   }
 
+  // disk_image - computed: false, optional: true, required: false
+  private _diskImage?: string; 
+  public get diskImage() {
+    return this.getStringAttribute('disk_image');
+  }
+  public set diskImage(value: string) {
+    this._diskImage = value;
+  }
+  public resetDiskImage() {
+    this._diskImage = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get diskImageInput() {
+    return this._diskImage;
+  }
+
   // id - computed: true, optional: false, required: false
   public get id() {
     return this.getStringAttribute('id');
+  }
+
+  // initrd - computed: false, optional: true, required: false
+  private _initrd?: string; 
+  public get initrd() {
+    return this.getStringAttribute('initrd');
+  }
+  public set initrd(value: string) {
+    this._initrd = value;
+  }
+  public resetInitrd() {
+    this._initrd = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get initrdInput() {
+    return this._initrd;
   }
 
   // keep_on_destroy - computed: true, optional: true, required: false
@@ -261,19 +372,89 @@ export class BaseVm extends cdktf.TerraformResource {
     return this._keepOnDestroy;
   }
 
+  // kernel - computed: false, optional: true, required: false
+  private _kernel?: string; 
+  public get kernel() {
+    return this.getStringAttribute('kernel');
+  }
+  public set kernel(value: string) {
+    this._kernel = value;
+  }
+  public resetKernel() {
+    this._kernel = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get kernelInput() {
+    return this._kernel;
+  }
+
   // memory_bytes - computed: true, optional: false, required: false
   public get memoryBytes() {
     return this.getNumberAttribute('memory_bytes');
   }
 
-  // memory_mib - computed: true, optional: false, required: false
+  // memory_mib - computed: true, optional: true, required: false
+  private _memoryMib?: number; 
   public get memoryMib() {
     return this.getNumberAttribute('memory_mib');
   }
+  public set memoryMib(value: number) {
+    this._memoryMib = value;
+  }
+  public resetMemoryMib() {
+    this._memoryMib = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get memoryMibInput() {
+    return this._memoryMib;
+  }
 
-  // name - computed: true, optional: false, required: false
+  // name - computed: true, optional: true, required: false
+  private _name?: string; 
   public get name() {
     return this.getStringAttribute('name');
+  }
+  public set name(value: string) {
+    this._name = value;
+  }
+  public resetName() {
+    this._name = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get nameInput() {
+    return this._name;
+  }
+
+  // ready - computed: false, optional: true, required: false
+  private _ready?: string; 
+  public get ready() {
+    return this.getStringAttribute('ready');
+  }
+  public set ready(value: string) {
+    this._ready = value;
+  }
+  public resetReady() {
+    this._ready = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get readyInput() {
+    return this._ready;
+  }
+
+  // ready_timeout_seconds - computed: false, optional: true, required: false
+  private _readyTimeoutSeconds?: number; 
+  public get readyTimeoutSeconds() {
+    return this.getNumberAttribute('ready_timeout_seconds');
+  }
+  public set readyTimeoutSeconds(value: number) {
+    this._readyTimeoutSeconds = value;
+  }
+  public resetReadyTimeoutSeconds() {
+    this._readyTimeoutSeconds = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get readyTimeoutSecondsInput() {
+    return this._readyTimeoutSeconds;
   }
 
   // sha256 - computed: false, optional: true, required: false
@@ -292,7 +473,7 @@ export class BaseVm extends cdktf.TerraformResource {
     return this._sha256;
   }
 
-  // source - computed: false, optional: false, required: true
+  // source - computed: false, optional: true, required: false
   private _source?: string; 
   public get source() {
     return this.getStringAttribute('source');
@@ -300,14 +481,28 @@ export class BaseVm extends cdktf.TerraformResource {
   public set source(value: string) {
     this._source = value;
   }
+  public resetSource() {
+    this._source = undefined;
+  }
   // Temporarily expose input value. Use with caution.
   public get sourceInput() {
     return this._source;
   }
 
-  // vcpus - computed: true, optional: false, required: false
+  // vcpus - computed: true, optional: true, required: false
+  private _vcpus?: number; 
   public get vcpus() {
     return this.getNumberAttribute('vcpus');
+  }
+  public set vcpus(value: number) {
+    this._vcpus = value;
+  }
+  public resetVcpus() {
+    this._vcpus = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get vcpusInput() {
+    return this._vcpus;
   }
 
   // timeouts - computed: false, optional: true, required: false
@@ -332,20 +527,77 @@ export class BaseVm extends cdktf.TerraformResource {
 
   protected synthesizeAttributes(): { [name: string]: any } {
     return {
+      cmdline: cdktf.stringToTerraform(this._cmdline),
+      disk_image: cdktf.stringToTerraform(this._diskImage),
+      initrd: cdktf.stringToTerraform(this._initrd),
       keep_on_destroy: cdktf.booleanToTerraform(this._keepOnDestroy),
+      kernel: cdktf.stringToTerraform(this._kernel),
+      memory_mib: cdktf.numberToTerraform(this._memoryMib),
+      name: cdktf.stringToTerraform(this._name),
+      ready: cdktf.stringToTerraform(this._ready),
+      ready_timeout_seconds: cdktf.numberToTerraform(this._readyTimeoutSeconds),
       sha256: cdktf.stringToTerraform(this._sha256),
       source: cdktf.stringToTerraform(this._source),
+      vcpus: cdktf.numberToTerraform(this._vcpus),
       timeouts: baseVmTimeoutsToTerraform(this._timeouts.internalValue),
     };
   }
 
   protected synthesizeHclAttributes(): { [name: string]: any } {
     const attrs = {
+      cmdline: {
+        value: cdktf.stringToHclTerraform(this._cmdline),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
+      disk_image: {
+        value: cdktf.stringToHclTerraform(this._diskImage),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
+      initrd: {
+        value: cdktf.stringToHclTerraform(this._initrd),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
       keep_on_destroy: {
         value: cdktf.booleanToHclTerraform(this._keepOnDestroy),
         isBlock: false,
         type: "simple",
         storageClassType: "boolean",
+      },
+      kernel: {
+        value: cdktf.stringToHclTerraform(this._kernel),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
+      memory_mib: {
+        value: cdktf.numberToHclTerraform(this._memoryMib),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "number",
+      },
+      name: {
+        value: cdktf.stringToHclTerraform(this._name),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
+      ready: {
+        value: cdktf.stringToHclTerraform(this._ready),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
+      ready_timeout_seconds: {
+        value: cdktf.numberToHclTerraform(this._readyTimeoutSeconds),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "number",
       },
       sha256: {
         value: cdktf.stringToHclTerraform(this._sha256),
@@ -358,6 +610,12 @@ export class BaseVm extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "string",
+      },
+      vcpus: {
+        value: cdktf.numberToHclTerraform(this._vcpus),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "number",
       },
       timeouts: {
         value: baseVmTimeoutsToHclTerraform(this._timeouts.internalValue),
