@@ -155,14 +155,15 @@ export const baseVmResource = defineResource<Cloudlet, typeof schema>({
     const c = ctx.provider;
     if (planned.disk_image !== null) {
       const image = planned.disk_image;
+      const name = typeof planned.name === 'string' ? planned.name : ''; // validate() requires it with disk_image
       const abs = (f: string | null) => (f === null ? undefined : engineSource(f));
       const ready = planned.ready === null || planned.ready === 'agent' ? 'agent' : Number(planned.ready);
       const op = await c.operation(
-        `make base VM ${String(planned.name)} from ${image}`,
+        `make base VM ${name} from ${image}`,
         (api) =>
           api.bases.import({
             disk: engineSource(image),
-            name: String(planned.name),
+            name,
             memoryMiB: typeof planned.memory_mib === 'number' ? planned.memory_mib : undefined,
             vcpus: typeof planned.vcpus === 'number' ? planned.vcpus : undefined,
             kernel: abs(planned.kernel),
