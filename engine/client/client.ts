@@ -141,11 +141,8 @@ export class EngineClient {
     }
   }
 
-  /**
-   * One API call by method and path; a JSON error body becomes a CloudletError with the engine's code. The
-   * product calls the typed methods above; this is for tests that address the wire on purpose.
-   */
-  async call<T = Record<string, unknown>>(method: string, p: string, body?: unknown, opts: CallOptions = {}): Promise<T> {
+  /** One API call by method and path (what the typed methods above run); a JSON error body becomes a CloudletError with the engine's code. */
+  private async call<T = Record<string, unknown>>(method: string, p: string, body?: unknown, opts: CallOptions = {}): Promise<T> {
     const res = await this.request(method, p, body, opts.timeoutMs ?? this.o.timeoutMs ?? 120000, opts.signal);
     const text = await res.body.text();
     let parsed: unknown;
@@ -287,11 +284,6 @@ export class EngineClient {
     fs.closeSync(fd);
     fs.renameSync(tmp, file);
     return done;
-  }
-
-  /** An absolute URL for a path on this engine (TCP endpoints only). */
-  url(p: string): string | undefined {
-    return this.origin === 'http://localhost' ? undefined : this.origin + p;
   }
 }
 

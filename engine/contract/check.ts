@@ -21,24 +21,26 @@ function compiledFor(schema: TSchema): TypeCheck<TSchema> {
   return c;
 }
 
-/** The choice of a union of objects that `value` means, by each choice's first required property. */
-function choiceOf(schema: TSchema, value: unknown): TSchema | undefined {
-  if (schema[Kind] !== 'Union' || typeof value !== 'object' || value === null) return undefined;
+/** The choices of a union whose every choice is an object (a base import: archive, disk or capture). */
+function objectChoices(schema: TSchema): TSchema[] | undefined {
+  if (schema[Kind] !== 'Union') return undefined;
   const choices = (schema as TSchema & { anyOf: TSchema[] }).anyOf;
-  if (!choices.every((c) => c[Kind] === 'Object')) return undefined;
-  return choices.find((c) => {
-    const first = (c as TSchema & { required?: string[] }).required?.[0];
-    return first !== undefined && (value as Record<string, unknown>)[first] !== undefined;
-  });
+  return choices.every((c) => c[Kind] === 'Object') ? choices : undefined;
 }
 
 /** The first problem with `value`, or undefined when it fits `schema`. `where` prefixes the path. */
 export function problemWith(schema: TSchema, value: unknown, where = ''): string | undefined {
-  const choice = choiceOf(schema, value);
-  if (schema[Kind] === 'Union' && choice === undefined && typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    if ((schema as TSchema & { anyOf: TSchema[] }).anyOf.every((c) => c[Kind] === 'Object')) return `${where ? where + ': ' : ''}${String(schema.description ?? 'not one of the accepted shapes')}`;
+  let target = schema;
+  const choices = objectChoices(schema);
+  if (choices && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    // Checked against the choice it means, by each choice's first required property.
+    const choice = choices.find((c) => {
+      const first = (c as TSchema & { required?: string[] }).required?.[0];
+      return first !== undefined && (value as Record<string, unknown>)[first] !== undefined;
+    });
+    if (!choice) return `${where ? where + ': ' : ''}${String(schema.description ?? 'not one of the accepted shapes')}`;
+    target = choice;
   }
-  const target = choice ?? schema;
   const check = compiledFor(target);
   if (check.Check(value)) return undefined;
   const first = check.Errors(value).First();
@@ -48,11 +50,6 @@ export function problemWith(schema: TSchema, value: unknown, where = ''): string
   const desc = typeof first.schema.description === 'string' ? first.schema.description : undefined;
   const prefix = name ? `${name}: ` : '';
   if (first.type === ValueErrorType.ObjectRequiredProperty) return `${prefix}required${desc ? `, ${desc}` : ''}`;
-  if (first.type === ValueErrorType.Union && first.value !== undefined) {
-    // A nested union of objects (none here today) or of values: say what it accepts.
-    const inner = choiceOf(first.schema, first.value);
-    if (inner) return problemWith(inner, first.value, name);
-  }
   return `${prefix}${desc ? `expected ${desc}` : first.message.toLowerCase()}, got ${JSON.stringify(first.value) ?? 'nothing'}`;
 }
 

@@ -4,7 +4,7 @@
 // Schemas with an `$id` become named components of the OpenAPI document. Answers allow properties beyond
 // those listed (clients ignore what they do not know); requests do too, so older clients keep working.
 
-import { Static, TSchema, Type } from '@sinclair/typebox';
+import { Static, Type } from '@sinclair/typebox';
 import { ERRORS, ErrorCode } from '../errors';
 import { PATTERNS, PatternName, RANGES, RangeName, rangeDescription } from './rules';
 
@@ -269,13 +269,21 @@ export type OperationStateName = Static<typeof OperationState>;
 export type OperationRecord = Static<typeof Operation>;
 export type EngineInfo = Static<typeof Info>;
 export type ImportBaseRequest = Static<typeof ImportBase>;
+export type ImportBaseArchiveRequest = Static<typeof ImportBaseArchive>;
+export type ImportBaseDiskRequest = Static<typeof ImportBaseDisk>;
+export type CaptureBaseRequest = Static<typeof CaptureBase>;
+export type ImportOverlayUrlRequest = Static<typeof ImportOverlayUrl>;
+export type CaptureOverlayRequest = Static<typeof CaptureOverlay>;
+export type ExecResultRecord = Static<typeof ExecResult>;
+export type HandoffTokenRecord = Static<typeof HandoffToken>;
+export type HandoffInfoRecord = Static<typeof HandoffInfo>;
+export type HandoffConfirmedRecord = Static<typeof HandoffConfirmed>;
 export type ImportOverlayRequest = Static<typeof ImportOverlay>;
 export type CreateInstanceRequest = Static<typeof CreateInstance>;
 export type OverlaySpecRequest = Static<typeof OverlaySpec>;
 export type HandoffSourceSpec = Static<typeof HandoffSource>;
 export type PowerRequest = Static<typeof PowerRequest>;
 export type StartHandoffRequest = Static<typeof StartHandoff>;
-export type AnySchema = TSchema;
 export type OperationKind = keyof typeof RESULTS;
 /** An operation whose result, once it succeeds, is a T. */
 export type OperationOf<T> = Omit<OperationRecord, 'result'> & { result?: T };

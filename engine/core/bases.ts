@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { CaptureBaseRequest, ImportBaseArchiveRequest, ImportBaseDiskRequest } from '../contract/schemas';
 import { CloudletError } from '../errors';
 import { fileDigest, rememberDigest } from '../io/digest';
 import { baseIdOf } from '../overlay/format';
@@ -53,8 +54,8 @@ export class BaseService {
   }
 
   /** Imports a base archive from a path or URL. An already stored base returns at once. */
-  import(req: { source: string; sha256?: string; name?: string; requestId?: string }): OperationRecord {
-    if (typeof req.source !== 'string' || req.source === '') throw new CloudletError('INVALID_ARGUMENT', 'source: a path or URL of a base archive is required');
+  import(req: ImportBaseArchiveRequest): OperationRecord {
+    // The request's shape and ranges were checked against the API contract (engine/contract) by the server.
     if (req.sha256 !== undefined && !HEX64.test(req.sha256)) throw new CloudletError('INVALID_ARGUMENT', 'sha256: expected the base id, 64 lowercase hex digits');
     const again = req.requestId ? this.ctx.ops.byRequestId('import-base', req.requestId) : null;
     if (again) return again;
@@ -145,30 +146,16 @@ export class BaseService {
   }
 
   /** Makes a base from a bootable disk image: boot it, wait until it is ready, save its memory. */
-  importFromDisk(req: {
-    disk: string;
-    name: string;
-    memoryMiB?: number;
-    vcpus?: number;
-    kernel?: string;
-    initrd?: string;
-    cmdline?: string;
-    /** 'agent': wait for the guest control agent to answer; a number: wait that many seconds. */
-    ready?: 'agent' | number;
-    readyTimeoutSeconds?: number;
-    requestId?: string;
-  }): OperationRecord {
+  importFromDisk(req: ImportBaseDiskRequest): OperationRecord {
     const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', m);
-    if (typeof req.disk !== 'string' || !fs.existsSync(req.disk)) throw bad(`disk: no such file ${JSON.stringify(req.disk)}`);
+    // Shape and ranges are the contract's (checked by the server); what only the host can tell is checked here.
+    if (!fs.existsSync(req.disk)) throw bad(`disk: no such file ${JSON.stringify(req.disk)}`);
     if (req.kernel !== undefined && !fs.existsSync(req.kernel)) throw bad(`kernel: no such file ${JSON.stringify(req.kernel)}`);
     if (req.initrd !== undefined && !fs.existsSync(req.initrd)) throw bad(`initrd: no such file ${JSON.stringify(req.initrd)}`);
     if (typeof req.name !== 'string' || !NAME_RE.test(req.name)) throw bad('name: lowercase letters, digits and dashes, at most 63');
     const memoryMiB = req.memoryMiB ?? 256;
     const vcpus = req.vcpus ?? 1;
-    if (!Number.isInteger(memoryMiB) || memoryMiB < 64 || memoryMiB > 65536) throw bad('memoryMiB: an integer from 64 to 65536');
-    if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 64) throw bad('vcpus: an integer from 1 to 64');
     const ready = req.ready ?? 'agent';
-    if (ready !== 'agent' && !(typeof ready === 'number' && ready >= 0 && ready <= 3600)) throw bad("ready: 'agent' or a number of seconds");
     const again = req.requestId ? this.ctx.ops.byRequestId('import-base-disk', req.requestId) : null;
     if (again) return again;
     return this.ctx.ops.start('import-base-disk', req.requestId, async (op) => {
@@ -278,7 +265,7 @@ export class BaseService {
   }
 
   /** Captures a running instance (disk flattened, memory saved) as a new base; the instance keeps running. */
-  capture(req: { instanceId: string; name: string; requestId?: string }): OperationRecord {
+  capture(req: CaptureBaseRequest): OperationRecord {
     if (typeof req.name !== 'string' || !NAME_RE.test(req.name)) throw new CloudletError('INVALID_ARGUMENT', 'name: lowercase letters, digits and dashes, at most 63');
     return this.captures.startOnInstance('create-base', req.instanceId, req.requestId, async (op, inst, base) => {
       const dir = this.ctx.store.tempDir('base');

@@ -66,7 +66,7 @@ export class EngineContext {
    * missing here), naming both sides. Bases recorded before the machine type was kept are read from their snapshot.
    */
   async requireRunnable(base: BaseRecord): Promise<void> {
-    const machine = base.machine ?? machineOf(readSaveHeader(this.store.base(base.id).memory).xml);
+    const machine = base.machine ?? this.snapshotFacts(base).machine;
     checkRunnable(await this.driver.capabilities(), { machine, cpuModel: base.cpuModel }, `base ${base.name} (${base.id.slice(0, 12)})`);
   }
 
@@ -91,16 +91,22 @@ export class EngineContext {
     fs.rmSync(this.agentSocket(instanceId), { force: true });
   }
 
-  private readonly agentChannels = new Map<string, boolean>();
+  private readonly snapshots = new Map<string, { machine?: string; agentChannel: boolean }>();
+
+  /** What a base's snapshot XML says, read once per base (a base never changes: its id is its content). */
+  private snapshotFacts(base: BaseRecord): { machine?: string; agentChannel: boolean } {
+    let facts = this.snapshots.get(base.id);
+    if (!facts) {
+      const xml = readSaveHeader(this.store.base(base.id).memory).xml;
+      facts = { machine: machineOf(xml), agentChannel: hasAgentChannel(xml) };
+      this.snapshots.set(base.id, facts);
+    }
+    return facts;
+  }
 
   /** Whether a base's VM has the QEMU guest agent's channel (bases made before it have only the serial agent). */
   baseHasAgentChannel(base: BaseRecord): boolean {
-    let has = this.agentChannels.get(base.id);
-    if (has === undefined) {
-      has = hasAgentChannel(readSaveHeader(this.store.base(base.id).memory).xml);
-      this.agentChannels.set(base.id, has);
-    }
-    return has;
+    return this.snapshotFacts(base).agentChannel;
   }
 
   /** A stored base opened for the overlay codec (digests from the store, which checked them at import). */

@@ -25,7 +25,6 @@ import { OverlayService } from './overlays';
 import { RecoveryService } from './recovery';
 import { SynthesisService } from './synthesis';
 
-export type { CreateInstanceRequest, OverlaySpec } from './synthesis';
 export type { HandoffSourceSpec } from './handoff-destination';
 
 export const ENGINE_VERSION = '0.1.0';

@@ -31,10 +31,7 @@ export class HandoffDestinationService {
    */
   handoffIn(req: StartHandoffRequest): OperationRecord {
     const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', m);
-    const src = req.source;
-    if (typeof src !== 'object' || src === null || typeof src.endpoint !== 'string' || typeof src.token !== 'string' || src.token === '')
-      throw bad('source: { endpoint, token } of the cloudlet the instance runs on');
-    if (typeof req.instanceId !== 'string' || req.instanceId === '') throw bad('instanceId: required');
+    const src = req.source; // its shape was checked against the API contract by the server
     const again = req.requestId ? this.ctx.ops.byRequestId('handoff-in', req.requestId) : null;
     if (again) return again;
     const client = new EngineClient({ endpoint: src.endpoint, token: src.token, ca: src.ca, timeoutMs: 30000 });

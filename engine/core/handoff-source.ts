@@ -4,6 +4,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { HandoffConfirmedRecord, HandoffInfoRecord, HandoffTokenRecord } from '../contract/schemas';
 import { CloudletError } from '../errors';
 import { HandoffHello } from '../handoff/receiver';
 import { SendStats, StreamSink, sendHandoff } from '../handoff/sender';
@@ -39,8 +40,7 @@ export class HandoffSourceService {
   ) {}
 
   /** Issues a short-lived token that lets another cloudlet pull this one instance (and nothing else). */
-  issueHandoffToken(instanceId: string, ttlSeconds = 600): { token: string; expires: string; instance: string } {
-    if (!(Number.isInteger(ttlSeconds) && ttlSeconds >= 10 && ttlSeconds <= 3600)) throw new CloudletError('INVALID_ARGUMENT', 'ttlSeconds: an integer from 10 to 3600');
+  issueHandoffToken(instanceId: string, ttlSeconds = 600): HandoffTokenRecord {
     const inst = this.instances.find(instanceId);
     const now = Date.now();
     for (let i = this.grants.length - 1; i >= 0; i--) if (this.grants[i].expires < now) this.grants.splice(i, 1);
@@ -68,7 +68,7 @@ export class HandoffSourceService {
   }
 
   /** What a destination checks before it asks for the stream. */
-  handoffInfo(instanceId: string): { id: string; name: string; baseId: string; state: string; cloudlet: { id: string; name: string } } {
+  handoffInfo(instanceId: string): HandoffInfoRecord {
     const i = this.instances.find(instanceId);
     return { id: i.id, name: i.name, baseId: i.baseId, state: i.state, cloudlet: this.ctx.store.identity() };
   }
@@ -201,7 +201,7 @@ export class HandoffSourceService {
   }
 
   /** The destination's confirmation that the VM runs there; the source then removes its copy. */
-  async confirmHandoff(handoffId: string): Promise<{ confirmed: true; instance: string }> {
+  async confirmHandoff(handoffId: string): Promise<HandoffConfirmedRecord> {
     const s = this.sessions.get(handoffId);
     if (!s) throw new CloudletError('NOT_FOUND', `no handoff ${handoffId} here`);
     if (s.state === 'aborted') throw new CloudletError('HANDOFF_FAILED', `handoff ${handoffId} was abandoned here; the VM runs on at this cloudlet`);

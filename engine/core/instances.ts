@@ -3,6 +3,7 @@
 // services build on this.
 
 import * as fs from 'node:fs';
+import { ExecResultRecord } from '../contract/schemas';
 import { CloudletError } from '../errors';
 import { BaseRecord, InstanceRecord } from '../store/store';
 import { instanceDomainXml } from '../vm/domain';
@@ -91,7 +92,6 @@ export class InstanceService {
    * the disk.
    */
   async setPowerState(id: string, want: 'running' | 'paused' | 'stopped'): Promise<InstanceRecord> {
-    if (want !== 'running' && want !== 'paused' && want !== 'stopped') throw new CloudletError('INVALID_ARGUMENT', "state: 'running', 'paused' or 'stopped'");
     const found = this.find(id);
     this.claim(found.id);
     try {
@@ -156,9 +156,7 @@ export class InstanceService {
    * Runs a shell command in the instance: through the QEMU guest agent when its base has the agent's channel,
    * else through the test guests' serial agent (bases made before the channel existed), which has no stderr.
    */
-  async exec(id: string, command: string, timeoutSeconds = 60): Promise<{ code: number; stdout: string; stderr?: string }> {
-    if (typeof command !== 'string' || command === '') throw new CloudletError('INVALID_ARGUMENT', 'command: required');
-    if (!(timeoutSeconds > 0 && timeoutSeconds <= 3600)) throw new CloudletError('INVALID_ARGUMENT', 'timeoutSeconds: from 1 to 3600');
+  async exec(id: string, command: string, timeoutSeconds = 60): Promise<ExecResultRecord> {
     const inst = this.running(id);
     if (this.ctx.baseHasAgentChannel(this.ctx.requireBase(inst.baseId))) return agentExec(this.ctx.driver, inst.domain, command, timeoutSeconds * 1000);
     try {

@@ -2,6 +2,7 @@
 // their base before they are kept.
 
 import * as fs from 'node:fs';
+import { CaptureOverlayRequest, ImportOverlayUrlRequest } from '../contract/schemas';
 import { CloudletError } from '../errors';
 import { BaseResolver } from '../overlay/apply';
 import { fileDigest } from '../io/digest';
@@ -49,7 +50,7 @@ export class OverlayService {
   }
 
   /** Fetches an overlay from a URL or path into the store (already stored when its sha256 is known here). */
-  import(req: { url: string; sha256?: string; requestId?: string }): OperationRecord {
+  import(req: ImportOverlayUrlRequest): OperationRecord {
     if (typeof req.url !== 'string' || !/^(https?:\/\/|file:\/\/|\/)/.test(req.url)) throw new CloudletError('INVALID_ARGUMENT', 'url: an http(s) or file URL, or an absolute path');
     if (req.sha256 !== undefined && !HEX64.test(req.sha256)) throw new CloudletError('INVALID_ARGUMENT', 'sha256: 64 lowercase hex digits');
     const again = req.requestId ? this.ctx.ops.byRequestId('import-overlay', req.requestId) : null;
@@ -68,8 +69,7 @@ export class OverlayService {
   }
 
   /** Creates an overlay from a running instance: the VM is saved, diffed against its base, and resumed. */
-  capture(req: { instanceId: string; level?: number; requestId?: string }): OperationRecord {
-    if (req.level !== undefined && !(Number.isInteger(req.level) && req.level >= 1 && req.level <= 19)) throw new CloudletError('INVALID_ARGUMENT', 'level: a zstd level from 1 to 19');
+  capture(req: CaptureOverlayRequest): OperationRecord {
     return this.captures.startOnInstance('create-overlay', req.instanceId, req.requestId, async (op, inst, base) => {
       const dir = this.ctx.store.tempDir('overlay');
       const out = overlayPathsIn(dir).file;

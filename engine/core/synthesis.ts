@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { CreateInstanceRequest, OverlaySpecRequest } from '../contract/schemas';
 import { CloudletError } from '../errors';
 import { applyOverlay, checkOverlay } from '../overlay/apply';
 import { redactUrl } from '../store/fetch';
@@ -16,23 +17,6 @@ import { Operation } from './operations';
 import { InstanceService } from './instances';
 
 const run = promisify(execFile);
-
-export interface OverlaySpec {
-  /** An overlay already in this engine's store. */
-  id?: string;
-  /** Where to fetch it: http(s) URL, file:// URL or local path. */
-  url?: string;
-  /** Expected SHA-256 of the overlay file; also lets a stored copy be used instead of downloading. */
-  sha256?: string;
-}
-
-export interface CreateInstanceRequest {
-  name: string;
-  baseId: string;
-  /** Absent: resume the base as it is (a customization VM). */
-  overlay?: OverlaySpec;
-  requestId?: string;
-}
 
 export class SynthesisService {
   constructor(
@@ -47,7 +31,7 @@ export class SynthesisService {
   async createInstance(req: CreateInstanceRequest): Promise<OperationRecord> {
     const again = req.requestId ? this.ctx.ops.byRequestId('synthesize', req.requestId) : null;
     if (again) return again;
-    if (typeof req.baseId === 'string') await this.ctx.requireRunnable(this.ctx.requireBase(req.baseId));
+    await this.ctx.requireRunnable(this.ctx.requireBase(req.baseId));
     // Every other check, and the record, in one synchronous step (no request can interleave).
     return this.start(req);
   }
@@ -55,17 +39,13 @@ export class SynthesisService {
   private start(req: CreateInstanceRequest): OperationRecord {
     const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', m);
     if (typeof req.name !== 'string' || !NAME_RE.test(req.name)) throw bad('name: lowercase letters, digits and dashes, starting with a letter or digit, at most 63');
-    if (req.requestId !== undefined && (typeof req.requestId !== 'string' || req.requestId.length > 200)) throw bad('requestId: a string of at most 200 characters');
     const again = req.requestId ? this.ctx.ops.byRequestId('synthesize', req.requestId) : null;
     if (again) return again;
-    if (typeof req.baseId !== 'string') throw bad('baseId: required');
     const base = this.ctx.requireBase(req.baseId);
     const ov = req.overlay;
     if (ov !== undefined) {
-      if (typeof ov !== 'object' || ov === null) throw bad('overlay: an object with id, url and/or sha256');
       if (ov.sha256 !== undefined && !HEX64.test(ov.sha256)) throw bad('overlay.sha256: 64 lowercase hex digits');
-      if (ov.id !== undefined) this.ctx.requireOverlay(ov.id);
-      if (ov.url !== undefined && (typeof ov.url !== 'string' || !/^(https?:\/\/|file:\/\/|\/)/.test(ov.url))) throw bad('overlay.url: an http(s) or file URL, or an absolute path');
+      if (ov.url !== undefined && !/^(https?:\/\/|file:\/\/|\/)/.test(ov.url)) throw bad('overlay.url: an http(s) or file URL, or an absolute path');
       if (ov.id === undefined && ov.url === undefined) throw bad('overlay: give id or url');
       if (ov.id !== undefined) {
         const o = this.ctx.requireOverlay(ov.id);
@@ -93,7 +73,7 @@ export class SynthesisService {
     }).rec;
   }
 
-  private async synthesize(op: Operation, inst: InstanceRecord, base: BaseRecord, ov: OverlaySpec | undefined): Promise<void> {
+  private async synthesize(op: Operation, inst: InstanceRecord, base: BaseRecord, ov: OverlaySpecRequest | undefined): Promise<void> {
     const dir = this.ctx.store.instanceDir(inst.id);
     const bdir = this.ctx.store.base(base.id);
     const { disk, memory } = this.ctx.store.instance(inst.id);

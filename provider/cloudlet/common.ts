@@ -59,9 +59,9 @@ export function isUrl(s: string): boolean {
   return /^(https?|file):\/\//.test(s);
 }
 
-/** A copy of `o` without key `k`, typed as such (schemas built from shared attribute sets keep their types). */
-export function without<T extends object, K extends keyof T>(o: T, k: K): Omit<T, K> {
+/** A copy of `o` without the keys given, typed as such (schemas built from shared attribute sets keep their types). */
+export function without<T extends object, K extends keyof T>(o: T, ...keys: K[]): Omit<T, K> {
   const copy = { ...o };
-  delete copy[k];
+  for (const k of keys) delete copy[k];
   return copy;
 }

@@ -64,11 +64,6 @@ export class TestEngine {
     this.client = new EngineClient({ endpoint: this.endpoint, token: this.token });
   }
 
-  /** A raw call by method and path, for tests of the wire itself; the rest use the typed groups below. */
-  async call<T = Record<string, unknown>>(method: string, p: string, body?: unknown): Promise<T> {
-    return this.client.call<T>(method, p, body);
-  }
-
   // The engine client's typed API groups, so a test reads `e.instances.get(id)` like any other client.
   get engine(): EngineClient['engine'] {
     return this.client.engine;

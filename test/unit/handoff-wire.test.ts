@@ -181,6 +181,15 @@ describe('typed records', () => {
     disk: { virtualSize: 1 << 20, clusterBits: 16 },
   };
   const body = (parts: Buffer[]) => parts[1];
+  /** What decoding makes of it: 'accepted', or the typed error's code and message. */
+  const code = (f: () => unknown) => {
+    try {
+      f();
+      return 'accepted';
+    } catch (err) {
+      return `${(err as CloudletError).code}: ${(err as Error).message}`;
+    }
+  };
 
   test('hello and end records round-trip through their encoders and decoders', () => {
     const h = helloRecord(hello);
@@ -193,14 +202,6 @@ describe('typed records', () => {
   });
 
   test('malformed hello and end records are typed protocol errors', () => {
-    const code = (f: () => unknown) => {
-      try {
-        f();
-        return 'accepted';
-      } catch (err) {
-        return `${(err as CloudletError).code}: ${(err as Error).message}`;
-      }
-    };
     expect(code(() => decodeHello(Buffer.from('{')))).toMatch(/^HANDOFF_PROTOCOL: .*does not parse/);
     expect(code(() => decodeHello(Buffer.from('[1]')))).toMatch(/^HANDOFF_PROTOCOL: .*not an object/);
     expect(code(() => decodeHello(Buffer.from(JSON.stringify({ ...hello, version: 99 }))))).toMatch(/^HANDOFF_PROTOCOL: .*protocol version 99/);
@@ -223,14 +224,6 @@ describe('typed records', () => {
     expect([b[0][0], b[1][0], b[1].readUInt32LE(1), b[0].readUInt32LE(1)]).toEqual([RecordType.Batch, CODEC_ZSTD, 1234, 10]);
     expect(decodeError(whole(errorRecord({ code: 'CANCELLED', message: 'stop' })))).toEqual({ code: 'CANCELLED', message: 'stop' });
 
-    const code = (f: () => unknown) => {
-      try {
-        f();
-        return 'accepted';
-      } catch (err) {
-        return `${(err as CloudletError).code}: ${(err as Error).message}`;
-      }
-    };
     const body = whole(l);
     expect(code(() => decodeLayout(body.subarray(0, 8), SAVE_LIMITS))).toMatch(/^HANDOFF_PROTOCOL: .*too short/);
     expect(code(() => decodeLayout(body.subarray(0, body.length - 1), SAVE_LIMITS))).toMatch(/^HANDOFF_PROTOCOL: .*do not add up/);

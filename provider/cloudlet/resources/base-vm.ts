@@ -94,7 +94,7 @@ const schema = {
       default: false,
       description: 'Leave the base on the cloudlet when this resource is destroyed (bases are large and may be shared). Default false.',
     },
-    ...without(without(without(baseAttributes, 'name'), 'memory_mib'), 'vcpus'),
+    ...without(baseAttributes, 'name', 'memory_mib', 'vcpus'),
     cloudlet: cloudletAttr,
   },
   blocks: { timeouts: timeoutsBlock(['create', 'delete'], { create: '30m', delete: '5m' }) },
