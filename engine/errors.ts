@@ -28,6 +28,7 @@ export const ERRORS = {
   QCOW2_UNSUPPORTED: { status: 422, summary: 'A qcow2 feature the engine does not handle', hint: 'Convert the image with qemu-img convert (no compression, no external data file).' },
   SAVEFILE_INVALID: { status: 422, summary: 'Not a readable memory snapshot' },
   SAVEFILE_UNSUPPORTED: { status: 422, summary: 'A memory snapshot feature the engine does not handle' },
+  DISK_IMAGE_INVALID: { status: 422, summary: 'Not a usable disk image', hint: 'A base disk is a self-contained raw or qcow2 image; `qemu-img info` shows its format and any backing file.' },
   IMAGE_MISMATCH: { status: 422, summary: 'Images that must agree do not' },
   INVALID_ARGUMENT: { status: 400, summary: 'Invalid request' },
   UNAUTHORIZED: { status: 401, summary: 'The cloudlet engine refused the token', hint: "Check the provider `token` (or the CLOUDLET_TOKEN environment variable) against the engine's token file." },

@@ -112,7 +112,9 @@ ${helpText(CONNECT)}
 
   cloudlet info
   cloudlet base import ARCHIVE|URL [--sha256 BASE_ID] [--name N]
-  cloudlet base import --disk IMAGE --name N [--kernel F --initrd F --cmdline S] [--memory-mib N] [--vcpus N] [--ready agent|SECONDS]
+  cloudlet base import --disk IMAGE --name N [--memory-mib N] [--vcpus N] [--firmware bios|uefi]
+      [--ready auto|agent|systemd|cloud-init|tcp:PORT|URL|SECONDS] [--ready-timeout SECONDS]
+      [--user-data FILE] [--meta-data FILE] [--network-config FILE] [--kernel F --initrd F --cmdline S]
   cloudlet base capture INSTANCE --name N        (new base from a running instance)
   cloudlet base list | show BASE | delete BASE | export BASE FILE
   cloudlet resume BASE --name N                   (start the base VM for customization)
@@ -172,7 +174,12 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       cmdline: { type: 'string', help: 'kernel command line' },
       'memory-mib': { type: 'number', help: 'RAM (default 256)' },
       vcpus: { type: 'number', help: 'vCPUs (default 1)' },
-      ready: { type: 'string', help: "'agent' (default) or seconds to wait after boot" },
+      ready: { type: 'string', help: 'when to save the booted VM: auto (default: the strictest the image supports), agent, systemd, cloud-init, tcp:PORT, an http(s) URL inside the guest, or seconds' },
+      'ready-timeout': { type: 'number', help: 'seconds to wait for readiness (default 600)' },
+      firmware: { type: 'string', help: 'bios (default) or uefi (OVMF)' },
+      'user-data': { type: 'string', help: 'cloud-init user data file for the first boot' },
+      'meta-data': { type: 'string', help: 'cloud-init NoCloud meta-data file' },
+      'network-config': { type: 'string', help: 'cloud-init network configuration file' },
     });
     const { positionals: p, options: o } = parseArgs(rest, S, usage);
     await withClient(o, async (c) => {
@@ -202,8 +209,11 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         if (o.disk) {
           if (p.length) throw new CloudletError('INVALID_ARGUMENT', 'give either an archive or --disk, not both');
           const abs = (f: unknown) => (f === undefined ? undefined : path.resolve(f as string));
-          const ready = o.ready === undefined || o.ready === 'agent' ? o.ready : Number(o.ready);
-          if (typeof ready === 'number' && !Number.isFinite(ready)) throw new CloudletError('INVALID_ARGUMENT', "--ready: 'agent' or a number of seconds");
+          const readyText = o.ready as string | undefined;
+          const ready = readyText !== undefined && /^\d+(\.\d+)?$/.test(readyText) ? Number(readyText) : readyText;
+          const doc = (flag: string) => (o[flag] === undefined ? undefined : readOptionFile(o[flag] as string, `--${flag}`));
+          const cloudInit = { userData: doc('user-data'), metaData: doc('meta-data'), networkConfig: doc('network-config') };
+          const firmware = o.firmware as 'bios' | 'uefi' | undefined;
           body = {
             disk: path.resolve(o.disk as string),
             name: o.name as string,
@@ -213,6 +223,9 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
             memoryMiB: o['memory-mib'] as number | undefined,
             vcpus: o.vcpus as number | undefined,
             ready,
+            readyTimeoutSeconds: o['ready-timeout'] as number | undefined,
+            firmware,
+            cloudInit: Object.values(cloudInit).some((v) => v !== undefined) ? cloudInit : undefined,
           };
         } else {
           const src = one(p, 'an archive path or URL', usage);

@@ -21,6 +21,11 @@ export const PATTERNS = {
   name: { pattern: /^[a-z0-9][a-z0-9-]{0,62}$/, description: 'lowercase letters, digits and dashes, starting with a letter or digit, at most 63 characters' },
   /** Base and overlay ids, and every expected file hash: SHA-256, hex. */
   sha256: { pattern: /^[0-9a-f]{64}$/, description: '64 lowercase hexadecimal digits' },
+  /** When a base VM booted from a disk image is ready to be saved (a number of seconds is also accepted). */
+  readiness: {
+    pattern: /^(auto|agent|systemd|cloud-init|tcp:(6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3})|https?:\/\/[A-Za-z0-9._~:/?#[\]@!$&()*+,;=%-]+|\d{1,4}(\.\d+)?)$/,
+    description: "auto, agent, systemd, cloud-init, tcp:PORT (1-65535), an http:// or https:// URL inside the guest, or a number of seconds",
+  },
 } as const satisfies Record<string, PatternRule>;
 
 export const RANGES = {
@@ -30,12 +35,14 @@ export const RANGES = {
   compressionLevel: { minimum: 1, maximum: 19, integer: true },
   /** A command run in a guest (exec, customization). */
   commandTimeoutSeconds: { minimum: 1, maximum: 3600, integer: false },
-  /** Seconds to wait after boot instead of waiting for the guest agent. */
+  /** Seconds to wait after boot instead of asking the guest. */
   readySeconds: { minimum: 0, maximum: 3600, integer: false },
   readyTimeoutSeconds: { minimum: 1, maximum: 86400, integer: false },
   handoffTokenTtlSeconds: { minimum: 10, maximum: 3600, integer: true },
   /** How long one operation poll may be held. */
   waitSeconds: { minimum: 0, maximum: 60, integer: false },
+  /** Bytes of one cloud-init document (user-data, meta-data, network-config). */
+  cloudInitBytes: { minimum: 0, maximum: 1048576, integer: true },
 } as const satisfies Record<string, RangeRule>;
 
 export type PatternName = keyof typeof PATTERNS;

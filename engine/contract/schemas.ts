@@ -113,6 +113,8 @@ export const Operation = Type.Object(
     created: timestamp,
     updated: timestamp,
     timings,
+    consoleLog: Type.Optional(Type.String({ description: "the guest console of a failed first boot, kept on the engine's host" })),
+    notes: Type.Optional(Type.Array(Type.String(), { description: 'steps the operation reached, in order (for example what readiness waited for)' })),
     result: Type.Optional(Type.Unknown()),
     error: Type.Optional(errorDetail),
   },
@@ -203,8 +205,24 @@ export const ImportBaseDisk = Type.Object(
     kernel: Type.Optional(text('a kernel to boot directly')),
     initrd: Type.Optional(text('an initrd for the kernel')),
     cmdline: Type.Optional(Type.String()),
-    ready: Type.Optional(Type.Union([Type.Literal('agent'), ranged('readySeconds')], { description: "'agent' (wait for the guest agent) or seconds from 0 to 3600" })),
+    ready: Type.Optional(
+      Type.Union([patterned('readiness'), ranged('readySeconds')], {
+        description:
+          "when the booted VM is saved: 'auto' (default: the strictest the image supports), 'agent' (the QEMU guest agent answers), 'systemd' (boot finished), 'cloud-init' (cloud-init done), 'tcp:PORT' or an http(s) URL answering inside the guest, or seconds",
+      }),
+    ),
     readyTimeoutSeconds: Type.Optional(ranged('readyTimeoutSeconds')),
+    firmware: Type.Optional(Type.Union([Type.Literal('bios'), Type.Literal('uefi')], { description: "the boot firmware: 'bios' (default, SeaBIOS) or 'uefi' (OVMF)" })),
+    cloudInit: Type.Optional(
+      Type.Object(
+        {
+          userData: Type.Optional(Type.String({ maxLength: RANGES.cloudInitBytes.maximum, description: 'cloud-init user data (#cloud-config, a script, ...); may hold secrets: never stored or logged' })),
+          metaData: Type.Optional(Type.String({ maxLength: RANGES.cloudInitBytes.maximum, description: 'NoCloud meta-data (YAML); default: an instance-id and local-hostname from the base name' })),
+          networkConfig: Type.Optional(Type.String({ maxLength: RANGES.cloudInitBytes.maximum, description: 'cloud-init network configuration (version 1 or 2 YAML)' })),
+        },
+        { additionalProperties: false, description: 'a cloud-init NoCloud seed for the first boot (a CD-ROM labelled cidata, ejected before the memory snapshot)' },
+      ),
+    ),
     requestId: Type.Optional(requestId),
   },
   { title: 'disk' },

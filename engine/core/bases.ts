@@ -12,14 +12,16 @@ import { baseIdOf } from '../overlay/format';
 import { ArchiveManifest, archiveBytes, memberName, readBaseArchive, writeBaseArchive } from '../store/archive';
 import { openSource, redactUrl } from '../store/fetch';
 import { BaseRecord, basePathsIn, OperationRecord } from '../store/store';
-import { bootDomainXml, snapshotFacts } from '../vm/domain';
-import { guestExec } from '../vm/guest-agent';
-import { agentExec, agentPing } from '../vm/qemu-agent';
+import { SEED_DRIVE, bootDomainXml, snapshotFacts } from '../vm/domain';
+import { agentExec } from '../vm/qemu-agent';
+import { readinessOf, waitUntilReady } from '../vm/readiness';
+import { convertToRaw, inspectDiskImage } from '../image/disk-image';
+import { defaultMetaData, writeSeedIso } from '../image/cloud-init-seed';
 import { readSaveHeader } from '../vm/save-header';
 import { EngineContext, HEX64, NAME_RE, sleep } from './context';
 import { crashPoint } from './crash-points';
-import { Operation } from './operations';
 import { CaptureService } from './captures';
+import { Operation } from './operations';
 
 const run = promisify(execFile);
 
@@ -145,67 +147,87 @@ export class BaseService {
     };
   }
 
-  /** Makes a base from a bootable disk image: boot it, wait until it is ready, save its memory. */
+  /**
+   * Makes a base from a bootable disk image: inspect it (raw or qcow2, self-contained), convert it to the raw
+   * file bases keep, boot it with its own boot loader (or a given kernel), with a cloud-init seed when given,
+   * wait until it is ready by the chosen readiness, eject the seed, save its memory.
+   */
   importFromDisk(req: ImportBaseDiskRequest): OperationRecord {
     const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', m);
     // Shape and ranges are the contract's (checked by the server); what only the host can tell is checked here.
     if (!fs.existsSync(req.disk)) throw bad(`disk: no such file ${JSON.stringify(req.disk)}`);
+    if (!fs.statSync(req.disk).isFile()) throw bad(`disk: ${JSON.stringify(req.disk)} is not a regular file`);
     if (req.kernel !== undefined && !fs.existsSync(req.kernel)) throw bad(`kernel: no such file ${JSON.stringify(req.kernel)}`);
     if (req.initrd !== undefined && !fs.existsSync(req.initrd)) throw bad(`initrd: no such file ${JSON.stringify(req.initrd)}`);
-    if (typeof req.name !== 'string' || !NAME_RE.test(req.name)) throw bad('name: lowercase letters, digits and dashes, at most 63');
+    if (req.initrd !== undefined && req.kernel === undefined) throw bad('initrd: given without a kernel');
+    if (req.firmware === 'uefi' && req.kernel !== undefined) throw bad('firmware: uefi boots the disk\'s own EFI loader; it does not go with a kernel');
     const memoryMiB = req.memoryMiB ?? 256;
     const vcpus = req.vcpus ?? 1;
-    const ready = req.ready ?? 'agent';
+    const ready = readinessOf(req.ready);
+    const timeoutS = req.readyTimeoutSeconds ?? 600;
     const again = req.requestId ? this.ctx.ops.byRequestId('import-base-disk', req.requestId) : null;
     if (again) return again;
     return this.ctx.ops.start('import-base-disk', req.requestId, async (op) => {
       const dir = this.ctx.store.tempDir('base');
       const domain = `cl-import-${op.id.slice(3)}`;
+      const files = basePathsIn(dir);
       let started = false;
       try {
+        op.phase('inspect');
+        const image = await inspectDiskImage(req.disk);
         op.phase('convert');
-        await run('qemu-img', ['convert', '-O', 'raw', req.disk, basePathsIn(dir).disk], { maxBuffer: 1 << 20 });
-        if (req.kernel) fs.copyFileSync(req.kernel, basePathsIn(dir).kernel);
-        if (req.initrd) fs.copyFileSync(req.initrd, basePathsIn(dir).initrd);
+        await convertToRaw(req.disk, image.format, files.disk);
+        if (req.kernel) fs.copyFileSync(req.kernel, files.kernel);
+        if (req.initrd) fs.copyFileSync(req.initrd, files.initrd);
+        const seedIso = req.cloudInit ? await writeSeedIso(dir, req.cloudInit, defaultMetaData(`${req.name}-${op.id.slice(3)}`, req.name)) : undefined;
         op.phase('boot');
         const socket = path.join(this.ctx.ctlDir, `${op.id}.sock`);
         const agentSocket = path.join(this.ctx.ctlDir, `${op.id}.qga`);
-        const xmlFile = basePathsIn(dir).bootXml;
+        const xmlFile = files.bootXml;
         fs.writeFileSync(
           xmlFile,
           bootDomainXml({
             name: domain,
             memoryMiB,
             vcpus,
-            disk: { path: basePathsIn(dir).disk, format: 'raw' },
-            kernel: req.kernel ? { kernel: basePathsIn(dir).kernel, initrd: req.initrd ? basePathsIn(dir).initrd : undefined, cmdline: req.cmdline } : undefined,
+            disk: { path: files.disk, format: 'raw' },
+            kernel: req.kernel ? { kernel: files.kernel, initrd: req.initrd ? files.initrd : undefined, cmdline: req.cmdline } : undefined,
             controlSocket: socket,
             agentSocket,
-            consoleLog: basePathsIn(dir).consoleLog,
+            consoleLog: files.consoleLog,
+            firmware: req.firmware,
+            seedIso,
           }),
         );
         await this.ctx.driver.create(xmlFile);
         started = true;
         op.phase('wait-ready');
-        if (ready === 'agent') {
-          const agent = await this.waitForAgent(socket, domain, (req.readyTimeoutSeconds ?? 600) * 1000, op);
-          if (agent === 'qemu') await agentExec(this.ctx.driver, domain, 'sync', 60000).catch(() => undefined);
-          else await guestExec(socket, 'sync', 60000).catch(() => undefined);
-        } else await sleep(ready * 1000, op.signal);
+        await waitUntilReady(
+          ready,
+          {
+            driver: this.ctx.driver,
+            domain,
+            deadline: Date.now() + timeoutS * 1000,
+            check: () => op.throwIfCancelled(),
+            progress: (step) => op.note(step),
+            sleep: (ms) => sleep(ms, op.signal),
+          },
+          timeoutS,
+        );
+        if (ready.kind !== 'delay') await agentExec(this.ctx.driver, domain, 'sync', 60000).catch(() => undefined);
+        // The seed holds the user data: out of the VM before its memory and disk become the base.
+        if (seedIso) await this.ctx.driver.ejectMedia(domain, SEED_DRIVE);
         op.phase('save');
-        await this.ctx.driver.save(domain, basePathsIn(dir).memory);
+        await this.ctx.driver.save(domain, files.memory);
         started = false;
-        fs.rmSync(xmlFile, { force: true });
-        fs.rmSync(basePathsIn(dir).consoleLog, { force: true });
-        fs.rmSync(socket, { force: true });
-        fs.rmSync(agentSocket, { force: true });
+        for (const f of [xmlFile, files.consoleLog, socket, agentSocket, seedIso]) if (f) fs.rmSync(f, { force: true });
         op.phase('hash');
-        const rec = await this.hashNewBase(dir, req.name, `disk image ${req.disk}`);
+        const rec = await this.hashNewBase(dir, req.name, `disk image ${req.disk} (${image.format})`);
         const stored = this.ctx.store.commitBase(dir, rec);
         op.setTarget({ type: 'base', id: stored.id });
         return { base: stored };
       } catch (e) {
-        throw this.withConsole(e, basePathsIn(dir).consoleLog, op.id);
+        throw this.withConsole(e, files.consoleLog, op);
       } finally {
         if (started) await this.ctx.driver.destroy(domain).catch(() => undefined);
         fs.rmSync(dir, { recursive: true, force: true });
@@ -217,14 +239,15 @@ export class BaseService {
    * A failed first boot says what the guest printed: the console log is kept beside the operation's record and
    * its last lines join the error message (an unbootable image or a guest without an agent shows why here).
    */
-  private withConsole(e: unknown, consoleLog: string, opId: string): unknown {
+  private withConsole(e: unknown, consoleLog: string, op: Operation): unknown {
     if (!(e instanceof CloudletError) || e.code === 'CANCELLED' || !fs.existsSync(consoleLog)) return e;
-    const kept = this.ctx.store.operationConsoleLog(opId);
+    const kept = this.ctx.store.operationConsoleLog(op.id);
     try {
       fs.copyFileSync(consoleLog, kept);
     } catch {
       return e;
     }
+    op.rec.consoleLog = kept;
     const text = fs.readFileSync(kept, 'utf8').replace(/\r/g, '');
     const tail = text
       .split('\n')
@@ -233,24 +256,6 @@ export class BaseService {
       .join('\n');
     const shown = tail ? `last lines of the guest console (all of it in ${kept}):\n${tail}` : `the guest printed nothing on its console (${kept})`;
     return new CloudletError(e.code, `${e.message}\n${shown}`, e.cause);
-  }
-
-  /** Waits until a guest agent answers: the QEMU guest agent on its channel, or the test guests' serial agent. */
-  private async waitForAgent(socket: string, domain: string, timeoutMs: number, op: Operation): Promise<'qemu' | 'serial'> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      op.throwIfCancelled();
-      if (await agentPing(this.ctx.driver, domain, 2)) return 'qemu';
-      const r = await guestExec(socket, 'true', 3000).catch(() => null);
-      if (r && r.code === 0) return 'serial';
-      if (Date.now() > deadline)
-        throw new CloudletError(
-          'GUEST_AGENT',
-          `no guest agent answered within ${timeoutMs / 1000} s: readiness 'agent' needs the image to run qemu-guest-agent (Debian's package of that name) or the test guests' serial agent (or give a fixed delay with ready: SECONDS)`,
-        );
-      const st = await this.ctx.driver.state(domain);
-      if (st !== 'running') throw new CloudletError('VM_FAILED', `the VM stopped while booting (state: ${st ?? 'gone'})`);
-    }
   }
 
   private async hashNewBase(dir: string, name: string, source: string): Promise<BaseRecord> {

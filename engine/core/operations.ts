@@ -38,6 +38,13 @@ export class Operation {
     this.touch(false);
   }
 
+  /** Records a step reached (shown by `cloudlet operation show`); the first 50 are kept. */
+  note(text: string): void {
+    const notes = (this.rec.notes ??= []);
+    if (notes.length < 50) notes.push(text);
+    this.touch(true);
+  }
+
   setTarget(t: OperationRecord['target']): void {
     this.rec.target = t;
     this.touch(true);

@@ -50,7 +50,14 @@ export interface BootDomainSpec {
   /** Where libvirt meets the QEMU guest agent (virtio-serial channel org.qemu.guest_agent.0). */
   agentSocket?: string;
   consoleLog: string;
+  /** 'uefi' boots through OVMF (Debian's ovmf package; libvirt picks the firmware build from QEMU's descriptors). */
+  firmware?: 'bios' | 'uefi';
+  /** A read-only CD-ROM for the first boot (the cloud-init seed), on SEED_DRIVE so it can be ejected by name. */
+  seedIso?: string;
 }
+
+/** The IDE drive the cloud-init seed is attached on; ejected (left empty) before the memory snapshot. */
+export const SEED_DRIVE = 'hdc';
 
 /** The virtio-serial channel of the QEMU guest agent; libvirt connects to it and carries agent commands. */
 export const QEMU_AGENT_CHANNEL = 'org.qemu.guest_agent.0';
@@ -68,16 +75,23 @@ export function hasAgentChannel(xml: string): boolean {
 export function bootDomainXml(s: BootDomainSpec): string {
   const k = s.kernel;
   const os = k ? `<kernel>${esc(k.kernel)}</kernel>${k.initrd ? `<initrd>${esc(k.initrd)}</initrd>` : ''}${k.cmdline ? `<cmdline>${esc(k.cmdline)}</cmdline>` : ''}` : `<boot dev='hd'/>`;
+  const uefi = s.firmware === 'uefi';
+  // Secure boot off: its OVMF builds need SMM and the q35 machine, and a guest's own keys are its business.
+  const firmware = uefi ? `<firmware><feature enabled='no' name='secure-boot'/><feature enabled='no' name='enrolled-keys'/></firmware>` : '';
+  const seed = s.seedIso
+    ? `<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='${esc(s.seedIso)}'/><target dev='${SEED_DRIVE}' bus='ide'/><readonly/></disk>`
+    : '';
   return `<domain type='${hypervisorType()}'>
   <name>${esc(s.name)}</name>
   <memory unit='MiB'>${s.memoryMiB}</memory>
   <vcpu>${s.vcpus}</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type>${os}</os>
+  <os${uefi ? " firmware='efi'" : ''}><type arch='x86_64' machine='pc'>hvm</type>${firmware}${os}</os>
   <features><acpi/><apic/></features>
   <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>${PORTABLE_CPU_MODEL}</model></cpu>
   <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='${s.disk.format}'/><source file='${esc(s.disk.path)}'/><target dev='vda' bus='virtio'/></disk>
+    ${seed}
     <serial type='file'><source path='${esc(s.consoleLog)}'/><target port='0'/></serial>
     <serial type='unix'><source mode='bind' path='${esc(s.controlSocket)}'/><target port='1'/></serial>
     ${s.agentSocket ? agentChannelXml(s.agentSocket) : ''}

@@ -171,6 +171,11 @@ export class VmDriver {
     await this.run(`save ${quote(name)} ${quote(file)}`, 900000);
   }
 
+  /** Empties a removable drive (the cloud-init seed's CD-ROM); the drive stays, so the device set is unchanged. */
+  async ejectMedia(name: string, target: string): Promise<void> {
+    await this.run(`change-media ${quote(name)} ${quote(target)} --eject --live --force`, 60000);
+  }
+
   async suspend(name: string): Promise<void> {
     await this.run(`suspend ${quote(name)}`);
   }

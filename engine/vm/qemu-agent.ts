@@ -79,3 +79,80 @@ export async function agentExec(driver: VmDriver, domain: string, script: string
 export async function agentSetTime(driver: VmDriver, domain: string, timeoutS = 5): Promise<void> {
   await command(driver, domain, 'guest-set-time', { time: Date.now() * 1e6 }, timeoutS);
 }
+
+/** Raw bytes per guest-file-write: its base64 travels on virsh's command line, which caps one argument at 128 KiB. */
+const FILE_CHUNK = 48 * 1024;
+/** Largest file read back from a guest in one call (it arrives as base64 inside one JSON answer). */
+export const MAX_AGENT_READ = 16 << 20;
+
+/**
+ * Writes a file in the guest (guest-file-open/-write/-close), creating or truncating it, then sets its mode
+ * through the shell when one is given (the agent's file commands have no mode). Parent directories are made.
+ */
+export async function agentWriteFile(driver: VmDriver, domain: string, file: string, data: Buffer, opts: { mode?: string; timeoutMs?: number } = {}): Promise<void> {
+  const timeoutS = Math.max(5, (opts.timeoutMs ?? 60000) / 1000);
+  const dir = file.replace(/\/[^/]*$/, '') || '/';
+  const quoted = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const mk = await agentExec(driver, domain, `mkdir -p ${quoted(dir)}`, timeoutS * 1000);
+  if (mk.code !== 0) throw new CloudletError('COMMAND_FAILED', `cannot make ${dir} in the guest: ${mk.stderr.trim() || `exit ${mk.code}`}`);
+  const handle = await command(driver, domain, 'guest-file-open', { path: file, mode: 'w' }, timeoutS);
+  if (typeof handle !== 'number') throw new CloudletError('GUEST_AGENT', `the QEMU guest agent of ${domain} opened no file for ${file}`);
+  try {
+    for (let at = 0; at < data.length; at += FILE_CHUNK) {
+      const part = data.subarray(at, at + FILE_CHUNK);
+      const w = (await command(driver, domain, 'guest-file-write', { handle, 'buf-b64': part.toString('base64') }, timeoutS)) as { count?: number };
+      if (w?.count !== part.length) throw new CloudletError('GUEST_AGENT', `the guest wrote ${w?.count ?? 0} of ${part.length} bytes to ${file}`);
+    }
+  } finally {
+    await command(driver, domain, 'guest-file-close', { handle }, timeoutS).catch(() => undefined);
+  }
+  if (opts.mode) {
+    const r = await agentExec(driver, domain, `chmod ${opts.mode} ${quoted(file)}`, timeoutS * 1000);
+    if (r.code !== 0) throw new CloudletError('COMMAND_FAILED', `cannot set mode ${opts.mode} on ${file} in the guest: ${r.stderr.trim() || `exit ${r.code}`}`);
+  }
+}
+
+/** Reads a file from the guest (at most `MAX_AGENT_READ` bytes; longer files are refused, not cut). */
+export async function agentReadFile(driver: VmDriver, domain: string, file: string, timeoutMs = 60000): Promise<Buffer> {
+  const timeoutS = Math.max(5, timeoutMs / 1000);
+  const handle = await command(driver, domain, 'guest-file-open', { path: file, mode: 'r' }, timeoutS);
+  if (typeof handle !== 'number') throw new CloudletError('GUEST_AGENT', `the QEMU guest agent of ${domain} opened no file for ${file}`);
+  const parts: Buffer[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const r = (await command(driver, domain, 'guest-file-read', { handle, count: FILE_CHUNK * 4 }, timeoutS)) as { count?: number; 'buf-b64'?: string; eof?: boolean };
+      const part = Buffer.from(r?.['buf-b64'] ?? '', 'base64');
+      total += part.length;
+      if (total > MAX_AGENT_READ) throw new CloudletError('INVALID_ARGUMENT', `${file} in the guest is larger than ${MAX_AGENT_READ} bytes`);
+      parts.push(part);
+      if (r?.eof || part.length === 0) break;
+    }
+  } finally {
+    await command(driver, domain, 'guest-file-close', { handle }, timeoutS).catch(() => undefined);
+  }
+  return Buffer.concat(parts);
+}
+
+export interface GuestInterface {
+  name: string;
+  mac?: string;
+  addresses: { type: 'ipv4' | 'ipv6'; address: string; prefix: number }[];
+}
+
+/** The guest's network interfaces and addresses as the guest sees them (guest-network-get-interfaces). */
+export async function agentInterfaces(driver: VmDriver, domain: string, timeoutS = 10): Promise<GuestInterface[]> {
+  const raw = (await command(driver, domain, 'guest-network-get-interfaces', undefined, timeoutS)) as {
+    name?: string;
+    'hardware-address'?: string;
+    'ip-addresses'?: { 'ip-address-type'?: string; 'ip-address'?: string; prefix?: number }[];
+  }[];
+  if (!Array.isArray(raw)) throw new CloudletError('GUEST_AGENT', `the QEMU guest agent of ${domain} gave no interface list`);
+  return raw.map((i) => ({
+    name: String(i.name ?? ''),
+    mac: i['hardware-address'],
+    addresses: (i['ip-addresses'] ?? [])
+      .filter((a) => (a['ip-address-type'] === 'ipv4' || a['ip-address-type'] === 'ipv6') && typeof a['ip-address'] === 'string')
+      .map((a) => ({ type: a['ip-address-type'] as 'ipv4' | 'ipv6', address: a['ip-address']!, prefix: Number(a.prefix ?? 0) })),
+  }));
+}

@@ -175,7 +175,7 @@ const log = (s: string) => process.stderr.write(`guests: ${s}\n`);
  * Runs `build` holding a lock directory next to `dir`, so test workers that need the same guest at once
  * build it once: the others wait, then find it built. A lock whose holder died is taken over.
  */
-async function withBuildLock<T>(dir: string, build: () => Promise<T>): Promise<T> {
+export async function withBuildLock<T>(dir: string, build: () => Promise<T>): Promise<T> {
   const lock = `${dir}.lock`;
   fs.mkdirSync(path.dirname(dir), { recursive: true });
   let waited = false;
@@ -336,10 +336,10 @@ export async function ensureBaseArchive(name: GuestName): Promise<{ file: string
   return { file, baseId };
 }
 
-function resolveScript(): string {
+export function resolveScript(script = 'prepare.sh'): string {
   // Works from ts-jest (test/vms/*.ts) and from compiled output (dist/test/vms/*.js).
-  const here = path.join(__dirname, 'prepare.sh');
-  return fs.existsSync(here) ? here : path.join(__dirname, '..', '..', '..', 'test', 'vms', 'prepare.sh');
+  const here = path.join(__dirname, script);
+  return fs.existsSync(here) ? here : path.join(__dirname, '..', '..', '..', 'test', 'vms', script);
 }
 
 async function customizeTiny(g: RunningGuest, marker: string): Promise<void> {

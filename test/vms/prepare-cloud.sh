@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Builds the cloud-style guest: a Debian 12 disk image of the kind users bring (GRUB on the disk's own MBR,
+# Debian's kernel and initramfs, systemd, qemu-guest-agent, cloud-init, openssh-server) with nginx and python3
+# installed for the benchmark application. Everything comes from Debian packages; nothing is mounted (no loop
+# devices: CI containers may lack them): the root file system is made with `mkfs.ext4 -d`, placed into a
+# partitioned image, and GRUB's boot.img and a core.img made by grub-mkimage are written where grub-install
+# would put them (MBR and the gap before the first partition).
+# Usage: prepare-cloud.sh OUTDIR CACHEDIR. Writes OUTDIR/disk.qcow2 (4 GiB virtual). Called by cloud-image.ts.
+set -euo pipefail
+out=$1 cache=$2
+mkdir -p "$out" "$cache"
+work=$(mktemp -d)
+root="$work/root"
+cleanup() {
+  for m in proc sys dev/pts; do umount "$root/$m" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mirror=http://deb.debian.org/debian
+
+tarball="$cache/debootstrap-bookworm-minbase.tgz"
+exec 9>"$cache/.debootstrap.lock"
+flock 9
+if [ ! -f "$tarball" ]; then
+  echo "prepare-cloud: debootstrap --make-tarball (downloads Debian minbase packages once)"
+  debootstrap --variant=minbase --make-tarball="$tarball.tmp" bookworm "$work/dl" "$mirror" >/dev/null
+  mv "$tarball.tmp" "$tarball"
+fi
+flock -u 9
+echo "prepare-cloud: debootstrap minbase root"
+debootstrap --variant=minbase --unpack-tarball="$tarball" bookworm "$root" "$mirror" >/dev/null
+
+# Packages of a Debian cloud image. grub-pc-bin is GRUB's BIOS boot loader (images and tools); the grub-pc
+# package adds only a postinst that runs grub-install against a block device, which a file image is not.
+packages=(
+  systemd-sysv udev dbus kmod linux-image-amd64 grub-pc-bin
+  qemu-guest-agent cloud-init openssh-server sudo ifupdown isc-dhcp-client netbase
+  nginx-light python3 curl ca-certificates procps iproute2
+)
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d" && chmod +x "$root/usr/sbin/policy-rc.d"
+mount -t proc proc "$root/proc"
+mount -t sysfs sys "$root/sys" 2>/dev/null || true
+echo "prepare-cloud: apt-get install ${packages[*]}"
+chroot "$root" apt-get -q update >/dev/null
+DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -q install -y --no-install-recommends "${packages[@]}" > "$work/apt.log" 2>&1 ||
+  { tail -40 "$work/apt.log" >&2; echo "prepare-cloud: apt-get install failed" >&2; exit 1; }
+chroot "$root" apt-get clean
+umount "$root/sys" 2>/dev/null || true
+umount "$root/proc"
+rm -f "$root/usr/sbin/policy-rc.d" "$root/etc/resolv.conf"
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+
+uuid=$(cat /proc/sys/kernel/random/uuid)
+# As cloud images ship: no machine id (systemd makes one at first boot), no ssh host keys (cloud-init makes
+# them), cloud-init looking only at NoCloud (the seed the engine attaches) so that it never waits on a network.
+: > "$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id" "$root"/etc/ssh/ssh_host_*
+echo "debian" > "$root/etc/hostname"
+printf 'UUID=%s / ext4 errors=remount-ro 0 1\n' "$uuid" > "$root/etc/fstab"
+printf 'datasource_list: [ NoCloud, None ]\n' > "$root/etc/cloud/cloud.cfg.d/90-cloudlet-datasource.cfg"
+printf 'auto lo\niface lo inet loopback\nsource /etc/network/interfaces.d/*\n' > "$root/etc/network/interfaces"
+mkdir -p "$root/etc/network/interfaces.d"
+
+# GRUB: its modules under /boot/grub, a configuration written here (update-grub cannot probe a file image),
+# core.img for the MBR gap with what it needs to read /boot/grub from the first partition.
+mkdir -p "$root/boot/grub"
+cp -r "$root/usr/lib/grub/i386-pc" "$root/boot/grub/i386-pc"
+cat > "$root/boot/grub/grub.cfg" <<EOF
+set default=0
+set timeout=0
+serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+menuentry 'Debian GNU/Linux 12' {
+  insmod part_msdos
+  insmod ext2
+  search --no-floppy --fs-uuid --set=root $uuid
+  linux /vmlinuz root=UUID=$uuid ro console=tty0 console=ttyS0,115200 net.ifnames=0
+  initrd /initrd.img
+}
+EOF
+chroot "$root" grub-mkimage -O i386-pc -o /tmp/core.img -p '(hd0,msdos1)/boot/grub' biosdisk part_msdos ext2
+mv "$root/tmp/core.img" "$work/core.img"
+cp "$root/usr/lib/grub/i386-pc/boot.img" "$work/boot.img"
+core_sectors=$(( ($(stat -c %s "$work/core.img") + 511) / 512 ))
+[ "$core_sectors" -lt 2047 ] || { echo "prepare-cloud: core.img does not fit before the partition" >&2; exit 1; }
+
+echo "prepare-cloud: file systems and disk image"
+disk_mib=4096
+truncate -s $(( (disk_mib - 1) * 1024 * 1024 )) "$work/root.ext4"
+mkfs.ext4 -q -F -L root -U "$uuid" -d "$root" "$work/root.ext4"
+truncate -s $(( disk_mib * 1024 * 1024 )) "$work/disk.raw"
+printf 'label: dos\nstart=2048, type=83, bootable\n' | sfdisk -q "$work/disk.raw"
+dd if="$work/root.ext4" of="$work/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+# boot.img's code (not the partition table after byte 440) into sector 0; it loads core.img from sector 1
+# (its default), and core.img's first sector lists the rest from sector 2 on (grub-mkimage fills the count).
+dd if="$work/boot.img" of="$work/disk.raw" bs=440 count=1 conv=notrunc status=none
+dd if="$work/core.img" of="$work/disk.raw" bs=512 seek=1 conv=notrunc status=none
+qemu-img convert -q -f raw -O qcow2 "$work/disk.raw" "$out/disk.qcow2.tmp"
+mv "$out/disk.qcow2.tmp" "$out/disk.qcow2"
+echo "prepare-cloud: done ($(du -h "$out/disk.qcow2" | cut -f1) qcow2, root $uuid)"
