@@ -6,6 +6,7 @@ import { BaseVm as L1BaseVm } from '../generated/providers/cloudlet/base-vm';
 import { DataCloudletBaseVm } from '../generated/providers/cloudlet/data-cloudlet-base-vm';
 import { Cloudlet } from './cloudlet';
 import { checkHash, checkName, checkRange, fail, isToken } from './validation';
+import { readinessProblem } from '../../engine/contract/rules';
 
 /** A base VM that overlays and instances can build on. */
 export interface IBaseVm extends IConstruct {
@@ -68,15 +69,28 @@ export interface BaseVmDiskImageProps {
   /** @default - none */
   readonly cmdline?: string;
   /**
-   * When to snapshot the booted VM: once its guest agent answers (`'agent'`), or a number of seconds after boot.
-   * @default 'agent'
+   * When to snapshot the booted VM: `'agent'` (its QEMU guest agent answers), `'systemd'` (boot finished),
+   * `'cloud-init'` (cloud-init done), `'tcp:PORT'` or an `http://` URL answering inside the guest, or a number
+   * of seconds after boot.
+   * @default 'auto' - the strictest the image supports: the agent, then cloud-init, then systemd
    */
-  readonly ready?: 'agent' | number;
+  readonly ready?: 'auto' | 'agent' | 'systemd' | 'cloud-init' | `tcp:${number}` | `http://${string}` | `https://${string}` | number;
   /**
-   * How long to wait for the agent.
+   * How long readiness may take, in seconds.
    * @default 600
    */
   readonly readyTimeoutSeconds?: number;
+  /**
+   * The boot firmware.
+   * @default 'bios'
+   */
+  readonly firmware?: 'bios' | 'uefi';
+  /**
+   * A cloud-init NoCloud seed for the first boot; the memory snapshot is taken after cloud-init has finished.
+   * `userData` and `networkConfig` are sensitive in the provider's schema.
+   * @default - no seed
+   */
+  readonly cloudInit?: { readonly userData?: string; readonly metaData?: string; readonly networkConfig?: string };
   /**
    * Leave the base on the cloudlet when the stack is destroyed.
    * @default false
@@ -117,7 +131,12 @@ export class BaseVm extends Construct implements IBaseVm {
       checkRange(this, 'vcpus', props.vcpus, 'vcpus');
       if (props.initrd !== undefined && props.kernel === undefined) fail(this, 'initrd', 'goes with kernel (a direct kernel boot)');
       if (typeof props.ready === 'number') checkRange(this, 'ready', props.ready, 'readySeconds');
-      else if (props.ready !== undefined && props.ready !== 'agent') fail(this, 'ready', `expected 'agent' or a number of seconds, got ${JSON.stringify(props.ready)}`);
+      else if (props.ready !== undefined && !isToken(props.ready)) {
+        const why = readinessProblem(props.ready);
+        if (why) fail(this, 'ready', why);
+      }
+      if (props.firmware !== undefined && props.firmware !== 'bios' && props.firmware !== 'uefi') fail(this, 'firmware', `expected 'bios' or 'uefi', got ${JSON.stringify(props.firmware)}`);
+      if (props.firmware === 'uefi' && props.kernel !== undefined) fail(this, 'firmware', "'uefi' boots the image's own EFI loader; it does not go with kernel");
       checkRange(this, 'readyTimeoutSeconds', props.readyTimeoutSeconds, 'readyTimeoutSeconds');
       this.resource = new L1BaseVm(this, 'resource', {
         provider: props.cloudlet.provider,
@@ -130,6 +149,8 @@ export class BaseVm extends Construct implements IBaseVm {
         cmdline: props.cmdline,
         ready: props.ready === undefined ? undefined : String(props.ready),
         readyTimeoutSeconds: props.readyTimeoutSeconds,
+        firmware: props.firmware,
+        cloudInit: props.cloudInit,
         keepOnDestroy: props.keepOnDestroy,
       });
       return;

@@ -270,6 +270,9 @@ export class ApiServer {
       },
       'instances.power': async ({ id, body }) => e.setPowerState(id, body.state),
       'instances.exec': async ({ id, body }) => e.exec(id, body.command, body.timeoutSeconds),
+      'instances.writeFile': async ({ id, body }) => e.writeGuestFile(id, body),
+      'instances.readFile': async ({ id, query }) => e.readGuestFile(id, query.path),
+      'instances.interfaces': async ({ id }) => e.guestInterfaces(id),
       // Handoff (engine/handoff/PROTOCOL.md). Source side: a token for one instance, what the destination
       // checks first, the stream itself, and the destination's confirmation.
       'instances.handoffToken': async ({ id, body }) => e.issueHandoffToken(id, body.ttlSeconds),

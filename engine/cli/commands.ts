@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineClient, connectLocal, defaultStateDir } from '../client/client';
 import { BaseRecord, ImportBaseRequest, OperationOf, OverlaySpecRequest } from '../contract/schemas';
+import { readinessValue } from '../contract/rules';
 import { CloudletError, ioError } from '../errors';
 import { HELP_FLAGS, HelpRequested, OptionSpec, helpText, parseArgs } from './args';
 import { formatBytes, progressPrinter } from './progress';
@@ -124,7 +125,8 @@ ${helpText(CONNECT)}
   cloudlet synthesize --base BASE (--overlay-url URL [--overlay-sha256 H] | --overlay ID) --name N [--request-id R]
   cloudlet instance list | show ID | delete ID | console ID
   cloudlet instance start ID | stop ID | pause ID (stop powers off; start boots a stopped VM from its disk)
-  cloudlet instance exec ID -- COMMAND...         (through the guest's control agent)
+  cloudlet instance exec ID -- COMMAND...         (through the guest's QEMU guest agent)
+  cloudlet instance put ID GUEST_PATH [--from FILE] [--mode M] | get ID GUEST_PATH | interfaces ID
   cloudlet handoff INSTANCE (--from-endpoint URL --from-token-file F [--from-ca CA] | --from-state-dir DIR)
                                                   (move a running instance from that cloudlet to this one)
   cloudlet operation list | show ID | cancel ID`;
@@ -210,7 +212,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
           if (p.length) throw new CloudletError('INVALID_ARGUMENT', 'give either an archive or --disk, not both');
           const abs = (f: unknown) => (f === undefined ? undefined : path.resolve(f as string));
           const readyText = o.ready as string | undefined;
-          const ready = readyText !== undefined && /^\d+(\.\d+)?$/.test(readyText) ? Number(readyText) : readyText;
+          const ready = readyText === undefined ? undefined : readinessValue(readyText);
           const doc = (flag: string) => (o[flag] === undefined ? undefined : readOptionFile(o[flag] as string, `--${flag}`));
           const cloudInit = { userData: doc('user-data'), metaData: doc('meta-data'), networkConfig: doc('network-config') };
           const firmware = o.firmware as 'bios' | 'uefi' | undefined;
@@ -328,10 +330,33 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
   }
 
   if (cmd === 'instance') {
-    const S = spec({ timeout: { type: 'number', help: 'exec: seconds to wait (default 60)' } });
+    const S = spec({
+      timeout: { type: 'number', help: 'exec: seconds to wait (default 60)' },
+      from: { type: 'string', help: 'put: the local file to send (default: standard input)' },
+      mode: { type: 'string', help: 'put: octal file mode in the guest, such as 0644' },
+    });
     const { positionals: p, options: o } = parseArgs(rest, S, usage);
     await withClient(o, async (c) => {
-      if (sub === 'list') {
+      if (sub === 'put') {
+        if (p.length !== 2) throw new CloudletError('INVALID_ARGUMENT', `instance put ID GUEST_PATH [--from FILE] [--mode M]\n${usage}`);
+        const from = o.from as string | undefined;
+        let data: Buffer;
+        try {
+          data = fs.readFileSync(from ?? 0);
+        } catch (e) {
+          throw ioError('--from: cannot read', from ?? '(standard input)', e);
+        }
+        const v = await c.instances.writeFile(p[0], { path: p[1], contentBase64: data.toString('base64'), mode: o.mode as string | undefined });
+        print(o, v, () => `wrote ${v.path} in ${p[0]} (${formatBytes(v.bytes)})`);
+      } else if (sub === 'get') {
+        if (p.length !== 2) throw new CloudletError('INVALID_ARGUMENT', `instance get ID GUEST_PATH\n${usage}`);
+        const v = await c.instances.readFile(p[0], { path: p[1] });
+        if (o.json) out(JSON.stringify(v));
+        else process.stdout.write(Buffer.from(v.contentBase64, 'base64'));
+      } else if (sub === 'interfaces') {
+        const v = await c.instances.interfaces(one(p, 'an instance id', usage));
+        print(o, v, () => table([['NAME', 'MAC', 'ADDRESSES'], ...v.interfaces.map((i) => [i.name, i.mac ?? '-', i.addresses.map((a) => `${a.address}/${a.prefix}`).join(' ') || '-'])]));
+      } else if (sub === 'list') {
         const { instances } = await c.instances.list();
         print(o, instances, () => table([['ID', 'NAME', 'STATE', 'BASE', 'OVERLAY'], ...instances.map((i) => [i.id, i.name, i.state, i.baseId.slice(0, 16), (i.overlayId ?? '-').slice(0, 16)])]));
       } else if (sub === 'show') {

@@ -21,6 +21,10 @@ export const PATTERNS = {
   name: { pattern: /^[a-z0-9][a-z0-9-]{0,62}$/, description: 'lowercase letters, digits and dashes, starting with a letter or digit, at most 63 characters' },
   /** Base and overlay ids, and every expected file hash: SHA-256, hex. */
   sha256: { pattern: /^[0-9a-f]{64}$/, description: '64 lowercase hexadecimal digits' },
+  /** A file's path inside a guest: absolute; no single quote (agent commands travel single-quoted to virsh). */
+  guestPath: { pattern: /^\/[^'\u0000]{0,4095}$/, description: 'an absolute path of at most 4096 characters without single quotes' },
+  /** A file mode in octal. */
+  fileMode: { pattern: /^0?[0-7]{3}$/, description: 'an octal file mode such as 0644' },
   /** When a base VM booted from a disk image is ready to be saved (a number of seconds is also accepted). */
   readiness: {
     pattern: /^(auto|agent|systemd|cloud-init|tcp:(6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3})|https?:\/\/[A-Za-z0-9._~:/?#[\]@!$&()*+,;=%-]+|\d{1,4}(\.\d+)?)$/,
@@ -43,6 +47,8 @@ export const RANGES = {
   waitSeconds: { minimum: 0, maximum: 60, integer: false },
   /** Bytes of one cloud-init document (user-data, meta-data, network-config). */
   cloudInitBytes: { minimum: 0, maximum: 1048576, integer: true },
+  /** Bytes of one file written into or read from a guest through the API (the request body is capped at 1 MiB). */
+  guestFileBytes: { minimum: 0, maximum: 524288, integer: true },
 } as const satisfies Record<string, RangeRule>;
 
 export type PatternName = keyof typeof PATTERNS;
@@ -65,4 +71,17 @@ export function rangeProblem(rule: RangeName, v: unknown): string | undefined {
   const r: RangeRule = RANGES[rule];
   const ok = typeof v === 'number' && Number.isFinite(v) && v >= r.minimum && v <= r.maximum && (!r.integer || Number.isInteger(v));
   return ok ? undefined : `expected ${rangeDescription(rule)}, got ${JSON.stringify(v)}`;
+}
+
+/** A readiness as users write it (`"cloud-init"`, `"tcp:80"`, `"30"`) turned into the API's value: seconds as a number. */
+export function readinessValue(text: string): string | number {
+  return /^\d+(\.\d+)?$/.test(text) ? Number(text) : text;
+}
+
+/** Why a readiness written as text is not one, or undefined when it is. */
+export function readinessProblem(v: unknown): string | undefined {
+  const p = patternProblem('readiness', v);
+  if (p) return p;
+  const value = readinessValue(v as string);
+  return typeof value === 'number' ? rangeProblem('readySeconds', value) : undefined;
 }

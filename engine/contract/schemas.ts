@@ -259,6 +259,26 @@ export const CreateInstance = Type.Object({
 });
 
 export const PowerRequest = Type.Object({ state: Type.Union([Type.Literal('running'), Type.Literal('paused'), Type.Literal('stopped')], { description: "'running', 'paused' or 'stopped'" }) });
+const base64Of = (bytes: number) => Type.String({ maxLength: Math.ceil(bytes / 3) * 4, pattern: '^[A-Za-z0-9+/]*={0,2}$', description: `base64, at most ${bytes} bytes decoded` });
+export const WriteFileRequest = Type.Object({
+  path: patterned('guestPath'),
+  contentBase64: base64Of(RANGES.guestFileBytes.maximum),
+  mode: Type.Optional(patterned('fileMode')),
+});
+export const ReadFileQuery = Type.Object({ path: patterned('guestPath') });
+export const GuestFile = Type.Object({ path: Type.String(), bytes: Type.Integer({ minimum: 0 }), contentBase64: Type.String() }, { $id: 'GuestFile' });
+export const GuestInterfaces = Type.Object(
+  {
+    interfaces: Type.Array(
+      Type.Object({
+        name: Type.String(),
+        mac: Type.Optional(Type.String()),
+        addresses: Type.Array(Type.Object({ type: Type.Union([Type.Literal('ipv4'), Type.Literal('ipv6')]), address: Type.String(), prefix: Type.Integer() })),
+      }),
+    ),
+  },
+  { $id: 'GuestInterfaces' },
+);
 export const ExecRequest = Type.Object({ command: text('a shell command for the guest'), timeoutSeconds: Type.Optional(ranged('commandTimeoutSeconds')) });
 export const HandoffTokenRequest = Type.Object({ ttlSeconds: Type.Optional(ranged('handoffTokenTtlSeconds')) });
 export const HandoffStreamRequest = Type.Object({ handoffId: text('the destination’s handoff id'), destination: Type.Optional(Type.String()) });
@@ -293,6 +313,9 @@ export type CaptureBaseRequest = Static<typeof CaptureBase>;
 export type ImportOverlayUrlRequest = Static<typeof ImportOverlayUrl>;
 export type CaptureOverlayRequest = Static<typeof CaptureOverlay>;
 export type ExecResultRecord = Static<typeof ExecResult>;
+export type WriteFileBody = Static<typeof WriteFileRequest>;
+export type GuestFileRecord = Static<typeof GuestFile>;
+export type GuestInterfacesRecord = Static<typeof GuestInterfaces>;
 export type HandoffTokenRecord = Static<typeof HandoffToken>;
 export type HandoffInfoRecord = Static<typeof HandoffInfo>;
 export type HandoffConfirmedRecord = Static<typeof HandoffConfirmed>;

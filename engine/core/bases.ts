@@ -15,7 +15,7 @@ import { BaseRecord, basePathsIn, OperationRecord } from '../store/store';
 import { SEED_DRIVE, bootDomainXml, snapshotFacts } from '../vm/domain';
 import { agentExec } from '../vm/qemu-agent';
 import { readinessOf, waitUntilReady } from '../vm/readiness';
-import { convertToRaw, inspectDiskImage } from '../image/disk-image';
+import { bootProblem, convertToRaw, inspectDiskImage } from '../image/disk-image';
 import { defaultMetaData, writeSeedIso } from '../image/cloud-init-seed';
 import { readSaveHeader } from '../vm/save-header';
 import { EngineContext, HEX64, NAME_RE, sleep } from './context';
@@ -177,6 +177,8 @@ export class BaseService {
         const image = await inspectDiskImage(req.disk);
         op.phase('convert');
         await convertToRaw(req.disk, image.format, files.disk);
+        const unbootable = req.kernel ? undefined : bootProblem(files.disk, req.firmware ?? 'bios');
+        if (unbootable) throw new CloudletError('DISK_IMAGE_INVALID', `disk: ${unbootable}`);
         if (req.kernel) fs.copyFileSync(req.kernel, files.kernel);
         if (req.initrd) fs.copyFileSync(req.initrd, files.initrd);
         const seedIso = req.cloudInit ? await writeSeedIso(dir, req.cloudInit, defaultMetaData(`${req.name}-${op.id.slice(3)}`, req.name)) : undefined;
@@ -196,6 +198,7 @@ export class BaseService {
             agentSocket,
             consoleLog: files.consoleLog,
             firmware: req.firmware,
+            nvram: req.firmware === 'uefi' ? path.join(dir, 'nvram.fd') : undefined,
             seedIso,
           }),
         );

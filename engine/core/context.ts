@@ -166,10 +166,16 @@ export class EngineContext {
 
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    if (signal.aborted) return reject(new CloudletError('CANCELLED', 'the operation was cancelled'));
+    const onAbort = () => {
       clearTimeout(t);
       reject(new CloudletError('CANCELLED', 'the operation was cancelled'));
-    });
+    };
+    // The listener goes when the sleep ends: a poll loop sleeps many times on one operation's signal.
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -160,6 +160,9 @@ export class Engine {
   setPowerState = (...a: Parameters<InstanceService['setPowerState']>) => this.instances.setPowerState(...a);
   deleteInstance = (id: string) => this.instances.delete(id);
   exec = (...a: Parameters<InstanceService['exec']>) => this.instances.exec(...a);
+  writeGuestFile = (...a: Parameters<InstanceService['writeFile']>) => this.instances.writeFile(...a);
+  readGuestFile = (...a: Parameters<InstanceService['readFile']>) => this.instances.readFile(...a);
+  guestInterfaces = (...a: Parameters<InstanceService['interfaces']>) => this.instances.interfaces(...a);
   issueHandoffToken = (...a: Parameters<HandoffSourceService['issueHandoffToken']>) => this.handoffSource.issueHandoffToken(...a);
   handoffTokenAllows = (...a: Parameters<HandoffSourceService['handoffTokenAllows']>) => this.handoffSource.handoffTokenAllows(...a);
   handoffInfo = (id: string) => this.handoffSource.handoffInfo(id);

@@ -2,14 +2,16 @@
 // removal, and the per-instance domain XML. Synthesis (synthesis.ts), captures (captures.ts) and the handoff
 // services build on this.
 
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import { ExecResultRecord } from '../contract/schemas';
+import { RANGES } from '../contract/rules';
+import { ExecResultRecord, GuestFileRecord, GuestInterfacesRecord, WriteFileBody } from '../contract/schemas';
 import { CloudletError } from '../errors';
 import { BaseRecord, InstanceRecord } from '../store/store';
 import { instanceDomainXml } from '../vm/domain';
 import { DomainState } from '../vm/driver';
 import { guestExec } from '../vm/guest-agent';
-import { agentExec, agentSetTime } from '../vm/qemu-agent';
+import { agentExec, agentInterfaces, agentReadFile, agentSetTime, agentWriteFile } from '../vm/qemu-agent';
 import { readSaveHeader } from '../vm/save-header';
 import { EngineContext } from './context';
 
@@ -83,6 +85,7 @@ export class InstanceService {
       controlSocket: this.ctx.controlSocket(inst.id),
       agentSocket: this.ctx.agentSocket(inst.id),
       consoleLog: this.ctx.store.instance(inst.id).consoleLog,
+      nvram: this.ctx.store.instance(inst.id).nvram,
     });
   }
 
@@ -147,7 +150,16 @@ export class InstanceService {
     }
     if (!opts.fresh) return;
     // The name keeps the API's name rule (a DNS label), so it needs no quoting in the script.
-    const script = `n=${inst.name}\nif command -v hostnamectl >/dev/null 2>&1 && hostnamectl set-hostname "$n" 2>/dev/null; then exit 0; fi\nhostname "$n" && { echo "$n" > /etc/hostname; } 2>/dev/null; true\n`;
+    // A fresh machine id too (every instance of a base would otherwise share the one saved in it): written
+    // where the image keeps one; processes that read it before (journald, for one) keep the old value.
+    const machineId = randomUUID().replace(/-/g, '');
+    const script = [
+      `n=${inst.name}`,
+      `if [ -s /etc/machine-id ] && [ -w /etc/machine-id ]; then echo ${machineId} > /etc/machine-id; fi`,
+      'if command -v hostnamectl >/dev/null 2>&1 && hostnamectl set-hostname "$n" 2>/dev/null; then exit 0; fi',
+      'hostname "$n" && { echo "$n" > /etc/hostname; } 2>/dev/null; true',
+      '',
+    ].join('\n');
     const r = await agentExec(this.ctx.driver, inst.domain, script, 20000).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
     if (r.code !== 0) this.ctx.log(`instance ${inst.id}: could not set the hostname: ${r.stderr.trim()}`);
   }
@@ -164,5 +176,30 @@ export class InstanceService {
     } catch (e) {
       throw new CloudletError('GUEST_AGENT', `instance ${inst.id}: ${(e as Error).message}`);
     }
+  }
+
+  /** The QEMU guest agent of a running instance, or a clear error for bases made before it had the channel. */
+  private agentDomain(id: string): string {
+    const inst = this.running(id);
+    if (!this.ctx.baseHasAgentChannel(this.ctx.requireBase(inst.baseId)))
+      throw new CloudletError('CONFLICT', `instance ${inst.id}: its base was made without the QEMU guest agent's channel; make the base again to use files and interfaces`);
+    return inst.domain;
+  }
+
+  async writeFile(id: string, body: WriteFileBody): Promise<{ path: string; bytes: number }> {
+    const data = Buffer.from(body.contentBase64, 'base64');
+    await agentWriteFile(this.ctx.driver, this.agentDomain(id), body.path, data, { mode: body.mode });
+    return { path: body.path, bytes: data.length };
+  }
+
+  async readFile(id: string, file: string): Promise<GuestFileRecord> {
+    const data = await agentReadFile(this.ctx.driver, this.agentDomain(id), file);
+    if (data.length > RANGES.guestFileBytes.maximum)
+      throw new CloudletError('INVALID_ARGUMENT', `path: ${file} has ${data.length} bytes; the API reads at most ${RANGES.guestFileBytes.maximum} (copy larger files with a command)`);
+    return { path: file, bytes: data.length, contentBase64: data.toString('base64') };
+  }
+
+  async interfaces(id: string): Promise<GuestInterfacesRecord> {
+    return { interfaces: await agentInterfaces(this.ctx.driver, this.agentDomain(id)) };
   }
 }

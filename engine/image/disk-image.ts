@@ -4,6 +4,7 @@
 // typed facts and clear errors.
 
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import { CloudletError } from '../errors';
 
@@ -82,4 +83,26 @@ export async function convertToRaw(file: string, format: DiskFormat, out: string
   } catch (e) {
     throw invalid('disk', `qemu-img could not convert the image: ${stderrOf(e)}`);
   }
+}
+
+/**
+ * Whether the raw disk's first sectors can start a boot: for BIOS, a boot sector (0x55AA at byte 510); for
+ * UEFI, a GPT header ("EFI PART" at LBA 1) or an MBR partition of type 0xEF (an EFI system partition). A disk
+ * that has neither never reaches a boot loader, and the firmware says so only on the screen, not the serial
+ * console: better refused at once than after the readiness timeout.
+ */
+export function bootProblem(rawDisk: string, firmware: 'bios' | 'uefi'): string | undefined {
+  const head = Buffer.alloc(1024);
+  const fd = fs.openSync(rawDisk, 'r');
+  try {
+    fs.readSync(fd, head, 0, head.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const signed = head[510] === 0x55 && head[511] === 0xaa;
+  if (firmware === 'bios')
+    return signed ? undefined : 'the image has no boot sector (no 0x55AA signature at byte 510), so BIOS cannot boot it: install a boot loader (GRUB), give a kernel to boot directly, or firmware uefi for an EFI image';
+  const gpt = head.subarray(512, 520).toString('latin1') === 'EFI PART';
+  const esp = signed && [0, 1, 2, 3].some((i) => head[446 + i * 16 + 4] === 0xef);
+  return gpt || esp ? undefined : 'the image has neither a GPT nor an EFI system partition, so UEFI firmware finds no boot loader on it';
 }

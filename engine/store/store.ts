@@ -10,7 +10,7 @@
 //   <state>/cloudlet.json          this cloudlet's identity (id, name), made at first start
 //   <state>/bases/<id>/            base.json, disk.raw, memory.save, [kernel], [initrd.img]
 //   <state>/overlays/<id>/         overlay.json, overlay.clov
-//   <state>/instances/<id>/        instance.json, disk.qcow2, console.log, [boot.xml]; memory.save while being
+//   <state>/instances/<id>/        instance.json, disk.qcow2, console.log, [boot.xml], [nvram.fd: UEFI variables]; memory.save while being
 //                                  restored; resume.saving / resume.save / resume.consumed around a capture;
 //                                  handoff-out while the instance is handed off
 //   <state>/operations/<id>.json   long-running operations and their results; <id>.console.log: the guest
@@ -73,6 +73,8 @@ export interface InstancePaths {
   memory: string;
   bootXml: string;
   consoleLog: string;
+  /** UEFI variable store (UEFI bases only). */
+  nvram: string;
   snapshot: { saving: string; saved: string; consumed: string };
   handoffOut: string;
 }
@@ -86,6 +88,7 @@ export function instancePathsIn(dir: string): InstancePaths {
     memory: f('memory.save'),
     bootXml: f('boot.xml'),
     consoleLog: f('console.log'),
+    nvram: f('nvram.fd'),
     snapshot: { saving: f('resume.saving'), saved: f('resume.save'), consumed: f('resume.consumed') },
     handoffOut: f('handoff-out'),
   };

@@ -52,6 +52,8 @@ export interface BootDomainSpec {
   consoleLog: string;
   /** 'uefi' boots through OVMF (Debian's ovmf package; libvirt picks the firmware build from QEMU's descriptors). */
   firmware?: 'bios' | 'uefi';
+  /** Where a UEFI VM's variable store goes (made by libvirt from the firmware's template). */
+  nvram?: string;
   /** A read-only CD-ROM for the first boot (the cloud-init seed), on SEED_DRIVE so it can be ejected by name. */
   seedIso?: string;
 }
@@ -77,7 +79,9 @@ export function bootDomainXml(s: BootDomainSpec): string {
   const os = k ? `<kernel>${esc(k.kernel)}</kernel>${k.initrd ? `<initrd>${esc(k.initrd)}</initrd>` : ''}${k.cmdline ? `<cmdline>${esc(k.cmdline)}</cmdline>` : ''}` : `<boot dev='hd'/>`;
   const uefi = s.firmware === 'uefi';
   // Secure boot off: its OVMF builds need SMM and the q35 machine, and a guest's own keys are its business.
-  const firmware = uefi ? `<firmware><feature enabled='no' name='secure-boot'/><feature enabled='no' name='enrolled-keys'/></firmware>` : '';
+  const firmware = uefi
+    ? `<firmware><feature enabled='no' name='secure-boot'/><feature enabled='no' name='enrolled-keys'/></firmware>${s.nvram ? `<nvram>${esc(s.nvram)}</nvram>` : ''}`
+    : '';
   const seed = s.seedIso
     ? `<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='${esc(s.seedIso)}'/><target dev='${SEED_DRIVE}' bus='ide'/><readonly/></disk>`
     : '';
@@ -146,6 +150,8 @@ export interface InstancePaths {
   /** The instance's own QEMU guest agent socket (used when the saved XML has the agent's channel). */
   agentSocket?: string;
   consoleLog: string;
+  /** The instance's own UEFI variable store (UEFI bases); libvirt makes it from the firmware's template. */
+  nvram?: string;
 }
 
 function replaceOnce(xml: string, re: RegExp, by: string, what: string): string {
@@ -173,6 +179,10 @@ export function instanceDomainXml(saved: string, p: InstancePaths): string {
       new RegExp(`(<channel type='unix'>\\s*<source mode='bind' path=')[^']*('[^>]*>\\s*<target type='virtio' name='${QEMU_AGENT_CHANNEL.replace(/\./g, '\\.')}')`),
       `$1${esc(p.agentSocket)}$2`,
     );
+  // A UEFI VM's variable store is per VM: each instance gets its own, made by libvirt from the firmware's
+  // template when it does not exist yet (variables the base's first boot wrote are not carried over; the
+  // image's loader is found again on EFI/BOOT/BOOTX64.EFI, the path firmware falls back to).
+  x = x.replace(/<nvram\b([^>]*?)(?:\/>|>[^<]*<\/nvram>)/, (_m, attrs: string) => (p.nvram ? `<nvram${attrs}>${esc(p.nvram)}</nvram>` : `<nvram${attrs}/>`));
   // A reboot inside the guest restarts the VM (bases saved before this said destroy, which stopped it).
   x = x.replace(/<on_reboot>destroy<\/on_reboot>/, '<on_reboot>restart</on_reboot>');
   // libvirt derives <console> from the first serial port; a stale copy would name the old log path.

@@ -1,7 +1,7 @@
 // Schema pieces and value helpers the cloudlet resources share.
 
 import * as path from 'node:path';
-import { RangeName, patternProblem, rangeProblem } from '../../engine/contract/rules';
+import { PatternName, RangeName, patternProblem, rangeProblem } from '../../engine/contract/rules';
 import { CtyValue, isUnknown } from '../protocol/cty';
 import { AttributeSchema, NestedBlockSchema } from '../framework/schema';
 import { Obj, parseDuration } from '../framework/server';
@@ -14,6 +14,7 @@ export const validHex64 = (what: string) => (v: CtyValue) => {
 };
 export const validName = (v: CtyValue) => patternProblem('name', v);
 export const validRange = (rule: RangeName) => (v: CtyValue) => rangeProblem(rule, v);
+export const validPattern = (rule: PatternName) => (v: CtyValue) => patternProblem(rule, v);
 export const validSource = (v: CtyValue) =>
   typeof v === 'string' && v.trim() !== '' && (/^(https?|file):\/\/./.test(v) || !/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) ? undefined : `expected a path or an http(s)/file URL, got ${JSON.stringify(v)}`;
 

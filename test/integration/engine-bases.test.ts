@@ -88,7 +88,8 @@ test('a guest without an agent: a readiness timeout naming the agent, the consol
   );
   expect(v.state).toBe('failed');
   expect(v.error!.code).toBe('GUEST_AGENT');
-  expect(v.error!.message).toMatch(/no guest agent answered within 15 s/);
+  expect(v.error!.message).toMatch(/no QEMU guest agent answered on the org\.qemu\.guest_agent\.0 channel within 15 s/);
+  expect(v.consoleLog).toBe(path.join(a.stateDir, 'operations', `${v.id}.console.log`));
   const kept = path.join(a.stateDir, 'operations', `${v.id}.console.log`);
   expect(v.error!.message).toContain(`last lines of the guest console (all of it in ${kept})`);
   expect(v.error!.message).toMatch(/Run \/bin\/sh as init process|can't access tty|Freeing unused/);

@@ -134,12 +134,23 @@ describe('BaseVm', () => {
     [{ diskImage: '/d.raw', name: 'x', memoryMib: 32 }, /img: invalid memoryMib: expected a whole number from 64 to 65536/],
     [{ diskImage: '/d.raw', name: 'x', vcpus: 0 }, /img: invalid vcpus: expected a whole number from 1 to 64/],
     [{ diskImage: '/d.raw', name: 'x', initrd: '/i' }, /img: invalid initrd: goes with kernel/],
-    [{ diskImage: '/d.raw', name: 'x', ready: 'soon' }, /img: invalid ready: expected 'agent' or a number of seconds/],
+    [{ diskImage: '/d.raw', name: 'x', ready: 'soon' }, /img: invalid ready: expected auto, agent, systemd, cloud-init, tcp:PORT/],
+    [{ diskImage: '/d.raw', name: 'x', ready: 'tcp:70000' }, /img: invalid ready: expected auto, agent/],
+    [{ diskImage: '/d.raw', name: 'x', ready: '4000' }, /img: invalid ready: expected a number from 0 to 3600, got 4000/],
+    [{ diskImage: '/d.raw', name: 'x', firmware: 'coreboot' }, /img: invalid firmware: expected 'bios' or 'uefi'/],
+    [{ diskImage: '/d.raw', name: 'x', firmware: 'uefi', kernel: '/k' }, /img: invalid firmware: 'uefi' boots the image's own EFI loader/],
   ])('fromDiskImage refuses %j', (props, message) => {
     const s = stack();
     const c = new Cloudlet(s, 'edge');
     // Deliberately invalid props (a bad `ready` does not even type-check): cast past the compiler.
     expect(() => BaseVm.fromDiskImage(s, 'img', { cloudlet: c, ...props } as unknown as BaseVmDiskImageProps)).toThrow(message);
+  });
+
+  test('fromDiskImage with cloud-init, UEFI and a readiness of the guest', () => {
+    const s = stack();
+    const c = new Cloudlet(s, 'edge');
+    BaseVm.fromDiskImage(s, 'img', { cloudlet: c, diskImage: '/images/debian.qcow2', name: 'debian', firmware: 'uefi', ready: 'http://127.0.0.1/health', cloudInit: { userData: '#cloud-config\n' } });
+    expect(only(synth(s).resource.cloudlet_base_vm)).toMatchObject({ firmware: 'uefi', ready: 'http://127.0.0.1/health', cloud_init: { user_data: '#cloud-config\n' } });
   });
 
   test('refuses a missing cloudlet and a bad hash lookup', () => {

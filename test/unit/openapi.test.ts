@@ -56,7 +56,7 @@ test('request checks name the first problem, in the rule’s words', () => {
   expect(problemWith(S.ImportBase, { source: '/a.tar', sha256: 'nothex' })).toMatch(/^sha256: expected the base id/);
   expect(problemWith(S.ImportBase, { disk: '/d.raw' })).toMatch(/^name: required/);
   expect(problemWith(S.ImportBase, { disk: '/d.raw', name: 'b', memoryMiB: 32 })).toBe('memoryMiB: expected a whole number from 64 to 65536, got 32');
-  expect(problemWith(S.ImportBase, { disk: '/d.raw', name: 'b', ready: 'soon' })).toMatch(/^ready: expected 'agent' \(wait for the guest agent\) or seconds/);
+  expect(problemWith(S.ImportBase, { disk: '/d.raw', name: 'b', ready: 'soon' })).toMatch(/^ready: expected when the booted VM is saved: 'auto'.*, got "soon"$/);
   expect(problemWith(S.ImportBase, { instanceId: 'i-1', name: 'b' })).toBeUndefined();
   expect(problemWith(S.PowerRequest, { state: 'off' })).toMatch(/^state: expected 'running', 'paused' or 'stopped'/);
   expect(() => checked(S.ExecRequest, { command: '' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { cacheRoot, resolveScript, withBuildLock } from './guest';
 
 /** Bump when prepare-cloud.sh changes what it builds. */
-export const CLOUD_IMAGE_VERSION = 1;
+export const CLOUD_IMAGE_VERSION = 2;
 
 export interface CloudImage {
   dir: string;

@@ -35,7 +35,7 @@ debootstrap --variant=minbase --unpack-tarball="$tarball" bookworm "$root" "$mir
 packages=(
   systemd-sysv udev dbus kmod linux-image-amd64 grub-pc-bin
   qemu-guest-agent cloud-init openssh-server sudo ifupdown isc-dhcp-client netbase
-  nginx-light python3 curl ca-certificates procps iproute2
+  nginx-light python3 curl ca-certificates procps iproute2 locales
 )
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d" && chmod +x "$root/usr/sbin/policy-rc.d"
@@ -46,6 +46,9 @@ chroot "$root" apt-get -q update >/dev/null
 DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -q install -y --no-install-recommends "${packages[@]}" > "$work/apt.log" 2>&1 ||
   { tail -40 "$work/apt.log" >&2; echo "prepare-cloud: apt-get install failed" >&2; exit 1; }
 chroot "$root" apt-get clean
+# The locale cloud-init sets by default (its locale module runs update-locale), generated as in Debian's images.
+echo 'en_US.UTF-8 UTF-8' > "$root/etc/locale.gen"
+chroot "$root" locale-gen >/dev/null
 umount "$root/sys" 2>/dev/null || true
 umount "$root/proc"
 rm -f "$root/usr/sbin/policy-rc.d" "$root/etc/resolv.conf"

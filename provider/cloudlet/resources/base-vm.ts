@@ -6,7 +6,7 @@ import { Diagnostic, error, fail } from '../../protocol/diagnostics';
 import { BlockSchema } from '../../framework/schema';
 import { defineResource } from '../../framework/server';
 import { Cloudlet, EngineBase } from '../connection';
-import { rangeProblem } from '../../../engine/contract/rules';
+import { readinessProblem, readinessValue } from '../../../engine/contract/rules';
 import { cloudletAttr, engineSource, known, ms, timeoutsBlock, validHex64, validName, validRange, validSource, without } from '../common';
 
 export const baseAttributes = {
@@ -68,17 +68,22 @@ const schema = {
       type: 'string',
       optional: true,
       requiresReplace: true,
-      description: 'For a `disk_image`: when to snapshot it, `agent` (default: once its guest agent answers) or a number of seconds after boot.',
-      validate: (v) =>
-        v === 'agent' || (typeof v === 'string' && /^\d+$/.test(v) && rangeProblem('readySeconds', Number(v)) === undefined)
-          ? undefined
-          : `expected "agent" or seconds from 0 to 3600, got ${JSON.stringify(v)}`,
+      description:
+        'For a `disk_image`: when to snapshot it. `auto` (default: the strictest the image supports: the guest agent, then cloud-init done, then systemd boot finished), `agent` (the QEMU guest agent answers), `systemd` (`systemctl is-system-running --wait`), `cloud-init` (`cloud-init status --wait`), `tcp:PORT` or an `http://` URL answering inside the guest, or a number of seconds after boot.',
+      validate: readinessProblem,
+    },
+    firmware: {
+      type: 'string',
+      optional: true,
+      requiresReplace: true,
+      description: 'For a `disk_image`: `bios` (default) or `uefi` (OVMF, Debian package ovmf on the cloudlet host).',
+      validate: (v) => (v === 'bios' || v === 'uefi' ? undefined : `expected "bios" or "uefi", got ${JSON.stringify(v)}`),
     },
     ready_timeout_seconds: {
       type: 'number',
       optional: true,
       requiresReplace: true,
-      description: 'For a `disk_image` with `ready = "agent"`: how long to wait for the agent (default 600). A timeout fails with the end of the guest console.',
+      description: 'For a `disk_image`: how long readiness may take (default 600). A timeout fails with the end of the guest console, which is kept on the engine host.',
       validate: validRange('readyTimeoutSeconds'),
     },
     sha256: {
@@ -97,11 +102,24 @@ const schema = {
     ...without(baseAttributes, 'name', 'memory_mib', 'vcpus'),
     cloudlet: cloudletAttr,
   },
-  blocks: { timeouts: timeoutsBlock(['create', 'delete'], { create: '30m', delete: '5m' }) },
+  blocks: {
+    cloud_init: {
+      nesting: 'single',
+      block: {
+        description: 'For a `disk_image`: a cloud-init NoCloud seed for its first boot (a CD-ROM labelled cidata, ejected before the memory snapshot, never stored). The snapshot is taken after cloud-init has finished.',
+        attributes: {
+          user_data: { type: 'string', optional: true, sensitive: true, requiresReplace: true, description: 'User data (`#cloud-config` with users, ssh keys, write_files, runcmd; or a script). Sensitive: it may hold passwords and keys.' },
+          meta_data: { type: 'string', optional: true, requiresReplace: true, description: 'NoCloud meta-data (YAML). Default: an `instance-id` and `local-hostname` from the base name.' },
+          network_config: { type: 'string', optional: true, sensitive: true, requiresReplace: true, description: 'cloud-init network configuration (version 1 or 2). Sensitive: it may hold Wi-Fi or VPN secrets.' },
+        },
+      },
+    },
+    timeouts: timeoutsBlock(['create', 'delete'], { create: '30m', delete: '5m' }),
+  },
 } satisfies BlockSchema;
 
 /** Attributes that only a disk image takes. */
-const DISK_ONLY = ['memory_mib', 'vcpus', 'kernel', 'initrd', 'cmdline', 'ready', 'ready_timeout_seconds'] as const;
+const DISK_ONLY = ['memory_mib', 'vcpus', 'kernel', 'initrd', 'cmdline', 'ready', 'ready_timeout_seconds', 'firmware', 'cloud_init'] as const;
 
 /** The computed attributes of a base, shared with the cloudlet_base_vm data source. */
 export function baseState(b: EngineBase, cloudletId: string) {
@@ -157,7 +175,9 @@ export const baseVmResource = defineResource<Cloudlet, typeof schema>({
       const image = planned.disk_image;
       const name = typeof planned.name === 'string' ? planned.name : ''; // validate() requires it with disk_image
       const abs = (f: string | null) => (f === null ? undefined : engineSource(f));
-      const ready = planned.ready === null || planned.ready === 'agent' ? 'agent' : Number(planned.ready);
+      const ready = planned.ready === null ? undefined : readinessValue(planned.ready);
+      const ci = planned.cloud_init;
+      const cloudInit = ci ? { userData: ci.user_data ?? undefined, metaData: ci.meta_data ?? undefined, networkConfig: ci.network_config ?? undefined } : undefined;
       const op = await c.operation(
         `make base VM ${name} from ${image}`,
         (api) =>
@@ -171,6 +191,8 @@ export const baseVmResource = defineResource<Cloudlet, typeof schema>({
             cmdline: planned.cmdline ?? undefined,
             ready,
             readyTimeoutSeconds: planned.ready_timeout_seconds ?? undefined,
+            firmware: planned.firmware === 'uefi' || planned.firmware === 'bios' ? planned.firmware : undefined,
+            cloudInit,
           }),
         ctx.signal,
       );

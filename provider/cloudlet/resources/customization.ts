@@ -7,7 +7,8 @@ import { log } from '../../protocol/log';
 import { BlockSchema } from '../../framework/schema';
 import { defineResource } from '../../framework/server';
 import { Cloudlet } from '../connection';
-import { cloudletAttr, known, ms, timeoutsBlock, validName, validRange } from '../common';
+import { RANGES } from '../../../engine/contract/rules';
+import { cloudletAttr, known, ms, timeoutsBlock, validName, validPattern, validRange } from '../common';
 
 const schema = {
   description: 'A VM resumed from a base VM and customized by running commands in it; capture it with a `cloudlet_overlay` (`customization_id`).',
@@ -33,7 +34,20 @@ const schema = {
     state: { type: 'string', computed: true, description: 'Power state on the cloudlet: running, paused or stopped.' },
     cloudlet: cloudletAttr,
   },
-  blocks: { timeouts: timeoutsBlock(['create', 'delete'], { create: '30m', delete: '5m' }) },
+  blocks: {
+    file: {
+      nesting: 'list',
+      block: {
+        description: 'A file written into the guest through its QEMU guest agent before the commands run (parent directories are made).',
+        attributes: {
+          path: { type: 'string', required: true, description: 'Absolute path in the guest.', validate: validPattern('guestPath') },
+          content: { type: 'string', required: true, sensitive: true, description: `The file's content (at most ${RANGES.guestFileBytes.maximum} bytes; sensitive: it may hold keys).` },
+          mode: { type: 'string', optional: true, description: 'Octal mode such as "0644"; default: the guest agent\'s (usually 0644 less its umask).', validate: validPattern('fileMode') },
+        },
+      },
+    },
+    timeouts: timeoutsBlock(['create', 'delete'], { create: '30m', delete: '5m' }),
+  },
 } satisfies BlockSchema;
 
 export const customizationResource = defineResource<Cloudlet, typeof schema>({
@@ -59,6 +73,14 @@ export const customizationResource = defineResource<Cloudlet, typeof schema>({
     const outputs: string[] = [];
     try {
       const timeout = planned.command_timeout_seconds ?? 300;
+      for (const [i, f] of (planned.file ?? []).entries()) {
+        const content = Buffer.from(f.content ?? '', 'utf8');
+        if (content.length > RANGES.guestFileBytes.maximum) fail('File too large', `file ${i + 1} (${f.path}) has ${content.length} bytes; at most ${RANGES.guestFileBytes.maximum} go through the agent. Fetch larger data in a command.`, ['file', i, 'content']);
+        log('info', `customization ${name}: file ${f.path}`, { bytes: content.length });
+        await c.call(`customization file ${f.path}`, (api) => api.instances.writeFile(inst.id, { path: f.path!, contentBase64: content.toString('base64'), mode: f.mode ?? undefined }, { signal: ctx.signal }), {
+          signal: ctx.signal,
+        });
+      }
       for (const [i, cmd] of (planned.commands ?? []).entries()) {
         log('info', `customization ${name}: command ${i + 1}`, { command: cmd.length > 200 ? `${cmd.slice(0, 200)}…` : cmd });
         // The HTTP call waits as long as the command may run, and a little more for the answer to come back.
@@ -67,7 +89,8 @@ export const customizationResource = defineResource<Cloudlet, typeof schema>({
           signal: ctx.signal,
         });
         if (r.code !== 0) {
-          fail('Customization command failed', `Command ${i + 1} exited with status ${r.code} in ${name}:\n  ${cmd}\nIts output:\n${r.stdout.slice(-2000)}\n\nThe VM was removed.`, ['commands', i]);
+          const err = r.stderr ? `\nIts standard error:\n${r.stderr.slice(-2000)}` : '';
+          fail('Customization command failed', `Command ${i + 1} exited with status ${r.code} in ${name}:\n  ${cmd}\nIts output:\n${r.stdout.slice(-2000)}${err}\n\nThe VM was removed.`, ['commands', i]);
         }
         outputs.push(r.stdout);
       }

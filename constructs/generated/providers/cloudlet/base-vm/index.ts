@@ -20,6 +20,12 @@ export interface BaseVmConfig extends cdktf.TerraformMetaArguments {
   */
   readonly diskImage?: string;
   /**
+  * For a `disk_image`: `bios` (default) or `uefi` (OVMF, Debian package ovmf on the cloudlet host).
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#firmware BaseVm#firmware}
+  */
+  readonly firmware?: string;
+  /**
   * For a `disk_image` booted with `kernel`: its initrd.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#initrd BaseVm#initrd}
@@ -50,13 +56,13 @@ export interface BaseVmConfig extends cdktf.TerraformMetaArguments {
   */
   readonly name?: string;
   /**
-  * For a `disk_image`: when to snapshot it, `agent` (default: once its guest agent answers) or a number of seconds after boot.
+  * For a `disk_image`: when to snapshot it. `auto` (default: the strictest the image supports: the guest agent, then cloud-init done, then systemd boot finished), `agent` (the QEMU guest agent answers), `systemd` (`systemctl is-system-running --wait`), `cloud-init` (`cloud-init status --wait`), `tcp:PORT` or an `http://` URL answering inside the guest, or a number of seconds after boot.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#ready BaseVm#ready}
   */
   readonly ready?: string;
   /**
-  * For a `disk_image` with `ready = "agent"`: how long to wait for the agent (default 600). A timeout fails with the end of the guest console.
+  * For a `disk_image`: how long readiness may take (default 600). A timeout fails with the end of the guest console, which is kept on the engine host.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#ready_timeout_seconds BaseVm#ready_timeout_seconds}
   */
@@ -80,11 +86,183 @@ export interface BaseVmConfig extends cdktf.TerraformMetaArguments {
   */
   readonly vcpus?: number;
   /**
+  * cloud_init block
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#cloud_init BaseVm#cloud_init}
+  */
+  readonly cloudInit?: BaseVmCloudInit;
+  /**
   * timeouts block
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#timeouts BaseVm#timeouts}
   */
   readonly timeouts?: BaseVmTimeouts;
+}
+export interface BaseVmCloudInit {
+  /**
+  * NoCloud meta-data (YAML). Default: an `instance-id` and `local-hostname` from the base name.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#meta_data BaseVm#meta_data}
+  */
+  readonly metaData?: string;
+  /**
+  * cloud-init network configuration (version 1 or 2). Sensitive: it may hold Wi-Fi or VPN secrets.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#network_config BaseVm#network_config}
+  */
+  readonly networkConfig?: string;
+  /**
+  * User data (`#cloud-config` with users, ssh keys, write_files, runcmd; or a script). Sensitive: it may hold passwords and keys.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/base_vm#user_data BaseVm#user_data}
+  */
+  readonly userData?: string;
+}
+
+export function baseVmCloudInitToTerraform(struct?: BaseVmCloudInit | cdktf.IResolvable): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  return {
+    meta_data: cdktf.stringToTerraform(struct!.metaData),
+    network_config: cdktf.stringToTerraform(struct!.networkConfig),
+    user_data: cdktf.stringToTerraform(struct!.userData),
+  }
+}
+
+
+export function baseVmCloudInitToHclTerraform(struct?: BaseVmCloudInit | cdktf.IResolvable): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  const attrs = {
+    meta_data: {
+      value: cdktf.stringToHclTerraform(struct!.metaData),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    network_config: {
+      value: cdktf.stringToHclTerraform(struct!.networkConfig),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    user_data: {
+      value: cdktf.stringToHclTerraform(struct!.userData),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+  };
+
+  // remove undefined attributes
+  return Object.fromEntries(Object.entries(attrs).filter(([_, value]) => value !== undefined && value.value !== undefined));
+}
+
+export class BaseVmCloudInitOutputReference extends cdktf.ComplexObject {
+  private isEmptyObject = false;
+  private resolvableValue?: cdktf.IResolvable;
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  */
+  public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string) {
+    super(terraformResource, terraformAttribute, false);
+  }
+
+  public get internalValue(): BaseVmCloudInit | cdktf.IResolvable | undefined {
+    if (this.resolvableValue) {
+      return this.resolvableValue;
+    }
+    let hasAnyValues = this.isEmptyObject;
+    const internalValueResult: any = {};
+    if (this._metaData !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.metaData = this._metaData;
+    }
+    if (this._networkConfig !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.networkConfig = this._networkConfig;
+    }
+    if (this._userData !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.userData = this._userData;
+    }
+    return hasAnyValues ? internalValueResult : undefined;
+  }
+
+  public set internalValue(value: BaseVmCloudInit | cdktf.IResolvable | undefined) {
+    if (value === undefined) {
+      this.isEmptyObject = false;
+      this.resolvableValue = undefined;
+      this._metaData = undefined;
+      this._networkConfig = undefined;
+      this._userData = undefined;
+    }
+    else if (cdktf.Tokenization.isResolvable(value)) {
+      this.isEmptyObject = false;
+      this.resolvableValue = value;
+    }
+    else {
+      this.isEmptyObject = Object.keys(value).length === 0;
+      this.resolvableValue = undefined;
+      this._metaData = value.metaData;
+      this._networkConfig = value.networkConfig;
+      this._userData = value.userData;
+    }
+  }
+
+  // meta_data - computed: false, optional: true, required: false
+  private _metaData?: string; 
+  public get metaData() {
+    return this.getStringAttribute('meta_data');
+  }
+  public set metaData(value: string) {
+    this._metaData = value;
+  }
+  public resetMetaData() {
+    this._metaData = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get metaDataInput() {
+    return this._metaData;
+  }
+
+  // network_config - computed: false, optional: true, required: false
+  private _networkConfig?: string; 
+  public get networkConfig() {
+    return this.getStringAttribute('network_config');
+  }
+  public set networkConfig(value: string) {
+    this._networkConfig = value;
+  }
+  public resetNetworkConfig() {
+    this._networkConfig = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get networkConfigInput() {
+    return this._networkConfig;
+  }
+
+  // user_data - computed: false, optional: true, required: false
+  private _userData?: string; 
+  public get userData() {
+    return this.getStringAttribute('user_data');
+  }
+  public set userData(value: string) {
+    this._userData = value;
+  }
+  public resetUserData() {
+    this._userData = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get userDataInput() {
+    return this._userData;
+  }
 }
 export interface BaseVmTimeouts {
   /**
@@ -271,6 +449,7 @@ export class BaseVm extends cdktf.TerraformResource {
     });
     this._cmdline = config.cmdline;
     this._diskImage = config.diskImage;
+    this._firmware = config.firmware;
     this._initrd = config.initrd;
     this._keepOnDestroy = config.keepOnDestroy;
     this._kernel = config.kernel;
@@ -281,6 +460,7 @@ export class BaseVm extends cdktf.TerraformResource {
     this._sha256 = config.sha256;
     this._source = config.source;
     this._vcpus = config.vcpus;
+    this._cloudInit.internalValue = config.cloudInit;
     this._timeouts.internalValue = config.timeouts;
   }
 
@@ -333,6 +513,22 @@ export class BaseVm extends cdktf.TerraformResource {
   // Temporarily expose input value. Use with caution.
   public get diskImageInput() {
     return this._diskImage;
+  }
+
+  // firmware - computed: false, optional: true, required: false
+  private _firmware?: string; 
+  public get firmware() {
+    return this.getStringAttribute('firmware');
+  }
+  public set firmware(value: string) {
+    this._firmware = value;
+  }
+  public resetFirmware() {
+    this._firmware = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get firmwareInput() {
+    return this._firmware;
   }
 
   // id - computed: true, optional: false, required: false
@@ -505,6 +701,22 @@ export class BaseVm extends cdktf.TerraformResource {
     return this._vcpus;
   }
 
+  // cloud_init - computed: false, optional: true, required: false
+  private _cloudInit = new BaseVmCloudInitOutputReference(this, "cloud_init");
+  public get cloudInit() {
+    return this._cloudInit;
+  }
+  public putCloudInit(value: BaseVmCloudInit) {
+    this._cloudInit.internalValue = value;
+  }
+  public resetCloudInit() {
+    this._cloudInit.internalValue = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get cloudInitInput() {
+    return this._cloudInit.internalValue;
+  }
+
   // timeouts - computed: false, optional: true, required: false
   private _timeouts = new BaseVmTimeoutsOutputReference(this, "timeouts");
   public get timeouts() {
@@ -529,6 +741,7 @@ export class BaseVm extends cdktf.TerraformResource {
     return {
       cmdline: cdktf.stringToTerraform(this._cmdline),
       disk_image: cdktf.stringToTerraform(this._diskImage),
+      firmware: cdktf.stringToTerraform(this._firmware),
       initrd: cdktf.stringToTerraform(this._initrd),
       keep_on_destroy: cdktf.booleanToTerraform(this._keepOnDestroy),
       kernel: cdktf.stringToTerraform(this._kernel),
@@ -539,6 +752,7 @@ export class BaseVm extends cdktf.TerraformResource {
       sha256: cdktf.stringToTerraform(this._sha256),
       source: cdktf.stringToTerraform(this._source),
       vcpus: cdktf.numberToTerraform(this._vcpus),
+      cloud_init: baseVmCloudInitToTerraform(this._cloudInit.internalValue),
       timeouts: baseVmTimeoutsToTerraform(this._timeouts.internalValue),
     };
   }
@@ -553,6 +767,12 @@ export class BaseVm extends cdktf.TerraformResource {
       },
       disk_image: {
         value: cdktf.stringToHclTerraform(this._diskImage),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
+      firmware: {
+        value: cdktf.stringToHclTerraform(this._firmware),
         isBlock: false,
         type: "simple",
         storageClassType: "string",
@@ -616,6 +836,12 @@ export class BaseVm extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "number",
+      },
+      cloud_init: {
+        value: baseVmCloudInitToHclTerraform(this._cloudInit.internalValue),
+        isBlock: true,
+        type: "struct",
+        storageClassType: "BaseVmCloudInit",
       },
       timeouts: {
         value: baseVmTimeoutsToHclTerraform(this._timeouts.internalValue),

@@ -32,11 +32,199 @@ export interface CustomizationConfig extends cdktf.TerraformMetaArguments {
   */
   readonly name: string;
   /**
+  * file block
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/customization#file Customization#file}
+  */
+  readonly file?: CustomizationFile[] | cdktf.IResolvable;
+  /**
   * timeouts block
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/customization#timeouts Customization#timeouts}
   */
   readonly timeouts?: CustomizationTimeouts;
+}
+export interface CustomizationFile {
+  /**
+  * The file's content (at most 524288 bytes; sensitive: it may hold keys).
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/customization#content Customization#content}
+  */
+  readonly content: string;
+  /**
+  * Octal mode such as "0644"; default: the guest agent's (usually 0644 less its umask).
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/customization#mode Customization#mode}
+  */
+  readonly mode?: string;
+  /**
+  * Absolute path in the guest.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/customization#path Customization#path}
+  */
+  readonly path: string;
+}
+
+export function customizationFileToTerraform(struct?: CustomizationFile | cdktf.IResolvable): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  return {
+    content: cdktf.stringToTerraform(struct!.content),
+    mode: cdktf.stringToTerraform(struct!.mode),
+    path: cdktf.stringToTerraform(struct!.path),
+  }
+}
+
+
+export function customizationFileToHclTerraform(struct?: CustomizationFile | cdktf.IResolvable): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  const attrs = {
+    content: {
+      value: cdktf.stringToHclTerraform(struct!.content),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    mode: {
+      value: cdktf.stringToHclTerraform(struct!.mode),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    path: {
+      value: cdktf.stringToHclTerraform(struct!.path),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+  };
+
+  // remove undefined attributes
+  return Object.fromEntries(Object.entries(attrs).filter(([_, value]) => value !== undefined && value.value !== undefined));
+}
+
+export class CustomizationFileOutputReference extends cdktf.ComplexObject {
+  private isEmptyObject = false;
+  private resolvableValue?: cdktf.IResolvable;
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param complexObjectIndex the index of this item in the list
+  * @param complexObjectIsFromSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string, complexObjectIndex: number, complexObjectIsFromSet: boolean) {
+    super(terraformResource, terraformAttribute, complexObjectIsFromSet, complexObjectIndex);
+  }
+
+  public get internalValue(): CustomizationFile | cdktf.IResolvable | undefined {
+    if (this.resolvableValue) {
+      return this.resolvableValue;
+    }
+    let hasAnyValues = this.isEmptyObject;
+    const internalValueResult: any = {};
+    if (this._content !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.content = this._content;
+    }
+    if (this._mode !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.mode = this._mode;
+    }
+    if (this._path !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.path = this._path;
+    }
+    return hasAnyValues ? internalValueResult : undefined;
+  }
+
+  public set internalValue(value: CustomizationFile | cdktf.IResolvable | undefined) {
+    if (value === undefined) {
+      this.isEmptyObject = false;
+      this.resolvableValue = undefined;
+      this._content = undefined;
+      this._mode = undefined;
+      this._path = undefined;
+    }
+    else if (cdktf.Tokenization.isResolvable(value)) {
+      this.isEmptyObject = false;
+      this.resolvableValue = value;
+    }
+    else {
+      this.isEmptyObject = Object.keys(value).length === 0;
+      this.resolvableValue = undefined;
+      this._content = value.content;
+      this._mode = value.mode;
+      this._path = value.path;
+    }
+  }
+
+  // content - computed: false, optional: false, required: true
+  private _content?: string; 
+  public get content() {
+    return this.getStringAttribute('content');
+  }
+  public set content(value: string) {
+    this._content = value;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get contentInput() {
+    return this._content;
+  }
+
+  // mode - computed: false, optional: true, required: false
+  private _mode?: string; 
+  public get mode() {
+    return this.getStringAttribute('mode');
+  }
+  public set mode(value: string) {
+    this._mode = value;
+  }
+  public resetMode() {
+    this._mode = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get modeInput() {
+    return this._mode;
+  }
+
+  // path - computed: false, optional: false, required: true
+  private _path?: string; 
+  public get path() {
+    return this.getStringAttribute('path');
+  }
+  public set path(value: string) {
+    this._path = value;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get pathInput() {
+    return this._path;
+  }
+}
+
+export class CustomizationFileList extends cdktf.ComplexList {
+  public internalValue? : CustomizationFile[] | cdktf.IResolvable
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param wrapsSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  constructor(protected terraformResource: cdktf.IInterpolatingParent, protected terraformAttribute: string, protected wrapsSet: boolean) {
+    super(terraformResource, terraformAttribute, wrapsSet)
+  }
+
+  /**
+  * @param index the index of the item to return
+  */
+  public get(index: number): CustomizationFileOutputReference {
+    return new CustomizationFileOutputReference(this.terraformResource, this.terraformAttribute, index, this.wrapsSet);
+  }
 }
 export interface CustomizationTimeouts {
   /**
@@ -225,6 +413,7 @@ export class Customization extends cdktf.TerraformResource {
     this._commandTimeoutSeconds = config.commandTimeoutSeconds;
     this._commands = config.commands;
     this._name = config.name;
+    this._file.internalValue = config.file;
     this._timeouts.internalValue = config.timeouts;
   }
 
@@ -310,6 +499,22 @@ export class Customization extends cdktf.TerraformResource {
     return this.getStringAttribute('state');
   }
 
+  // file - computed: false, optional: true, required: false
+  private _file = new CustomizationFileList(this, "file", false);
+  public get file() {
+    return this._file;
+  }
+  public putFile(value: CustomizationFile[] | cdktf.IResolvable) {
+    this._file.internalValue = value;
+  }
+  public resetFile() {
+    this._file.internalValue = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get fileInput() {
+    return this._file.internalValue;
+  }
+
   // timeouts - computed: false, optional: true, required: false
   private _timeouts = new CustomizationTimeoutsOutputReference(this, "timeouts");
   public get timeouts() {
@@ -336,6 +541,7 @@ export class Customization extends cdktf.TerraformResource {
       command_timeout_seconds: cdktf.numberToTerraform(this._commandTimeoutSeconds),
       commands: cdktf.listMapper(cdktf.stringToTerraform, false)(this._commands),
       name: cdktf.stringToTerraform(this._name),
+      file: cdktf.listMapper(customizationFileToTerraform, true)(this._file.internalValue),
       timeouts: customizationTimeoutsToTerraform(this._timeouts.internalValue),
     };
   }
@@ -365,6 +571,12 @@ export class Customization extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "string",
+      },
+      file: {
+        value: cdktf.listMapperHcl(customizationFileToHclTerraform, true)(this._file.internalValue),
+        isBlock: true,
+        type: "list",
+        storageClassType: "CustomizationFileList",
       },
       timeouts: {
         value: customizationTimeoutsToHclTerraform(this._timeouts.internalValue),
