@@ -176,7 +176,10 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       cmdline: { type: 'string', help: 'kernel command line' },
       'memory-mib': { type: 'number', help: 'RAM (default 256)' },
       vcpus: { type: 'number', help: 'vCPUs (default 1)' },
-      ready: { type: 'string', help: 'when to save the booted VM: auto (default: the strictest the image supports), agent, systemd, cloud-init, tcp:PORT, an http(s) URL inside the guest, or seconds' },
+      ready: {
+        type: 'string',
+        help: 'when to save the booted VM: auto (default: the strictest the image supports), agent, systemd, cloud-init, tcp:PORT, an http(s) URL inside the guest, or seconds',
+      },
       'ready-timeout': { type: 'number', help: 'seconds to wait for readiness (default 600)' },
       firmware: { type: 'string', help: 'bios (default) or uefi (OVMF)' },
       'user-data': { type: 'string', help: 'cloud-init user data file for the first boot' },

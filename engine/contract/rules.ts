@@ -28,7 +28,7 @@ export const PATTERNS = {
   /** When a base VM booted from a disk image is ready to be saved (a number of seconds is also accepted). */
   readiness: {
     pattern: /^(auto|agent|systemd|cloud-init|tcp:(6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3})|https?:\/\/[A-Za-z0-9._~:/?#[\]@!$&()*+,;=%-]+|\d{1,4}(\.\d+)?)$/,
-    description: "auto, agent, systemd, cloud-init, tcp:PORT (1-65535), an http:// or https:// URL inside the guest, or a number of seconds",
+    description: 'auto, agent, systemd, cloud-init, tcp:PORT (1-65535), an http:// or https:// URL inside the guest, or a number of seconds',
   },
 } as const satisfies Record<string, PatternRule>;
 

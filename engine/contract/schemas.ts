@@ -216,7 +216,9 @@ export const ImportBaseDisk = Type.Object(
     cloudInit: Type.Optional(
       Type.Object(
         {
-          userData: Type.Optional(Type.String({ maxLength: RANGES.cloudInitBytes.maximum, description: 'cloud-init user data (#cloud-config, a script, ...); may hold secrets: never stored or logged' })),
+          userData: Type.Optional(
+            Type.String({ maxLength: RANGES.cloudInitBytes.maximum, description: 'cloud-init user data (#cloud-config, a script, ...); may hold secrets: never stored or logged' }),
+          ),
           metaData: Type.Optional(Type.String({ maxLength: RANGES.cloudInitBytes.maximum, description: 'NoCloud meta-data (YAML); default: an instance-id and local-hostname from the base name' })),
           networkConfig: Type.Optional(Type.String({ maxLength: RANGES.cloudInitBytes.maximum, description: 'cloud-init network configuration (version 1 or 2 YAML)' })),
         },

@@ -160,7 +160,7 @@ export class BaseService {
     if (req.kernel !== undefined && !fs.existsSync(req.kernel)) throw bad(`kernel: no such file ${JSON.stringify(req.kernel)}`);
     if (req.initrd !== undefined && !fs.existsSync(req.initrd)) throw bad(`initrd: no such file ${JSON.stringify(req.initrd)}`);
     if (req.initrd !== undefined && req.kernel === undefined) throw bad('initrd: given without a kernel');
-    if (req.firmware === 'uefi' && req.kernel !== undefined) throw bad('firmware: uefi boots the disk\'s own EFI loader; it does not go with a kernel');
+    if (req.firmware === 'uefi' && req.kernel !== undefined) throw bad("firmware: uefi boots the disk's own EFI loader; it does not go with a kernel");
     const memoryMiB = req.memoryMiB ?? 256;
     const vcpus = req.vcpus ?? 1;
     const ready = readinessOf(req.ready);

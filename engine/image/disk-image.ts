@@ -43,8 +43,7 @@ export function factsFromInfo(info: QemuImgInfo, what: string): DiskImageFacts {
   if (format !== 'raw' && format !== 'qcow2')
     throw invalid(what, `the image is in ${format ? `'${format}'` : 'an unknown'} format; a base disk is raw or qcow2 (convert it first: qemu-img convert -O qcow2 IN OUT)`);
   const backing = info['full-backing-filename'] ?? info['backing-filename'];
-  if (backing)
-    throw invalid(what, `the qcow2 image has a backing file (${JSON.stringify(backing)}); a base disk must be self-contained: flatten it first (qemu-img convert -O qcow2 IN OUT)`);
+  if (backing) throw invalid(what, `the qcow2 image has a backing file (${JSON.stringify(backing)}); a base disk must be self-contained: flatten it first (qemu-img convert -O qcow2 IN OUT)`);
   if (info['format-specific']?.data?.corrupt) throw invalid(what, 'qemu-img marks the qcow2 image as corrupt (qemu-img check -r all repairs what it can)');
   const virtualBytes = info['virtual-size'] ?? 0;
   if (!(virtualBytes > 0)) throw invalid(what, 'the image is empty');
@@ -101,7 +100,9 @@ export function bootProblem(rawDisk: string, firmware: 'bios' | 'uefi'): string 
   }
   const signed = head[510] === 0x55 && head[511] === 0xaa;
   if (firmware === 'bios')
-    return signed ? undefined : 'the image has no boot sector (no 0x55AA signature at byte 510), so BIOS cannot boot it: install a boot loader (GRUB), give a kernel to boot directly, or firmware uefi for an EFI image';
+    return signed
+      ? undefined
+      : 'the image has no boot sector (no 0x55AA signature at byte 510), so BIOS cannot boot it: install a boot loader (GRUB), give a kernel to boot directly, or firmware uefi for an EFI image';
   const gpt = head.subarray(512, 520).toString('latin1') === 'EFI PART';
   const esp = signed && [0, 1, 2, 3].some((i) => head[446 + i * 16 + 4] === 0xef);
   return gpt || esp ? undefined : 'the image has neither a GPT nor an EFI system partition, so UEFI firmware finds no boot loader on it';

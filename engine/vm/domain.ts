@@ -79,12 +79,8 @@ export function bootDomainXml(s: BootDomainSpec): string {
   const os = k ? `<kernel>${esc(k.kernel)}</kernel>${k.initrd ? `<initrd>${esc(k.initrd)}</initrd>` : ''}${k.cmdline ? `<cmdline>${esc(k.cmdline)}</cmdline>` : ''}` : `<boot dev='hd'/>`;
   const uefi = s.firmware === 'uefi';
   // Secure boot off: its OVMF builds need SMM and the q35 machine, and a guest's own keys are its business.
-  const firmware = uefi
-    ? `<firmware><feature enabled='no' name='secure-boot'/><feature enabled='no' name='enrolled-keys'/></firmware>${s.nvram ? `<nvram>${esc(s.nvram)}</nvram>` : ''}`
-    : '';
-  const seed = s.seedIso
-    ? `<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='${esc(s.seedIso)}'/><target dev='${SEED_DRIVE}' bus='ide'/><readonly/></disk>`
-    : '';
+  const firmware = uefi ? `<firmware><feature enabled='no' name='secure-boot'/><feature enabled='no' name='enrolled-keys'/></firmware>${s.nvram ? `<nvram>${esc(s.nvram)}</nvram>` : ''}` : '';
+  const seed = s.seedIso ? `<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='${esc(s.seedIso)}'/><target dev='${SEED_DRIVE}' bus='ide'/><readonly/></disk>` : '';
   return `<domain type='${hypervisorType()}'>
   <name>${esc(s.name)}</name>
   <memory unit='MiB'>${s.memoryMiB}</memory>

@@ -9,11 +9,7 @@ import { QEMU_AGENT_CHANNEL } from './domain';
 import { VmDriver } from './driver';
 import { agentExec, agentPing } from './qemu-agent';
 
-export type Readiness =
-  | { kind: 'auto' | 'agent' | 'systemd' | 'cloud-init' }
-  | { kind: 'tcp'; port: number }
-  | { kind: 'http'; url: string }
-  | { kind: 'delay'; seconds: number };
+export type Readiness = { kind: 'auto' | 'agent' | 'systemd' | 'cloud-init' } | { kind: 'tcp'; port: number } | { kind: 'http'; url: string } | { kind: 'delay'; seconds: number };
 
 /** Reads the API's `ready` value (checked against the contract's rule already). */
 export function readinessOf(v: string | number | undefined): Readiness {

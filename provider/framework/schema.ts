@@ -36,6 +36,8 @@ export interface BlockSchema {
 export interface NestedBlockSchema {
   nesting: NestingMode;
   block: BlockSchema;
+  /** A change anywhere in the block replaces the object. */
+  requiresReplace?: boolean;
   minItems?: number;
   maxItems?: number;
 }

@@ -485,7 +485,7 @@ export function planAttributes(b: BlockSchema, p: PlanContext): void {
     const after = planned[n] ?? null;
     if (isUnknown(after) || !valueEquals(before, after, typeOf(b, n))) {
       changed = true;
-      if (a?.requiresReplace) p.requiresReplace.push([n]);
+      if (a?.requiresReplace || b.blocks?.[n]?.requiresReplace) p.requiresReplace.push([n]);
     }
   }
   if (changed && p.requiresReplace.length === 0) {

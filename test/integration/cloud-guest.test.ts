@@ -1,5 +1,5 @@
 // The cloud-style guest as users bring it (test/vms/prepare-cloud.sh: GRUB on its own disk, systemd, Debian's
-// stock qemu-guest-agent, cloud-init): imported as qcow2 with a cloud-init seed and as raw, customized through
+// stock qemu-guest-agent, cloud-init): imported as qcow2 with a cloud-init seed, as raw, and under UEFI, customized through
 // the stock agent only (files and commands), captured as an overlay, synthesized on a second engine where the
 // application answers with its data intact; a guest whose agent never answers times out clearly and leaves
 // nothing behind.
@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readSaveHeader } from '../../engine/vm/save-header';
 import { TestEngine } from '../helpers/engine';
-import { CloudImage, cloudImageRaw, ensureCloudImage } from '../vms/cloud-image';
+import { CLOUD_ROOT_OFFSET, CloudImage, cloudImageRaw, ensureCloudImage } from '../vms/cloud-image';
 import { appCommands, appFiles, itemDigest } from '../vms/cloud-app';
 
 jest.setTimeout(1800000);
@@ -54,10 +54,7 @@ const sh = async (e: TestEngine, id: string, command: string) => {
 };
 
 test('a qcow2 cloud image with a cloud-init seed: 1 GiB, 2 vCPUs, saved only after cloud-init and systemd are done', async () => {
-  const v = await a.opOk(
-    (api) => api.bases.import({ disk: img.qcow2, name: 'cloud', memoryMiB: 1024, vcpus: 2, cloudInit: { userData: USER_DATA } }),
-    'cloud base import (qcow2)',
-  );
+  const v = await a.opOk((api) => api.bases.import({ disk: img.qcow2, name: 'cloud', memoryMiB: 1024, vcpus: 2, cloudInit: { userData: USER_DATA } }), 'cloud base import (qcow2)');
   const base = v.result.base;
   baseId = base.id;
   expect({ memoryMiB: base.memoryMiB, vcpus: base.vcpus, source: base.source }).toEqual({ memoryMiB: 1024, vcpus: 2, source: `disk image ${img.qcow2} (qcow2)` });
@@ -128,12 +125,26 @@ test('the same image as raw, ready when a port answers inside the guest', async 
   await a.bases.delete(v.result.base.id);
 });
 
+test('the same image under UEFI (OVMF): booted by its EFI loader, each instance with its own variable store', async () => {
+  const v = await a.opOk((api) => api.bases.import({ disk: img.qcow2, name: 'cloud-uefi', memoryMiB: 1024, firmware: 'uefi', ready: 'systemd' }), 'cloud base import (uefi)');
+  expect(v.notes).toEqual(['guest agent answered', expect.stringMatching(/^systemd: boot finished/) as unknown]);
+  const xml = readSaveHeader(path.join(a.stateDir, 'bases', v.result.base.id, 'memory.save')).xml;
+  expect(xml).toMatch(/<loader[^>]*type='pflash'[^>]*>\/usr\/share\/OVMF\/OVMF_CODE/);
+  const r = await a.opOk((api) => api.instances.create({ name: 'cloud-uefi-vm', baseId: v.result.base.id }), 'resume uefi');
+  const id = r.result.instance.id;
+  expect((await sh(a, id, '[ -d /sys/firmware/efi ] && echo efi')).trim()).toBe('efi');
+  expect(fs.existsSync(path.join(a.stateDir, 'instances', id, 'nvram.fd'))).toBe(true);
+  await a.instances.delete(id);
+  expect(fs.existsSync(path.join(a.stateDir, 'instances', id))).toBe(false);
+  await a.bases.delete(v.result.base.id);
+});
+
 test('a guest whose agent never answers: a readiness timeout naming the agent, the console kept, nothing left behind', async () => {
   const before = { bases: (await a.bases.list()).bases.length, tmp: fs.readdirSync(path.join(a.stateDir, 'tmp')).length };
   // The same image without the agent's binary (removed from the root file system in place with debugfs).
   const mute = path.join(a.stateDir, '..', 'mute.raw');
   execFileSync('cp', ['--sparse=always', await cloudImageRaw(img), mute]);
-  execFileSync('debugfs', ['-w', '-R', 'rm /usr/sbin/qemu-ga', `${mute}?offset=1048576`], { stdio: 'ignore' });
+  execFileSync('debugfs', ['-w', '-R', 'rm /usr/sbin/qemu-ga', `${mute}?offset=${CLOUD_ROOT_OFFSET}`], { stdio: 'ignore' });
   const v = await a.op((api) => api.bases.import({ disk: mute, name: 'cloud-mute', memoryMiB: 1024, ready: 'agent', readyTimeoutSeconds: 120 }));
   fs.rmSync(mute, { force: true });
   expect(v.state).toBe('failed');

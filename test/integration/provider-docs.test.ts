@@ -5,7 +5,7 @@
 // Conventions the docs follow (fragments use ```shell or ```terraform-fragment and are skipped):
 // - each hcl block has the `required_providers` block for cloudlet-iac/cloudlet and a `provider "cloudlet"` block
 //   with no arguments but, at most, `state_dir`; the engine comes from CLOUDLET_ENDPOINT and CLOUDLET_TOKEN;
-// - placeholders: the tiny guest's disk, kernel and initrd /var/lib/cloudlet/images/tiny-{disk.raw,vmlinuz,initrd.img},
+// - placeholders: the cloud-style guest's image /var/lib/cloudlet/images/debian-12.qcow2,
 //   the base archive /var/lib/cloudlet/images/tiny-base.tar, the overlay file
 //   /var/lib/cloudlet/overlays/app.clov, and the base id 3a216ae0…7fa7, which stands for the tiny base's real id
 //   (the test guest is built on each machine, so its id differs from one machine to the next);
@@ -18,7 +18,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TestEngine, makeOverlayFile } from '../helpers/engine';
 import { TerraformDir } from '../helpers/terraform';
-import { ensureBaseArchive, ensureGuest } from '../vms/guest';
+import { ensureBaseArchive } from '../vms/guest';
+import { ensureCloudImage } from '../vms/cloud-image';
 
 jest.setTimeout(900000);
 
@@ -26,9 +27,8 @@ const DOCS = path.resolve(__dirname, '..', '..', 'provider', 'docs');
 const ARCHIVE_PLACEHOLDER = '/var/lib/cloudlet/images/tiny-base.tar';
 const OVERLAY_PLACEHOLDER = '/var/lib/cloudlet/overlays/app.clov';
 const BASE_ID_PLACEHOLDER = '3a216ae04d886261dae0d9bd229e28388508c9c7c0df47a5273f1eea2d697fa7';
-/** The tiny guest's own files, for the example that makes a base from a disk image. */
-const DISK_PLACEHOLDERS = { disk: '/var/lib/cloudlet/images/tiny-disk.raw', kernel: '/var/lib/cloudlet/images/tiny-vmlinuz', initrd: '/var/lib/cloudlet/images/tiny-initrd.img' };
-let guestFiles = { disk: '', kernel: '', initrd: '' };
+/** The cloud-style guest (test/vms/prepare-cloud.sh), for the example that makes a base from a cloud image. */
+const CLOUD_IMAGE_PLACEHOLDER = '/var/lib/cloudlet/images/debian-12.qcow2';
 /** The tiny base's real id on this machine. */
 let tinyBaseId = '';
 
@@ -108,6 +108,7 @@ let engine: TestEngine;
 let archive: string;
 let work: string;
 let overlayFile: string;
+let cloudImage: string;
 
 async function bases(): Promise<string[]> {
   return (await engine.bases.list()).bases.map((b) => b.id);
@@ -139,12 +140,8 @@ function substitute(text: string): string {
     .join(overlayFile)
     .split(BASE_ID_PLACEHOLDER)
     .join(tinyBaseId)
-    .split(DISK_PLACEHOLDERS.disk)
-    .join(guestFiles.disk)
-    .split(DISK_PLACEHOLDERS.kernel)
-    .join(guestFiles.kernel)
-    .split(DISK_PLACEHOLDERS.initrd)
-    .join(guestFiles.initrd)
+    .split(CLOUD_IMAGE_PLACEHOLDER)
+    .join(cloudImage)
     .split('\n')
     .filter((l) => !/^\s*state_dir\s*=/.test(l)) // the engine is the test's, named by CLOUDLET_ENDPOINT
     .join('\n');
@@ -152,8 +149,7 @@ function substitute(text: string): string {
 
 beforeAll(async () => {
   const tiny = await ensureBaseArchive('tiny');
-  const g = await ensureGuest('tiny');
-  guestFiles = { disk: g.baseDisk, kernel: g.kernel, initrd: g.initrd };
+  cloudImage = (await ensureCloudImage()).qcow2;
   tinyBaseId = tiny.baseId;
   archive = tiny.file;
   engine = await TestEngine.start('docs');

@@ -58,7 +58,7 @@ test('readiness: one rule, read the same way by the engine', () => {
   for (const ok of ['auto', 'agent', 'systemd', 'cloud-init', 'tcp:1', 'tcp:65535', 'http://127.0.0.1:8080/health?x=1', 'https://localhost/', '0', '30', '2.5', '3600'])
     expect({ ok, why: readinessProblem(ok) }).toEqual({ ok, why: undefined });
   for (const bad of ['', 'soon', 'tcp:0', 'tcp:65536', 'tcp:', 'ftp://x', "http://x/'; reboot", 'http://a b', '3601', '-1'])
-    expect({ bad, why: readinessProblem(bad) }).toEqual({ bad, why: expect.stringMatching(/^expected / ) as unknown });
+    expect({ bad, why: readinessProblem(bad) }).toEqual({ bad, why: expect.stringMatching(/^expected /) as unknown });
   expect(readinessValue('30')).toBe(30);
   expect(readinessValue('tcp:80')).toBe('tcp:80');
   expect(readinessOf(undefined)).toEqual({ kind: 'auto' });

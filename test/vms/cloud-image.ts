@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { cacheRoot, resolveScript, withBuildLock } from './guest';
 
 /** Bump when prepare-cloud.sh changes what it builds. */
-export const CLOUD_IMAGE_VERSION = 2;
+export const CLOUD_IMAGE_VERSION = 3;
 
 export interface CloudImage {
   dir: string;
@@ -54,3 +54,6 @@ export async function cloudImageRaw(img: CloudImage): Promise<string> {
     return raw;
   });
 }
+
+/** Byte offset of the root file system (partition 2) in the image, for tools that edit it in place (debugfs). */
+export const CLOUD_ROOT_OFFSET = 65 * 1024 * 1024;

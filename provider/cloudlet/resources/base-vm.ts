@@ -105,12 +105,19 @@ const schema = {
   blocks: {
     cloud_init: {
       nesting: 'single',
+      requiresReplace: true,
       block: {
-        description: 'For a `disk_image`: a cloud-init NoCloud seed for its first boot (a CD-ROM labelled cidata, ejected before the memory snapshot, never stored). The snapshot is taken after cloud-init has finished.',
+        description:
+          'For a `disk_image`: a cloud-init NoCloud seed for its first boot (a CD-ROM labelled cidata, ejected before the memory snapshot, never stored). The snapshot is taken after cloud-init has finished.',
         attributes: {
-          user_data: { type: 'string', optional: true, sensitive: true, requiresReplace: true, description: 'User data (`#cloud-config` with users, ssh keys, write_files, runcmd; or a script). Sensitive: it may hold passwords and keys.' },
-          meta_data: { type: 'string', optional: true, requiresReplace: true, description: 'NoCloud meta-data (YAML). Default: an `instance-id` and `local-hostname` from the base name.' },
-          network_config: { type: 'string', optional: true, sensitive: true, requiresReplace: true, description: 'cloud-init network configuration (version 1 or 2). Sensitive: it may hold Wi-Fi or VPN secrets.' },
+          user_data: {
+            type: 'string',
+            optional: true,
+            sensitive: true,
+            description: 'User data (`#cloud-config` with users, ssh keys, write_files, runcmd; or a script). Sensitive: it may hold passwords and keys.',
+          },
+          meta_data: { type: 'string', optional: true, description: 'NoCloud meta-data (YAML). Default: an `instance-id` and `local-hostname` from the base name.' },
+          network_config: { type: 'string', optional: true, sensitive: true, description: 'cloud-init network configuration (version 1 or 2). Sensitive: it may hold Wi-Fi or VPN secrets.' },
         },
       },
     },

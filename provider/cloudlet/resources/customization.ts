@@ -37,6 +37,7 @@ const schema = {
   blocks: {
     file: {
       nesting: 'list',
+      requiresReplace: true,
       block: {
         description: 'A file written into the guest through its QEMU guest agent before the commands run (parent directories are made).',
         attributes: {
@@ -75,11 +76,20 @@ export const customizationResource = defineResource<Cloudlet, typeof schema>({
       const timeout = planned.command_timeout_seconds ?? 300;
       for (const [i, f] of (planned.file ?? []).entries()) {
         const content = Buffer.from(f.content ?? '', 'utf8');
-        if (content.length > RANGES.guestFileBytes.maximum) fail('File too large', `file ${i + 1} (${f.path}) has ${content.length} bytes; at most ${RANGES.guestFileBytes.maximum} go through the agent. Fetch larger data in a command.`, ['file', i, 'content']);
+        if (content.length > RANGES.guestFileBytes.maximum)
+          fail('File too large', `file ${i + 1} (${f.path}) has ${content.length} bytes; at most ${RANGES.guestFileBytes.maximum} go through the agent. Fetch larger data in a command.`, [
+            'file',
+            i,
+            'content',
+          ]);
         log('info', `customization ${name}: file ${f.path}`, { bytes: content.length });
-        await c.call(`customization file ${f.path}`, (api) => api.instances.writeFile(inst.id, { path: f.path!, contentBase64: content.toString('base64'), mode: f.mode ?? undefined }, { signal: ctx.signal }), {
-          signal: ctx.signal,
-        });
+        await c.call(
+          `customization file ${f.path}`,
+          (api) => api.instances.writeFile(inst.id, { path: f.path, contentBase64: content.toString('base64'), mode: f.mode ?? undefined }, { signal: ctx.signal }),
+          {
+            signal: ctx.signal,
+          },
+        );
       }
       for (const [i, cmd] of (planned.commands ?? []).entries()) {
         log('info', `customization ${name}: command ${i + 1}`, { command: cmd.length > 200 ? `${cmd.slice(0, 200)}…` : cmd });
@@ -90,7 +100,10 @@ export const customizationResource = defineResource<Cloudlet, typeof schema>({
         });
         if (r.code !== 0) {
           const err = r.stderr ? `\nIts standard error:\n${r.stderr.slice(-2000)}` : '';
-          fail('Customization command failed', `Command ${i + 1} exited with status ${r.code} in ${name}:\n  ${cmd}\nIts output:\n${r.stdout.slice(-2000)}${err}\n\nThe VM was removed.`, ['commands', i]);
+          fail('Customization command failed', `Command ${i + 1} exited with status ${r.code} in ${name}:\n  ${cmd}\nIts output:\n${r.stdout.slice(-2000)}${err}\n\nThe VM was removed.`, [
+            'commands',
+            i,
+          ]);
         }
         outputs.push(r.stdout);
       }
