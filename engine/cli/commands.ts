@@ -279,7 +279,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       const phases = Object.entries(done.timings)
         .map(([k, v]) => `${k} ${v} s`)
         .join(', ');
-      print(o, done.result, () => `instance ${inst.id} (${inst.name}) ${inst.state}; ${phases}\n  control socket ${inst.controlSocket}\n  console log    ${inst.consoleLog}`);
+      print(o, done.result, () => `instance ${inst.id} (${inst.name}) ${inst.state}; ${phases}\n  agent socket ${inst.agentSocket}\n  console log  ${inst.consoleLog}`);
     });
     return;
   }

@@ -183,7 +183,6 @@ export class BaseService {
         if (req.initrd) fs.copyFileSync(req.initrd, files.initrd);
         const seedIso = req.cloudInit ? await writeSeedIso(dir, req.cloudInit, defaultMetaData(`${req.name}-${op.id.slice(3)}`, req.name)) : undefined;
         op.phase('boot');
-        const socket = path.join(this.ctx.ctlDir, `${op.id}.sock`);
         const agentSocket = path.join(this.ctx.ctlDir, `${op.id}.qga`);
         const xmlFile = files.bootXml;
         fs.writeFileSync(
@@ -194,7 +193,6 @@ export class BaseService {
             vcpus,
             disk: { path: files.disk, format: 'raw' },
             kernel: req.kernel ? { kernel: files.kernel, initrd: req.initrd ? files.initrd : undefined, cmdline: req.cmdline } : undefined,
-            controlSocket: socket,
             agentSocket,
             consoleLog: files.consoleLog,
             firmware: req.firmware,
@@ -223,7 +221,7 @@ export class BaseService {
         op.phase('save');
         await this.ctx.driver.save(domain, files.memory);
         started = false;
-        for (const f of [xmlFile, files.consoleLog, socket, agentSocket, seedIso]) if (f) fs.rmSync(f, { force: true });
+        for (const f of [xmlFile, files.consoleLog, agentSocket, seedIso]) if (f) fs.rmSync(f, { force: true });
         op.phase('hash');
         const rec = await this.hashNewBase(dir, req.name, `disk image ${req.disk} (${image.format})`);
         const stored = this.ctx.store.commitBase(dir, rec);

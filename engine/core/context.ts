@@ -76,6 +76,7 @@ export class EngineContext {
     return o;
   }
 
+  /** The serial control port's socket, for instances of bases saved when the VMs had one (see domain.ts). */
   controlSocket(instanceId: string): string {
     return path.join(this.ctlDir, `${instanceId}.sock`);
   }
@@ -85,7 +86,7 @@ export class EngineContext {
     return path.join(this.ctlDir, `${instanceId}.qga`);
   }
 
-  /** Both control sockets of an instance, for removal with it. */
+  /** The sockets of an instance, for removal with it. */
   removeSockets(instanceId: string): void {
     fs.rmSync(this.controlSocket(instanceId), { force: true });
     fs.rmSync(this.agentSocket(instanceId), { force: true });
@@ -104,7 +105,7 @@ export class EngineContext {
     return facts;
   }
 
-  /** Whether a base's VM has the QEMU guest agent's channel (bases made before it have only the serial agent). */
+  /** Whether a base's VM has the QEMU guest agent's channel (bases saved before it existed have none). */
   baseHasAgentChannel(base: BaseRecord): boolean {
     return this.snapshotFacts(base).agentChannel;
   }

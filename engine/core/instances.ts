@@ -8,9 +8,8 @@ import { RANGES } from '../contract/rules';
 import { ExecResultRecord, GuestFileRecord, GuestInterfacesRecord, WriteFileBody } from '../contract/schemas';
 import { CloudletError } from '../errors';
 import { BaseRecord, InstanceRecord } from '../store/store';
-import { instanceDomainXml } from '../vm/domain';
+import { QEMU_AGENT_CHANNEL, instanceDomainXml } from '../vm/domain';
 import { DomainState } from '../vm/driver';
-import { guestExec } from '../vm/guest-agent';
 import { agentExec, agentInterfaces, agentReadFile, agentSetTime, agentWriteFile } from '../vm/qemu-agent';
 import { readSaveHeader } from '../vm/save-header';
 import { EngineContext } from './context';
@@ -23,10 +22,10 @@ export class InstanceService {
     return Promise.all(this.ctx.store.listInstances().map((i) => this.refresh(i, domains)));
   }
 
-  async get(id: string): Promise<InstanceRecord & { controlSocket: string; consoleLog: string }> {
+  async get(id: string): Promise<InstanceRecord & { agentSocket: string; consoleLog: string }> {
     const i = this.find(id);
     const r = await this.refresh(i);
-    return { ...r, controlSocket: this.ctx.controlSocket(i.id), consoleLog: this.ctx.store.instance(i.id).consoleLog };
+    return { ...r, agentSocket: this.ctx.agentSocket(i.id), consoleLog: this.ctx.store.instance(i.id).consoleLog };
   }
 
   /** An instance by id or by name. */
@@ -164,25 +163,22 @@ export class InstanceService {
     if (r.code !== 0) this.ctx.log(`instance ${inst.id}: could not set the hostname: ${r.stderr.trim()}`);
   }
 
-  /**
-   * Runs a shell command in the instance: through the QEMU guest agent when its base has the agent's channel,
-   * else through the test guests' serial agent (bases made before the channel existed), which has no stderr.
-   */
+  /** Runs a shell command in the instance through its QEMU guest agent: exit status, stdout and stderr. */
   async exec(id: string, command: string, timeoutSeconds = 60): Promise<ExecResultRecord> {
-    const inst = this.running(id);
-    if (this.ctx.baseHasAgentChannel(this.ctx.requireBase(inst.baseId))) return agentExec(this.ctx.driver, inst.domain, command, timeoutSeconds * 1000);
-    try {
-      return await guestExec(this.ctx.controlSocket(inst.id), command, timeoutSeconds * 1000);
-    } catch (e) {
-      throw new CloudletError('GUEST_AGENT', `instance ${inst.id}: ${(e as Error).message}`);
-    }
+    return agentExec(this.ctx.driver, this.agentDomain(id), command, timeoutSeconds * 1000);
   }
 
-  /** The QEMU guest agent of a running instance, or a clear error for bases made before it had the channel. */
+  /**
+   * The domain of a running instance whose VM has the QEMU guest agent's channel, the engine's one way into a
+   * guest; bases saved before the channel existed get a clear error rather than a silent timeout.
+   */
   private agentDomain(id: string): string {
     const inst = this.running(id);
     if (!this.ctx.baseHasAgentChannel(this.ctx.requireBase(inst.baseId)))
-      throw new CloudletError('CONFLICT', `instance ${inst.id}: its base was made without the QEMU guest agent's channel; make the base again to use files and interfaces`);
+      throw new CloudletError(
+        'CONFLICT',
+        `instance ${inst.id}: its base's VM has no QEMU guest agent channel (${QEMU_AGENT_CHANNEL}); make the base again from its disk image (cloudlet base import --disk) to reach into it`,
+      );
     return inst.domain;
   }
 

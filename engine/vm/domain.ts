@@ -46,9 +46,8 @@ export interface BootDomainSpec {
   disk: { path: string; format: 'raw' | 'qcow2' };
   /** Direct kernel boot; without it the disk's own boot loader is used. */
   kernel?: { kernel: string; initrd?: string; cmdline?: string };
-  controlSocket: string;
   /** Where libvirt meets the QEMU guest agent (virtio-serial channel org.qemu.guest_agent.0). */
-  agentSocket?: string;
+  agentSocket: string;
   consoleLog: string;
   /** 'uefi' boots through OVMF (Debian's ovmf package; libvirt picks the firmware build from QEMU's descriptors). */
   firmware?: 'bios' | 'uefi';
@@ -93,8 +92,7 @@ export function bootDomainXml(s: BootDomainSpec): string {
     <disk type='file' device='disk'><driver name='qemu' type='${s.disk.format}'/><source file='${esc(s.disk.path)}'/><target dev='vda' bus='virtio'/></disk>
     ${seed}
     <serial type='file'><source path='${esc(s.consoleLog)}'/><target port='0'/></serial>
-    <serial type='unix'><source mode='bind' path='${esc(s.controlSocket)}'/><target port='1'/></serial>
-    ${s.agentSocket ? agentChannelXml(s.agentSocket) : ''}
+    ${agentChannelXml(s.agentSocket)}
     <memballoon model='none'/>
   </devices>
 </domain>
@@ -142,7 +140,8 @@ export interface InstancePaths {
   diskFormat: 'raw' | 'qcow2';
   kernel?: string;
   initrd?: string;
-  controlSocket: string;
+  /** For bases saved with the old serial control port (ttyS1): where that port's socket goes now. */
+  controlSocket?: string;
   /** The instance's own QEMU guest agent socket (used when the saved XML has the agent's channel). */
   agentSocket?: string;
   consoleLog: string;
@@ -168,7 +167,13 @@ export function instanceDomainXml(saved: string, p: InstancePaths): string {
   x = x.replace(/<backingStore\/>|<backingStore[\s\S]*?<\/backingStore>/g, '');
   if (p.kernel) x = x.replace(/<kernel>[^<]*<\/kernel>/, `<kernel>${esc(p.kernel)}</kernel>`);
   if (p.initrd) x = x.replace(/<initrd>[^<]*<\/initrd>/, `<initrd>${esc(p.initrd)}</initrd>`);
-  x = replaceOnce(x, /(<serial type='unix'>[\s\S]*?<source mode='bind' path=')[^']*(')/, `$1${esc(p.controlSocket)}$2`, 'unix serial port (the control channel)');
+  // Bases saved before the QEMU guest agent was the one way in have a second serial port on a unix socket; the
+  // device must stay for the snapshot to restore, at a path of this instance's.
+  const serialSocket = /(<serial type='unix'>[\s\S]*?<source mode='bind' path=')[^']*(')/;
+  if (serialSocket.test(x)) {
+    if (!p.controlSocket) throw new CloudletError('SAVEFILE_INVALID', "the memory snapshot's domain XML has a unix serial port, and no socket path was given for it");
+    x = x.replace(serialSocket, `$1${esc(p.controlSocket)}$2`);
+  }
   x = x.replace(/(<serial type='file'>[\s\S]*?<source path=')[^']*(')/, `$1${esc(p.consoleLog)}$2`);
   if (p.agentSocket)
     x = x.replace(

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { CloudletError } from '../errors';
 import { QemuCapabilities, cpuModelsFrom, machinesFrom } from './capabilities';
 import { hypervisorType, probeDomainXml } from './domain';
-import { VirshSession, prepareEmbedRoot } from './virsh';
+import { AgentCommand, VirshSession, prepareEmbedRoot, virshAgentCommand } from './virsh';
 
 export type DomainState = 'running' | 'paused' | 'shut off' | 'crashed' | 'other';
 
@@ -110,25 +110,9 @@ export class VmDriver {
     return this.caps;
   }
 
-  /**
-   * One QEMU guest agent command, carried by libvirt over the VM's agent channel; resolves with the answer's
-   * `return` value. Commands are built by qemu-agent.ts from fixed names, numbers and base64, so the JSON never
-   * holds a quote that could end virsh's single-quoted argument.
-   */
-  async agentCommand(name: string, command: { execute: string; arguments?: Record<string, unknown> }, timeoutS: number): Promise<unknown> {
-    const json = JSON.stringify(command);
-    if (json.includes("'")) throw new CloudletError('INTERNAL', `a guest agent command may not contain a single quote: ${command.execute}`);
-    const out = await this.run(`qemu-agent-command ${name} --timeout ${Math.max(1, Math.ceil(timeoutS))} '${json}'`, (timeoutS + 15) * 1000);
-    try {
-      return (JSON.parse(out) as { return?: unknown }).return;
-    } catch {
-      throw new CloudletError('GUEST_AGENT', `the guest agent of ${name} answered ${command.execute} with something that is not JSON: ${out.slice(0, 200)}`);
-    }
-  }
-
-  /** Sets the guest's clock from the host's, through its agent. */
-  async setGuestTime(name: string): Promise<void> {
-    await this.run(`domtime ${name} --now`, 30000);
+  /** One QEMU guest agent command, carried by libvirt over the VM's agent channel (see virshAgentCommand). */
+  agentCommand(name: string, command: AgentCommand, timeoutS: number): Promise<unknown> {
+    return virshAgentCommand((cmd, ms) => this.run(cmd, ms), name, command, timeoutS);
   }
 
   /** Every domain libvirt knows, by name. */

@@ -6,7 +6,12 @@
 // fails.
 
 import { CloudletError } from '../errors';
-import { VmDriver } from './driver';
+import { AgentCommand } from './virsh';
+
+/** What carries agent commands to a VM: the engine's VmDriver, or a test's own virsh session. */
+export interface AgentTransport {
+  agentCommand(domain: string, command: AgentCommand, timeoutS: number): Promise<unknown>;
+}
 
 export interface AgentExecResult {
   code: number;
@@ -17,7 +22,7 @@ export interface AgentExecResult {
 /** Output kept from a command: the agent caps what it captures, and so do we. */
 const MAX_OUTPUT = 1 << 20;
 
-async function command(driver: VmDriver, domain: string, execute: string, args: Record<string, unknown> | undefined, timeoutS: number): Promise<unknown> {
+async function command(driver: AgentTransport, domain: string, execute: string, args: Record<string, unknown> | undefined, timeoutS: number): Promise<unknown> {
   try {
     return await driver.agentCommand(domain, args ? { execute, arguments: args } : { execute }, timeoutS);
   } catch (e) {
@@ -28,7 +33,7 @@ async function command(driver: VmDriver, domain: string, execute: string, args: 
 }
 
 /** Whether the agent answers a ping within `timeoutS`. */
-export async function agentPing(driver: VmDriver, domain: string, timeoutS = 5): Promise<boolean> {
+export async function agentPing(driver: AgentTransport, domain: string, timeoutS = 5): Promise<boolean> {
   try {
     await command(driver, domain, 'guest-ping', undefined, timeoutS);
     return true;
@@ -38,7 +43,7 @@ export async function agentPing(driver: VmDriver, domain: string, timeoutS = 5):
 }
 
 /** Runs a shell command in the guest and waits for it (at most `timeoutMs`). */
-export async function agentExec(driver: VmDriver, domain: string, script: string, timeoutMs: number): Promise<AgentExecResult> {
+export async function agentExec(driver: AgentTransport, domain: string, script: string, timeoutMs: number): Promise<AgentExecResult> {
   const deadline = Date.now() + timeoutMs;
   const started = (await command(
     driver,
@@ -76,7 +81,7 @@ export async function agentExec(driver: VmDriver, domain: string, script: string
  * Sets the guest's clock to the host's (a VM resumed from a memory snapshot wakes with the time it was saved
  * at). qemu-ga sets the system time, then the guest's hardware clock; `time` is nanoseconds since the epoch.
  */
-export async function agentSetTime(driver: VmDriver, domain: string, timeoutS = 5): Promise<void> {
+export async function agentSetTime(driver: AgentTransport, domain: string, timeoutS = 5): Promise<void> {
   await command(driver, domain, 'guest-set-time', { time: Date.now() * 1e6 }, timeoutS);
 }
 
@@ -89,7 +94,7 @@ export const MAX_AGENT_READ = 16 << 20;
  * Writes a file in the guest (guest-file-open/-write/-close), creating or truncating it, then sets its mode
  * through the shell when one is given (the agent's file commands have no mode). Parent directories are made.
  */
-export async function agentWriteFile(driver: VmDriver, domain: string, file: string, data: Buffer, opts: { mode?: string; timeoutMs?: number } = {}): Promise<void> {
+export async function agentWriteFile(driver: AgentTransport, domain: string, file: string, data: Buffer, opts: { mode?: string; timeoutMs?: number } = {}): Promise<void> {
   const timeoutS = Math.max(5, (opts.timeoutMs ?? 60000) / 1000);
   const dir = file.replace(/\/[^/]*$/, '') || '/';
   const quoted = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -113,7 +118,7 @@ export async function agentWriteFile(driver: VmDriver, domain: string, file: str
 }
 
 /** Reads a file from the guest (at most `MAX_AGENT_READ` bytes; longer files are refused, not cut). */
-export async function agentReadFile(driver: VmDriver, domain: string, file: string, timeoutMs = 60000): Promise<Buffer> {
+export async function agentReadFile(driver: AgentTransport, domain: string, file: string, timeoutMs = 60000): Promise<Buffer> {
   const timeoutS = Math.max(5, timeoutMs / 1000);
   const handle = await command(driver, domain, 'guest-file-open', { path: file, mode: 'r' }, timeoutS);
   if (typeof handle !== 'number') throw new CloudletError('GUEST_AGENT', `the QEMU guest agent of ${domain} opened no file for ${file}`);
@@ -141,7 +146,7 @@ export interface GuestInterface {
 }
 
 /** The guest's network interfaces and addresses as the guest sees them (guest-network-get-interfaces). */
-export async function agentInterfaces(driver: VmDriver, domain: string, timeoutS = 10): Promise<GuestInterface[]> {
+export async function agentInterfaces(driver: AgentTransport, domain: string, timeoutS = 10): Promise<GuestInterface[]> {
   const raw = (await command(driver, domain, 'guest-network-get-interfaces', undefined, timeoutS)) as {
     name?: string;
     'hardware-address'?: string;

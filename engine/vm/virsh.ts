@@ -90,3 +90,26 @@ export class VirshSession {
     });
   }
 }
+
+/** A QEMU guest agent command as qemu-agent.ts builds it. */
+export interface AgentCommand {
+  execute: string;
+  arguments?: Record<string, unknown>;
+}
+
+/**
+ * One QEMU guest agent command through virsh (`qemu-agent-command`, libvirt carrying it over the VM's agent
+ * channel); resolves with the answer's `return` value. Commands are built by qemu-agent.ts from fixed names,
+ * numbers, base64 and checked paths, so the JSON never holds a quote that could end virsh's single-quoted
+ * argument (refused if it does).
+ */
+export async function virshAgentCommand(run: (cmd: string, timeoutMs: number) => Promise<string>, domain: string, command: AgentCommand, timeoutS: number): Promise<unknown> {
+  const json = JSON.stringify(command);
+  if (json.includes("'")) throw new CloudletError('INVALID_ARGUMENT', `a guest agent command may not contain a single quote (${command.execute})`);
+  const out = await run(`qemu-agent-command ${domain} --timeout ${Math.max(1, Math.ceil(timeoutS))} '${json}'`, (timeoutS + 15) * 1000);
+  try {
+    return (JSON.parse(out) as { return?: unknown }).return;
+  } catch {
+    throw new CloudletError('GUEST_AGENT', `the guest agent of ${domain} answered ${command.execute} with something that is not JSON: ${out.slice(0, 200)}`);
+  }
+}

@@ -46,7 +46,7 @@ export class QuickstartStack extends TerraformStack {
     this.instance = new SynthesizedInstance(this, 'web', { base, overlay: app, name: 'quickstart-web' });
     new TerraformOutput(this, 'instance_id', { value: this.instance.instanceId });
     new TerraformOutput(this, 'state', { value: this.instance.state });
-    new TerraformOutput(this, 'address', { value: this.instance.address, description: 'the guest control channel on this host' });
+    new TerraformOutput(this, 'address', { value: this.instance.address, description: "the guest's QEMU guest agent channel on this host" });
     new TerraformOutput(this, 'reach_it', {
       value: `bin/cloudlet instance exec ${this.instance.instanceName} -- ${APP_CHECK}`,
       description: 'the sample base has no network interface: reach the app through the guest agent',

@@ -145,11 +145,11 @@ test('a guest whose agent never answers: a readiness timeout naming the agent, t
   const mute = path.join(a.stateDir, '..', 'mute.raw');
   execFileSync('cp', ['--sparse=always', await cloudImageRaw(img), mute]);
   execFileSync('debugfs', ['-w', '-R', 'rm /usr/sbin/qemu-ga', `${mute}?offset=${CLOUD_ROOT_OFFSET}`], { stdio: 'ignore' });
-  const v = await a.op((api) => api.bases.import({ disk: mute, name: 'cloud-mute', memoryMiB: 1024, ready: 'agent', readyTimeoutSeconds: 120 }));
+  const v = await a.op((api) => api.bases.import({ disk: mute, name: 'cloud-mute', memoryMiB: 1024, ready: 'agent', readyTimeoutSeconds: 60 }));
   fs.rmSync(mute, { force: true });
   expect(v.state).toBe('failed');
   expect(v.error?.code).toBe('GUEST_AGENT');
-  expect(v.error?.message).toMatch(/no QEMU guest agent answered on the org\.qemu\.guest_agent\.0 channel within 120 s/);
+  expect(v.error?.message).toMatch(/no QEMU guest agent answered on the org\.qemu\.guest_agent\.0 channel within 60 s/);
   expect(v.error?.message).toMatch(/last lines of the guest console/);
   expect(v.consoleLog && fs.readFileSync(v.consoleLog, 'utf8')).toMatch(/Debian GNU\/Linux 12/);
   expect((await a.bases.list()).bases.length).toBe(before.bases);

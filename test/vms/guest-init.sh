@@ -31,8 +31,8 @@ mount -t tmpfs run /run 2>/dev/null
     if [ $((c % 5)) = 0 ]; then echo "tick $c" >> /data/log; sync; fi
     sleep 1; done
 ) &
-cloudlet-agent /dev/ttyS1 &
-# Debian's qemu-ga on the agent's virtio-serial port, found by name (no udev here to make the usual link).
+# Debian's qemu-ga on the agent's virtio-serial port, found by name (no udev here to make the usual link): the
+# engine's one way into the guest.
 modprobe virtio_console 2>/dev/null
 for p in /sys/class/virtio-ports/*; do
   [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && [ -x /usr/sbin/qemu-ga ] || continue

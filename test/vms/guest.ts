@@ -12,11 +12,11 @@ import { baseIdOf } from '../../engine/overlay/format';
 import { BootDomainSpec, bootDomainXml, instanceDomainXml } from '../../engine/vm/domain';
 import { readSaveHeader } from '../../engine/vm/save-header';
 import { ArchiveManifest, writeBaseArchive } from '../../engine/store/archive';
-import { ExecResult, guestExec } from '../../engine/vm/guest-agent';
-import { VirshSession, prepareEmbedRoot } from '../../engine/vm/virsh';
+import { AgentExecResult, AgentTransport, agentExec, agentPing } from '../../engine/vm/qemu-agent';
+import { AgentCommand, VirshSession, prepareEmbedRoot, virshAgentCommand } from '../../engine/vm/virsh';
 
 export type GuestName = 'tiny' | 'realistic';
-export const GUEST_VERSION = 6;
+export const GUEST_VERSION = 7;
 
 export interface GuestManifest {
   name: GuestName;
@@ -68,17 +68,20 @@ function artifacts(dir: string, manifest: GuestManifest): GuestArtifacts {
   };
 }
 
-/** A running guest on its own embedded libvirt root. */
-export class RunningGuest {
+/** A running guest on its own embedded libvirt root, reached through its QEMU guest agent (as the engine does). */
+export class RunningGuest implements AgentTransport {
   constructor(
     readonly virsh: VirshSession,
     readonly name: string,
-    readonly socket: string,
     readonly consoleLog: string,
   ) {}
 
-  exec(cmd: string, timeoutMs = 60000): Promise<ExecResult> {
-    return guestExec(this.socket, cmd, timeoutMs);
+  agentCommand(domain: string, command: AgentCommand, timeoutS: number): Promise<unknown> {
+    return virshAgentCommand((cmd, ms) => this.virsh.run(cmd, ms), domain, command, timeoutS);
+  }
+
+  exec(cmd: string, timeoutMs = 60000): Promise<AgentExecResult> {
+    return agentExec(this, this.name, cmd, timeoutMs);
   }
 
   async execOk(cmd: string, timeoutMs = 60000): Promise<string> {
@@ -116,14 +119,13 @@ export async function bootGuest(workDir: string, spec: BootDomainSpec, readyTime
   const xmlFile = path.join(workDir, 'domain.xml');
   fs.writeFileSync(xmlFile, bootDomainXml(spec));
   await virsh.run(`create ${xmlFile}`);
-  const g = new RunningGuest(virsh, spec.name, spec.controlSocket, spec.consoleLog);
+  const g = new RunningGuest(virsh, spec.name, spec.consoleLog);
   try {
     // Poll until the agent answers; a guest that stops (powers off) fails fast. One that panics reboots
     // (panic=-1, on_reboot=restart) and fails by the timeout, with its console in the error.
     const deadline = Date.now() + readyTimeoutMs;
     for (;;) {
-      const r = await g.exec('true', 5000).catch(() => null);
-      if (r && r.code === 0) break;
+      if (await agentPing(g, spec.name, 3)) break;
       if (Date.now() > deadline) throw new Error(`no answer from the guest agent in ${readyTimeoutMs} ms`);
       const st = await g.state().catch(() => 'gone');
       if (!st.startsWith('running')) throw new Error(`guest stopped while booting (state: ${st})`);
@@ -145,7 +147,6 @@ export async function restoreGuest(o: { memory: string; disk: string; workDir: s
   const root = shortRoot();
   const virsh = new VirshSession(prepareEmbedRoot(root));
   const saved = readSaveHeader(o.memory).xml;
-  const socket = path.join(root, 'ctl.sock');
   const consoleLog = path.join(o.workDir, 'console.log');
   const name = (/<name>([^<]+)<\/name>/.exec(saved) ?? [])[1];
   const uuid = (/<uuid>([^<]+)<\/uuid>/.exec(saved) ?? [])[1];
@@ -154,11 +155,11 @@ export async function restoreGuest(o: { memory: string; disk: string; workDir: s
   fs.readSync(fd, magic, 0, 4, 0);
   fs.closeSync(fd);
   const format = magic.toString('latin1') === 'QFI\xfb' ? 'qcow2' : 'raw';
-  const xml = instanceDomainXml(saved, { name, uuid, disk: path.resolve(o.disk), diskFormat: format, controlSocket: socket, agentSocket: path.join(root, 'qga.sock'), consoleLog });
+  const xml = instanceDomainXml(saved, { name, uuid, disk: path.resolve(o.disk), diskFormat: format, agentSocket: path.join(root, 'qga.sock'), consoleLog });
   const xmlFile = path.join(o.workDir, 'restore.xml');
   fs.writeFileSync(xmlFile, xml);
   await virsh.run(`restore ${o.memory} --xml ${xmlFile} --running`, 600000);
-  return new RunningGuest(virsh, name, socket, consoleLog);
+  return new RunningGuest(virsh, name, consoleLog);
 }
 
 /**
@@ -245,7 +246,6 @@ async function buildGuest(name: GuestName, dir: string): Promise<GuestArtifacts>
         name: `cloudlet-${name}`,
         ...common,
         disk: { path: final(path.join(tmp, 'base', 'disk.raw')), format: 'raw' },
-        controlSocket: path.join(shortRoot(), 'ctl.sock'),
         agentSocket: path.join(shortRoot(), 'qga.sock'),
         consoleLog: path.join(run, 'base', 'console.log'),
       });

@@ -61,8 +61,7 @@ done
 install_qga "$ir"
 ln -s ../bin/busybox "$ir/sbin/hwclock"
 cp "$here/guest-init.sh" "$ir/init"
-cp "$here/guest-agent.sh" "$ir/bin/cloudlet-agent"
-chmod +x "$ir/init" "$ir/bin/cloudlet-agent"
+chmod +x "$ir/init"
 (cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initrd.img"
 
 case "$name" in
@@ -95,7 +94,6 @@ realistic)
   chroot "$root" apt-get clean >/dev/null 2>&1 || true
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
   install -m 0755 /bin/busybox "$root/usr/local/bin/busybox"
-  install -m 0755 "$here/guest-agent.sh" "$root/usr/local/bin/cloudlet-agent"
   install -m 0755 "$here/guest-init.sh" "$root/sbin/cloudlet-init"
   install_qga "$root"
   [ -e "$root/sbin/hwclock" ] || ln -s /usr/local/bin/busybox "$root/sbin/hwclock"

@@ -73,7 +73,7 @@ const schema = {
     address: {
       type: 'string',
       computed: true,
-      description: 'How to reach the guest: its control channel on the cloudlet host (`unix:PATH`), which `cloudlet instance exec` uses. The sample bases have no network interface.',
+      description: 'How the cloudlet host reaches the guest: its QEMU guest agent channel (`unix:PATH`), which `cloudlet instance exec` uses. Instances have no network interface yet.',
     },
     cloudlet: cloudletAttr,
     cloudlet_endpoint: { type: 'string', computed: true, description: 'Endpoint of the engine the instance runs on, as this provider reached it (placement, used by handoff).' },
@@ -86,7 +86,7 @@ const schema = {
 type Model = ModelOf<typeof schema>;
 type Config = ConfigOf<typeof schema>;
 
-function instanceState(i: EngineInstance & { controlSocket?: string }, c: Cloudlet, base: { vcpus: number; memoryMiB: number } | null) {
+function instanceState(i: EngineInstance & { agentSocket?: string }, c: Cloudlet, base: { vcpus: number; memoryMiB: number } | null) {
   return {
     id: i.id,
     name: i.name,
@@ -96,7 +96,7 @@ function instanceState(i: EngineInstance & { controlSocket?: string }, c: Cloudl
     memory_mib: base?.memoryMiB ?? null,
     power_state: i.state,
     state: i.state,
-    address: i.controlSocket ? `unix:${i.controlSocket}` : null,
+    address: i.agentSocket ? `unix:${i.agentSocket}` : null,
     cloudlet: c.id,
     cloudlet_endpoint: c.endpoint,
     created: i.created,
