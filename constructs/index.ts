@@ -7,7 +7,7 @@ export type { CloudletProps, CloudletPeer } from './lib/cloudlet';
 export { BaseVm } from './lib/base-vm';
 export type { BaseVmDiskImageProps, BaseVmProps, BaseVmLookup, IBaseVm } from './lib/base-vm';
 export { VmOverlay } from './lib/vm-overlay';
-export type { VmOverlayProps, CustomizationSpec, IVmOverlay } from './lib/vm-overlay';
+export type { VmOverlayProps, CustomizationSpec, GuestFile, IVmOverlay } from './lib/vm-overlay';
 export { SynthesizedInstance } from './lib/synthesized-instance';
 export type { SynthesizedInstanceProps, PowerState } from './lib/synthesized-instance';
 export * as l1 from './generated/providers/cloudlet';

@@ -3,7 +3,7 @@
 
 import { IConstruct } from 'constructs';
 import { Token } from 'cdktf';
-import { patternProblem, rangeProblem, RangeName } from '../../engine/contract/rules';
+import { PatternName, patternProblem, rangeProblem, RangeName } from '../../engine/contract/rules';
 
 export function fail(scope: IConstruct, prop: string, message: string): never {
   throw new Error(`${scope.node.path}: invalid ${prop}: ${message}`);
@@ -23,7 +23,11 @@ export function checkName(scope: IConstruct, prop: string, v: string | undefined
 }
 
 export function checkHash(scope: IConstruct, prop: string, v: string | undefined): void {
-  const problem = v === undefined || isToken(v) ? undefined : patternProblem('sha256', v);
+  checkPattern(scope, prop, v, 'sha256');
+}
+
+export function checkPattern(scope: IConstruct, prop: string, v: string | undefined, rule: PatternName): void {
+  const problem = v === undefined || isToken(v) ? undefined : patternProblem(rule, v);
   if (problem) fail(scope, prop, problem);
 }
 

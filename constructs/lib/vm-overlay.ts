@@ -6,7 +6,8 @@ import { Customization } from '../generated/providers/cloudlet/customization';
 import { Overlay } from '../generated/providers/cloudlet/overlay';
 import { Cloudlet } from './cloudlet';
 import { IBaseVm, checkBase } from './base-vm';
-import { checkHash, checkName, checkRange, fail, isToken, nameFromPath } from './validation';
+import { RANGES } from '../../engine/contract/rules';
+import { checkHash, checkName, checkPattern, checkRange, fail, isToken, nameFromPath } from './validation';
 
 export interface IVmOverlay extends IConstruct {
   readonly cloudlet: Cloudlet;
@@ -18,9 +19,27 @@ export interface IVmOverlay extends IConstruct {
   readonly downloadUrl?: string;
 }
 
+/** A file written into the guest through its QEMU guest agent before the commands run. */
+export interface GuestFile {
+  /** Absolute path in the guest; parent directories are made. */
+  readonly path: string;
+  /** The content (at most 512 KiB); sensitive in the provider's schema. */
+  readonly content: string;
+  /**
+   * Octal mode, such as '0644'.
+   * @default - the guest agent's (0644 less its umask)
+   */
+  readonly mode?: string;
+}
+
 export interface CustomizationSpec {
-  /** Shell commands run in order in the guest through its control agent; a failing one fails the deploy. */
+  /** Shell commands run in order in the guest through its QEMU guest agent; a failing one fails the deploy. */
   readonly commands: string[];
+  /**
+   * Files written into the guest before the commands run.
+   * @default - none
+   */
+  readonly files?: GuestFile[];
   /**
    * Name of the customization VM on the cloudlet.
    * @default - derived from the construct path, with `-custom`
@@ -89,11 +108,18 @@ export class VmOverlay extends Construct implements IVmOverlay {
       if (!Array.isArray(c.commands)) fail(this, 'customize.commands', 'a list of shell commands is required');
       checkName(this, 'customize.name', c.name);
       checkRange(this, 'customize.commandTimeoutSeconds', c.commandTimeoutSeconds, 'commandTimeoutSeconds');
+      (c.files ?? []).forEach((f, i) => {
+        checkPattern(this, `customize.files[${i}].path`, f.path, 'guestPath');
+        if (f.mode !== undefined) checkPattern(this, `customize.files[${i}].mode`, f.mode, 'fileMode');
+        if (!isToken(f.content) && Buffer.byteLength(f.content ?? '') > RANGES.guestFileBytes.maximum)
+          fail(this, `customize.files[${i}].content`, `at most ${RANGES.guestFileBytes.maximum} bytes go through the guest agent; fetch larger data in a command`);
+      });
       this.customization = new Customization(this, 'customization', {
         provider,
         name: c.name ?? customName(this),
         baseId: props.base.baseId,
         commands: c.commands,
+        file: c.files?.map((f) => ({ path: f.path, content: f.content, mode: f.mode })),
         commandTimeoutSeconds: c.commandTimeoutSeconds,
       });
     }

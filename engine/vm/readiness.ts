@@ -6,8 +6,7 @@
 
 import { CloudletError } from '../errors';
 import { QEMU_AGENT_CHANNEL } from './domain';
-import { VmDriver } from './driver';
-import { agentExec, agentPing } from './qemu-agent';
+import { AgentTransport, agentExec, agentPing } from './qemu-agent';
 
 export type Readiness = { kind: 'auto' | 'agent' | 'systemd' | 'cloud-init' } | { kind: 'tcp'; port: number } | { kind: 'http'; url: string } | { kind: 'delay'; seconds: number };
 
@@ -22,8 +21,11 @@ export function readinessOf(v: string | number | undefined): Readiness {
   throw new CloudletError('INVALID_ARGUMENT', `ready: unknown readiness ${JSON.stringify(v)}`);
 }
 
+/** What readiness needs of a VM's host side: its agent, and its power state (the engine's VmDriver has both). */
+export type ReadinessTarget = AgentTransport & { state(domain: string): Promise<string | null> };
+
 export interface ReadinessWait {
-  driver: VmDriver;
+  driver: ReadinessTarget;
   domain: string;
   deadline: number;
   /** Throws when the operation was cancelled. */

@@ -1,4 +1,4 @@
-// `npm run bench:handoff`: live handoff of the realistic guest between two real engines, the source on the
+// `npm run bench:handoff`: live handoff of the cloud-style guest (BENCH_GUEST picks another) between two real engines, the source on the
 // host and the destination in a network namespace behind a veth link shaped by tc to 10, 25 and 100 Mbit/s,
 // against the naive path in the same run (stop the VM, copy its full disk and memory image over the same
 // link, restore). Prints a table and writes .bench/handoff.json.
@@ -21,6 +21,7 @@ import { repoRoot } from '../../provider/build';
 import { FileServer, TestEngine } from '../helpers/engine';
 import { ensureBaseArchive, ensureGuest, restoreGuest } from '../vms/guest';
 import { HOST_IP, IN_NS, NS_IP, fetchInNs, netnsDown, netnsUp, shape } from './netns';
+import { BENCH_GUEST, guestLabel } from './bench-guest';
 
 const ROOT = repoRoot();
 const LINKS = (process.env.BENCH_LINKS ?? '10,25,100').split(',').map(Number);
@@ -69,8 +70,8 @@ class GrowthWatch {
 }
 
 async function main(): Promise<void> {
-  const g = await ensureGuest('realistic');
-  const { file: archive, baseId } = await ensureBaseArchive('realistic');
+  const g = await ensureGuest(BENCH_GUEST);
+  const { file: archive, baseId } = await ensureBaseArchive(BENCH_GUEST);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-handoff-'));
   let a: TestEngine | undefined;
   let b: TestEngine | undefined;
@@ -147,7 +148,7 @@ async function main(): Promise<void> {
       });
     }
     shape(null);
-    report(rows);
+    report(rows, guestLabel(g));
   } finally {
     await Promise.all([a?.destroy().catch(() => undefined), b?.destroy().catch(() => undefined)]);
     await files.stop().catch(() => undefined);
@@ -186,7 +187,7 @@ async function naivePath(g: Awaited<ReturnType<typeof ensureGuest>>, work: strin
   return { bytes, saveSeconds, transferSeconds, restoreSeconds, totalSeconds };
 }
 
-function report(rows: Row[]): void {
+function report(rows: Row[], guest: string): void {
   const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
   const s = (n: number | null) => (n === null ? 'n/a' : `${n.toFixed(2)} s`);
   const table = [['link', 'handoff total', 'downtime (engines / guest)', 'bytes sent', 'overlay + dirtied', 'ratio', 'naive total (stop+copy / xfer / restore)', 'naive bytes', 'speedup']];
@@ -204,7 +205,7 @@ function report(rows: Row[]): void {
     ]);
   }
   const w = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
-  console.log('\nVM handoff, realistic guest (512 MiB RAM, 1.5 GiB disk; TCG, 2 cores), source on the host, destination behind a tc-shaped veth\n');
+  console.log(`\nVM handoff, ${guest} (TCG, 2 cores), source on the host, destination behind a tc-shaped veth\n`);
   for (const r of table) console.log(r.map((c, i) => c.padEnd(w[i])).join('  '));
   console.log('\ncompression levels used (batches per zstd level; 0 = none):');
   for (const r of rows)
@@ -226,7 +227,7 @@ function report(rows: Row[]): void {
     `\ngoals: bytes sent / (overlay + dirtied) at most ${goals.bytesWithin1_2.value.toFixed(2)} (<= 1.2: ${m(goals.bytesWithin1_2)}); speedup at 25 Mbit/s ${at25 ? at25.speedup.toFixed(1) : '-'}x (>= 5: ${m(goals.speedupAt25)}); downtime at 25 Mbit/s ${at25 ? s(goals.downtimeAt25!.value) : '-'} (<= 5 s: ${m(goals.downtimeAt25)})`,
   );
   fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, '.bench', 'handoff.json'), JSON.stringify({ date: new Date().toISOString(), guest: 'realistic', rows, goals }, null, 2) + '\n');
+  fs.writeFileSync(path.join(ROOT, '.bench', 'handoff.json'), JSON.stringify({ date: new Date().toISOString(), guest: BENCH_GUEST, rows, goals }, null, 2) + '\n');
   console.log('wrote .bench/handoff.json');
 }
 

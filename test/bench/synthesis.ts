@@ -1,4 +1,4 @@
-// `npm run bench:synthesis`: VM synthesis on the realistic guest, end to end through a real engine that runs
+// `npm run bench:synthesis`: VM synthesis on the cloud-style guest (BENCH_GUEST picks another), end to end through a real engine that runs
 // in its own network namespace and fetches the overlay over HTTP from the host, against the no-overlay path
 // (download the customized VM's full disk and memory image, then restore them), at an unshaped veth link and
 // at 100 Mbit/s (tc tbf on the host side of the veth). Prints a table and writes .bench/synthesis.json.
@@ -14,6 +14,7 @@ import { createOverlay } from '../../engine/overlay/writer';
 import { repoRoot } from '../../provider/build';
 import { FileServer, TestEngine } from '../helpers/engine';
 import { ensureBaseArchive, ensureGuest, restoreGuest } from '../vms/guest';
+import { BENCH_GUEST, guestLabel } from './bench-guest';
 import { HOST_IP, IN_NS, NS_IP, fetchInNs, netnsDown, netnsUp, shape } from './netns';
 
 const ROOT = repoRoot();
@@ -29,8 +30,8 @@ interface LinkResult {
 }
 
 async function main(): Promise<void> {
-  const g = await ensureGuest('realistic');
-  const { file: archive, baseId } = await ensureBaseArchive('realistic');
+  const g = await ensureGuest(BENCH_GUEST);
+  const { file: archive, baseId } = await ensureBaseArchive(BENCH_GUEST);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-synth-'));
   let engine: TestEngine | undefined;
   const files = new FileServer();
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
       ]);
     }
     const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    console.log('\nVM synthesis, realistic guest (TCG, 2 cores); bound = overlay transfer alone + restore phase\n');
+    console.log(`\nVM synthesis, ${guestLabel(g)} (TCG, 2 cores); bound = overlay transfer alone + restore phase\n`);
     for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i])).join('  '));
     const at100 = results[1];
     const goals = {
@@ -120,7 +121,7 @@ async function main(): Promise<void> {
       `\ngoals: speedup at 100 Mbit/s ${at100.speedup.toFixed(1)}x (>= 5: ${goals.speedupAt100Mbit.met ? 'met' : 'NOT met'}); end-to-end / bound ${at100.boundRatio.toFixed(2)} (<= 1.3: ${goals.boundRatioAt100Mbit.met ? 'met' : 'NOT met'})`,
     );
     fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
-    fs.writeFileSync(path.join(ROOT, '.bench', 'synthesis.json'), JSON.stringify({ date: new Date().toISOString(), guest: 'realistic', results, goals }, null, 2) + '\n');
+    fs.writeFileSync(path.join(ROOT, '.bench', 'synthesis.json'), JSON.stringify({ date: new Date().toISOString(), guest: BENCH_GUEST, results, goals }, null, 2) + '\n');
     console.log('wrote .bench/synthesis.json');
   } finally {
     await engine?.destroy().catch(() => undefined);

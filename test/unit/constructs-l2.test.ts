@@ -169,10 +169,14 @@ describe('VmOverlay', () => {
 
   test('customize makes a customization VM and captures it, ordered after the base', () => {
     const s = stack();
-    const o = new VmOverlay(s, 'app', { base: base(s), customize: { commands: ['echo hi > /data/x'], commandTimeoutSeconds: 60 }, compressionLevel: 3 });
+    const o = new VmOverlay(s, 'app', {
+      base: base(s),
+      customize: { commands: ['echo hi > /data/x'], files: [{ path: '/etc/app.conf', content: 'port=80\n', mode: '0600' }], commandTimeoutSeconds: 60 },
+      compressionLevel: 3,
+    });
     const out = synth(s);
     const custom = only(out.resource.cloudlet_customization);
-    expect(custom).toMatchObject({ name: 'test-app-custom', commands: ['echo hi > /data/x'], command_timeout_seconds: 60 });
+    expect(custom).toMatchObject({ name: 'test-app-custom', commands: ['echo hi > /data/x'], command_timeout_seconds: 60, file: [{ path: '/etc/app.conf', content: 'port=80\n', mode: '0600' }] });
     expect(String(custom.base_id)).toMatch(/cloudlet_base_vm/);
     const ov = only(out.resource.cloudlet_overlay);
     expect(String(ov.customization_id)).toMatch(/cloudlet_customization\..*\.id/);
@@ -195,6 +199,9 @@ describe('VmOverlay', () => {
     [{ customize: { commands: ['x'] }, compressionLevel: 20 }, /app: invalid compressionLevel: expected a whole number from 1 to 19/],
     [{ customize: { commands: ['x'], name: 'Bad Name' } }, /app: invalid customize\.name/],
     [{ customize: { commands: ['x'], commandTimeoutSeconds: 0 } }, /app: invalid customize\.commandTimeoutSeconds/],
+    [{ customize: { commands: [], files: [{ path: 'etc/x', content: '' }] } }, /app: invalid customize\.files\[0\]\.path: expected an absolute path/],
+    [{ customize: { commands: [], files: [{ path: '/x', content: '', mode: 'rw' }] } }, /app: invalid customize\.files\[0\]\.mode: expected an octal file mode/],
+    [{ customize: { commands: [], files: [{ path: '/x', content: 'x'.repeat(524289) }] } }, /app: invalid customize\.files\[0\]\.content: at most 524288 bytes/],
   ])('refuses %j', (props, message) => {
     const s = stack();
     const b = base(s);

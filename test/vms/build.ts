@@ -3,8 +3,8 @@
 import { GuestName, ensureBaseArchive, ensureGuest } from './guest';
 
 const name = process.argv[2] as GuestName;
-if (name !== 'tiny' && name !== 'realistic') {
-  process.stderr.write('usage: build tiny|realistic [--archive]\n');
+if (name !== 'tiny' && name !== 'realistic' && name !== 'cloud') {
+  process.stderr.write('usage: build tiny|realistic|cloud [--archive]\n');
   process.exit(2);
 }
 (async () => {

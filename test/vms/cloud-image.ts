@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cacheRoot, resolveScript, withBuildLock } from './guest';
+import { cacheRoot, log, resolveScript, withBuildLock } from './cache';
 
 /** Bump when prepare-cloud.sh changes what it builds. */
 export const CLOUD_IMAGE_VERSION = 3;
@@ -15,8 +15,6 @@ export interface CloudImage {
   qcow2: string;
   buildSeconds: number;
 }
-
-const log = (s: string) => process.stderr.write(`guests: ${s}\n`);
 
 export async function ensureCloudImage(): Promise<CloudImage> {
   const dir = path.join(cacheRoot(), `cloud-v${CLOUD_IMAGE_VERSION}`);

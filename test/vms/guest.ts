@@ -3,7 +3,6 @@
 
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,10 +11,20 @@ import { baseIdOf } from '../../engine/overlay/format';
 import { BootDomainSpec, bootDomainXml, instanceDomainXml } from '../../engine/vm/domain';
 import { readSaveHeader } from '../../engine/vm/save-header';
 import { ArchiveManifest, writeBaseArchive } from '../../engine/store/archive';
-import { AgentExecResult, AgentTransport, agentExec, agentPing } from '../../engine/vm/qemu-agent';
+import { AgentExecResult, AgentTransport, agentExec, agentPing, agentWriteFile } from '../../engine/vm/qemu-agent';
 import { AgentCommand, VirshSession, prepareEmbedRoot, virshAgentCommand } from '../../engine/vm/virsh';
 
-export type GuestName = 'tiny' | 'realistic';
+import { defaultMetaData, writeSeedIso } from '../../engine/image/cloud-init-seed';
+import { SEED_DRIVE } from '../../engine/vm/domain';
+import { waitUntilReady } from '../../engine/vm/readiness';
+import { cacheRoot, log, resolveScript, withBuildLock } from './cache';
+import { appCommands, appFiles } from './cloud-app';
+import { ensureCloudImage } from './cloud-image';
+
+export { cacheRoot } from './cache';
+
+/** tiny and realistic boot a kernel directly; cloud is the cloud-style image, booted by its own GRUB. */
+export type GuestName = 'tiny' | 'realistic' | 'cloud';
 export const GUEST_VERSION = 7;
 
 export interface GuestManifest {
@@ -46,14 +55,10 @@ export interface GuestArtifacts {
   manifest: GuestManifest;
 }
 
-const SPECS: Record<GuestName, { memoryMiB: number; cmdline: string }> = {
+const SPECS: Record<Exclude<GuestName, 'cloud'>, { memoryMiB: number; cmdline: string }> = {
   tiny: { memoryMiB: 256, cmdline: 'console=ttyS0 quiet panic=-1' },
   realistic: { memoryMiB: 512, cmdline: 'console=ttyS0 quiet panic=-1 cloudlet.root=/dev/vda' },
 };
-
-export function cacheRoot(): string {
-  return process.env.CLOUDLET_GUEST_CACHE ?? path.join(os.homedir(), '.cache', 'cloudlet-iac', 'guests');
-}
 
 function artifacts(dir: string, manifest: GuestManifest): GuestArtifacts {
   return {
@@ -94,7 +99,8 @@ export class RunningGuest implements AgentTransport {
     return Number((await this.execOk('cat /run/counter')).trim());
   }
 
-  async state(): Promise<string> {
+  /** libvirt's word for the VM's state (`running`, `paused`, ...); the argument is for ReadinessTarget. */
+  async state(_domain?: string): Promise<string> {
     return (await this.virsh.run(`domstate ${this.name}`)).trim();
   }
 
@@ -170,55 +176,138 @@ export function shortRoot(): string {
   return fs.mkdtempSync('/tmp/clv-');
 }
 
-const log = (s: string) => process.stderr.write(`guests: ${s}\n`);
-
-/**
- * Runs `build` holding a lock directory next to `dir`, so test workers that need the same guest at once
- * build it once: the others wait, then find it built. A lock whose holder died is taken over.
- */
-export async function withBuildLock<T>(dir: string, build: () => Promise<T>): Promise<T> {
-  const lock = `${dir}.lock`;
-  fs.mkdirSync(path.dirname(dir), { recursive: true });
-  let waited = false;
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      fs.writeFileSync(path.join(lock, 'pid'), String(process.pid));
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = Number(fs.readFileSync(path.join(lock, 'pid'), { encoding: 'utf8', flag: 'a+' }) || 0);
-      let alive = holder > 0;
-      try {
-        if (alive) process.kill(holder, 0);
-      } catch {
-        alive = false;
-      }
-      if (!alive && holder > 0) {
-        fs.rmSync(lock, { recursive: true, force: true });
-        continue;
-      }
-      if (!waited) log(`waiting for another process building ${path.basename(dir)}`);
-      waited = true;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  try {
-    return await build();
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
-  }
-}
-
 /** Returns the cached guest, building it first if needed (tiny: about a minute; realistic: several). */
 export async function ensureGuest(name: GuestName): Promise<GuestArtifacts> {
   const dir = path.join(cacheRoot(), `${name}-v${GUEST_VERSION}`);
   const mf = path.join(dir, 'manifest.json');
   if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
-  return withBuildLock(dir, () => buildGuest(name, dir));
+  return withBuildLock(dir, () => (name === 'cloud' ? buildCloudGuest(dir) : buildGuest(name, dir)));
 }
 
-async function buildGuest(name: GuestName, dir: string): Promise<GuestArtifacts> {
+/** cloud-init user data of the cloud guest's base: the same memory-only counter the other guests run. */
+const CLOUD_BASE_USER_DATA = `#cloud-config
+write_files:
+  - path: /usr/local/sbin/cloudlet-counter
+    permissions: '0755'
+    content: |
+      #!/bin/sh
+      c=0
+      while :; do c=$((c+1)); echo $c > /run/counter.tmp && mv /run/counter.tmp /run/counter; sleep 1; done
+  - path: /etc/systemd/system/cloudlet-counter.service
+    content: |
+      [Unit]
+      Description=memory-only counter (cloudlet test workload)
+      [Service]
+      ExecStart=/usr/local/sbin/cloudlet-counter
+      [Install]
+      WantedBy=multi-user.target
+runcmd:
+  - [systemctl, daemon-reload]
+  - [systemctl, enable, --now, cloudlet-counter.service]
+  - [mkdir, -p, /data]
+`;
+
+/** Rows of 64 KiB in the cloud guest's application database: 56 MiB. */
+export const CLOUD_APP_ROWS = 896;
+
+/**
+ * The cloud-style guest as benchmark artifacts of the same shape as the others: its image booted by its own
+ * GRUB with a cloud-init seed (1 GiB RAM), saved once cloud-init and systemd are done (base), then restored on
+ * a qcow2 layer and made into the application through the QEMU guest agent only: nginx in front of a Python
+ * service over a 56 MiB SQLite database (custom).
+ */
+async function buildCloudGuest(dir: string): Promise<GuestArtifacts> {
+  const mf = path.join(dir, 'manifest.json');
+  if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
+  const t0 = Date.now();
+  const img = await ensureCloudImage();
+  const tmp = `${dir}.build-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(path.join(tmp, 'base'), { recursive: true });
+  fs.mkdirSync(path.join(tmp, 'custom'), { recursive: true });
+  const final = (p: string) => path.join(dir, path.relative(tmp, p));
+  const run = path.join(tmp, 'run');
+  const memoryMiB = 1024;
+  try {
+    log(`building cloud in ${tmp}`);
+    execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', img.qcow2, path.join(tmp, 'base', 'disk.raw')]);
+    const seed = await writeSeedIso(run, { userData: CLOUD_BASE_USER_DATA }, defaultMetaData('cloudlet-cloud-guest', 'cloud'));
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.symlinkSync(tmp, dir);
+    try {
+      log('booting the cloud image (GRUB, systemd, cloud-init)');
+      const base = await bootGuest(path.join(run, 'base'), {
+        name: 'cloudlet-cloud',
+        memoryMiB,
+        vcpus: 1,
+        disk: { path: final(path.join(tmp, 'base', 'disk.raw')), format: 'raw' },
+        agentSocket: path.join(shortRoot(), 'qga.sock'),
+        consoleLog: path.join(run, 'base', 'console.log'),
+        seedIso: seed,
+      });
+      const steps: string[] = [];
+      await waitUntilReady(
+        { kind: 'auto' },
+        { driver: base, domain: base.name, deadline: Date.now() + 600000, check: () => undefined, progress: (s) => steps.push(s), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+        600,
+      );
+      log(`ready: ${steps.join(', ')}`);
+      await base.virsh.run(`change-media ${base.name} ${SEED_DRIVE} --eject --live --force`);
+      await base.execOk('i=0; while [ ! -s /run/counter ] && [ $i -lt 30 ]; do sleep 1; i=$((i+1)); done; sync');
+      const counterAtBaseSave = await base.counter();
+      log(`saving base VM (counter ${counterAtBaseSave})`);
+      await base.save(path.join(tmp, 'base', 'memory.save'));
+
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', '../base/disk.raw', path.join(tmp, 'custom', 'disk.qcow2')]);
+      log('restoring base VM onto the customized disk; installing the application through the guest agent');
+      const custom = await restoreGuest({ memory: path.join(tmp, 'base', 'memory.save'), disk: final(path.join(tmp, 'custom', 'disk.qcow2')), workDir: path.join(run, 'custom') });
+      const marker = `customized-${Date.now().toString(36)}`;
+      try {
+        for (const f of appFiles()) await agentWriteFile(custom, custom.name, f.path, Buffer.from(f.content), { mode: f.mode });
+        for (const c of appCommands(CLOUD_APP_ROWS)) await custom.execOk(c, 900000);
+        await custom.execOk(`echo ${marker} > /data/marker && head -c 3000000 /dev/urandom > /run/app-state && sync`);
+      } catch (e) {
+        await custom.destroy();
+        throw e;
+      }
+      const appStateMd5 = (await custom.execOk('md5sum /run/app-state')).split(' ')[0];
+      const diskFile = '/var/lib/cloudlet-app/app.db';
+      const diskFileMd5 = (await custom.execOk(`md5sum ${diskFile}`)).split(' ')[0];
+      const counterAtCustomSave = await custom.counter();
+      log(`saving customized VM (counter ${counterAtCustomSave})`);
+      await custom.save(path.join(tmp, 'custom', 'memory.save'));
+      fs.rmSync(run, { recursive: true, force: true });
+      const files: Record<string, string> = {};
+      for (const f of ['base/disk.raw', 'base/memory.save', 'custom/disk.qcow2', 'custom/memory.save']) files[f] = await fileDigest(path.join(tmp, f));
+      const manifest: GuestManifest = {
+        name: 'cloud',
+        version: GUEST_VERSION,
+        memoryMiB,
+        diskBytes: fs.statSync(path.join(tmp, 'base', 'disk.raw')).size,
+        counterAtBaseSave,
+        counterAtCustomSave,
+        customMarker: marker,
+        appStateMd5,
+        diskFile,
+        diskFileMd5,
+        buildSeconds: Math.round((Date.now() - t0) / 1000),
+        files,
+      };
+      fs.writeFileSync(mf.replace(dir, tmp), JSON.stringify(manifest, null, 2) + '\n');
+    } finally {
+      fs.rmSync(dir, { force: true }); // the symlink
+    }
+    fs.renameSync(tmp, dir);
+    log(`cloud ready in ${dir} (${Math.round((Date.now() - t0) / 1000)} s)`);
+    return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
+  } catch (e) {
+    if (process.env.CLOUDLET_KEEP_FAILED_GUEST) log(`kept the failed build in ${tmp}`);
+    else fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function buildGuest(name: Exclude<GuestName, 'cloud'>, dir: string): Promise<GuestArtifacts> {
   const mf = path.join(dir, 'manifest.json');
   // Built by another process while this one waited for the lock.
   if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
@@ -327,19 +416,16 @@ export async function ensureBaseArchive(name: GuestName): Promise<{ file: string
     format: 1,
     id: baseId,
     name: `${name}-base`,
-    files: { disk: entry('disk.raw', 'base/disk.raw'), memory: entry('memory.save', 'base/memory.save'), kernel: entry('kernel', 'kernel'), initrd: entry('initrd.img', 'initrd.img') },
+    files: { disk: entry('disk.raw', 'base/disk.raw'), memory: entry('memory.save', 'base/memory.save') },
   };
+  // Direct-kernel-boot guests carry their kernel and initrd; the cloud guest boots its own GRUB.
+  if (f.kernel) manifest.files.kernel = entry('kernel', 'kernel');
+  if (f['initrd.img']) manifest.files.initrd = entry('initrd.img', 'initrd.img');
   const tmp = `${file}.tmp-${process.pid}`;
   const out = fs.createWriteStream(tmp);
-  await pipeline(Readable.from(writeBaseArchive(manifest, { disk: g.baseDisk, memory: g.baseMemory, kernel: g.kernel, initrd: g.initrd })), out);
+  await pipeline(Readable.from(writeBaseArchive(manifest, { disk: g.baseDisk, memory: g.baseMemory, kernel: f.kernel ? g.kernel : undefined, initrd: f['initrd.img'] ? g.initrd : undefined })), out);
   fs.renameSync(tmp, file);
   return { file, baseId };
-}
-
-export function resolveScript(script = 'prepare.sh'): string {
-  // Works from ts-jest (test/vms/*.ts) and from compiled output (dist/test/vms/*.js).
-  const here = path.join(__dirname, script);
-  return fs.existsSync(here) ? here : path.join(__dirname, '..', '..', '..', 'test', 'vms', script);
 }
 
 async function customizeTiny(g: RunningGuest, marker: string): Promise<void> {
