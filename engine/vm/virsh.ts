@@ -60,7 +60,11 @@ export class VirshSession {
     // our command's echo and the marker's echo.
     let out = this.out.slice(0, Math.max(0, this.out.indexOf(`echo ${mark}`)));
     out = out.replace(/virsh # $/, '').replace(/^virsh # /, '');
-    if (out.startsWith(`${command}\n`)) out = out.slice(command.length + 1);
+    // The echo is the command and a newline, except when the prompt and command end exactly at readline's
+    // 80-column wrap: then it redraws the line's tail with cursor escapes before the newline. Either way the
+    // echo starts with the command and ends at the first newline.
+    const nl = out.indexOf('\n');
+    if (nl >= 0 && out.startsWith(command.slice(0, Math.min(command.length, 40)))) out = out.slice(nl + 1);
     if (/^error:/m.test(this.err)) throw new CloudletError('VM_FAILED', `virsh ${command}: ${this.err.trim()}`);
     return out;
   }

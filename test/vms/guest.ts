@@ -132,6 +132,8 @@ export async function bootGuest(workDir: string, spec: BootDomainSpec, readyTime
     const deadline = Date.now() + readyTimeoutMs;
     for (;;) {
       if (await agentPing(g, spec.name, 3)) break;
+      // Not back to back: libvirt must get to the agent channel's connect event between attempts.
+      await new Promise((r) => setTimeout(r, 1000));
       if (Date.now() > deadline) throw new Error(`no answer from the guest agent in ${readyTimeoutMs} ms`);
       const st = await g.state().catch(() => 'gone');
       if (!st.startsWith('running')) throw new Error(`guest stopped while booting (state: ${st})`);
