@@ -99,8 +99,8 @@ export class RunningGuest implements AgentTransport {
     return Number((await this.execOk('cat /run/counter')).trim());
   }
 
-  /** libvirt's word for the VM's state (`running`, `paused`, ...); the argument is for ReadinessTarget. */
-  async state(_domain?: string): Promise<string> {
+  /** libvirt's word for the VM's state (`running`, `paused`, ...). */
+  async state(): Promise<string> {
     return (await this.virsh.run(`domstate ${this.name}`)).trim();
   }
 
@@ -212,104 +212,29 @@ runcmd:
 /** Rows of 64 KiB in the cloud guest's application database: 56 MiB. */
 export const CLOUD_APP_ROWS = 896;
 
-/**
- * The cloud-style guest as benchmark artifacts of the same shape as the others: its image booted by its own
- * GRUB with a cloud-init seed (1 GiB RAM), saved once cloud-init and systemd are done (base), then restored on
- * a qcow2 layer and made into the application through the QEMU guest agent only: nginx in front of a Python
- * service over a 56 MiB SQLite database (custom).
- */
-async function buildCloudGuest(dir: string): Promise<GuestArtifacts> {
-  const mf = path.join(dir, 'manifest.json');
-  if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
-  const t0 = Date.now();
-  const img = await ensureCloudImage();
-  const tmp = `${dir}.build-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(path.join(tmp, 'base'), { recursive: true });
-  fs.mkdirSync(path.join(tmp, 'custom'), { recursive: true });
-  const final = (p: string) => path.join(dir, path.relative(tmp, p));
-  const run = path.join(tmp, 'run');
-  const memoryMiB = 1024;
-  try {
-    log(`building cloud in ${tmp}`);
-    execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', img.qcow2, path.join(tmp, 'base', 'disk.raw')]);
-    const seed = await writeSeedIso(run, { userData: CLOUD_BASE_USER_DATA }, defaultMetaData('cloudlet-cloud-guest', 'cloud'));
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.symlinkSync(tmp, dir);
-    try {
-      log('booting the cloud image (GRUB, systemd, cloud-init)');
-      const base = await bootGuest(path.join(run, 'base'), {
-        name: 'cloudlet-cloud',
-        memoryMiB,
-        vcpus: 1,
-        disk: { path: final(path.join(tmp, 'base', 'disk.raw')), format: 'raw' },
-        agentSocket: path.join(shortRoot(), 'qga.sock'),
-        consoleLog: path.join(run, 'base', 'console.log'),
-        seedIso: seed,
-      });
-      const steps: string[] = [];
-      await waitUntilReady(
-        { kind: 'auto' },
-        { driver: base, domain: base.name, deadline: Date.now() + 600000, check: () => undefined, progress: (s) => steps.push(s), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
-        600,
-      );
-      log(`ready: ${steps.join(', ')}`);
-      await base.virsh.run(`change-media ${base.name} ${SEED_DRIVE} --eject --live --force`);
-      await base.execOk('i=0; while [ ! -s /run/counter ] && [ $i -lt 30 ]; do sleep 1; i=$((i+1)); done; sync');
-      const counterAtBaseSave = await base.counter();
-      log(`saving base VM (counter ${counterAtBaseSave})`);
-      await base.save(path.join(tmp, 'base', 'memory.save'));
+/** What a guest build measured; the rest of the manifest is filled in by finishManifest. */
+type BuiltFacts = Omit<GuestManifest, 'version' | 'diskBytes' | 'buildSeconds' | 'files'>;
 
-      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', '../base/disk.raw', path.join(tmp, 'custom', 'disk.qcow2')]);
-      log('restoring base VM onto the customized disk; installing the application through the guest agent');
-      const custom = await restoreGuest({ memory: path.join(tmp, 'base', 'memory.save'), disk: final(path.join(tmp, 'custom', 'disk.qcow2')), workDir: path.join(run, 'custom') });
-      const marker = `customized-${Date.now().toString(36)}`;
-      try {
-        for (const f of appFiles()) await agentWriteFile(custom, custom.name, f.path, Buffer.from(f.content), { mode: f.mode });
-        for (const c of appCommands(CLOUD_APP_ROWS)) await custom.execOk(c, 900000);
-        await custom.execOk(`echo ${marker} > /data/marker && head -c 3000000 /dev/urandom > /run/app-state && sync`);
-      } catch (e) {
-        await custom.destroy();
-        throw e;
-      }
-      const appStateMd5 = (await custom.execOk('md5sum /run/app-state')).split(' ')[0];
-      const diskFile = '/var/lib/cloudlet-app/app.db';
-      const diskFileMd5 = (await custom.execOk(`md5sum ${diskFile}`)).split(' ')[0];
-      const counterAtCustomSave = await custom.counter();
-      log(`saving customized VM (counter ${counterAtCustomSave})`);
-      await custom.save(path.join(tmp, 'custom', 'memory.save'));
-      fs.rmSync(run, { recursive: true, force: true });
-      const files: Record<string, string> = {};
-      for (const f of ['base/disk.raw', 'base/memory.save', 'custom/disk.qcow2', 'custom/memory.save']) files[f] = await fileDigest(path.join(tmp, f));
-      const manifest: GuestManifest = {
-        name: 'cloud',
-        version: GUEST_VERSION,
-        memoryMiB,
-        diskBytes: fs.statSync(path.join(tmp, 'base', 'disk.raw')).size,
-        counterAtBaseSave,
-        counterAtCustomSave,
-        customMarker: marker,
-        appStateMd5,
-        diskFile,
-        diskFileMd5,
-        buildSeconds: Math.round((Date.now() - t0) / 1000),
-        files,
-      };
-      fs.writeFileSync(mf.replace(dir, tmp), JSON.stringify(manifest, null, 2) + '\n');
-    } finally {
-      fs.rmSync(dir, { force: true }); // the symlink
-    }
-    fs.renameSync(tmp, dir);
-    log(`cloud ready in ${dir} (${Math.round((Date.now() - t0) / 1000)} s)`);
-    return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
-  } catch (e) {
-    if (process.env.CLOUDLET_KEEP_FAILED_GUEST) log(`kept the failed build in ${tmp}`);
-    else fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+/** Digests the built files and writes the manifest into the build directory. */
+async function finishManifest(tmp: string, facts: BuiltFacts, fileNames: string[], t0: number): Promise<void> {
+  const files: Record<string, string> = {};
+  for (const f of fileNames) files[f] = await fileDigest(path.join(tmp, f));
+  const manifest: GuestManifest = {
+    ...facts,
+    version: GUEST_VERSION,
+    diskBytes: fs.statSync(path.join(tmp, 'base', 'disk.raw')).size,
+    buildSeconds: Math.round((Date.now() - t0) / 1000),
+    files,
+  };
+  fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
 }
 
-async function buildGuest(name: Exclude<GuestName, 'cloud'>, dir: string): Promise<GuestArtifacts> {
+/**
+ * Builds a guest in `<dir>.build-PID` and renames it to `dir` when done. While it builds, `dir` is a symlink
+ * to the build directory, so the paths saved in the VMs' XML are the final ones. A failed build is removed
+ * (kept with CLOUDLET_KEEP_FAILED_GUEST=1).
+ */
+async function stagedBuild(name: GuestName, dir: string, build: (tmp: string, final: (p: string) => string) => Promise<void>): Promise<GuestArtifacts> {
   const mf = path.join(dir, 'manifest.json');
   // Built by another process while this one waited for the lock.
   if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
@@ -321,86 +246,143 @@ async function buildGuest(name: Exclude<GuestName, 'cloud'>, dir: string): Promi
   fs.mkdirSync(path.join(tmp, 'custom'), { recursive: true });
   try {
     log(`building ${name} in ${tmp}`);
-    execFileSync('bash', [resolveScript(), name, tmp, cacheRoot()], { stdio: ['ignore', 'inherit', 'inherit'] });
-    fs.renameSync(path.join(tmp, 'disk.raw'), path.join(tmp, 'base', 'disk.raw'));
-    const spec = SPECS[name];
-    // Paths inside the saved XML are the final ones, so restores from the cache need no rewriting by default.
-    const final = (p: string) => path.join(dir, path.relative(tmp, p));
-    const run = path.join(tmp, 'run');
-    const common = { memoryMiB: spec.memoryMiB, vcpus: 1, kernel: { kernel: final(path.join(tmp, 'kernel')), initrd: final(path.join(tmp, 'initrd.img')), cmdline: spec.cmdline } };
-    // The guest boots from the final paths via symlinks made now and replaced by the rename at the end.
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.symlinkSync(tmp, dir);
-    try {
-      log('booting base VM');
-      const base = await bootGuest(path.join(run, 'base'), {
-        name: `cloudlet-${name}`,
-        ...common,
-        disk: { path: final(path.join(tmp, 'base', 'disk.raw')), format: 'raw' },
-        agentSocket: path.join(shortRoot(), 'qga.sock'),
-        consoleLog: path.join(run, 'base', 'console.log'),
-      });
-      await new Promise((r) => setTimeout(r, 3000));
-      const counterAtBaseSave = await base.counter();
-      if (!(counterAtBaseSave > 0)) throw new Error('base workload is not counting');
-      await base.execOk('sync');
-      log(`saving base VM (counter ${counterAtBaseSave})`);
-      await base.save(path.join(tmp, 'base', 'memory.save'));
-
-      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', '../base/disk.raw', path.join(tmp, 'custom', 'disk.qcow2')]);
-      log('restoring base VM onto the customized disk');
-      const payload = name === 'realistic' ? path.join(tmp, 'payload.raw') : null;
-      const custom = await restoreGuest({ memory: path.join(tmp, 'base', 'memory.save'), disk: final(path.join(tmp, 'custom', 'disk.qcow2')), workDir: path.join(run, 'custom') });
-      const marker = `customized-${Date.now().toString(36)}`;
-      try {
-        if (payload) {
-          await custom.virsh.run(`attach-disk ${custom.name} ${payload} vdb --targetbus virtio --driver qemu --subdriver raw --live`);
-          await customizeRealistic(custom, marker);
-          await custom.virsh.run(`detach-disk ${custom.name} vdb --live`);
-          await new Promise((r) => setTimeout(r, 3000));
-        } else {
-          await customizeTiny(custom, marker);
-        }
-      } catch (e) {
-        await custom.destroy();
-        throw e;
-      }
-      const appStateMd5 = (await custom.execOk('md5sum /run/app-state')).split(' ')[0];
-      const diskFile = name === 'tiny' ? '/data/random.bin' : '/srv/www/data-07.json';
-      const diskFileMd5 = (await custom.execOk(`md5sum ${diskFile}`)).split(' ')[0];
-      const counterAtCustomSave = await custom.counter();
-      log(`saving customized VM (counter ${counterAtCustomSave})`);
-      await custom.save(path.join(tmp, 'custom', 'memory.save'));
-      if (payload) fs.rmSync(payload);
-      fs.rmSync(run, { recursive: true, force: true });
-      const files: Record<string, string> = {};
-      for (const f of ['kernel', 'initrd.img', 'base/disk.raw', 'base/memory.save', 'custom/disk.qcow2', 'custom/memory.save']) files[f] = await fileDigest(path.join(tmp, f));
-      const manifest: GuestManifest = {
-        name,
-        version: GUEST_VERSION,
-        memoryMiB: spec.memoryMiB,
-        diskBytes: fs.statSync(path.join(tmp, 'base', 'disk.raw')).size,
-        counterAtBaseSave,
-        counterAtCustomSave,
-        customMarker: marker,
-        appStateMd5,
-        diskFile,
-        diskFileMd5,
-        buildSeconds: Math.round((Date.now() - t0) / 1000),
-        files,
-      };
-      fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    } finally {
-      fs.rmSync(dir, { force: true }); // the symlink
-    }
+    await build(tmp, (p: string) => path.join(dir, path.relative(tmp, p)));
+    fs.rmSync(path.join(tmp, 'run'), { recursive: true, force: true });
+    fs.rmSync(dir, { force: true }); // the symlink
     fs.renameSync(tmp, dir);
     log(`${name} ready in ${dir} (${Math.round((Date.now() - t0) / 1000)} s)`);
     return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
   } catch (e) {
+    if (fs.lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) fs.rmSync(dir, { force: true });
     if (process.env.CLOUDLET_KEEP_FAILED_GUEST) log(`kept the failed build in ${tmp}`);
     else fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** Points `dir` at the build directory while the guest's VMs run (see stagedBuild). */
+function linkFinal(dir: string, tmp: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.symlinkSync(tmp, dir);
+}
+
+/**
+ * The cloud-style guest as benchmark artifacts of the same shape as the others: its image booted by its own
+ * GRUB with a cloud-init seed (1 GiB RAM), saved once cloud-init and systemd are done (base), then restored on
+ * a qcow2 layer and made into the application through the QEMU guest agent only: nginx in front of a Python
+ * service over a 56 MiB SQLite database (custom).
+ */
+async function buildCloudGuest(dir: string): Promise<GuestArtifacts> {
+  const t0 = Date.now();
+  const img = await ensureCloudImage();
+  return stagedBuild('cloud', dir, async (tmp, final) => {
+    const run = path.join(tmp, 'run');
+    const memoryMiB = 1024;
+    execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', img.qcow2, path.join(tmp, 'base', 'disk.raw')]);
+    const seed = await writeSeedIso(run, { userData: CLOUD_BASE_USER_DATA }, defaultMetaData('cloudlet-cloud-guest', 'cloud'));
+    linkFinal(dir, tmp);
+    log('booting the cloud image (GRUB, systemd, cloud-init)');
+    const base = await bootGuest(path.join(run, 'base'), {
+      name: 'cloudlet-cloud',
+      memoryMiB,
+      vcpus: 1,
+      disk: { path: final(path.join(tmp, 'base', 'disk.raw')), format: 'raw' },
+      agentSocket: path.join(shortRoot(), 'qga.sock'),
+      consoleLog: path.join(run, 'base', 'console.log'),
+      seedIso: seed,
+    });
+    const steps: string[] = [];
+    const wait = {
+      driver: base,
+      domain: base.name,
+      deadline: Date.now() + 600000,
+      check: () => undefined,
+      progress: (s: string) => steps.push(s),
+      sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
+    };
+    await waitUntilReady({ kind: 'auto' }, wait, 600);
+    log(`ready: ${steps.join(', ')}`);
+    await base.virsh.run(`change-media ${base.name} ${SEED_DRIVE} --eject --live --force`);
+    await base.execOk('i=0; while [ ! -s /run/counter ] && [ $i -lt 30 ]; do sleep 1; i=$((i+1)); done; sync');
+    const counterAtBaseSave = await base.counter();
+    log(`saving base VM (counter ${counterAtBaseSave})`);
+    await base.save(path.join(tmp, 'base', 'memory.save'));
+
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', '../base/disk.raw', path.join(tmp, 'custom', 'disk.qcow2')]);
+    log('restoring base VM onto the customized disk; installing the application through the guest agent');
+    const custom = await restoreGuest({ memory: path.join(tmp, 'base', 'memory.save'), disk: final(path.join(tmp, 'custom', 'disk.qcow2')), workDir: path.join(run, 'custom') });
+    const marker = `customized-${Date.now().toString(36)}`;
+    try {
+      for (const f of appFiles()) await agentWriteFile(custom, custom.name, f.path, Buffer.from(f.content), { mode: f.mode });
+      for (const c of appCommands(CLOUD_APP_ROWS)) await custom.execOk(c, 900000);
+      await custom.execOk(`echo ${marker} > /data/marker && head -c 3000000 /dev/urandom > /run/app-state && sync`);
+    } catch (e) {
+      await custom.destroy();
+      throw e;
+    }
+    const appStateMd5 = (await custom.execOk('md5sum /run/app-state')).split(' ')[0];
+    const diskFile = '/var/lib/cloudlet-app/app.db';
+    const diskFileMd5 = (await custom.execOk(`md5sum ${diskFile}`)).split(' ')[0];
+    const counterAtCustomSave = await custom.counter();
+    log(`saving customized VM (counter ${counterAtCustomSave})`);
+    await custom.save(path.join(tmp, 'custom', 'memory.save'));
+    const facts = { name: 'cloud' as const, memoryMiB, counterAtBaseSave, counterAtCustomSave, customMarker: marker, appStateMd5, diskFile, diskFileMd5 };
+    await finishManifest(tmp, facts, ['base/disk.raw', 'base/memory.save', 'custom/disk.qcow2', 'custom/memory.save'], t0);
+  });
+}
+
+async function buildGuest(name: Exclude<GuestName, 'cloud'>, dir: string): Promise<GuestArtifacts> {
+  const t0 = Date.now();
+  return stagedBuild(name, dir, async (tmp, final) => {
+    execFileSync('bash', [resolveScript(), name, tmp, cacheRoot()], { stdio: ['ignore', 'inherit', 'inherit'] });
+    fs.renameSync(path.join(tmp, 'disk.raw'), path.join(tmp, 'base', 'disk.raw'));
+    const spec = SPECS[name];
+    const run = path.join(tmp, 'run');
+    const common = { memoryMiB: spec.memoryMiB, vcpus: 1, kernel: { kernel: final(path.join(tmp, 'kernel')), initrd: final(path.join(tmp, 'initrd.img')), cmdline: spec.cmdline } };
+    linkFinal(dir, tmp);
+    log('booting base VM');
+    const base = await bootGuest(path.join(run, 'base'), {
+      name: `cloudlet-${name}`,
+      ...common,
+      disk: { path: final(path.join(tmp, 'base', 'disk.raw')), format: 'raw' },
+      agentSocket: path.join(shortRoot(), 'qga.sock'),
+      consoleLog: path.join(run, 'base', 'console.log'),
+    });
+    await new Promise((r) => setTimeout(r, 3000));
+    const counterAtBaseSave = await base.counter();
+    if (!(counterAtBaseSave > 0)) throw new Error('base workload is not counting');
+    await base.execOk('sync');
+    log(`saving base VM (counter ${counterAtBaseSave})`);
+    await base.save(path.join(tmp, 'base', 'memory.save'));
+
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', '../base/disk.raw', path.join(tmp, 'custom', 'disk.qcow2')]);
+    log('restoring base VM onto the customized disk');
+    const payload = name === 'realistic' ? path.join(tmp, 'payload.raw') : null;
+    const custom = await restoreGuest({ memory: path.join(tmp, 'base', 'memory.save'), disk: final(path.join(tmp, 'custom', 'disk.qcow2')), workDir: path.join(run, 'custom') });
+    const marker = `customized-${Date.now().toString(36)}`;
+    try {
+      if (payload) {
+        await custom.virsh.run(`attach-disk ${custom.name} ${payload} vdb --targetbus virtio --driver qemu --subdriver raw --live`);
+        await customizeRealistic(custom, marker);
+        await custom.virsh.run(`detach-disk ${custom.name} vdb --live`);
+        await new Promise((r) => setTimeout(r, 3000));
+      } else {
+        await customizeTiny(custom, marker);
+      }
+    } catch (e) {
+      await custom.destroy();
+      throw e;
+    }
+    const appStateMd5 = (await custom.execOk('md5sum /run/app-state')).split(' ')[0];
+    const diskFile = name === 'tiny' ? '/data/random.bin' : '/srv/www/data-07.json';
+    const diskFileMd5 = (await custom.execOk(`md5sum ${diskFile}`)).split(' ')[0];
+    const counterAtCustomSave = await custom.counter();
+    log(`saving customized VM (counter ${counterAtCustomSave})`);
+    await custom.save(path.join(tmp, 'custom', 'memory.save'));
+    if (payload) fs.rmSync(payload);
+    const facts = { name, memoryMiB: spec.memoryMiB, counterAtBaseSave, counterAtCustomSave, customMarker: marker, appStateMd5, diskFile, diskFileMd5 };
+    await finishManifest(tmp, facts, ['kernel', 'initrd.img', 'base/disk.raw', 'base/memory.save', 'custom/disk.qcow2', 'custom/memory.save'], t0);
+  });
 }
 
 /**
