@@ -96,7 +96,10 @@ export const Instance = Type.Object(
   { $id: 'Instance' },
 );
 
-export const InstanceDetail = Type.Intersect([Instance, Type.Object({ agentSocket: Type.String({ description: "where libvirt meets the instance's QEMU guest agent, on the engine's host" }), consoleLog: Type.String() })], { $id: 'InstanceDetail' });
+export const InstanceDetail = Type.Intersect(
+  [Instance, Type.Object({ agentSocket: Type.String({ description: "where libvirt meets the instance's QEMU guest agent, on the engine's host" }), consoleLog: Type.String() })],
+  { $id: 'InstanceDetail' },
+);
 
 export const OperationState = Type.Union([Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')]);
 
