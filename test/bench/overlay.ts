@@ -97,19 +97,28 @@ function main(): void {
       fs.rmSync(path.join(work, 'x.raw'), { force: true });
     }
 
-    const z = timed(`zstd -q -f -19 --long=31 -T1 --patch-from=${q(baseDisk)} custom.raw -o disk.zst && zstd -q -f -19 --long=31 -T1 --patch-from=${q(baseMem)} ${q(cMem)} -o mem.zst`, work);
-    const za = timed(
-      `zstd -q -f -d --long=31 --patch-from=${q(baseDisk)} disk.zst -o z.raw && zstd -q -f -d --long=31 --patch-from=${q(baseMem)} mem.zst -o z.save && cmp z.raw custom.raw && cmp z.save ${q(cMem)}`,
-      work,
-    );
+    // zstd refuses --patch-from with files over 2 GB (error 42): a disk that large goes through it in aligned
+    // 1 GiB segments, base segment i as the dictionary of custom segment i (cutting them is part of creating).
+    const SEG = 2 ** 30;
+    const segments = Math.max(1, Math.ceil(fs.statSync(path.join(work, 'custom.raw')).size / SEG));
+    const segmented = fs.statSync(baseDisk).size > 2 ** 31;
+    const zDisk = segmented
+      ? `for i in $(seq 0 ${segments - 1}); do dd if=${q(baseDisk)} of=b.$i bs=1M skip=$((i*1024)) count=1024 status=none && dd if=custom.raw of=c.$i bs=1M skip=$((i*1024)) count=1024 status=none && zstd -q -f -19 --long=31 -T1 --patch-from=b.$i c.$i -o disk.$i.zst && rm -f b.$i c.$i || exit 1; done`
+      : `zstd -q -f -19 --long=31 -T1 --patch-from=${q(baseDisk)} custom.raw -o disk.0.zst`;
+    const z = timed(`${zDisk} && zstd -q -f -19 --long=31 -T1 --patch-from=${q(baseMem)} ${q(cMem)} -o mem.zst`, work);
+    const zaDisk = segmented
+      ? `: > z.raw && for i in $(seq 0 ${segments - 1}); do dd if=${q(baseDisk)} of=b.$i bs=1M skip=$((i*1024)) count=1024 status=none && zstd -q -f -d --long=31 --patch-from=b.$i disk.$i.zst -o z.$i && cat z.$i >> z.raw && rm -f b.$i z.$i || exit 1; done`
+      : `zstd -q -f -d --long=31 --patch-from=${q(baseDisk)} disk.0.zst -o z.raw`;
+    const za = timed(`${zaDisk} && zstd -q -f -d --long=31 --patch-from=${q(baseMem)} mem.zst -o z.save && cmp z.raw custom.raw && cmp z.save ${q(cMem)}`, work);
+    const zFiles = [...Array.from({ length: segmented ? segments : 1 }, (_, i) => path.join(work, `disk.${i}.zst`)), path.join(work, 'mem.zst')];
     rows.push({
-      tool: 'zstd -19 --long=31 --patch-from',
-      overlayBytes: size(path.join(work, 'disk.zst'), path.join(work, 'mem.zst')),
+      tool: `zstd -19 --long=31 --patch-from${segmented ? ` (${segments} x 1 GiB)` : ''}`,
+      overlayBytes: size(...zFiles),
       createSeconds: z.seconds + flat.seconds,
       createPeakRssMiB: Math.max(z.peakRssMiB, flat.peakRssMiB),
       applySeconds: za.seconds,
       applyPeakRssMiB: za.peakRssMiB,
-      note: `create includes ${flat.seconds.toFixed(1)} s qemu-img convert to raw`,
+      note: `create includes ${flat.seconds.toFixed(1)} s qemu-img convert to raw${segmented ? '; the disk in 1 GiB segments, since zstd refuses --patch-from over 2 GB' : ''}`,
     });
     fs.rmSync(path.join(work, 'z.raw'), { force: true });
     fs.rmSync(path.join(work, 'custom.raw'), { force: true });
