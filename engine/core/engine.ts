@@ -98,9 +98,6 @@ export class Engine {
         await driver.close();
         throw err;
       }
-      // What this QEMU offers is checked before every synthesis and handoff; asking for it the first time
-      // makes libvirt probe QEMU (seconds on a fresh embedded root), so ask now, while nothing waits for it.
-      driver.capabilities().catch((err: Error) => log(`could not read QEMU's capabilities yet: ${err.message}`));
       return e;
     } catch (err) {
       store.unlock();
