@@ -203,18 +203,14 @@ export class BaseService {
         await this.ctx.driver.create(xmlFile);
         started = true;
         op.phase('wait-ready');
-        await waitUntilReady(
-          ready,
-          {
-            driver: this.ctx.driver,
-            domain,
-            deadline: Date.now() + timeoutS * 1000,
-            check: () => op.throwIfCancelled(),
-            progress: (step) => op.note(step),
-            sleep: (ms) => sleep(ms, op.signal),
-          },
+        await waitUntilReady(ready, {
+          driver: this.ctx.driver,
+          domain,
           timeoutS,
-        );
+          check: () => op.throwIfCancelled(),
+          progress: (step) => op.note(step),
+          sleep: (ms) => sleep(ms, op.signal),
+        });
         if (ready.kind !== 'delay') await agentExec(this.ctx.driver, domain, 'sync', 60000).catch(() => undefined);
         // The seed holds the user data: out of the VM before its memory and disk become the base.
         if (seedIso) await this.ctx.driver.ejectMedia(domain, SEED_DRIVE);

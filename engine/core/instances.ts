@@ -189,9 +189,7 @@ export class InstanceService {
   }
 
   async readFile(id: string, file: string): Promise<GuestFileRecord> {
-    const data = await agentReadFile(this.ctx.driver, this.agentDomain(id), file);
-    if (data.length > RANGES.guestFileBytes.maximum)
-      throw new CloudletError('INVALID_ARGUMENT', `path: ${file} has ${data.length} bytes; the API reads at most ${RANGES.guestFileBytes.maximum} (copy larger files with a command)`);
+    const data = await agentReadFile(this.ctx.driver, this.agentDomain(id), file, RANGES.guestFileBytes.maximum);
     return { path: file, bytes: data.length, contentBase64: data.toString('base64') };
   }
 

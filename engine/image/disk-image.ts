@@ -26,7 +26,6 @@ interface QemuImgInfo {
   'actual-size'?: number;
   'backing-filename'?: string;
   'full-backing-filename'?: string;
-  'dirty-flag'?: boolean;
   'format-specific'?: { type?: string; data?: { corrupt?: boolean } };
 }
 

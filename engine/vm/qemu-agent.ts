@@ -85,10 +85,13 @@ export async function agentSetTime(driver: AgentTransport, domain: string, timeo
   await command(driver, domain, 'guest-set-time', { time: Date.now() * 1e6 }, timeoutS);
 }
 
+/** A word for the guest's /bin/sh, single-quoted (the agent's commands reach the shell on its standard input). */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 /** Raw bytes per guest-file-write: its base64 travels on virsh's command line, which caps one argument at 128 KiB. */
 const FILE_CHUNK = 48 * 1024;
-/** Largest file read back from a guest in one call (it arrives as base64 inside one JSON answer). */
-export const MAX_AGENT_READ = 16 << 20;
 
 /**
  * Writes a file in the guest (guest-file-open/-write/-close), creating or truncating it, then sets its mode
@@ -97,8 +100,7 @@ export const MAX_AGENT_READ = 16 << 20;
 export async function agentWriteFile(driver: AgentTransport, domain: string, file: string, data: Buffer, opts: { mode?: string; timeoutMs?: number } = {}): Promise<void> {
   const timeoutS = Math.max(5, (opts.timeoutMs ?? 60000) / 1000);
   const dir = file.replace(/\/[^/]*$/, '') || '/';
-  const quoted = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const mk = await agentExec(driver, domain, `mkdir -p ${quoted(dir)}`, timeoutS * 1000);
+  const mk = await agentExec(driver, domain, `mkdir -p ${shellQuote(dir)}`, timeoutS * 1000);
   if (mk.code !== 0) throw new CloudletError('COMMAND_FAILED', `cannot make ${dir} in the guest: ${mk.stderr.trim() || `exit ${mk.code}`}`);
   const handle = await command(driver, domain, 'guest-file-open', { path: file, mode: 'w' }, timeoutS);
   if (typeof handle !== 'number') throw new CloudletError('GUEST_AGENT', `the QEMU guest agent of ${domain} opened no file for ${file}`);
@@ -112,13 +114,16 @@ export async function agentWriteFile(driver: AgentTransport, domain: string, fil
     await command(driver, domain, 'guest-file-close', { handle }, timeoutS).catch(() => undefined);
   }
   if (opts.mode) {
-    const r = await agentExec(driver, domain, `chmod ${opts.mode} ${quoted(file)}`, timeoutS * 1000);
+    const r = await agentExec(driver, domain, `chmod ${opts.mode} ${shellQuote(file)}`, timeoutS * 1000);
     if (r.code !== 0) throw new CloudletError('COMMAND_FAILED', `cannot set mode ${opts.mode} on ${file} in the guest: ${r.stderr.trim() || `exit ${r.code}`}`);
   }
 }
 
-/** Reads a file from the guest (at most `MAX_AGENT_READ` bytes; longer files are refused, not cut). */
-export async function agentReadFile(driver: AgentTransport, domain: string, file: string, timeoutMs = 60000): Promise<Buffer> {
+/**
+ * Reads a file from the guest, at most `maxBytes` of it: a longer file is refused, not cut, and no more than
+ * one byte past the limit is ever asked of the agent.
+ */
+export async function agentReadFile(driver: AgentTransport, domain: string, file: string, maxBytes: number, timeoutMs = 60000): Promise<Buffer> {
   const timeoutS = Math.max(5, timeoutMs / 1000);
   const handle = await command(driver, domain, 'guest-file-open', { path: file, mode: 'r' }, timeoutS);
   if (typeof handle !== 'number') throw new CloudletError('GUEST_AGENT', `the QEMU guest agent of ${domain} opened no file for ${file}`);
@@ -126,10 +131,11 @@ export async function agentReadFile(driver: AgentTransport, domain: string, file
   let total = 0;
   try {
     for (;;) {
-      const r = (await command(driver, domain, 'guest-file-read', { handle, count: FILE_CHUNK * 4 }, timeoutS)) as { count?: number; 'buf-b64'?: string; eof?: boolean };
+      const count = Math.min(FILE_CHUNK * 4, maxBytes + 1 - total);
+      const r = (await command(driver, domain, 'guest-file-read', { handle, count }, timeoutS)) as { count?: number; 'buf-b64'?: string; eof?: boolean };
       const part = Buffer.from(r?.['buf-b64'] ?? '', 'base64');
       total += part.length;
-      if (total > MAX_AGENT_READ) throw new CloudletError('INVALID_ARGUMENT', `${file} in the guest is larger than ${MAX_AGENT_READ} bytes`);
+      if (total > maxBytes) throw new CloudletError('INVALID_ARGUMENT', `path: ${file} in the guest is larger than ${maxBytes} bytes, the most one read returns (copy larger files with a command)`);
       parts.push(part);
       if (r?.eof || part.length === 0) break;
     }

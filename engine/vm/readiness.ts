@@ -6,28 +6,30 @@
 
 import { CloudletError } from '../errors';
 import { QEMU_AGENT_CHANNEL } from './domain';
-import { AgentTransport, agentExec, agentPing } from './qemu-agent';
+import { readinessValue } from '../contract/rules';
+import { AgentTransport, agentExec, agentPing, shellQuote } from './qemu-agent';
 
 export type Readiness = { kind: 'auto' | 'agent' | 'systemd' | 'cloud-init' } | { kind: 'tcp'; port: number } | { kind: 'http'; url: string } | { kind: 'delay'; seconds: number };
 
 /** Reads the API's `ready` value (checked against the contract's rule already). */
 export function readinessOf(v: string | number | undefined): Readiness {
   if (v === undefined) return { kind: 'auto' };
-  if (typeof v === 'number') return { kind: 'delay', seconds: v };
-  if (v === 'auto' || v === 'agent' || v === 'systemd' || v === 'cloud-init') return { kind: v };
-  if (v.startsWith('tcp:')) return { kind: 'tcp', port: Number(v.slice(4)) };
-  if (/^https?:\/\//.test(v)) return { kind: 'http', url: v };
-  if (/^\d+(\.\d+)?$/.test(v)) return { kind: 'delay', seconds: Number(v) };
+  const value = typeof v === 'string' ? readinessValue(v) : v;
+  if (typeof value === 'number') return { kind: 'delay', seconds: value };
+  if (value === 'auto' || value === 'agent' || value === 'systemd' || value === 'cloud-init') return { kind: value };
+  if (value.startsWith('tcp:')) return { kind: 'tcp', port: Number(value.slice(4)) };
+  if (/^https?:\/\//.test(value)) return { kind: 'http', url: value };
   throw new CloudletError('INVALID_ARGUMENT', `ready: unknown readiness ${JSON.stringify(v)}`);
 }
 
 /** What readiness needs of a VM's host side: its agent, and its power state (the engine's VmDriver has both). */
 export type ReadinessTarget = AgentTransport & { state(domain: string): Promise<string | null> };
 
-export interface ReadinessWait {
+export interface ReadinessOptions {
   driver: ReadinessTarget;
   domain: string;
-  deadline: number;
+  /** How long readiness may take, from the call on. */
+  timeoutS: number;
   /** Throws when the operation was cancelled. */
   check: () => void;
   /** Called with each step reached ("agent answered", "cloud-init done"). */
@@ -35,7 +37,7 @@ export interface ReadinessWait {
   sleep: (ms: number) => Promise<void>;
 }
 
-const quoted = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+type ReadinessWait = ReadinessOptions & { deadline: number };
 
 /** Shell probes run in the guest; each exits 0 when what it looks for answers. */
 export function tcpProbe(port: number): string {
@@ -51,7 +53,7 @@ export function tcpProbe(port: number): string {
 
 export function httpProbe(url: string): string {
   return [
-    `u=${quoted(url)}`,
+    `u=${shellQuote(url)}`,
     'if command -v curl >/dev/null 2>&1; then exec curl -fsS -o /dev/null --max-time 5 "$u"; fi',
     'if command -v wget >/dev/null 2>&1; then exec wget -q -O /dev/null -T 5 "$u"; fi',
     'if command -v python3 >/dev/null 2>&1; then exec python3 -c "import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" "$u"; fi',
@@ -63,18 +65,18 @@ function remainingMs(w: ReadinessWait): number {
   return Math.max(1000, w.deadline - Date.now());
 }
 
-function timedOut(w: ReadinessWait, what: string): CloudletError {
+function timedOut(what: string): CloudletError {
   return new CloudletError('GUEST_AGENT', `${what} (the readiness timeout ran out)`);
 }
 
-async function waitForAgent(w: ReadinessWait, timeoutS: number): Promise<void> {
+async function waitForAgent(w: ReadinessWait): Promise<void> {
   for (;;) {
     w.check();
     if (await agentPing(w.driver, w.domain, 2)) return;
     if (Date.now() > w.deadline)
       throw new CloudletError(
         'GUEST_AGENT',
-        `no QEMU guest agent answered on the ${QEMU_AGENT_CHANNEL} channel within ${timeoutS} s: readiness needs the image to run qemu-guest-agent (Debian's package of that name; its unit starts when the channel appears), or give a fixed delay (ready: SECONDS)`,
+        `no QEMU guest agent answered on the ${QEMU_AGENT_CHANNEL} channel within ${w.timeoutS} s: readiness needs the image to run qemu-guest-agent (Debian's package of that name; its unit starts when the channel appears), or give a fixed delay (ready: SECONDS)`,
       );
     const st = await w.driver.state(w.domain);
     if (st !== 'running') throw new CloudletError('VM_FAILED', `the VM stopped while booting (state: ${st ?? 'gone'}); the image may not be bootable`);
@@ -101,7 +103,7 @@ async function poll(w: ReadinessWait, script: string, what: string): Promise<voi
     if (r.code === 0) return;
     if (r.code === 127) throw new CloudletError('INVALID_ARGUMENT', `ready: ${r.out}`);
     last = r.out;
-    if (Date.now() > w.deadline) throw timedOut(w, `${what} did not answer inside the guest${last ? `: ${last.split('\n').slice(-2).join(' ')}` : ''}`);
+    if (Date.now() > w.deadline) throw timedOut(`${what} did not answer inside the guest${last ? `: ${last.split('\n').slice(-2).join(' ')}` : ''}`);
     await w.sleep(1000);
   }
 }
@@ -110,7 +112,7 @@ async function waitSystemd(w: ReadinessWait): Promise<void> {
   // --wait returns once boot has finished: "running", or "degraded" when some unit failed (boot is over
   // either way; the failed units are named so that the user sees them).
   const r = await once(w, 'systemctl is-system-running --wait; s=$?; [ $s -ne 0 ] && systemctl --failed --no-legend --plain 2>/dev/null | head -5; exit $s');
-  if (r.code === -1) throw timedOut(w, 'systemd did not report the end of boot (systemctl is-system-running --wait)');
+  if (r.code === -1) throw timedOut('systemd did not report the end of boot (systemctl is-system-running --wait)');
   const state = r.out.split('\n')[0]?.trim();
   if (r.code === 0 || state === 'degraded') {
     w.progress(state === 'degraded' ? `systemd: boot finished degraded (failed units: ${r.out.split('\n').slice(1).join('; ') || 'see systemctl --failed'})` : 'systemd: boot finished');
@@ -121,7 +123,7 @@ async function waitSystemd(w: ReadinessWait): Promise<void> {
 
 async function waitCloudInit(w: ReadinessWait): Promise<void> {
   const r = await once(w, 'cloud-init status --wait >/dev/null 2>&1; s=$?; cloud-init status --long 2>&1 | tail -n 12; exit $s');
-  if (r.code === -1) throw timedOut(w, 'cloud-init did not finish (cloud-init status --wait)');
+  if (r.code === -1) throw timedOut('cloud-init did not finish (cloud-init status --wait)');
   // 0: done; 2 (cloud-init 23 and later): done with recoverable errors. 1: cloud-init failed.
   if (r.code === 0 || r.code === 2) {
     w.progress(r.code === 0 ? 'cloud-init: done' : `cloud-init: done with recoverable errors: ${r.out}`);
@@ -137,12 +139,13 @@ async function supported(w: ReadinessWait): Promise<{ systemd: boolean; cloudIni
 }
 
 /** Waits until the VM is ready by the given readiness; throws a typed error saying what did not happen. */
-export async function waitUntilReady(ready: Readiness, w: ReadinessWait, timeoutS: number): Promise<void> {
+export async function waitUntilReady(ready: Readiness, opts: ReadinessOptions): Promise<void> {
   if (ready.kind === 'delay') {
-    await w.sleep(ready.seconds * 1000);
+    await opts.sleep(ready.seconds * 1000);
     return;
   }
-  await waitForAgent(w, timeoutS);
+  const w: ReadinessWait = { ...opts, deadline: Date.now() + opts.timeoutS * 1000 };
+  await waitForAgent(w);
   w.progress('guest agent answered');
   switch (ready.kind) {
     case 'agent':

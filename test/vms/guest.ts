@@ -295,12 +295,12 @@ async function buildCloudGuest(dir: string): Promise<GuestArtifacts> {
     const wait = {
       driver: base,
       domain: base.name,
-      deadline: Date.now() + 600000,
+      timeoutS: 600,
       check: () => undefined,
       progress: (s: string) => steps.push(s),
       sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
     };
-    await waitUntilReady({ kind: 'auto' }, wait, 600);
+    await waitUntilReady({ kind: 'auto' }, wait);
     log(`ready: ${steps.join(', ')}`);
     await base.virsh.run(`change-media ${base.name} ${SEED_DRIVE} --eject --live --force`);
     await base.execOk('i=0; while [ ! -s /run/counter ] && [ $i -lt 30 ]; do sleep 1; i=$((i+1)); done; sync');
