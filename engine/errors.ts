@@ -52,6 +52,12 @@ export const ERRORS = {
     summary: "This cloudlet's QEMU cannot restore the base's memory snapshot",
     hint: 'Run it on a cloudlet whose QEMU offers that machine type and CPU model, or make the base again on this one.',
   },
+  NETWORK_FAILED: {
+    status: 500,
+    summary: "The cloudlet host's networking could not be set up",
+    hint: 'The engine needs root (CAP_NET_ADMIN) and iproute2, nftables and dnsmasq-base (engine/host/setup-host.sh installs them); the message names the command that failed.',
+  },
+  PORT_IN_USE: { status: 409, summary: 'A host port is already in use', hint: 'Choose another host port, or leave it out and the cloudlet assigns a free one.' },
   BASE_MISSING: { status: 422, summary: 'The cloudlet lacks the base VM', hint: 'Import the base on this cloudlet first.' },
   HANDOFF_FAILED: { status: 502, summary: 'The handoff did not complete; the VM runs on at the source' },
   HANDOFF_PROTOCOL: { status: 502, summary: 'A malformed handoff stream' },

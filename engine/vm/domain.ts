@@ -55,6 +55,24 @@ export interface BootDomainSpec {
   nvram?: string;
   /** A read-only CD-ROM for the first boot (the cloud-init seed), on SEED_DRIVE so it can be ejected by name. */
   seedIso?: string;
+  /** The VM's one network card (engine/net/plumbing.ts): on this bridge, through a tap of this name. */
+  nic?: GuestNic;
+}
+
+/** Where a VM's network card plugs in: its router's guest bridge, through a tap libvirt makes with this name. */
+export interface GuestNic {
+  bridge: string;
+  tap: string;
+  mac: string;
+}
+
+function nicXml(n: GuestNic): string {
+  return `<interface type='bridge'><mac address='${esc(n.mac)}'/><source bridge='${esc(n.bridge)}'/><target dev='${esc(n.tap)}'/><model type='virtio'/></interface>`;
+}
+
+/** Whether a domain XML has a network card (bases made before networking had none). */
+export function hasNic(xml: string): boolean {
+  return /<interface type='bridge'>/.test(xml);
 }
 
 /** The IDE drive the cloud-init seed is attached on; ejected (left empty) before the memory snapshot. */
@@ -93,6 +111,7 @@ export function bootDomainXml(s: BootDomainSpec): string {
     ${seed}
     <serial type='file'><source path='${esc(s.consoleLog)}'/><target port='0'/></serial>
     ${agentChannelXml(s.agentSocket)}
+    ${s.nic ? nicXml(s.nic) : ''}
     <memballoon model='none'/>
   </devices>
 </domain>
@@ -147,6 +166,8 @@ export interface InstancePaths {
   consoleLog: string;
   /** The instance's own UEFI variable store (UEFI bases); libvirt makes it from the firmware's template. */
   nvram?: string;
+  /** The instance's router (for snapshots with a network card); the card's model and MAC stay as saved. */
+  nic?: Omit<GuestNic, 'mac'>;
 }
 
 function replaceOnce(xml: string, re: RegExp, by: string, what: string): string {
@@ -184,6 +205,14 @@ export function instanceDomainXml(saved: string, p: InstancePaths): string {
   // template when it does not exist yet (variables the base's first boot wrote are not carried over; the
   // image's loader is found again on EFI/BOOT/BOOTX64.EFI, the path firmware falls back to).
   x = x.replace(/<nvram\b([^>]*?)(?:\/>|>[^<]*<\/nvram>)/, (_m, attrs: string) => (p.nvram ? `<nvram${attrs}>${esc(p.nvram)}</nvram>` : `<nvram${attrs}/>`));
+  if (hasNic(x)) {
+    if (!p.nic) throw new CloudletError('SAVEFILE_INVALID', "the memory snapshot's domain XML has a network card, and no router was given for it");
+    const nic = p.nic;
+    x = x.replace(/<interface type='bridge'>[\s\S]*?<\/interface>/, (iface) =>
+      replaceOnce(replaceOnce(iface, /<source bridge='[^']*'\/>/, `<source bridge='${esc(nic.bridge)}'/>`, 'network card source'), /<target dev='[^']*'\/>/, `<target dev='${esc(nic.tap)}'/>`, 'network card target'),
+    );
+    if ((x.match(/<interface /g) ?? []).length > 1) throw new CloudletError('SAVEFILE_UNSUPPORTED', 'the memory snapshot has more than one network card; a base VM has at most one');
+  }
   // A reboot inside the guest restarts the VM (bases saved before this said destroy, which stopped it).
   x = x.replace(/<on_reboot>destroy<\/on_reboot>/, '<on_reboot>restart</on_reboot>');
   // libvirt derives <console> from the first serial port; a stale copy would name the old log path.

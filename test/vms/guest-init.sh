@@ -24,6 +24,29 @@ else
   mkdir -p /data
 fi
 mount -t tmpfs run /run 2>/dev/null
+# The network card, if the VM has one: DHCP by busybox's udhcpc (its lease never expires, so it never asks
+# again, also after a memory restore), and busybox's web server on port 80 answering with the guest's name.
+if [ -e /sys/class/net/eth0 ]; then
+  cat > /run/udhcpc.sh <<'EOS'
+#!/bin/sh
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -z "$router" ] || ip route replace default via "${router%% *}" dev "$interface" ;;
+esac
+EOS
+  chmod +x /run/udhcpc.sh
+  ip link set eth0 up
+  udhcpc -i eth0 -s /run/udhcpc.sh -t 20 -T 1 -b -S >/dev/null 2>&1
+  mkdir -p /run/www/cgi-bin
+  cat > /run/www/cgi-bin/id <<'EOS'
+#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n%s %s\n' "$(hostname)" "$(cat /run/counter)"
+EOS
+  chmod +x /run/www/cgi-bin/id
+  echo cloudlet-guest > /run/www/index.html
+  httpd -p 80 -h /run/www
+fi
 # Workload: a counter that lives only in memory (shell variable, mirrored to tmpfs), and a disk log.
 (
   c=0

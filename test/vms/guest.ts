@@ -8,7 +8,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileDigest } from '../../engine/io/digest';
 import { baseIdOf } from '../../engine/overlay/format';
-import { BootDomainSpec, bootDomainXml, instanceDomainXml } from '../../engine/vm/domain';
+import { GUEST_MAC, RouterAttachment, buildRouter, hostKey, removeRouter, routerNames } from '../../engine/net/plumbing';
+import { BootDomainSpec, GuestNic, bootDomainXml, hasNic, instanceDomainXml } from '../../engine/vm/domain';
 import { readSaveHeader } from '../../engine/vm/save-header';
 import { ArchiveManifest, writeBaseArchive } from '../../engine/store/archive';
 import { AgentExecResult, AgentTransport, agentExec, agentPing, agentWriteFile } from '../../engine/vm/qemu-agent';
@@ -25,7 +26,7 @@ export { cacheRoot } from './cache';
 
 /** tiny and realistic boot a kernel directly; cloud is the cloud-style image, booted by its own GRUB. */
 export type GuestName = 'tiny' | 'realistic' | 'cloud';
-export const GUEST_VERSION = 7;
+export const GUEST_VERSION = 8;
 
 export interface GuestManifest {
   name: GuestName;
@@ -79,6 +80,8 @@ export class RunningGuest implements AgentTransport {
     readonly virsh: VirshSession,
     readonly name: string,
     readonly consoleLog: string,
+    /** The VM's router (engine/net/plumbing.ts), removed with the VM. */
+    readonly router?: GuestRouter,
   ) {}
 
   agentCommand(domain: string, command: AgentCommand, timeoutS: number): Promise<unknown> {
@@ -107,6 +110,7 @@ export class RunningGuest implements AgentTransport {
   async save(file: string): Promise<void> {
     await this.virsh.run(`save ${this.name} ${file}`, 600000);
     await this.virsh.close(true);
+    await this.router?.remove();
   }
 
   async destroy(): Promise<void> {
@@ -116,16 +120,39 @@ export class RunningGuest implements AgentTransport {
       // already gone
     }
     await this.virsh.close(true);
+    await this.router?.remove();
   }
 }
 
+/** A router with no networks (the guest reaches nothing but its DHCP server), as the engine builds for a base's first boot. */
+export interface GuestRouter {
+  nic: GuestNic;
+  remove(): Promise<void>;
+}
+
+export async function guestRouter(workDir: string, attachments: RouterAttachment[] = []): Promise<GuestRouter> {
+  const key = hostKey('test-guest', path.resolve(workDir));
+  const dir = path.join(workDir, 'router');
+  await buildRouter({ key, attachments, dir });
+  const n = routerNames(key);
+  return { nic: { bridge: n.guestBridge, tap: n.tap, mac: GUEST_MAC }, remove: () => removeRouter(key, dir) };
+}
+
+/** Boots a VM with a network card on a router of its own (built here, removed with the VM). */
 export async function bootGuest(workDir: string, spec: BootDomainSpec, readyTimeoutMs = 300000): Promise<RunningGuest> {
   fs.mkdirSync(workDir, { recursive: true });
   const virsh = new VirshSession(prepareEmbedRoot(shortRoot()));
   const xmlFile = path.join(workDir, 'domain.xml');
-  fs.writeFileSync(xmlFile, bootDomainXml(spec));
-  await virsh.run(`create ${xmlFile}`);
-  const g = new RunningGuest(virsh, spec.name, spec.consoleLog);
+  const router = await guestRouter(workDir);
+  fs.writeFileSync(xmlFile, bootDomainXml({ ...spec, nic: router.nic }));
+  try {
+    await virsh.run(`create ${xmlFile}`);
+  } catch (e) {
+    await router.remove();
+    await virsh.close(true);
+    throw e;
+  }
+  const g = new RunningGuest(virsh, spec.name, spec.consoleLog, router);
   try {
     // Poll until the agent answers; a guest that stops (powers off) fails fast. One that panics reboots
     // (panic=-1, on_reboot=restart) and fails by the timeout, with its console in the error.
@@ -150,7 +177,7 @@ export async function bootGuest(workDir: string, spec: BootDomainSpec, readyTime
  * Restores a save file as a running VM with its disk and control socket moved to new paths (the XML stored
  * in the save names the paths of the VM that was saved).
  */
-export async function restoreGuest(o: { memory: string; disk: string; workDir: string; name?: string }): Promise<RunningGuest> {
+export async function restoreGuest(o: { memory: string; disk: string; workDir: string; name?: string; attachments?: RouterAttachment[] }): Promise<RunningGuest> {
   fs.mkdirSync(o.workDir, { recursive: true });
   const root = shortRoot();
   const virsh = new VirshSession(prepareEmbedRoot(root));
@@ -163,11 +190,18 @@ export async function restoreGuest(o: { memory: string; disk: string; workDir: s
   fs.readSync(fd, magic, 0, 4, 0);
   fs.closeSync(fd);
   const format = magic.toString('latin1') === 'QFI\xfb' ? 'qcow2' : 'raw';
-  const xml = instanceDomainXml(saved, { name, uuid, disk: path.resolve(o.disk), diskFormat: format, agentSocket: path.join(root, 'qga.sock'), consoleLog });
+  const router = hasNic(saved) ? await guestRouter(o.workDir, o.attachments) : undefined;
+  const xml = instanceDomainXml(saved, { name, uuid, disk: path.resolve(o.disk), diskFormat: format, agentSocket: path.join(root, 'qga.sock'), consoleLog, nic: router?.nic });
   const xmlFile = path.join(o.workDir, 'restore.xml');
   fs.writeFileSync(xmlFile, xml);
-  await virsh.run(`restore ${o.memory} --xml ${xmlFile} --running`, 600000);
-  return new RunningGuest(virsh, name, consoleLog);
+  try {
+    await virsh.run(`restore ${o.memory} --xml ${xmlFile} --running`, 600000);
+  } catch (e) {
+    await router?.remove();
+    await virsh.close(true);
+    throw e;
+  }
+  return new RunningGuest(virsh, name, consoleLog, router);
 }
 
 /**

@@ -44,7 +44,7 @@ install_qga() { # ROOT (qemu-ga sets the hardware clock with /sbin/hwclock after
   done
 }
 
-# initramfs: busybox, the modules for virtio disks and ext4 (all modular in Debian's kernel), our init.
+# initramfs: busybox, the modules for virtio disks, ext4 and the virtio network card (all modular in Debian's kernel), our init.
 ir="$work/initramfs"
 mkdir -p "$ir"/{bin,sbin,proc,sys,dev,run,data,newroot,lib/modules,etc}
 cp /bin/busybox "$ir/bin/busybox"
@@ -52,7 +52,7 @@ ln -s busybox "$ir/bin/sh"
 for m in drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_pci_modern_dev.ko \
          drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko drivers/block/virtio_blk.ko \
          lib/crc16.ko fs/mbcache.ko fs/jbd2/jbd2.ko crypto/crc32c_generic.ko fs/ext4/ext4.ko \
-         drivers/char/virtio_console.ko; do
+         drivers/char/virtio_console.ko net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko; do
   f="$mods/kernel/$m"
   [ -f "$f" ] || f="$f.xz"
   case "$f" in *.xz) xz -dc "$f" > "$ir/lib/modules/$(basename "${m}")" ;; *) cp "$f" "$ir/lib/modules/" ;; esac
