@@ -282,6 +282,14 @@ export class ApiServer {
       // Destination side: pull an instance from another cloudlet.
       'handoffs.create': async ({ body }) => ({ operation: e.handoffIn(body) }),
 
+      'networks.list': async () => ({ networks: e.listNetworks() }),
+      'networks.get': async ({ id }) => e.getNetwork(id),
+      'networks.create': async ({ body }) => e.createNetwork(body),
+      'networks.delete': async ({ id }) => {
+        await e.deleteNetwork(id);
+        return { deleted: id };
+      },
+
       'operations.list': async () => ({ operations: e.ops.list() }),
       'operations.get': async ({ id, query }) => {
         const live = e.ops.liveOp(id);

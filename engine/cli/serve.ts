@@ -20,6 +20,7 @@ const SERVE: OptionSpec = {
   'fetch-timeout': { type: 'number', help: 'seconds a download may wait for an answer or stall (default 30)' },
   'handoff-stall-timeout': { type: 'number', help: 'seconds a handoff transfer may make no progress before it fails (default 60)' },
   'handoff-confirm-timeout': { type: 'number', help: 'seconds a handoff source waits, VM paused, for the destination to confirm (default 120)' },
+  'publish-address': { type: 'string', help: "the host's IPv4 address instances' ports are published on (default: the default route's source address)" },
   'libvirt-uri': { type: 'string', help: 'libvirt URI (default: qemu:///embed?root=<state>/libvirt; qemu:///system for libvirtd)' },
 };
 
@@ -64,6 +65,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     log,
     fetchTimeoutMs: o['fetch-timeout'] ? (o['fetch-timeout'] as number) * 1000 : undefined,
     handoff: Object.fromEntries(Object.entries(handoff).filter(([, v]) => v !== undefined)),
+    publishAddress: o['publish-address'] as string | undefined,
   });
   let server: ApiServer | undefined;
   try {

@@ -79,6 +79,7 @@ export class EngineClient {
   readonly instances: ApiGroups['instances'];
   readonly handoffs: ApiGroups['handoffs'];
   readonly operations: ApiGroups['operations'];
+  readonly networks: ApiGroups['networks'];
 
   constructor(readonly o: ClientOptions) {
     if (o.endpoint.startsWith('unix:')) {
@@ -97,6 +98,7 @@ export class EngineClient {
     this.instances = groups.instances;
     this.handoffs = groups.handoffs;
     this.operations = groups.operations;
+    this.networks = groups.networks;
   }
 
   /** One method per JSON route, taking its arguments in the order the route defines (see ApiGroups). */

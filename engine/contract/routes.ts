@@ -123,7 +123,7 @@ export const ROUTES = {
     body: S.CreateInstance,
     response: S.Accepted,
     result: S.InstanceResult,
-    errors: ['NOT_FOUND', 'CONFLICT', 'OVERLAY_WRONG_BASE', 'HOST_UNSUPPORTED'],
+    errors: ['NOT_FOUND', 'CONFLICT', 'OVERLAY_WRONG_BASE', 'HOST_UNSUPPORTED', 'PORT_IN_USE', 'NETWORK_FAILED'],
   }),
   'instances.get': ok({ method: 'GET', path: '/v1/instances/:id', summary: 'One instance, by id or name', status: 200, response: S.InstanceDetail, errors: ['NOT_FOUND'] }),
   'instances.delete': ok({ method: 'DELETE', path: '/v1/instances/:id', summary: 'Stop and remove an instance', status: 200, response: S.Deleted, errors: ['NOT_FOUND', 'CONFLICT', 'VM_FAILED'] }),
@@ -220,6 +220,19 @@ export const ROUTES = {
     response: S.HandoffConfirmed,
     errors: ['NOT_FOUND', 'CONFLICT'],
   }),
+
+  'networks.list': ok({ method: 'GET', path: '/v1/networks', summary: "The cloudlet's networks", status: 200, response: Type.Object({ networks: Type.Array(S.NetworkView) }) }),
+  'networks.create': ok({
+    method: 'POST',
+    path: '/v1/networks',
+    summary: 'Create a network (a bridge on the cloudlet host while instances are on it); its range must not overlap another',
+    status: 201,
+    body: S.CreateNetwork,
+    response: S.Network,
+    errors: ['CONFLICT', 'NETWORK_FAILED'],
+  }),
+  'networks.get': ok({ method: 'GET', path: '/v1/networks/:id', summary: 'One network, by id or name', status: 200, response: S.NetworkView, errors: ['NOT_FOUND'] }),
+  'networks.delete': ok({ method: 'DELETE', path: '/v1/networks/:id', summary: 'Delete a network no instance is on', status: 200, response: S.Deleted, errors: ['NOT_FOUND', 'IN_USE', 'NETWORK_FAILED'] }),
 
   'operations.list': ok({ method: 'GET', path: '/v1/operations', summary: 'Recent operations', status: 200, response: Type.Object({ operations: Type.Array(S.Operation) }) }),
   'operations.get': ok({

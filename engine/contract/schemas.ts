@@ -70,6 +70,37 @@ export const Overlay = Type.Object(
 /** An overlay as the API shows it: with the signed path (and URL, over TCP) anyone may download it from. */
 export const OverlayView = Type.Intersect([Overlay, Type.Object({ downloadPath: Type.String(), downloadUrl: Type.Optional(Type.String()) })], { $id: 'OverlayView' });
 
+export const Network = Type.Object(
+  {
+    id: Type.String(),
+    name: patterned('name'),
+    cidr: patterned('cidr'),
+    gateway: Type.String({ description: "the host's address on the network (its first address)" }),
+    created: timestamp,
+    default: Type.Optional(Type.Boolean({ description: 'the network instances join when they name none' })),
+    bridge: Type.String({ description: 'the Linux bridge on the cloudlet host (it exists while an instance is on the network)' }),
+  },
+  { $id: 'Network' },
+);
+export const NetworkView = Type.Intersect([Network, Type.Object({ instances: Type.Array(Type.String(), { description: 'ids of the instances on it' }) })], { $id: 'NetworkView' });
+
+const protocol = Type.Union([Type.Literal('tcp'), Type.Literal('udp')]);
+export const PublishedPort = Type.Object({
+  protocol,
+  guest: ranged('port', 'the port inside the guest'),
+  host: ranged('port', "the port on the cloudlet host's address"),
+});
+export const InstanceNetwork = Type.Object(
+  {
+    key: Type.String({ description: "the short key in the host names of the instance's router (namespace cloudlet-KEY)" }),
+    attachments: Type.Array(
+      Type.Object({ networkId: Type.String(), network: Type.String(), address: Type.String(), prefix: Type.Integer(), mac: Type.String({ description: 'the MAC address the instance shows on this network' }) }),
+    ),
+    ports: Type.Array(PublishedPort),
+  },
+  { description: "the instance's addresses on the cloudlet's networks and its published ports" },
+);
+
 export const InstanceState = Type.Union([Type.Literal('creating'), Type.Literal('running'), Type.Literal('paused'), Type.Literal('stopped'), Type.Literal('failed')]);
 
 export const Instance = Type.Object(
@@ -92,12 +123,21 @@ export const Instance = Type.Object(
         { description: 'a handoff this cloudlet is the destination of, once its copy is restored' },
       ),
     ),
+    network: Type.Optional(InstanceNetwork),
   },
   { $id: 'Instance' },
 );
 
 export const InstanceDetail = Type.Intersect(
-  [Instance, Type.Object({ agentSocket: Type.String({ description: "where libvirt meets the instance's QEMU guest agent, on the engine's host" }), consoleLog: Type.String() })],
+  [
+    Instance,
+    Type.Object({
+      agentSocket: Type.String({ description: "where libvirt meets the instance's QEMU guest agent, on the engine's host" }),
+      consoleLog: Type.String(),
+      addresses: Type.Array(Type.String(), { description: "the instance's addresses on its networks, first network first" }),
+      endpoints: Type.Array(Type.String(), { description: "each published port as a URL on the cloudlet host's address (tcp://HOST:PORT, http://HOST:PORT for guest port 80 or 8080, udp://HOST:PORT)" }),
+    }),
+  ],
   { $id: 'InstanceDetail' },
 );
 
@@ -256,11 +296,29 @@ export const OverlaySpec = Type.Object(
   { description: 'an object with id, url and/or sha256' },
 );
 
+export const PortRequest = Type.Object({
+  guest: ranged('port', `${rangeDescription('port')} (the port inside the guest)`),
+  host: Type.Optional(ranged('port', `${rangeDescription('port')} (the port on the cloudlet host's address; default: a free one the cloudlet picks)`)),
+  protocol: Type.Optional(Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { description: "'tcp' (default) or 'udp'" })),
+});
+const placement = {
+  networks: Type.Optional(
+    Type.Array(text('a network name or id'), { maxItems: 8, description: "the networks the instance joins, by name or id (default: the cloudlet's default network; [] for none)" }),
+  ),
+  ports: Type.Optional(Type.Array(PortRequest, { maxItems: RANGES.publishedPorts.maximum, description: "ports published on the cloudlet host's address (needs a network)" })),
+};
+
 export const CreateInstance = Type.Object({
   name: patterned('name'),
   baseId: text('the base id (or name) to start from'),
   overlay: Type.Optional(OverlaySpec),
+  ...placement,
   requestId: Type.Optional(requestId),
+});
+
+export const CreateNetwork = Type.Object({
+  name: patterned('name'),
+  cidr: Type.Optional(patterned('cidr', 'an IPv4 network in CIDR notation, /16 to /29, in a private range; default: a free /24 in 10.213.0.0/16')),
 });
 
 export const PowerRequest = Type.Object({ state: Type.Union([Type.Literal('running'), Type.Literal('paused'), Type.Literal('stopped')], { description: "'running', 'paused' or 'stopped'" }) });
@@ -296,7 +354,7 @@ export const HandoffSource = Type.Object(
   },
   { description: 'the cloudlet the instance runs on: { endpoint, token, ca? }' },
 );
-export const StartHandoff = Type.Object({ source: HandoffSource, instanceId: text('the instance at the source'), requestId: Type.Optional(requestId) });
+export const StartHandoff = Type.Object({ source: HandoffSource, instanceId: text('the instance at the source'), ...placement, requestId: Type.Optional(requestId) });
 
 export const WaitQuery = Type.Object({ wait: Type.Optional(ranged('waitSeconds')) });
 export const UploadQuery = Type.Object({ sha256: Type.Optional(patterned('sha256')) });
@@ -306,6 +364,12 @@ export type BaseRecord = Static<typeof Base>;
 export type OverlayRecord = Static<typeof Overlay>;
 export type OverlayViewRecord = Static<typeof OverlayView>;
 export type InstanceStateName = Static<typeof InstanceState>;
+export type NetworkRecord = Static<typeof Network>;
+export type NetworkViewRecord = Static<typeof NetworkView>;
+export type CreateNetworkRequest = Static<typeof CreateNetwork>;
+export type PortRequestSpec = Static<typeof PortRequest>;
+export type PublishedPortRecord = Static<typeof PublishedPort>;
+export type InstanceNetworkRecord = Static<typeof InstanceNetwork>;
 export type InstanceRecord = Static<typeof Instance>;
 export type InstanceDetailRecord = Static<typeof InstanceDetail>;
 export type OperationStateName = Static<typeof OperationState>;

@@ -12,7 +12,8 @@ import { baseIdOf } from '../overlay/format';
 import { ArchiveManifest, archiveBytes, memberName, readBaseArchive, writeBaseArchive } from '../store/archive';
 import { openSource, redactUrl } from '../store/fetch';
 import { BaseRecord, basePathsIn, OperationRecord } from '../store/store';
-import { SEED_DRIVE, bootDomainXml, snapshotFacts } from '../vm/domain';
+import { GuestNic, SEED_DRIVE, bootDomainXml, snapshotFacts } from '../vm/domain';
+import { hostKey } from '../net/plumbing';
 import { agentExec } from '../vm/qemu-agent';
 import { readinessOf, waitUntilReady } from '../vm/readiness';
 import { bootProblem, convertToRaw, inspectDiskImage } from '../image/disk-image';
@@ -172,6 +173,8 @@ export class BaseService {
       const domain = `cl-import-${op.id.slice(3)}`;
       const files = basePathsIn(dir);
       let started = false;
+      let router: { nic: GuestNic; remove: () => Promise<void> } | undefined;
+      const routerDir = this.ctx.store.tempDir('router');
       try {
         op.phase('inspect');
         const image = await inspectDiskImage(req.disk);
@@ -185,6 +188,9 @@ export class BaseService {
         op.phase('boot');
         const agentSocket = path.join(this.ctx.ctlDir, `${op.id}.qga`);
         const xmlFile = files.bootXml;
+        // The VM's network card, on a router of its own with DHCP and nothing else: cloud images bring their
+        // network up at first boot, and the card (with the guest link's lease) is in the snapshot.
+        router = await this.ctx.networks.bootRouter(hostKey(this.ctx.store.root, op.id), routerDir);
         fs.writeFileSync(
           xmlFile,
           bootDomainXml({
@@ -198,6 +204,7 @@ export class BaseService {
             firmware: req.firmware,
             nvram: req.firmware === 'uefi' ? path.join(dir, 'nvram.fd') : undefined,
             seedIso,
+            nic: router.nic,
           }),
         );
         await this.ctx.driver.create(xmlFile);
@@ -227,6 +234,8 @@ export class BaseService {
         throw this.withConsole(e, files.consoleLog, op);
       } finally {
         if (started) await this.ctx.driver.destroy(domain).catch(() => undefined);
+        await router?.remove().catch((e: Error) => this.ctx.log(`removing the import's router failed: ${e.message}`));
+        fs.rmSync(routerDir, { recursive: true, force: true });
         fs.rmSync(dir, { recursive: true, force: true });
       }
     }).rec;

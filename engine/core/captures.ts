@@ -70,6 +70,7 @@ export class CaptureService {
   async resumeFromSnapshot(inst: InstanceRecord): Promise<void> {
     const { saved, consumed } = this.ctx.store.instance(inst.id).snapshot;
     crashPoint('whilepaused.restore');
+    await this.ctx.networks.ensureUp(inst);
     await this.ctx.driver.restore(saved, { paused: true });
     crashPoint('whilepaused.restored');
     fs.renameSync(saved, consumed);

@@ -13,9 +13,10 @@ import { baseIdOf } from '../overlay/format';
 import { OpenedSource, openSource } from '../store/fetch';
 import { BaseRecord, OverlayRecord, Store, overlayPathsIn } from '../store/store';
 import { checkRunnable, machineOf } from '../vm/capabilities';
-import { hasAgentChannel } from '../vm/domain';
+import { hasAgentChannel, hasNic } from '../vm/domain';
 import { VmDriver } from '../vm/driver';
 import { readSaveHeader } from '../vm/save-header';
+import { NetworkService } from './networks';
 import { Operation, OperationTable } from './operations';
 
 /** The API's name and hash rules (engine/contract/rules.ts), for the services' own checks. */
@@ -37,6 +38,8 @@ export interface EngineSettings {
   /** How long a download may wait for headers or stall in its body. */
   fetchTimeoutMs: number;
   handoff: HandoffSettings;
+  /** The host address ports are published on (default: the source address of the host's default route). */
+  publishAddress?: string;
 }
 
 export const DEFAULT_SETTINGS: EngineSettings = { fetchTimeoutMs: 30000, handoff: { confirmTimeoutMs: 120000, stallTimeoutMs: 60000 } };
@@ -44,6 +47,8 @@ export const DEFAULT_SETTINGS: EngineSettings = { fetchTimeoutMs: 30000, handoff
 export class EngineContext {
   /** Instances with an operation working on them, so a second one is refused instead of interleaved. */
   readonly busy = new Set<string>();
+  /** The cloudlet's networks and the host side of instances' network cards. */
+  readonly networks: NetworkService = new NetworkService(this);
 
   constructor(
     readonly store: Store,
@@ -92,14 +97,14 @@ export class EngineContext {
     fs.rmSync(this.agentSocket(instanceId), { force: true });
   }
 
-  private readonly snapshots = new Map<string, { machine?: string; agentChannel: boolean }>();
+  private readonly snapshots = new Map<string, { machine?: string; agentChannel: boolean; nic: boolean }>();
 
   /** What a base's snapshot XML says, read once per base (a base never changes: its id is its content). */
-  private snapshotFacts(base: BaseRecord): { machine?: string; agentChannel: boolean } {
+  private snapshotFacts(base: BaseRecord): { machine?: string; agentChannel: boolean; nic: boolean } {
     let facts = this.snapshots.get(base.id);
     if (!facts) {
       const xml = readSaveHeader(this.store.base(base.id).memory).xml;
-      facts = { machine: machineOf(xml), agentChannel: hasAgentChannel(xml) };
+      facts = { machine: machineOf(xml), agentChannel: hasAgentChannel(xml), nic: hasNic(xml) };
       this.snapshots.set(base.id, facts);
     }
     return facts;
@@ -108,6 +113,11 @@ export class EngineContext {
   /** Whether a base's VM has the QEMU guest agent's channel (bases saved before it existed have none). */
   baseHasAgentChannel(base: BaseRecord): boolean {
     return this.snapshotFacts(base).agentChannel;
+  }
+
+  /** Whether a base's VM has a network card (bases made before cloudlet networking have none). */
+  baseHasNic(base: BaseRecord): boolean {
+    return this.snapshotFacts(base).nic;
   }
 
   /** A stored base opened for the overlay codec (digests from the store, which checked them at import). */

@@ -20,6 +20,7 @@ import { DEFAULT_SETTINGS, EngineContext, EngineSettings, HandoffSettings } from
 import { HandoffDestinationService } from './handoff-destination';
 import { HandoffSourceService } from './handoff-source';
 import { InstanceService } from './instances';
+import { NetworkService } from './networks';
 import { OperationTable } from './operations';
 import { OverlayService } from './overlays';
 import { RecoveryService } from './recovery';
@@ -38,6 +39,8 @@ export interface EngineOptions {
   fetchTimeoutMs?: number;
   /** Handoff timeouts (defaults: confirmation 120 s, stall 60 s) and a fixed stream level for benchmarks. */
   handoff?: Partial<HandoffSettings>;
+  /** The host address ports are published on (default: the source address of the default route). */
+  publishAddress?: string;
 }
 
 export class Engine {
@@ -80,6 +83,7 @@ export class Engine {
     const settings: EngineSettings = {
       fetchTimeoutMs: o.fetchTimeoutMs ?? DEFAULT_SETTINGS.fetchTimeoutMs,
       handoff: { ...DEFAULT_SETTINGS.handoff, ...o.handoff },
+      publishAddress: o.publishAddress,
     };
     const store = new Store(o.stateDir);
     store.lock();
@@ -94,6 +98,8 @@ export class Engine {
       const e = new Engine(new EngineContext(store, driver, new OperationTable(store, log), ctlDir, log, settings));
       try {
         await e.recovery.run();
+        // The host side of networking follows the records (rules after an engine upgrade, bridges nobody uses).
+        if (store.listNetworks().length) await e.ctx.networks.syncHost().catch((err: Error) => log(`networking: ${err.message}`));
       } catch (err) {
         await driver.close();
         throw err;
@@ -170,4 +176,8 @@ export class Engine {
   confirmHandoff = (id: string) => this.handoffSource.confirmHandoff(id);
   handoffIn = (req: Parameters<HandoffDestinationService['handoffIn']>[0]) => this.handoffDestination.handoffIn(req);
   cancelOperation = (id: string) => this.ops.cancel(id);
+  listNetworks = () => this.ctx.networks.list();
+  getNetwork = (id: string) => this.ctx.networks.get(id);
+  createNetwork = (...a: Parameters<NetworkService['create']>) => this.ctx.networks.create(...a);
+  deleteNetwork = (id: string) => this.ctx.networks.delete(id);
 }

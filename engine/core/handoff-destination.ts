@@ -53,8 +53,16 @@ export class HandoffDestinationService {
         if (info.state !== 'running') throw new CloudletError('CONFLICT', `instance ${info.id} is ${info.state} at the source; only a running instance can be handed off`);
         if (this.ctx.store.getInstance(info.id) || this.ctx.store.listInstances().some((i) => i.name === info.name))
           throw new CloudletError('CONFLICT', `an instance ${info.name} (${info.id}) already exists on this cloudlet`);
-        inst = { id: info.id, name: info.name, baseId: base.id, domain: `cl-${info.id}`, state: 'creating', created: new Date().toISOString(), timings: {} };
-        this.ctx.store.putInstance(inst);
+        const placed = await this.ctx.networks.serialized(async () => {
+          const placement = await this.ctx.networks.place(info.id, req, this.ctx.baseHasNic(base));
+          const rec: InstanceRecord = { id: info.id, name: info.name, baseId: base.id, domain: `cl-${info.id}`, state: 'creating', created: new Date().toISOString(), timings: {}, ...(placement ? { network: placement } : {}) };
+          this.ctx.store.putInstance(rec);
+          return rec;
+        });
+        inst = placed;
+        // The instance's router is built while the state arrives (it must exist before QEMU starts).
+        const plumbing = this.ctx.networks.up(inst);
+        plumbing.catch(() => undefined); // awaited before the restore
         this.ctx.busy.add(inst.id);
         crashPoint('handoff-in.created');
         op.setTarget({ type: 'instance', id: inst.id });
@@ -90,6 +98,7 @@ export class HandoffDestinationService {
         crashPoint('handoff-in.received');
         op.phase('restore');
         await warm;
+        await plumbing;
         this.ctx.removeSockets(inst.id);
         // The disk layer must be durable before the source lets go of its copy; that flush runs alongside the
         // restore (the memory file is read once and deleted, so it is not flushed at all).
@@ -144,10 +153,7 @@ export class HandoffDestinationService {
           this.ctx.store.putInstance(inst);
           throw e;
         }
-        if (inst) {
-          await this.ctx.driver.destroy(inst.domain).catch(() => undefined);
-          this.ctx.store.removeDir(this.ctx.store.instanceDir(inst.id));
-        }
+        if (inst) await this.instances.discard(inst);
         throw e;
       } finally {
         stream?.close();

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { RANGES } from '../contract/rules';
-import { ExecResultRecord, GuestFileRecord, GuestInterfacesRecord, WriteFileBody } from '../contract/schemas';
+import { ExecResultRecord, GuestFileRecord, GuestInterfacesRecord, InstanceDetailRecord, WriteFileBody } from '../contract/schemas';
 import { CloudletError } from '../errors';
 import { BaseRecord, InstanceRecord } from '../store/store';
 import { QEMU_AGENT_CHANNEL, instanceDomainXml } from '../vm/domain';
@@ -22,10 +22,17 @@ export class InstanceService {
     return Promise.all(this.ctx.store.listInstances().map((i) => this.refresh(i, domains)));
   }
 
-  async get(id: string): Promise<InstanceRecord & { agentSocket: string; consoleLog: string }> {
+  async get(id: string): Promise<InstanceDetailRecord> {
     const i = this.find(id);
     const r = await this.refresh(i);
-    return { ...r, agentSocket: this.ctx.agentSocket(i.id), consoleLog: this.ctx.store.instance(i.id).consoleLog };
+    if (r.network?.ports.length) await this.ctx.networks.publishAddress();
+    return {
+      ...r,
+      agentSocket: this.ctx.agentSocket(i.id),
+      consoleLog: this.ctx.store.instance(i.id).consoleLog,
+      addresses: r.network?.attachments.map((a) => a.address) ?? [],
+      endpoints: this.ctx.networks.endpoints(r),
+    };
   }
 
   /** An instance by id or by name. */
@@ -85,6 +92,7 @@ export class InstanceService {
       agentSocket: this.ctx.agentSocket(inst.id),
       consoleLog: this.ctx.store.instance(inst.id).consoleLog,
       nvram: this.ctx.store.instance(inst.id).nvram,
+      nic: this.ctx.networks.nic(inst),
     });
   }
 
@@ -111,6 +119,7 @@ export class InstanceService {
         this.ctx.removeSockets(inst.id);
         // Booting afresh makes any snapshot left by a failed resume older than the disk: it must never be used.
         for (const f of Object.values(this.ctx.store.instance(inst.id).snapshot)) fs.rmSync(f, { force: true });
+        await this.ctx.networks.up(inst);
         await this.ctx.driver.create(xmlFile);
       }
       return await this.refresh(inst, undefined, true);
@@ -128,9 +137,19 @@ export class InstanceService {
   /** Stops the VM and removes everything of the instance here (and an overlay fetched for it alone). */
   async remove(inst: InstanceRecord): Promise<void> {
     await this.ctx.driver.destroy(inst.domain);
+    await this.ctx.networks.down(inst);
     this.ctx.store.removeDir(this.ctx.store.instanceDir(inst.id));
     this.ctx.removeSockets(inst.id);
     this.ctx.sweepOverlays();
+    if (inst.network) await this.ctx.networks.syncHost();
+  }
+
+  /** Undoes a half-made instance (a failed synthesis or handoff): its VM, its host network side, its files. */
+  async discard(inst: InstanceRecord): Promise<void> {
+    await this.ctx.driver.destroy(inst.domain).catch(() => undefined);
+    await this.ctx.networks.down(inst).catch((e: Error) => this.ctx.log(`instance ${inst.id}: removing its router failed: ${e.message}`));
+    this.ctx.store.removeDir(this.ctx.store.instanceDir(inst.id));
+    if (inst.network) await this.ctx.networks.syncHost().catch((e: Error) => this.ctx.log(`rebuilding the network rules failed: ${e.message}`));
   }
 
   /**

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { CreateInstanceRequest, OverlaySpecRequest } from '../contract/schemas';
+import { CreateInstanceRequest, InstanceNetworkRecord, OverlaySpecRequest } from '../contract/schemas';
 import { CloudletError } from '../errors';
 import { applyOverlay, checkOverlay } from '../overlay/apply';
 import { redactUrl } from '../store/fetch';
@@ -31,12 +31,22 @@ export class SynthesisService {
   async createInstance(req: CreateInstanceRequest): Promise<OperationRecord> {
     const again = req.requestId ? this.ctx.ops.byRequestId('synthesize', req.requestId) : null;
     if (again) return again;
-    await this.ctx.requireRunnable(this.ctx.requireBase(req.baseId));
-    // Every other check, and the record, in one synchronous step (no request can interleave).
-    return this.start(req);
+    const base = this.ctx.requireBase(req.baseId);
+    await this.ctx.requireRunnable(base);
+    // Addresses and host ports are chosen one request at a time, each recorded before the next is chosen.
+    return this.ctx.networks.serialized(async () => {
+      const id = newId('i');
+      const placement = await this.ctx.networks.place(id, req, this.ctx.baseHasNic(base));
+      try {
+        return this.start(req, id, placement);
+      } catch (e) {
+        if (placement) this.ctx.networks.releasePorts({ id, network: placement } as InstanceRecord);
+        throw e;
+      }
+    });
   }
 
-  private start(req: CreateInstanceRequest): OperationRecord {
+  private start(req: CreateInstanceRequest, id: string, placement: InstanceNetworkRecord | undefined): OperationRecord {
     const bad = (m: string) => new CloudletError('INVALID_ARGUMENT', m);
     if (typeof req.name !== 'string' || !NAME_RE.test(req.name)) throw bad('name: lowercase letters, digits and dashes, starting with a letter or digit, at most 63');
     const again = req.requestId ? this.ctx.ops.byRequestId('synthesize', req.requestId) : null;
@@ -53,8 +63,17 @@ export class SynthesisService {
       }
     }
     if (this.ctx.store.listInstances().some((i) => i.name === req.name)) throw new CloudletError('CONFLICT', `an instance named ${req.name} already exists`);
-    const id = newId('i');
-    const inst: InstanceRecord = { id, name: req.name, baseId: base.id, domain: `cl-${id}`, state: 'creating', created: new Date().toISOString(), requestId: req.requestId, timings: {} };
+    const inst: InstanceRecord = {
+      id,
+      name: req.name,
+      baseId: base.id,
+      domain: `cl-${id}`,
+      state: 'creating',
+      created: new Date().toISOString(),
+      requestId: req.requestId,
+      timings: {},
+      ...(placement ? { network: placement } : {}),
+    };
     this.ctx.store.putInstance(inst);
     this.ctx.busy.add(id);
     return this.ctx.ops.start('synthesize', req.requestId, async (op) => {
@@ -63,8 +82,7 @@ export class SynthesisService {
         await this.synthesize(op, inst, base, ov);
         return { instance: await this.instances.get(id) };
       } catch (e) {
-        await this.ctx.driver.destroy(inst.domain).catch(() => undefined);
-        this.ctx.store.removeDir(this.ctx.store.instanceDir(id));
+        await this.instances.discard(inst);
         this.ctx.sweepOverlays();
         throw e;
       } finally {
@@ -135,12 +153,16 @@ export class SynthesisService {
       crashPoint('synthesize.prepare');
     }
     op.phase('restore');
+    // The router is built while the memory snapshot's header is rewritten (both before QEMU starts).
+    const plumbing = this.ctx.networks.up(inst);
+    plumbing.catch(() => undefined); // awaited below
     const xml = this.instances.domainXml(inst, base, ov ? memory : bdir.memory);
     if (!ov) await copyWithDomainXml(bdir.memory, memory, xml);
     else if (!patchDomainXmlInPlace(memory, xml)) {
       await copyWithDomainXml(memory, `${memory}.new`, xml);
       fs.renameSync(`${memory}.new`, memory);
     }
+    await plumbing;
     op.throwIfCancelled();
     crashPoint('synthesize.restore');
     await this.ctx.driver.restore(memory);

@@ -119,7 +119,13 @@ export async function buildRouter(spec: RouterSpec): Promise<void> {
   await removeRouter(spec.key, spec.dir);
   const n = routerNames(spec.key);
   try {
-    const host = [`netns add ${n.netns}`, `link add ${n.guestBridge} type bridge`, `link add ${n.guestVeth} type veth peer name gw netns ${n.netns}`, `link set ${n.guestVeth} master ${n.guestBridge} up`, `link set ${n.guestBridge} up`];
+    const host = [
+      `netns add ${n.netns}`,
+      `link add ${n.guestBridge} type bridge`,
+      `link add ${n.guestVeth} type veth peer name gw netns ${n.netns}`,
+      `link set ${n.guestVeth} master ${n.guestBridge} up`,
+      `link set ${n.guestBridge} up`,
+    ];
     spec.attachments.forEach((a, i) => host.push(`link add ${n.attachment(i)} type veth peer name n${i} netns ${n.netns}`, `link set ${n.attachment(i)} master ${a.bridge} up`));
     await ipBatch(`building the router of ${n.netns}`, host);
     for (const l of [n.guestBridge, n.guestVeth, ...spec.attachments.map((_a, i) => n.attachment(i))]) disableIpv6(l);
@@ -127,7 +133,14 @@ export async function buildRouter(spec: RouterSpec): Promise<void> {
     spec.attachments.forEach((a, i) => inside.push(`link set n${i} address ${a.mac}`, `addr add ${a.address}/${a.prefix} dev n${i}`, `link set n${i} up`));
     if (spec.attachments.length) inside.push(`route add default via ${spec.attachments[0].gateway} dev n0`);
     await ipBatch(`configuring the router of ${n.netns}`, inside, n.netns);
-    await mustRun(`configuring ${n.netns}`, 'ip', ['netns', 'exec', n.netns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward; [ ! -e /proc/sys/net/ipv6/conf/all/disable_ipv6 ] || echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6']);
+    await mustRun(`configuring ${n.netns}`, 'ip', [
+      'netns',
+      'exec',
+      n.netns,
+      'sh',
+      '-c',
+      'echo 1 > /proc/sys/net/ipv4/ip_forward; [ ! -e /proc/sys/net/ipv6/conf/all/disable_ipv6 ] || echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6',
+    ]);
     await nftApply(`the translation rules of ${n.netns}`, routerRules(spec.attachments), n.netns);
     fs.mkdirSync(spec.dir, { recursive: true });
     const f = dnsmasqFiles(spec.dir);

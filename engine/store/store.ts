@@ -13,6 +13,7 @@
 //   <state>/instances/<id>/        instance.json, disk.qcow2, console.log, [boot.xml], [nvram.fd: UEFI variables]; memory.save while being
 //                                  restored; resume.saving / resume.save / resume.consumed around a capture;
 //                                  handoff-out while the instance is handed off
+//   <state>/networks/<id>.json     the cloudlet's networks (engine/net: the host side exists while instances use them)
 //   <state>/operations/<id>.json   long-running operations and their results; <id>.console.log: the guest
 //                                  console of a VM a failed operation booted (kept for `cloudlet operation show`)
 //   <state>/tmp/                   work in progress
@@ -23,7 +24,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
 import { fsyncDir } from '../io/io';
-import type { BaseRecord, InstanceRecord, OperationRecord, OverlayRecord } from '../contract/schemas';
+import type { BaseRecord, InstanceRecord, NetworkRecord, OperationRecord, OverlayRecord } from '../contract/schemas';
 
 export interface BaseFile {
   sha256: string;
@@ -31,7 +32,7 @@ export interface BaseFile {
 }
 
 // The records are the API's objects (engine/contract/schemas.ts): what the store keeps is what clients see.
-export type { BaseRecord, InstanceRecord, OperationRecord, OverlayRecord };
+export type { BaseRecord, InstanceRecord, NetworkRecord, OperationRecord, OverlayRecord };
 export type { InstanceStateName as InstanceState, OperationStateName as OperationState } from '../contract/schemas';
 
 const ID_RE = /^[a-z0-9][a-z0-9-]{0,70}$/;
@@ -128,6 +129,7 @@ export class Store {
   readonly overlays: string;
   readonly instances: string;
   readonly operations: string;
+  readonly networks: string;
   readonly tmp: string;
   private lockHeld = false;
 
@@ -137,6 +139,7 @@ export class Store {
     this.overlays = path.join(this.root, 'overlays');
     this.instances = path.join(this.root, 'instances');
     this.operations = path.join(this.root, 'operations');
+    this.networks = path.join(this.root, 'networks');
     this.tmp = path.join(this.root, 'tmp');
   }
 
@@ -187,7 +190,7 @@ export class Store {
 
   /** Creates the layout and removes work a crash left behind. */
   prepare(): { removedTemp: number } {
-    for (const d of [this.bases, this.overlays, this.instances, this.operations, this.tmp]) fs.mkdirSync(d, { recursive: true });
+    for (const d of [this.bases, this.overlays, this.instances, this.operations, this.networks, this.tmp]) fs.mkdirSync(d, { recursive: true });
     let removed = 0;
     for (const e of fs.readdirSync(this.tmp)) {
       fs.rmSync(path.join(this.tmp, e), { recursive: true, force: true });
@@ -346,6 +349,38 @@ export class Store {
     const dir = this.instanceDir(rec.id);
     fs.mkdirSync(dir, { recursive: true });
     writeJsonAtomic(instancePathsIn(dir).record, rec);
+  }
+
+  // ---- networks ----
+
+  getNetwork(id: string): NetworkRecord | null {
+    if (!ID_RE.test(id)) return null;
+    return readJson<NetworkRecord>(path.join(this.networks, `${id}.json`));
+  }
+
+  listNetworks(): NetworkRecord[] {
+    return fs
+      .readdirSync(this.networks)
+      .filter((f) => f.endsWith('.json') && !f.includes('.tmp-'))
+      .map((f) => this.getNetwork(f.slice(0, -5)))
+      .filter((n): n is NetworkRecord => n !== null)
+      .sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  putNetwork(rec: NetworkRecord): void {
+    checkId(rec.id, 'network');
+    writeJsonAtomic(path.join(this.networks, `${rec.id}.json`), rec);
+  }
+
+  removeNetwork(id: string): void {
+    checkId(id, 'network');
+    fs.rmSync(path.join(this.networks, `${id}.json`), { force: true });
+    fsyncDir(this.networks);
+  }
+
+  /** Where an instance's router keeps its DHCP server's files (engine/net/plumbing.ts). */
+  routerDir(instanceId: string): string {
+    return path.join(this.instanceDir(instanceId), 'router');
   }
 
   // ---- operations ----

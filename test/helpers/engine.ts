@@ -83,6 +83,9 @@ export class TestEngine {
   get operations(): EngineClient['operations'] {
     return this.client.operations;
   }
+  get networks(): EngineClient['networks'] {
+    return this.client.networks;
+  }
 
   /** Starts an operation (`(api) => api.bases.import(...)`) and waits for it; returns the final view (any state). */
   async op<T>(start: (api: EngineClient) => Promise<{ operation: OperationOf<T> }>): Promise<OperationOf<T>> {
