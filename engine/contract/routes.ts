@@ -232,7 +232,14 @@ export const ROUTES = {
     errors: ['CONFLICT', 'NETWORK_FAILED'],
   }),
   'networks.get': ok({ method: 'GET', path: '/v1/networks/:id', summary: 'One network, by id or name', status: 200, response: S.NetworkView, errors: ['NOT_FOUND'] }),
-  'networks.delete': ok({ method: 'DELETE', path: '/v1/networks/:id', summary: 'Delete a network no instance is on', status: 200, response: S.Deleted, errors: ['NOT_FOUND', 'IN_USE', 'NETWORK_FAILED'] }),
+  'networks.delete': ok({
+    method: 'DELETE',
+    path: '/v1/networks/:id',
+    summary: 'Delete a network no instance is on',
+    status: 200,
+    response: S.Deleted,
+    errors: ['NOT_FOUND', 'IN_USE', 'NETWORK_FAILED'],
+  }),
 
   'operations.list': ok({ method: 'GET', path: '/v1/operations', summary: 'Recent operations', status: 200, response: Type.Object({ operations: Type.Array(S.Operation) }) }),
   'operations.get': ok({

@@ -146,8 +146,7 @@ export function cidrProblem(v: unknown): string | undefined {
     const o = parseCidr(r);
     return c.network >= o.network && c.network + c.size <= o.network + o.size;
   };
-  if (!['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'].some(inside))
-    return `expected a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10), got ${shown}`;
+  if (!['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'].some(inside)) return `expected a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10), got ${shown}`;
   if (cidrsOverlap(c, parseCidr(GUEST_LINK_CIDR))) return `${shown} overlaps ${GUEST_LINK_CIDR}, the link between every guest and its instance's router`;
   return undefined;
 }

@@ -94,7 +94,13 @@ export const InstanceNetwork = Type.Object(
   {
     key: Type.String({ description: "the short key in the host names of the instance's router (namespace cloudlet-KEY)" }),
     attachments: Type.Array(
-      Type.Object({ networkId: Type.String(), network: Type.String(), address: Type.String(), prefix: Type.Integer(), mac: Type.String({ description: 'the MAC address the instance shows on this network' }) }),
+      Type.Object({
+        networkId: Type.String(),
+        network: Type.String(),
+        address: Type.String(),
+        prefix: Type.Integer(),
+        mac: Type.String({ description: 'the MAC address the instance shows on this network' }),
+      }),
     ),
     ports: Type.Array(PublishedPort),
   },
@@ -135,7 +141,9 @@ export const InstanceDetail = Type.Intersect(
       agentSocket: Type.String({ description: "where libvirt meets the instance's QEMU guest agent, on the engine's host" }),
       consoleLog: Type.String(),
       addresses: Type.Array(Type.String(), { description: "the instance's addresses on its networks, first network first" }),
-      endpoints: Type.Array(Type.String(), { description: "each published port as a URL on the cloudlet host's address (tcp://HOST:PORT, http://HOST:PORT for guest port 80 or 8080, udp://HOST:PORT)" }),
+      endpoints: Type.Array(Type.String(), {
+        description: "each published port as a URL on the cloudlet host's address (tcp://HOST:PORT, http://HOST:PORT for guest port 80 or 8080, udp://HOST:PORT)",
+      }),
     }),
   ],
   { $id: 'InstanceDetail' },

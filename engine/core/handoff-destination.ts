@@ -55,7 +55,16 @@ export class HandoffDestinationService {
           throw new CloudletError('CONFLICT', `an instance ${info.name} (${info.id}) already exists on this cloudlet`);
         const placed = await this.ctx.networks.serialized(async () => {
           const placement = await this.ctx.networks.place(info.id, req, this.ctx.baseHasNic(base));
-          const rec: InstanceRecord = { id: info.id, name: info.name, baseId: base.id, domain: `cl-${info.id}`, state: 'creating', created: new Date().toISOString(), timings: {}, ...(placement ? { network: placement } : {}) };
+          const rec: InstanceRecord = {
+            id: info.id,
+            name: info.name,
+            baseId: base.id,
+            domain: `cl-${info.id}`,
+            state: 'creating',
+            created: new Date().toISOString(),
+            timings: {},
+            ...(placement ? { network: placement } : {}),
+          };
           this.ctx.store.putInstance(rec);
           return rec;
         });

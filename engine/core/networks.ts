@@ -24,20 +24,25 @@ import {
   routerExists,
   routerNames,
 } from '../net/plumbing';
-import { InstanceRecord, newId } from '../store/store';
+import { InstanceRecord, Store, newId } from '../store/store';
 import { GuestNic } from '../vm/domain';
-import type { EngineContext } from './context';
 
 /** Where default networks come from: /24s of 10.213.0.0/16, the first one free on this host. */
 const DEFAULT_POOL = { cidr: '10.213.0.0/16', prefix: 24 };
 /** Host ports assigned when a published port names none. */
 const ASSIGNED_PORTS = { first: 20000, last: 32767 };
 
+/** What the service needs of the engine (a part of EngineContext, which holds the service). */
+export interface NetworkDeps {
+  readonly store: Store;
+  readonly settings: { readonly publishAddress?: string };
+}
+
 export class NetworkService {
   private chain: Promise<unknown> = Promise.resolve();
   private publishAddr?: string;
 
-  constructor(private readonly ctx: EngineContext) {}
+  constructor(private readonly ctx: NetworkDeps) {}
 
   /** The engine's nftables table. */
   private get table(): string {
@@ -189,7 +194,7 @@ export class NetworkService {
     const published: PublishedPortRecord[] = [];
     try {
       for (const p of ports) {
-        const protocol = (p.protocol ?? 'tcp') as 'tcp' | 'udp';
+        const protocol = p.protocol ?? 'tcp';
         const host = p.host ?? (await this.freePort(protocol, owner));
         if (p.host !== undefined) await this.takePort(protocol, p.host, owner);
         published.push({ protocol, guest: p.guest, host });

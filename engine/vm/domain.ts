@@ -209,7 +209,12 @@ export function instanceDomainXml(saved: string, p: InstancePaths): string {
     if (!p.nic) throw new CloudletError('SAVEFILE_INVALID', "the memory snapshot's domain XML has a network card, and no router was given for it");
     const nic = p.nic;
     x = x.replace(/<interface type='bridge'>[\s\S]*?<\/interface>/, (iface) =>
-      replaceOnce(replaceOnce(iface, /<source bridge='[^']*'\/>/, `<source bridge='${esc(nic.bridge)}'/>`, 'network card source'), /<target dev='[^']*'\/>/, `<target dev='${esc(nic.tap)}'/>`, 'network card target'),
+      replaceOnce(
+        replaceOnce(iface, /<source bridge='[^']*'\/>/, `<source bridge='${esc(nic.bridge)}'/>`, 'network card source'),
+        /<target dev='[^']*'\/>/,
+        `<target dev='${esc(nic.tap)}'/>`,
+        'network card target',
+      ),
     );
     if ((x.match(/<interface /g) ?? []).length > 1) throw new CloudletError('SAVEFILE_UNSUPPORTED', 'the memory snapshot has more than one network card; a base VM has at most one');
   }
