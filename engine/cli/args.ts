@@ -7,12 +7,13 @@ import { parseArgs as parseNodeArgs } from 'node:util';
 import { CloudletError } from '../errors';
 
 export interface OptionSpec {
-  [name: string]: { type: 'string' | 'number' | 'boolean'; required?: boolean; help: string };
+  /** `multiple`: the option may repeat; its value is then every occurrence, in order (a string[]). */
+  [name: string]: { type: 'string' | 'number' | 'boolean'; required?: boolean; multiple?: boolean; help: string };
 }
 
 export interface Parsed {
   positionals: string[];
-  options: Record<string, string | number | boolean | undefined>;
+  options: Record<string, string | number | boolean | string[] | undefined>;
 }
 
 /** Thrown for --help: main() prints the text on stdout and exits 0. */
@@ -27,8 +28,8 @@ export const HELP_FLAGS = ['--help', '-h'];
 
 export function parseArgs(argv: string[], spec: OptionSpec, usage: string): Parsed {
   if (argv.some((a, i) => HELP_FLAGS.includes(a) && !argv.slice(0, i).includes('--'))) throw new HelpRequested(`${usage}\n\noptions:\n${helpText(spec)}`);
-  const nodeSpec: Record<string, { type: 'string' | 'boolean' }> = {};
-  for (const [name, s] of Object.entries(spec)) nodeSpec[name] = { type: s.type === 'boolean' ? 'boolean' : 'string' };
+  const nodeSpec: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
+  for (const [name, s] of Object.entries(spec)) nodeSpec[name] = { type: s.type === 'boolean' ? 'boolean' : 'string', ...(s.multiple ? { multiple: true } : {}) };
   let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
   try {
     parsed = parseNodeArgs({ args: argv, options: nodeSpec, allowPositionals: true, strict: true });
@@ -38,6 +39,10 @@ export function parseArgs(argv: string[], spec: OptionSpec, usage: string): Pars
   const options: Parsed['options'] = {};
   for (const [name, s] of Object.entries(spec)) {
     const raw = parsed.values[name];
+    if (s.multiple && s.type === 'string') {
+      if (Array.isArray(raw)) options[name] = raw.map(String);
+      continue;
+    }
     const v = Array.isArray(raw) ? raw[raw.length - 1] : raw;
     if (v === undefined) {
       if (s.required) throw new CloudletError('INVALID_ARGUMENT', `missing required option --${name}\n${usage}`);

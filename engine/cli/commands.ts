@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineClient, connectLocal, defaultStateDir } from '../client/client';
-import { BaseRecord, ImportBaseRequest, OperationOf, OverlaySpecRequest } from '../contract/schemas';
+import { BaseRecord, ImportBaseRequest, OperationOf, OverlaySpecRequest, PortRequestSpec } from '../contract/schemas';
 import { readinessValue } from '../contract/rules';
 import { CloudletError, ioError } from '../errors';
 import { HELP_FLAGS, HelpRequested, OptionSpec, helpText, parseArgs } from './args';
@@ -49,7 +49,7 @@ export function splitCommand(argv: string[]): { cmd: string | undefined; rest: s
 }
 
 type Out = (s: string) => void;
-type Opts = Record<string, string | number | boolean | undefined>;
+type Opts = Record<string, string | number | boolean | string[] | undefined>;
 
 export async function clientFor(o: Opts): Promise<EngineClient> {
   const endpoint = (o.endpoint as string | undefined) ?? process.env.CLOUDLET_ENDPOINT;
@@ -103,6 +103,33 @@ async function resolveId(c: EngineClient, kind: 'bases' | 'overlays', given: str
   throw new CloudletError('NOT_FOUND', `no ${kind.slice(0, -1)} ${given}`);
 }
 
+/** Where an instance goes on this cloudlet's networks (synthesize, resume, handoff). */
+const PLACEMENT: OptionSpec = {
+  network: { type: 'string', multiple: true, help: "a network to join, by name or id (repeatable; default: the cloudlet's default network)" },
+  'no-network': { type: 'boolean', help: 'join no network (the guest reaches nothing)' },
+  port: { type: 'string', multiple: true, help: "publish a guest port on the host's address: GUEST, HOST:GUEST, with /udp for UDP (repeatable)" },
+};
+
+/** `80`, `8080:80`, `53/udp`, `5353:53/udp` as the API's port request (HOST:GUEST, as docker -p writes it). */
+export function parsePortOption(text: string): PortRequestSpec {
+  const m = /^(?:(\d{1,5}):)?(\d{1,5})(?:\/(tcp|udp))?$/.exec(text);
+  if (!m) throw new CloudletError('INVALID_ARGUMENT', `--port: expected GUEST, HOST:GUEST or either with /udp (e.g. 8080:80), got ${JSON.stringify(text)}`);
+  const [, host, guest, protocol] = m;
+  return { guest: Number(guest), ...(host ? { host: Number(host) } : {}), ...(protocol ? { protocol: protocol as 'tcp' | 'udp' } : {}) };
+}
+
+function placementOf(o: Opts): { networks?: string[]; ports?: PortRequestSpec[] } {
+  const nets = o.network as string[] | undefined;
+  if (o['no-network'] && nets?.length) throw new CloudletError('INVALID_ARGUMENT', '--no-network and --network exclude each other');
+  const ports = (o.port as string[] | undefined)?.map(parsePortOption);
+  return { ...(o['no-network'] ? { networks: [] } : nets?.length ? { networks: nets } : {}), ...(ports?.length ? { ports } : {}) };
+}
+
+/** An instance's addresses and endpoints, for the lines printed after it was made or moved. */
+function reachLines(inst: { addresses: string[]; endpoints: string[] }): string {
+  return `${inst.addresses.length ? `\n  addresses    ${inst.addresses.join(' ')}` : ''}${inst.endpoints.length ? `\n  endpoints    ${inst.endpoints.join(' ')}` : ''}`;
+}
+
 function one(pos: string[], what: string, usage: string): string {
   if (pos.length !== 1) throw new CloudletError('INVALID_ARGUMENT', `expected ${what}\n${usage}`);
   return pos[0];
@@ -123,11 +150,14 @@ ${helpText(CONNECT)}
   cloudlet overlay list | show ID | delete ID | download ID FILE | upload FILE
   cloudlet overlay import URL|PATH [--sha256 H]   (the engine fetches it into its store)
   cloudlet synthesize --base BASE (--overlay-url URL [--overlay-sha256 H] | --overlay ID) --name N [--request-id R]
+      [--network NET]... [--no-network] [--port [HOST:]GUEST[/udp]]...   (resume takes these too)
+  cloudlet network list | show NET | create NAME [--cidr CIDR] | delete NET
   cloudlet instance list | show ID | delete ID | console ID
   cloudlet instance start ID | stop ID | pause ID (stop powers off; start boots a stopped VM from its disk)
   cloudlet instance exec ID -- COMMAND...         (through the guest's QEMU guest agent)
   cloudlet instance put ID GUEST_PATH [--from FILE] [--mode M] | get ID GUEST_PATH | interfaces ID
   cloudlet handoff INSTANCE (--from-endpoint URL --from-token-file F [--from-ca CA] | --from-state-dir DIR)
+      [--network NET]... [--no-network] [--port [HOST:]GUEST[/udp]]...
                                                   (move a running instance from that cloudlet to this one)
   cloudlet operation list | show ID | cancel ID`;
 
@@ -260,6 +290,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       'overlay-url': { type: 'string', help: 'URL (or path) of the overlay to fetch' },
       'overlay-sha256': { type: 'string', help: 'expected SHA-256 of the overlay file' },
       'request-id': { type: 'string', help: 'idempotency key: a retry with the same key returns the same operation' },
+      ...PLACEMENT,
     });
     const { positionals: p, options: o } = parseArgs(argv, S, usage);
     await withClient(o, async (c) => {
@@ -273,13 +304,13 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         const url = o['overlay-url'] as string | undefined;
         overlay = { id: o.overlay ? await resolveId(c, 'overlays', o.overlay as string) : undefined, url: url && engineSource(url), sha256: o['overlay-sha256'] as string | undefined };
       }
-      const { operation } = await c.instances.create({ name: o.name as string, baseId, overlay, requestId: o['request-id'] as string | undefined });
+      const { operation } = await c.instances.create({ name: o.name as string, baseId, overlay, ...placementOf(o), requestId: o['request-id'] as string | undefined });
       const done = await follow(c, operation, o, cmd);
       const inst = done.result!.instance;
       const phases = Object.entries(done.timings)
         .map(([k, v]) => `${k} ${v} s`)
         .join(', ');
-      print(o, done.result, () => `instance ${inst.id} (${inst.name}) ${inst.state}; ${phases}\n  agent socket ${inst.agentSocket}\n  console log  ${inst.consoleLog}`);
+      print(o, done.result, () => `instance ${inst.id} (${inst.name}) ${inst.state}; ${phases}${reachLines(inst)}\n  agent socket ${inst.agentSocket}\n  console log  ${inst.consoleLog}`);
     });
     return;
   }
@@ -402,6 +433,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       'from-token-file': { type: 'string', help: "file holding the source engine's API token" },
       'from-ca': { type: 'string', help: "PEM CA certificate for the source's https endpoint" },
       'from-state-dir': { type: 'string', help: 'state directory of a local source engine (instead of --from-endpoint)' },
+      ...PLACEMENT,
     });
     const { positionals: p, options: o } = parseArgs(argv, S, usage);
     const id = one(p, 'an instance id or name', usage);
@@ -424,7 +456,7 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
     }
     const ca = o['from-ca'] ? fs.readFileSync(o['from-ca'] as string, 'utf8') : undefined;
     await withClient(o, async (c) => {
-      const { operation } = await c.handoffs.create({ source: { endpoint: source.o.endpoint, token: grant.token, ca }, instanceId: grant.instance });
+      const { operation } = await c.handoffs.create({ source: { endpoint: source.o.endpoint, token: grant.token, ca }, instanceId: grant.instance, ...placementOf(o) });
       const done = await follow(c, operation, o, 'handoff');
       const r = done.result!;
       print(
@@ -433,8 +465,37 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         () =>
           `instance ${r.instance.id} (${r.instance.name}) ${r.instance.state} here; ${formatBytes(r.bytesReceived)} received, downtime ${r.downtimeMs ?? '?'} ms; ${Object.entries(done.timings)
             .map(([k, t]) => `${k} ${t} s`)
-            .join(', ')}`,
+            .join(', ')}${reachLines(r.instance)}`,
       );
+    });
+    return;
+  }
+
+  if (cmd === 'network') {
+    const S = spec({ cidr: { type: 'string', help: 'create: the range in CIDR notation, /16 to /29 (default: a free /24 in 10.213.0.0/16)' } });
+    const { positionals: p, options: o } = parseArgs(rest, S, usage);
+    await withClient(o, async (c) => {
+      if (sub === 'list') {
+        const { networks } = await c.networks.list();
+        print(o, networks, () =>
+          table([['ID', 'NAME', 'CIDR', 'GATEWAY', 'INSTANCES'], ...networks.map((n) => [n.id, `${n.name}${n.default ? ' (default)' : ''}`, n.cidr, n.gateway, String(n.instances.length)])]),
+        );
+      } else if (sub === 'show') {
+        const v = await c.networks.get(one(p, 'a network name or id', usage));
+        print(o, v, () =>
+          Object.entries(v)
+            .map(([k, x]) => `${k.padEnd(10)} ${Array.isArray(x) ? x.join(' ') || '-' : String(x)}`)
+            .join('\n'),
+        );
+      } else if (sub === 'create') {
+        const name = one(p, 'a network name', usage);
+        const v = await c.networks.create({ name, ...(o.cidr ? { cidr: o.cidr as string } : {}) });
+        print(o, v, () => `network ${v.id} (${v.name}) ${v.cidr}, gateway ${v.gateway}`);
+      } else if (sub === 'delete') {
+        const id = one(p, 'a network name or id', usage);
+        await c.networks.delete(id);
+        print(o, { deleted: id }, () => `deleted network ${id}`);
+      } else throw new CloudletError('INVALID_ARGUMENT', `unknown network command ${sub ?? '(none)'}\n${usage}`);
     });
     return;
   }
