@@ -1,5 +1,5 @@
 // The cloudlet construct library for CDK for Terraform (cdktf 0.21, constructs 10).
-//   L2 (what apps use): Cloudlet, BaseVm, VmOverlay, SynthesizedInstance.
+//   L2 (what apps use): Cloudlet, BaseVm, VmOverlay, SynthesizedInstance, Network.
 //   L1: `l1`, the bindings cdktf generates from the provider's schema (constructs/generated; npm run generate).
 
 export { Cloudlet } from './lib/cloudlet';
@@ -9,5 +9,7 @@ export type { BaseVmDiskImageProps, BaseVmProps, BaseVmLookup, IBaseVm } from '.
 export { VmOverlay } from './lib/vm-overlay';
 export type { VmOverlayProps, CustomizationSpec, GuestFile, IVmOverlay } from './lib/vm-overlay';
 export { SynthesizedInstance } from './lib/synthesized-instance';
-export type { SynthesizedInstanceProps, PowerState } from './lib/synthesized-instance';
+export type { SynthesizedInstanceProps, PowerState, PublishedPort } from './lib/synthesized-instance';
+export { Network } from './lib/network';
+export type { NetworkProps, INetwork } from './lib/network';
 export * as l1 from './generated/providers/cloudlet';

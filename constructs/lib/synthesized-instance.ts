@@ -3,14 +3,32 @@
 // as an in-place change of placement: a handoff.
 
 import { Construct } from 'constructs';
-import { TerraformStack } from 'cdktf';
+import { Fn, TerraformStack } from 'cdktf';
 import { Instance } from '../generated/providers/cloudlet/instance';
 import { Cloudlet } from './cloudlet';
 import { IBaseVm, checkBase } from './base-vm';
 import { IVmOverlay } from './vm-overlay';
-import { checkName, checkRange, fail, nameFromPath } from './validation';
+import { INetwork } from './network';
+import { PortSpec, portsProblem } from '../../engine/contract/rules';
+import { checkName, checkRange, fail, isToken, nameFromPath } from './validation';
 
 export type PowerState = 'running' | 'paused' | 'stopped';
+
+/** A guest port published on the cloudlet host's address. */
+export interface PublishedPort {
+  /** The port inside the guest (1 to 65535). */
+  readonly guest: number;
+  /**
+   * The port on the cloudlet host (1 to 65535).
+   * @default - a free one the cloudlet assigns (see `publishedPorts`)
+   */
+  readonly host?: number;
+  /**
+   * 'tcp' or 'udp'.
+   * @default 'tcp'
+   */
+  readonly protocol?: 'tcp' | 'udp';
+}
 
 export interface SynthesizedInstanceProps {
   /** The base VM to synthesize from. */
@@ -45,6 +63,17 @@ export interface SynthesizedInstanceProps {
    * @default 'running'
    */
   readonly powerState?: PowerState;
+  /**
+   * The networks the instance joins, on its cloudlet (a `Network`, `Network.fromName`, or a network's name).
+   * After `moveTo`, the instance joins the destination's networks of the same names. `[]`: none.
+   * @default - the cloudlet's `default` network
+   */
+  readonly networks?: (INetwork | string)[];
+  /**
+   * Guest ports published on the cloudlet host's address; `endpoints` has their URLs.
+   * @default - none
+   */
+  readonly ports?: PublishedPort[];
 }
 
 export class SynthesizedInstance extends Construct {
@@ -66,6 +95,20 @@ export class SynthesizedInstance extends Construct {
     }
     const cloudlet = props.base.cloudlet;
     if (props.overlay) checkOverlayBase(this, props.overlay, props.base);
+    const networks = props.networks?.map((n, i) => {
+      if (typeof n === 'string') {
+        checkName(this, `networks[${i}]`, n);
+        return n;
+      }
+      if (n.cloudlet !== cloudlet) fail(this, `networks[${i}]`, `${n.node.path} is on ${n.cloudlet.node.path}, not on the instance's cloudlet ${cloudlet.node.path}`);
+      return n.networkName;
+    });
+    const ports = props.ports ?? [];
+    if (ports.every((p) => !isToken(p.guest) && (p.host === undefined || !isToken(p.host)))) {
+      const problem = portsProblem(ports as PortSpec[]);
+      if (problem) fail(this, 'ports', problem);
+    }
+    if (networks !== undefined && networks.length === 0 && ports.length > 0) fail(this, 'ports', 'publishing a port needs a network, and networks is []');
     this.base = props.base;
     this.overlay = props.overlay;
     this.placement = cloudlet;
@@ -82,6 +125,8 @@ export class SynthesizedInstance extends Construct {
       vcpus: props.vcpus,
       memoryMib: props.memoryMib,
       powerState: props.powerState,
+      networks,
+      port: ports.length ? ports.map((p) => ({ guest: p.guest, host: p.host, protocol: p.protocol })) : undefined,
     });
     this.node.addValidation({ validate: () => this.validateStacks() });
   }
@@ -114,9 +159,29 @@ export class SynthesizedInstance extends Construct {
     return this.resource.name;
   }
 
-  /** How to reach the guest: its control channel on the cloudlet host. */
+  /** How the cloudlet host reaches the guest without a network: its QEMU guest agent channel (`unix:PATH`). */
   get address(): string {
     return this.resource.address;
+  }
+
+  /** The instance's address on its first network. */
+  get ipAddress(): string {
+    return this.resource.ipAddress;
+  }
+
+  /** Its addresses, one per network, in `networks` order. */
+  get ipAddresses(): string[] {
+    return this.resource.ipAddresses;
+  }
+
+  /** Each published port as a URL on the cloudlet host's address (`http://HOST:PORT`, `tcp://HOST:PORT`, ...). */
+  get endpoints(): string[] {
+    return this.resource.endpoints;
+  }
+
+  /** The URL of the published port at `index` in `ports` (the first by default). */
+  endpoint(index = 0): string {
+    return Fn.element(this.resource.endpoints, index) as string;
   }
 
   /** running, paused or stopped, as the cloudlet reports it. */

@@ -16,6 +16,7 @@ import { baseVmResource } from './resources/base-vm';
 import { overlayResource } from './resources/overlay';
 import { customizationResource } from './resources/customization';
 import { instanceResource } from './resources/instance';
+import { networkResource } from './resources/network';
 import { engineDataSource } from './data-sources/engine';
 import { baseVmDataSource } from './data-sources/base-vm';
 
@@ -166,7 +167,7 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
       }));
       return new Cloudlet(client, shown, info.cloudlet.id, info.cloudlet.name, peers);
     },
-    resources: [baseVmResource, overlayResource, customizationResource, instanceResource],
+    resources: [baseVmResource, overlayResource, customizationResource, instanceResource, networkResource],
     dataSources: [engineDataSource, baseVmDataSource],
   });
 }

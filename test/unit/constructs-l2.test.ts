@@ -3,7 +3,7 @@
 
 import { TerraformOutput, TerraformStack, TerraformVariable, Testing } from 'cdktf';
 import { Construct } from 'constructs';
-import { BaseVm, BaseVmDiskImageProps, Cloudlet, SynthesizedInstance, VmOverlay } from '../../constructs';
+import { BaseVm, BaseVmDiskImageProps, Cloudlet, Network, SynthesizedInstance, VmOverlay } from '../../constructs';
 
 const HASH = '3a216ae04d886261dae0d9bd229e28388508c9c7c0df47a5273f1eea2d697fa7';
 
@@ -324,5 +324,39 @@ describe('SynthesizedInstance', () => {
     const b = new BaseVm(one, 'tiny', { cloudlet: c, source: '/images/tiny.tar' });
     new SynthesizedInstance(two, 'web', { base: b });
     expect(() => Testing.synth(two, true)).toThrow(/web: invalid cloudlet: one\/edge is in stack one, but the instance is in two/);
+  });
+});
+
+describe('Network and instance networking', () => {
+  test('a Network synthesizes a cloudlet_network; instances name networks and publish ports; endpoints are attribute getters', () => {
+    const s = stack();
+    const c = new Cloudlet(s, 'edge');
+    const base = BaseVm.fromHash(s, 'base', { cloudlet: c, hash: HASH });
+    const backend = new Network(s, 'backend', { cloudlet: c, cidr: '10.240.0.0/24' });
+    const def = Network.fromName(s, 'default', c, 'default');
+    const web = new SynthesizedInstance(s, 'web', { base, networks: [def, backend], ports: [{ guest: 80 }, { guest: 53, host: 5353, protocol: 'udp' }] });
+    const out = synth(s);
+    expect(only(out.resource.cloudlet_network)).toMatchObject({ name: 'test-backend', cidr: '10.240.0.0/24' });
+    const inst = only(out.resource.cloudlet_instance);
+    expect(inst.networks).toEqual(['default', expect.stringMatching(/^\$\{cloudlet_network\.backend_resource_[0-9A-F]+\.name\}$/)]);
+    expect(inst.port).toEqual([{ guest: 80 }, { guest: 53, host: 5353, protocol: 'udp' }]);
+    expect(ref(s, web.endpoint())).toMatch(/^\$\{element\(cloudlet_instance\.web_resource_[0-9A-F]+\.endpoints, 0\)\}$/);
+    expect(ref(s, web.ipAddress)).toMatch(/\.ip_address\}$/);
+    expect(ref(s, backend.gateway)).toMatch(/\.gateway\}$/);
+  });
+
+  test('bad network props fail synth naming the construct and the prop', () => {
+    const s = stack();
+    const c = new Cloudlet(s, 'edge');
+    const other = new Cloudlet(s, 'other');
+    const base = BaseVm.fromHash(s, 'base', { cloudlet: c, hash: HASH });
+    expect(() => new Network(s, 'n1', { cloudlet: c, cidr: '10.240.0.1/24' })).toThrow(/test\/n1: invalid cidr: expected the network's own address \(host bits zero\): 10\.240\.0\.0\/24/);
+    expect(() => new Network(s, 'n2', { cloudlet: c, cidr: '8.8.8.0/24' })).toThrow(/test\/n2: invalid cidr: expected a private range/);
+    expect(() => new SynthesizedInstance(s, 'i1', { base, ports: [{ guest: 80 }, { guest: 80 }] })).toThrow(/test\/i1: invalid ports: port 2: guest port tcp\/80 is published twice/);
+    expect(() => new SynthesizedInstance(s, 'i2', { base, ports: [{ guest: 0 }] })).toThrow(/test\/i2: invalid ports: port 1: expected a whole number from 1 to 65535, got 0/);
+    expect(() => new SynthesizedInstance(s, 'i3', { base, networks: [], ports: [{ guest: 80 }] })).toThrow(/test\/i3: invalid ports: publishing a port needs a network/);
+    const far = new Network(s, 'far', { cloudlet: other });
+    expect(() => new SynthesizedInstance(s, 'i4', { base, networks: [far] })).toThrow(/test\/i4: invalid networks\[0\]: test\/far is on test\/other/);
+    expect(() => new SynthesizedInstance(s, 'i5', { base, networks: ['Bad Name'] })).toThrow(/test\/i5: invalid networks\[0\]/);
   });
 });

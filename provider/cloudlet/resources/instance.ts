@@ -10,10 +10,11 @@ import { Diagnostic, DiagnosticError, error, fail } from '../../protocol/diagnos
 import { log } from '../../protocol/log';
 import { BlockSchema, ConfigOf, ModelOf } from '../../framework/schema';
 import { CallContext, defineResource } from '../../framework/server';
-import { UNKNOWN } from '../../protocol/cty';
-import { PowerRequest } from '../../../engine/contract/schemas';
+import { UNKNOWN, isUnknown } from '../../protocol/cty';
+import { PortRequestSpec, PowerRequest } from '../../../engine/contract/schemas';
+import { PortSpec, RANGES, portsProblem } from '../../../engine/contract/rules';
 import { Cloudlet, EngineBase, EngineInstance, EngineInstanceDetail } from '../connection';
-import { cloudletAttr, engineSource, ms, timeoutsBlock, validHex64, validName, validSource } from '../common';
+import { cloudletAttr, engineSource, ms, timeoutsBlock, validHex64, validName, validPattern, validRange, validSource } from '../common';
 
 const POWER_STATES = ['running', 'paused', 'stopped'];
 
@@ -70,24 +71,71 @@ const schema = {
       validate: (v) => (typeof v === 'string' && POWER_STATES.includes(v) ? undefined : `expected one of ${POWER_STATES.join(', ')}, got ${JSON.stringify(v)}`),
     },
     state: { type: 'string', computed: true, changesOnUpdate: true, description: 'State as the cloudlet reports it: running, paused or stopped.' },
+    networks: {
+      type: { list: 'string' },
+      optional: true,
+      requiresReplace: true,
+      description:
+        "Networks the instance joins, by name or id (`cloudlet_network.x.name`). Unset: the cloudlet's `default` network. `[]`: none (the guest reaches nothing). On a handoff the instance joins the destination's networks of these names.",
+      validate: (v) => (Array.isArray(v) && v.length > 8 ? `at most 8 networks, got ${v.length}` : undefined),
+    },
+    ip_address: { type: 'string', computed: true, description: "The instance's address on its first network (null without one)." },
+    ip_addresses: { type: { list: 'string' }, computed: true, description: "The instance's addresses, one per network in `networks` order." },
+    mac_address: { type: 'string', computed: true, description: 'The MAC address the instance shows on its first network.' },
+    endpoints: {
+      type: { list: 'string' },
+      computed: true,
+      description: "Each `port` as a URL on the cloudlet host's address, in order: `http://HOST:PORT` for guest ports 80, 8000, 8008 and 8080, `https://` for 443 and 8443, else `tcp://` or `udp://`.",
+    },
+    published_ports: {
+      type: { list: { object: { guest: 'number', host: 'number', protocol: 'string' } } },
+      computed: true,
+      description: 'The published ports as the cloudlet made them, with the host ports it assigned.',
+    },
     address: {
       type: 'string',
       computed: true,
-      description: 'How the cloudlet host reaches the guest: its QEMU guest agent channel (`unix:PATH`), which `cloudlet instance exec` uses. Instances have no network interface yet.',
+      description: 'How the cloudlet host reaches the guest without a network: its QEMU guest agent channel (`unix:PATH`), which `cloudlet instance exec` uses.',
     },
     cloudlet: cloudletAttr,
     cloudlet_endpoint: { type: 'string', computed: true, description: 'Endpoint of the engine the instance runs on, as this provider reached it (placement, used by handoff).' },
     created: { type: 'string', computed: true, description: 'When the instance was synthesized (RFC 3339).' },
     timings: { type: { map: 'number' }, computed: true, description: 'Seconds spent in each phase of synthesis: `fetch` and `apply` (or `prepare` for the base alone), `restore`, and `total`.' },
   },
-  blocks: { timeouts: timeoutsBlock(['create', 'update', 'delete'], { create: '30m', update: '10m', delete: '5m' }) },
+  blocks: {
+    port: {
+      nesting: 'list',
+      requiresReplace: true,
+      maxItems: RANGES.publishedPorts.maximum,
+      block: {
+        description: "A guest port published on the cloudlet host's address (the floating-IP equivalent); it needs a network.",
+        attributes: {
+          guest: { type: 'number', required: true, description: 'The port inside the guest.', validate: validRange('port') },
+          host: {
+            type: 'number',
+            optional: true,
+            description: "The port on the cloudlet host's address. Default: a free one the cloudlet assigns (see `published_ports`).",
+            validate: validRange('port'),
+          },
+          protocol: { type: 'string', optional: true, description: '`tcp` (default) or `udp`.', validate: validPattern('protocol') },
+        },
+      },
+    },
+    timeouts: timeoutsBlock(['create', 'update', 'delete'], { create: '30m', update: '10m', delete: '5m' }),
+  },
 } satisfies BlockSchema;
 
 type Model = ModelOf<typeof schema>;
 type Config = ConfigOf<typeof schema>;
 
-function instanceState(i: EngineInstance & { agentSocket?: string }, c: Cloudlet, base: { vcpus: number; memoryMiB: number } | null) {
+function instanceState(i: EngineInstance & { agentSocket?: string; endpoints?: string[] }, c: Cloudlet, base: { vcpus: number; memoryMiB: number } | null) {
+  const attachments = i.network?.attachments ?? [];
   return {
+    ip_address: attachments[0]?.address ?? null,
+    ip_addresses: attachments.map((a) => a.address),
+    mac_address: attachments[0]?.mac ?? null,
+    endpoints: i.endpoints ?? [],
+    published_ports: (i.network?.ports ?? []).map((p) => ({ guest: p.guest, host: p.host, protocol: p.protocol })),
     id: i.id,
     name: i.name,
     base_id: i.baseId,
@@ -126,6 +174,12 @@ function sizeMismatches(base: EngineBase, values: Pick<Config, 'vcpus' | 'memory
 
 type PowerState = PowerRequest['state'];
 
+/** The instance's networks and ports as the engine API takes them (for a synthesis, and for a handoff's destination). */
+function placementOf(m: Pick<Model, 'networks' | 'port'>): { networks?: string[]; ports?: PortRequestSpec[] } {
+  const ports = (m.port ?? []).map((b) => ({ guest: b.guest!, ...(b.host !== null ? { host: b.host } : {}), ...(b.protocol !== null ? { protocol: b.protocol as 'tcp' | 'udp' } : {}) }));
+  return { ...(m.networks !== null ? { networks: m.networks } : {}), ...(ports.length ? { ports } : {}) };
+}
+
 /** The configured power state (the attribute's validator admits only the three the engine knows). */
 const wantedPower = (configured: string | null): PowerState => (configured ?? 'running') as PowerState;
 
@@ -160,7 +214,7 @@ async function handoffHere(ctx: CallContext<Cloudlet>, prior: Model & { cloudlet
   const grant = await from.call('issue a handoff token', (api) => api.instances.handoffToken(id, { ttlSeconds: 3600 }, { signal: ctx.signal }), { signal: ctx.signal });
   const op = await c.operation(
     `handoff of ${prior.name} from cloudlet ${from.id}`,
-    (api) => api.handoffs.create({ source: { endpoint: from.spec!.endpoint!, token: grant.token, ca: from.spec!.ca }, instanceId: id }),
+    (api) => api.handoffs.create({ source: { endpoint: from.spec!.endpoint!, token: grant.token, ca: from.spec!.ca }, instanceId: id, ...placementOf(prior) }),
     ctx.signal,
   );
   const r = op.result;
@@ -177,6 +231,15 @@ export const instanceResource = defineResource<Cloudlet, typeof schema>({
     const out: Diagnostic[] = [];
     if (config.overlay_id !== null && config.overlay_url !== null)
       out.push(error('Conflicting overlays', 'Set `overlay_id` (an overlay on this cloudlet) or `overlay_url` (one to fetch), not both.', ['overlay_url']));
+    // Values still unknown at plan time (from other resources) are checked by the engine at apply.
+    const blocks = config.port === null || isUnknown(config.port) ? [] : config.port;
+    const ports = blocks.map((b) => ({ guest: b.guest, host: b.host ?? undefined, protocol: b.protocol ?? undefined }));
+    if (ports.every((x) => typeof x.guest === 'number' && (x.host === undefined || typeof x.host === 'number') && (x.protocol === undefined || typeof x.protocol === 'string'))) {
+      const problem = portsProblem(ports as PortSpec[]);
+      if (problem) out.push(error('Invalid port', problem, ['port']));
+    }
+    if (Array.isArray(config.networks) && config.networks.length === 0 && ports.length > 0)
+      out.push(error('A published port needs a network', '`networks = []` puts the instance on no network, so no `port` can reach it; name a network or leave `networks` unset.', ['networks']));
     if (config.overlay_sha256 !== null && config.overlay_url === null)
       out.push(error('overlay_sha256 without overlay_url', '`overlay_sha256` checks the file fetched from `overlay_url`.', ['overlay_sha256']));
     return out;
@@ -189,7 +252,7 @@ export const instanceResource = defineResource<Cloudlet, typeof schema>({
     if (elsewhere(p.prior, c) && p.requiresReplace.length === 0) {
       p.planned.cloudlet = c.id;
       p.planned.cloudlet_endpoint = c.endpoint;
-      for (const n of ['state', 'address', 'timings'] as const) p.planned[n] = UNKNOWN;
+      for (const n of ['state', 'address', 'timings', 'ip_address', 'ip_addresses', 'mac_address', 'endpoints', 'published_ports'] as const) p.planned[n] = UNKNOWN;
     }
     // Sizes come from the base's memory snapshot: check them against it now rather than fail at apply.
     const baseId = p.config.base_id;
@@ -215,7 +278,7 @@ export const instanceResource = defineResource<Cloudlet, typeof schema>({
     const overlayId = typeof planned.overlay_id === 'string' ? planned.overlay_id : null;
     const url = planned.overlay_url === null ? null : engineSource(planned.overlay_url);
     const overlay = url ? { url, sha256: planned.overlay_sha256 ?? undefined } : overlayId ? { id: overlayId } : undefined;
-    const op = await c.operation(`synthesize ${name}`, (api) => api.instances.create({ name, baseId, overlay }), ctx.signal);
+    const op = await c.operation(`synthesize ${name}`, (api) => api.instances.create({ name, baseId, overlay, ...placementOf(planned) }), ctx.signal);
     let inst: EngineInstance = op.result.instance;
     const want = wantedPower(planned.power_state);
     if (want !== 'running') inst = await setPower(ctx, inst.id, want);
@@ -236,9 +299,10 @@ export const instanceResource = defineResource<Cloudlet, typeof schema>({
       if (i) c = ctx.provider;
     }
     if (!i) return null;
-    const s = instanceState(i, c, await c.base(i.baseId, ctx.signal));
-    // The listing does not carry the control socket; it does not change for the life of the instance.
-    return { ...s, address: s.address ?? state.address };
+    // The listing has neither the agent socket nor the endpoints (the host address is the engine's to say).
+    const detail = i.network?.ports.length ? await c.find('read instance', (api) => api.instances.get(id, { signal: ctx.signal }), { signal: ctx.signal }) : null;
+    const s = instanceState(detail ?? i, c, await c.base(i.baseId, ctx.signal));
+    return { ...s, address: s.address ?? state.address, networks: state.networks, port: state.port };
   },
 
   async update(ctx, prior, planned) {
@@ -272,6 +336,13 @@ export const instanceResource = defineResource<Cloudlet, typeof schema>({
   async importState(ctx, id) {
     const i = await ctx.provider.find('read instance', (api) => api.instances.get(id, { signal: ctx.signal }), { signal: ctx.signal });
     if (!i) fail('Cannot import cloudlet_instance', `The cloudlet ${ctx.provider.id} has no instance with id or name ${JSON.stringify(id)}. \`cloudlet instance list\` shows them.`);
-    return { ...instanceState(i, ctx.provider, await ctx.provider.base(i.baseId, ctx.signal)), overlay_url: null, overlay_sha256: null };
+    const ports = (i.network?.ports ?? []).map((p) => ({ guest: p.guest, host: p.host, protocol: p.protocol }));
+    return {
+      ...instanceState(i, ctx.provider, await ctx.provider.base(i.baseId, ctx.signal)),
+      overlay_url: null,
+      overlay_sha256: null,
+      networks: i.network ? i.network.attachments.map((a) => a.network) : [],
+      port: ports,
+    };
   },
 });

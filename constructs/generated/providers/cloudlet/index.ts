@@ -2,6 +2,7 @@
 export * as baseVm from './base-vm';
 export * as customization from './customization';
 export * as instance from './instance';
+export * as network from './network';
 export * as overlay from './overlay';
 export * as dataCloudletBaseVm from './data-cloudlet-base-vm';
 export * as dataCloudletEngine from './data-cloudlet-engine';

@@ -2,6 +2,7 @@
 Object.defineProperty(exports, 'baseVm', { get: function () { return require('./base-vm'); } });
 Object.defineProperty(exports, 'customization', { get: function () { return require('./customization'); } });
 Object.defineProperty(exports, 'instance', { get: function () { return require('./instance'); } });
+Object.defineProperty(exports, 'network', { get: function () { return require('./network'); } });
 Object.defineProperty(exports, 'overlay', { get: function () { return require('./overlay'); } });
 Object.defineProperty(exports, 'dataCloudletBaseVm', { get: function () { return require('./data-cloudlet-base-vm'); } });
 Object.defineProperty(exports, 'dataCloudletEngine', { get: function () { return require('./data-cloudlet-engine'); } });

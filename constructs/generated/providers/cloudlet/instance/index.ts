@@ -26,6 +26,12 @@ export interface InstanceConfig extends cdktf.TerraformMetaArguments {
   */
   readonly name: string;
   /**
+  * Networks the instance joins, by name or id (`cloudlet_network.x.name`). Unset: the cloudlet's `default` network. `[]`: none (the guest reaches nothing). On a handoff the instance joins the destination's networks of these names.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/instance#networks Instance#networks}
+  */
+  readonly networks?: string[];
+  /**
   * Id of an overlay stored on this cloudlet (`cloudlet_overlay.x.id`). With `overlay_url` instead, this is the id the fetched overlay got. Neither: the base VM resumes as it is.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/instance#overlay_id Instance#overlay_id}
@@ -56,11 +62,287 @@ export interface InstanceConfig extends cdktf.TerraformMetaArguments {
   */
   readonly vcpus?: number;
   /**
+  * port block
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/instance#port Instance#port}
+  */
+  readonly port?: InstancePort[] | cdktf.IResolvable;
+  /**
   * timeouts block
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/instance#timeouts Instance#timeouts}
   */
   readonly timeouts?: InstanceTimeouts;
+}
+export interface InstancePublishedPorts {
+}
+
+export function instancePublishedPortsToTerraform(struct?: InstancePublishedPorts): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  return {
+  }
+}
+
+
+export function instancePublishedPortsToHclTerraform(struct?: InstancePublishedPorts): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  const attrs = {
+  };
+  return attrs;
+}
+
+export class InstancePublishedPortsOutputReference extends cdktf.ComplexObject {
+  private isEmptyObject = false;
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param complexObjectIndex the index of this item in the list
+  * @param complexObjectIsFromSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string, complexObjectIndex: number, complexObjectIsFromSet: boolean) {
+    super(terraformResource, terraformAttribute, complexObjectIsFromSet, complexObjectIndex);
+  }
+
+  public get internalValue(): InstancePublishedPorts | undefined {
+    let hasAnyValues = this.isEmptyObject;
+    const internalValueResult: any = {};
+    return hasAnyValues ? internalValueResult : undefined;
+  }
+
+  public set internalValue(value: InstancePublishedPorts | undefined) {
+    if (value === undefined) {
+      this.isEmptyObject = false;
+    }
+    else {
+      this.isEmptyObject = Object.keys(value).length === 0;
+    }
+  }
+
+  // guest - computed: true, optional: false, required: false
+  public get guest() {
+    return this.getNumberAttribute('guest');
+  }
+
+  // host - computed: true, optional: false, required: false
+  public get host() {
+    return this.getNumberAttribute('host');
+  }
+
+  // protocol - computed: true, optional: false, required: false
+  public get protocol() {
+    return this.getStringAttribute('protocol');
+  }
+}
+
+export class InstancePublishedPortsList extends cdktf.ComplexList {
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param wrapsSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  constructor(protected terraformResource: cdktf.IInterpolatingParent, protected terraformAttribute: string, protected wrapsSet: boolean) {
+    super(terraformResource, terraformAttribute, wrapsSet)
+  }
+
+  /**
+  * @param index the index of the item to return
+  */
+  public get(index: number): InstancePublishedPortsOutputReference {
+    return new InstancePublishedPortsOutputReference(this.terraformResource, this.terraformAttribute, index, this.wrapsSet);
+  }
+}
+export interface InstancePort {
+  /**
+  * The port inside the guest.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/instance#guest Instance#guest}
+  */
+  readonly guest: number;
+  /**
+  * The port on the cloudlet host's address. Default: a free one the cloudlet assigns (see `published_ports`).
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/instance#host Instance#host}
+  */
+  readonly host?: number;
+  /**
+  * `tcp` (default) or `udp`.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/cloudlet-iac/cloudlet/0.1.0/docs/resources/instance#protocol Instance#protocol}
+  */
+  readonly protocol?: string;
+}
+
+export function instancePortToTerraform(struct?: InstancePort | cdktf.IResolvable): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  return {
+    guest: cdktf.numberToTerraform(struct!.guest),
+    host: cdktf.numberToTerraform(struct!.host),
+    protocol: cdktf.stringToTerraform(struct!.protocol),
+  }
+}
+
+
+export function instancePortToHclTerraform(struct?: InstancePort | cdktf.IResolvable): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  const attrs = {
+    guest: {
+      value: cdktf.numberToHclTerraform(struct!.guest),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "number",
+    },
+    host: {
+      value: cdktf.numberToHclTerraform(struct!.host),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "number",
+    },
+    protocol: {
+      value: cdktf.stringToHclTerraform(struct!.protocol),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+  };
+
+  // remove undefined attributes
+  return Object.fromEntries(Object.entries(attrs).filter(([_, value]) => value !== undefined && value.value !== undefined));
+}
+
+export class InstancePortOutputReference extends cdktf.ComplexObject {
+  private isEmptyObject = false;
+  private resolvableValue?: cdktf.IResolvable;
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param complexObjectIndex the index of this item in the list
+  * @param complexObjectIsFromSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string, complexObjectIndex: number, complexObjectIsFromSet: boolean) {
+    super(terraformResource, terraformAttribute, complexObjectIsFromSet, complexObjectIndex);
+  }
+
+  public get internalValue(): InstancePort | cdktf.IResolvable | undefined {
+    if (this.resolvableValue) {
+      return this.resolvableValue;
+    }
+    let hasAnyValues = this.isEmptyObject;
+    const internalValueResult: any = {};
+    if (this._guest !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.guest = this._guest;
+    }
+    if (this._host !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.host = this._host;
+    }
+    if (this._protocol !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.protocol = this._protocol;
+    }
+    return hasAnyValues ? internalValueResult : undefined;
+  }
+
+  public set internalValue(value: InstancePort | cdktf.IResolvable | undefined) {
+    if (value === undefined) {
+      this.isEmptyObject = false;
+      this.resolvableValue = undefined;
+      this._guest = undefined;
+      this._host = undefined;
+      this._protocol = undefined;
+    }
+    else if (cdktf.Tokenization.isResolvable(value)) {
+      this.isEmptyObject = false;
+      this.resolvableValue = value;
+    }
+    else {
+      this.isEmptyObject = Object.keys(value).length === 0;
+      this.resolvableValue = undefined;
+      this._guest = value.guest;
+      this._host = value.host;
+      this._protocol = value.protocol;
+    }
+  }
+
+  // guest - computed: false, optional: false, required: true
+  private _guest?: number; 
+  public get guest() {
+    return this.getNumberAttribute('guest');
+  }
+  public set guest(value: number) {
+    this._guest = value;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get guestInput() {
+    return this._guest;
+  }
+
+  // host - computed: false, optional: true, required: false
+  private _host?: number; 
+  public get host() {
+    return this.getNumberAttribute('host');
+  }
+  public set host(value: number) {
+    this._host = value;
+  }
+  public resetHost() {
+    this._host = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get hostInput() {
+    return this._host;
+  }
+
+  // protocol - computed: false, optional: true, required: false
+  private _protocol?: string; 
+  public get protocol() {
+    return this.getStringAttribute('protocol');
+  }
+  public set protocol(value: string) {
+    this._protocol = value;
+  }
+  public resetProtocol() {
+    this._protocol = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get protocolInput() {
+    return this._protocol;
+  }
+}
+
+export class InstancePortList extends cdktf.ComplexList {
+  public internalValue? : InstancePort[] | cdktf.IResolvable
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param wrapsSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  constructor(protected terraformResource: cdktf.IInterpolatingParent, protected terraformAttribute: string, protected wrapsSet: boolean) {
+    super(terraformResource, terraformAttribute, wrapsSet)
+  }
+
+  /**
+  * @param index the index of the item to return
+  */
+  public get(index: number): InstancePortOutputReference {
+    return new InstancePortOutputReference(this.terraformResource, this.terraformAttribute, index, this.wrapsSet);
+  }
 }
 export interface InstanceTimeouts {
   /**
@@ -283,11 +565,13 @@ export class Instance extends cdktf.TerraformResource {
     this._baseId = config.baseId;
     this._memoryMib = config.memoryMib;
     this._name = config.name;
+    this._networks = config.networks;
     this._overlayId = config.overlayId;
     this._overlaySha256 = config.overlaySha256;
     this._overlayUrl = config.overlayUrl;
     this._powerState = config.powerState;
     this._vcpus = config.vcpus;
+    this._port.internalValue = config.port;
     this._timeouts.internalValue = config.timeouts;
   }
 
@@ -328,9 +612,29 @@ export class Instance extends cdktf.TerraformResource {
     return this.getStringAttribute('created');
   }
 
+  // endpoints - computed: true, optional: false, required: false
+  public get endpoints() {
+    return this.getListAttribute('endpoints');
+  }
+
   // id - computed: true, optional: false, required: false
   public get id() {
     return this.getStringAttribute('id');
+  }
+
+  // ip_address - computed: true, optional: false, required: false
+  public get ipAddress() {
+    return this.getStringAttribute('ip_address');
+  }
+
+  // ip_addresses - computed: true, optional: false, required: false
+  public get ipAddresses() {
+    return this.getListAttribute('ip_addresses');
+  }
+
+  // mac_address - computed: true, optional: false, required: false
+  public get macAddress() {
+    return this.getStringAttribute('mac_address');
   }
 
   // memory_mib - computed: true, optional: true, required: false
@@ -360,6 +664,22 @@ export class Instance extends cdktf.TerraformResource {
   // Temporarily expose input value. Use with caution.
   public get nameInput() {
     return this._name;
+  }
+
+  // networks - computed: false, optional: true, required: false
+  private _networks?: string[]; 
+  public get networks() {
+    return this.getListAttribute('networks');
+  }
+  public set networks(value: string[]) {
+    this._networks = value;
+  }
+  public resetNetworks() {
+    this._networks = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get networksInput() {
+    return this._networks;
   }
 
   // overlay_id - computed: true, optional: true, required: false
@@ -426,6 +746,12 @@ export class Instance extends cdktf.TerraformResource {
     return this._powerState;
   }
 
+  // published_ports - computed: true, optional: false, required: false
+  private _publishedPorts = new InstancePublishedPortsList(this, "published_ports", false);
+  public get publishedPorts() {
+    return this._publishedPorts;
+  }
+
   // state - computed: true, optional: false, required: false
   public get state() {
     return this.getStringAttribute('state');
@@ -453,6 +779,22 @@ export class Instance extends cdktf.TerraformResource {
     return this._vcpus;
   }
 
+  // port - computed: false, optional: true, required: false
+  private _port = new InstancePortList(this, "port", false);
+  public get port() {
+    return this._port;
+  }
+  public putPort(value: InstancePort[] | cdktf.IResolvable) {
+    this._port.internalValue = value;
+  }
+  public resetPort() {
+    this._port.internalValue = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get portInput() {
+    return this._port.internalValue;
+  }
+
   // timeouts - computed: false, optional: true, required: false
   private _timeouts = new InstanceTimeoutsOutputReference(this, "timeouts");
   public get timeouts() {
@@ -478,11 +820,13 @@ export class Instance extends cdktf.TerraformResource {
       base_id: cdktf.stringToTerraform(this._baseId),
       memory_mib: cdktf.numberToTerraform(this._memoryMib),
       name: cdktf.stringToTerraform(this._name),
+      networks: cdktf.listMapper(cdktf.stringToTerraform, false)(this._networks),
       overlay_id: cdktf.stringToTerraform(this._overlayId),
       overlay_sha256: cdktf.stringToTerraform(this._overlaySha256),
       overlay_url: cdktf.stringToTerraform(this._overlayUrl),
       power_state: cdktf.stringToTerraform(this._powerState),
       vcpus: cdktf.numberToTerraform(this._vcpus),
+      port: cdktf.listMapper(instancePortToTerraform, true)(this._port.internalValue),
       timeouts: instanceTimeoutsToTerraform(this._timeouts.internalValue),
     };
   }
@@ -506,6 +850,12 @@ export class Instance extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "string",
+      },
+      networks: {
+        value: cdktf.listMapperHcl(cdktf.stringToHclTerraform, false)(this._networks),
+        isBlock: false,
+        type: "list",
+        storageClassType: "stringList",
       },
       overlay_id: {
         value: cdktf.stringToHclTerraform(this._overlayId),
@@ -536,6 +886,12 @@ export class Instance extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "number",
+      },
+      port: {
+        value: cdktf.listMapperHcl(instancePortToHclTerraform, true)(this._port.internalValue),
+        isBlock: true,
+        type: "list",
+        storageClassType: "InstancePortList",
       },
       timeouts: {
         value: instanceTimeoutsToHclTerraform(this._timeouts.internalValue),
