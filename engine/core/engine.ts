@@ -99,7 +99,10 @@ export class Engine {
       try {
         await e.recovery.run();
         // The host side of networking follows the records (rules after an engine upgrade, bridges nobody uses).
-        if (store.listNetworks().length) await e.ctx.networks.syncHost().catch((err: Error) => log(`networking: ${err.message}`));
+        if (store.listNetworks().length) {
+          await e.ctx.networks.sweepRouters().catch((err: Error) => log(`networking: ${err.message}`));
+          await e.ctx.networks.syncHost().catch((err: Error) => log(`networking: ${err.message}`));
+        }
       } catch (err) {
         await driver.close();
         throw err;

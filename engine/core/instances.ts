@@ -137,18 +137,19 @@ export class InstanceService {
   /** Stops the VM and removes everything of the instance here (and an overlay fetched for it alone). */
   async remove(inst: InstanceRecord): Promise<void> {
     await this.ctx.driver.destroy(inst.domain);
-    await this.ctx.networks.down(inst);
     this.ctx.store.removeDir(this.ctx.store.instanceDir(inst.id));
     this.ctx.removeSockets(inst.id);
     this.ctx.sweepOverlays();
+    // The record is gone first (the instance is no longer listed here); then its router and rules.
+    await this.ctx.networks.down(inst);
     if (inst.network) await this.ctx.networks.syncHost();
   }
 
   /** Undoes a half-made instance (a failed synthesis or handoff): its VM, its host network side, its files. */
   async discard(inst: InstanceRecord): Promise<void> {
     await this.ctx.driver.destroy(inst.domain).catch(() => undefined);
-    await this.ctx.networks.down(inst).catch((e: Error) => this.ctx.log(`instance ${inst.id}: removing its router failed: ${e.message}`));
     this.ctx.store.removeDir(this.ctx.store.instanceDir(inst.id));
+    await this.ctx.networks.down(inst).catch((e: Error) => this.ctx.log(`instance ${inst.id}: removing its router failed: ${e.message}`));
     if (inst.network) await this.ctx.networks.syncHost().catch((e: Error) => this.ctx.log(`rebuilding the network rules failed: ${e.message}`));
   }
 

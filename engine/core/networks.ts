@@ -4,6 +4,7 @@
 // the host side is rebuilt from (the engine's nftables table is replaced whole each time).
 
 import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { GUEST_LINK_CIDR, PATTERNS, cidrProblem, cidrsOverlap, ipv4Text, parseCidr, portsProblem } from '../contract/rules';
 import { CreateNetworkRequest, InstanceNetworkRecord, NetworkRecord, NetworkViewRecord, PortRequestSpec, PublishedPortRecord } from '../contract/schemas';
@@ -263,8 +264,19 @@ export class NetworkService {
   /** Removes an instance's router and gives back its ports; call syncHost() once its record is gone. */
   async down(inst: InstanceRecord): Promise<void> {
     if (!inst.network) return;
-    await this.serialized(() => removeRouter(inst.network!.key, this.ctx.store.routerDir(inst.id)));
+    const dir = this.ctx.store.routerDir(inst.id);
+    await this.serialized(() => removeRouter(inst.network!.key, dir));
+    fs.rmSync(dir, { recursive: true, force: true });
     this.releasePorts(inst);
+  }
+
+  /** Takes down routers whose instance is gone (a crash between removing an instance and its router). */
+  async sweepRouters(): Promise<void> {
+    for (const id of this.ctx.store.orphanRouters()) {
+      const dir = this.ctx.store.routerDir(id);
+      await this.serialized(() => removeRouter(hostKey(this.ctx.store.root, id), dir));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** Rebuilds the engine's rules from the records and removes the bridges of networks nobody is on. */

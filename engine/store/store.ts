@@ -14,6 +14,7 @@
 //                                  restored; resume.saving / resume.save / resume.consumed around a capture;
 //                                  handoff-out while the instance is handed off
 //   <state>/networks/<id>.json     the cloudlet's networks (engine/net: the host side exists while instances use them)
+//   <state>/routers/<id>/          an instance's router: its DHCP server's pid, lease and log files
 //   <state>/operations/<id>.json   long-running operations and their results; <id>.console.log: the guest
 //                                  console of a VM a failed operation booted (kept for `cloudlet operation show`)
 //   <state>/tmp/                   work in progress
@@ -130,6 +131,7 @@ export class Store {
   readonly instances: string;
   readonly operations: string;
   readonly networks: string;
+  readonly routers: string;
   readonly tmp: string;
   private lockHeld = false;
 
@@ -140,6 +142,7 @@ export class Store {
     this.instances = path.join(this.root, 'instances');
     this.operations = path.join(this.root, 'operations');
     this.networks = path.join(this.root, 'networks');
+    this.routers = path.join(this.root, 'routers');
     this.tmp = path.join(this.root, 'tmp');
   }
 
@@ -190,7 +193,7 @@ export class Store {
 
   /** Creates the layout and removes work a crash left behind. */
   prepare(): { removedTemp: number } {
-    for (const d of [this.bases, this.overlays, this.instances, this.operations, this.networks, this.tmp]) fs.mkdirSync(d, { recursive: true });
+    for (const d of [this.bases, this.overlays, this.instances, this.operations, this.networks, this.routers, this.tmp]) fs.mkdirSync(d, { recursive: true });
     let removed = 0;
     for (const e of fs.readdirSync(this.tmp)) {
       fs.rmSync(path.join(this.tmp, e), { recursive: true, force: true });
@@ -378,9 +381,18 @@ export class Store {
     fsyncDir(this.networks);
   }
 
-  /** Where an instance's router keeps its DHCP server's files (engine/net/plumbing.ts). */
+  /**
+   * Where an instance's router keeps its DHCP server's files (engine/net/plumbing.ts): apart from the instance
+   * directory, so the instance is gone from the records before its router is taken down.
+   */
   routerDir(instanceId: string): string {
-    return path.join(this.instanceDir(instanceId), 'router');
+    checkId(instanceId, 'instance');
+    return path.join(this.routers, instanceId);
+  }
+
+  /** Router directories whose instance has no record (left by a crash between the two removals). */
+  orphanRouters(): string[] {
+    return this.listDirs(this.routers).filter((id) => !this.getInstance(id));
   }
 
   // ---- operations ----

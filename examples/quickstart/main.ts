@@ -19,8 +19,10 @@ export interface QuickstartProps {
 
 /** The page the app serves; the deploy's check reads it back through the guest. */
 export const APP_PAGE = 'hello from a synthesized cloudlet VM';
-/** The command, run in the guest, that reads the page back. */
+/** The command, run in the guest, that reads the page back while the overlay is made. */
 export const APP_CHECK = 'busybox wget -qO- http://127.0.0.1:8080/';
+/** The app's port in the guest, published on the cloudlet host's address. */
+export const APP_PORT = 8080;
 
 /**
  * The app as an overlay: busybox's web server with one page, started in the customization VM. Its files and the
@@ -30,7 +32,7 @@ export function webAppOverlay(scope: Construct, id: string, base: BaseVm): VmOve
   return new VmOverlay(scope, id, {
     base,
     customize: {
-      commands: [`mkdir -p /data/www && echo '${APP_PAGE}' > /data/www/index.html && sync`, `busybox ip link set lo up && busybox httpd -p 127.0.0.1:8080 -h /data/www && sleep 1 && ${APP_CHECK}`],
+      commands: [`mkdir -p /data/www && echo '${APP_PAGE}' > /data/www/index.html && sync`, `busybox ip link set lo up && busybox httpd -p ${APP_PORT} -h /data/www && sleep 1 && ${APP_CHECK}`],
     },
   });
 }
@@ -43,14 +45,12 @@ export class QuickstartStack extends TerraformStack {
     const cloudlet = new Cloudlet(this, 'cloudlet', { stateDir: props.stateDir });
     const base = new BaseVm(this, 'sample-base', { cloudlet, source: props.baseArchive, sha256: props.baseId });
     const app = webAppOverlay(this, 'web-app', base);
-    this.instance = new SynthesizedInstance(this, 'web', { base, overlay: app, name: 'quickstart-web' });
+    // On the cloudlet's default network, with the app's port published on the host's address.
+    this.instance = new SynthesizedInstance(this, 'web', { base, overlay: app, name: 'quickstart-web', ports: [{ guest: APP_PORT }] });
     new TerraformOutput(this, 'instance_id', { value: this.instance.instanceId });
     new TerraformOutput(this, 'state', { value: this.instance.state });
-    new TerraformOutput(this, 'address', { value: this.instance.address, description: "the guest's QEMU guest agent channel on this host" });
-    new TerraformOutput(this, 'reach_it', {
-      value: `bin/cloudlet instance exec ${this.instance.instanceName} -- ${APP_CHECK}`,
-      description: 'the sample base has no network interface: reach the app through the guest agent',
-    });
+    new TerraformOutput(this, 'url', { value: this.instance.endpoint(), description: "the app, published on the cloudlet host's address: curl it" });
+    new TerraformOutput(this, 'ip_address', { value: this.instance.ipAddress, description: "the instance's address on the cloudlet's default network" });
   }
 }
 

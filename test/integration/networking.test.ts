@@ -17,6 +17,7 @@ let e: TestEngine;
 let host = '';
 let baseId = '';
 let overlayId = '';
+let archiveFile = '';
 
 /** How a request was refused: `CODE: message` (or 'accepted'). */
 const refusal = (p: Promise<unknown>) =>
@@ -51,6 +52,7 @@ beforeAll(async () => {
   host = await defaultPublishAddress();
   const a = await ensureBaseArchive('tiny');
   baseId = a.baseId;
+  archiveFile = a.file;
   // The engine's API on the host's own address: exactly what a guest must not reach.
   e = await TestEngine.start('net', [], [], `${host}:0`);
   await e.opOk((api) => api.bases.import({ source: a.file, sha256: baseId }), 'import');
@@ -149,6 +151,34 @@ test('bad network input is refused with the value named, and nothing is left hal
   expect(hostObjects()).toEqual(before);
 });
 
+test("after a handoff the instance answers at the destination's endpoint, which the move returns; the source's endpoint is gone", async () => {
+  const b = await TestEngine.start('net-b', [], [], `${host}:0`);
+  try {
+    await b.opOk((api) => api.bases.import({ source: archiveFile, sha256: baseId }), 'import at b');
+    const op = await e.opOk((api) => api.instances.create({ name: 'mover', baseId, overlay: { id: overlayId }, ports: [{ guest: 80 }] }), 'mover');
+    const before = await e.instances.get(op.target!.id);
+    const [, countBefore] = (await fetchId(before.endpoints[0])).split(' ');
+    await e.instances.exec(before.id, { command: 'echo moved-with-me > /run/note' });
+    const grant = await e.instances.handoffToken(before.id, {});
+    const moved = await b.opOk((api) => api.handoffs.create({ source: { endpoint: e.endpoint, token: grant.token }, instanceId: before.id, ports: [{ guest: 80 }] }), 'handoff');
+    const after = moved.result.instance;
+    expect(after.endpoints).toHaveLength(1);
+    expect(after.endpoints[0]).not.toBe(before.endpoints[0]);
+    expect(after.addresses[0]).not.toBe(before.addresses[0]);
+    // The same guest (its name, its memory, its counter going on) answers at the new endpoint...
+    const [name, countAfter] = (await fetchId(after.endpoints[0])).split(' ');
+    expect(name).toBe('mover');
+    expect(Number(countAfter)).toBeGreaterThanOrEqual(Number(countBefore));
+    expect((await b.instances.exec(after.id, { command: 'cat /run/note' })).stdout.trim()).toBe('moved-with-me');
+    // ... and nothing answers at the old one any more.
+    await expect(fetch(`${before.endpoints[0]}/cgi-bin/id`, { signal: AbortSignal.timeout(3000) })).rejects.toThrow();
+    expect(sh('ip', ['netns', 'list'])).not.toContain(`cloudlet-${before.network!.key}`);
+    await b.instances.delete(after.id);
+  } finally {
+    await b.destroy();
+  }
+});
+
 test('with its instances gone, no bridge, namespace, rule or lease of the engine is left on the host', async () => {
   const op = await e.opOk((api) => api.instances.create({ name: 'last', baseId, overlay: { id: overlayId }, ports: [{ guest: 80 }] }), 'last');
   const inst = await e.instances.get(op.target!.id);
@@ -156,12 +186,12 @@ test('with its instances gone, no bridge, namespace, rule or lease of the engine
   expect(sh('ip', ['netns', 'list'])).toContain(`cloudlet-${key}`);
   const table = `cloudlet_${hostKey(e.stateDir)}`;
   expect(sh('nft', ['list', 'tables'])).toContain(table);
-  expect(sh('ps', ['-eo', 'args'])).toContain(`${e.stateDir}/instances/${inst.id}/router/dnsmasq.pid`);
+  expect(sh('ps', ['-eo', 'args'])).toContain(`${e.stateDir}/routers/${inst.id}/dnsmasq.pid`);
   await e.instances.delete(inst.id);
   expect(sh('ip', ['netns', 'list'])).not.toContain(`cloudlet-${key}`);
   expect(sh('ip', ['-br', 'link'])).not.toMatch(new RegExp(`cl[bgvta]${key}`));
   const bridge = (await e.networks.get('default')).bridge;
   expect(sh('ip', ['-br', 'link'])).not.toContain(bridge);
   expect(sh('nft', ['list', 'tables'])).not.toContain(table);
-  expect(sh('ps', ['-eo', 'args'])).not.toContain(`${e.stateDir}/instances/`);
+  expect(sh('ps', ['-eo', 'args'])).not.toContain(`${e.stateDir}/routers/`);
 });

@@ -8,7 +8,10 @@ import * as path from 'node:path';
 import { EngineClient, connectLocal } from '../../engine/client/client';
 import { repoRoot } from '../../provider/build';
 import { cdktf, cdktfEnv, scratchProject } from '../../constructs/cdktf-cli';
+import { execFileSync } from 'node:child_process';
 import { APP_CHECK, APP_PAGE } from '../../examples/quickstart/main';
+import { curl } from '../../examples/quickstart/run';
+import { hostKey } from '../../engine/net/plumbing';
 import { qemuRunning } from '../helpers/engine';
 import { ensureBaseArchive } from '../vms/guest';
 
@@ -57,7 +60,7 @@ test('cdktf diff shows the planned resources', async () => {
   expect(r.output).toMatch(/Plan: 4 to add, 0 to change, 0 to destroy/);
 });
 
-test('cdktf deploy ends with the VM running in libvirt, its app answering', async () => {
+test('cdktf deploy ends with the VM running in libvirt, its app answering curl from outside the VM at the url output', async () => {
   const r = await cdktf(['deploy', '--auto-approve', '--skip-provider-lock'], dir, env);
   if (r.code !== 0) throw new Error(r.output);
   expect(r.output).toMatch(/Apply complete! Resources: 4 added/);
@@ -69,6 +72,12 @@ test('cdktf deploy ends with the VM running in libvirt, its app answering', asyn
   expect(page.stdout.trim()).toBe(APP_PAGE);
   const outputs = r.output.match(/instance_id = (i-[0-9a-f]+)/);
   expect(outputs?.[1]).toBe(inst.id);
+  // The url output is an HTTP URL on the host's address, answered by the app through its published port.
+  const url = r.output.match(/url = (http:\/\/[0-9.]+:\d+)/)?.[1];
+  expect(url).toBe(inst.endpoints[0]);
+  expect(url).not.toMatch(/127\.0\.0\.1/);
+  expect(curl(url!).trim()).toBe(APP_PAGE);
+  expect(r.output).toContain(`ip_address = ${inst.addresses[0]}`);
 });
 
 test('a second cdktf diff shows no changes', async () => {
@@ -79,8 +88,12 @@ test('a second cdktf diff shows no changes', async () => {
 
 test('cdktf destroy leaves nothing behind', async () => {
   const c = await engine();
-  const domains = (await c.instances.list()).instances.map((i) => i.domain);
+  const listed = (await c.instances.list()).instances;
+  const domains = listed.map((i) => i.domain);
   expect(domains.length).toBe(2);
+  const keys = listed.map((i) => i.network!.key);
+  const bridge = (await c.networks.get('default')).bridge;
+  expect(execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' })).toContain(bridge);
   const r = await cdktf(['destroy', '--auto-approve', '--skip-provider-lock'], dir, env);
   if (r.code !== 0) throw new Error(r.output);
   expect(r.output).toMatch(/Destroy complete! Resources: 4 destroyed/);
@@ -88,4 +101,13 @@ test('cdktf destroy leaves nothing behind', async () => {
   expect((await c.overlays.list()).overlays).toEqual([]);
   expect((await c.bases.list()).bases).toEqual([]);
   for (const d of domains) expect(qemuRunning(d)).toBe(false);
+  // No bridge, tap, namespace, rule or DHCP lease of this cloudlet is left on the host.
+  const links = execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' });
+  expect(links).not.toContain(bridge);
+  for (const k of keys) {
+    expect(links).not.toMatch(new RegExp(`cl[gvta]${k}`));
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`cloudlet-${k}`);
+  }
+  expect(execFileSync('nft', ['list', 'ruleset'], { encoding: 'utf8' })).not.toContain(`cloudlet_${hostKey(state)}`);
+  expect(fs.readdirSync(path.join(state, 'routers'))).toEqual([]);
 });
