@@ -118,6 +118,8 @@ export async function buildRouter(spec: RouterSpec): Promise<void> {
   if (spec.attachments.length > MAX_ATTACHMENTS) throw new CloudletError('INVALID_ARGUMENT', `networks: at most ${MAX_ATTACHMENTS} per instance`);
   await removeRouter(spec.key, spec.dir);
   const n = routerNames(spec.key);
+  // The directory first: it is how a router left by a crash is found again (NetworkService.sweepRouters).
+  fs.mkdirSync(spec.dir, { recursive: true });
   try {
     const host = [
       `netns add ${n.netns}`,
@@ -142,7 +144,6 @@ export async function buildRouter(spec: RouterSpec): Promise<void> {
       'echo 1 > /proc/sys/net/ipv4/ip_forward; [ ! -e /proc/sys/net/ipv6/conf/all/disable_ipv6 ] || echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6',
     ]);
     await nftApply(`the translation rules of ${n.netns}`, routerRules(spec.attachments), n.netns);
-    fs.mkdirSync(spec.dir, { recursive: true });
     const f = dnsmasqFiles(spec.dir);
     // DHCP for the guest's one address, leased forever: a guest restored from a snapshot holds the lease
     // it was saved with and never asks again; a guest that reboots gets the same address back.
@@ -297,7 +298,7 @@ export async function defaultPublishAddress(): Promise<string> {
   }
   const addrs = JSON.parse(await mustRun('reading host addresses', 'ip', ['-j', '-4', 'addr', 'show', 'scope', 'global'])) as { ifname: string; addr_info?: { local: string }[] }[];
   for (const l of addrs) {
-    if (l.ifname.startsWith('cl')) continue;
+    if (/^cl[bgvta][0-9a-f]{8}/.test(l.ifname)) continue; // the engine's own bridges and links
     const a = l.addr_info?.[0]?.local;
     if (a) return a;
   }

@@ -4,8 +4,10 @@
 // link, restore). Prints a table and writes .bench/handoff.json.
 //
 // Measured per link: total time (from asking the destination to the VM running there), downtime (the
-// engines' figure: source paused → destination resumed; and as the guest shows it: the gap in a 100 ms
-// ticker the guest writes to its serial console, timed by the host as the console files grow), bytes sent,
+// engines' figure: source paused → destination resumed; as the guest shows it: the gap in a 100 ms ticker
+// the guest writes to its serial console, timed by the host as the console files grow; and as a network
+// client sees it: the longest gap between answers to a client on the host polling the application every
+// 100 ms through its published ports, at the source's endpoint and at the destination's), bytes sent,
 // and "state dirtied since synthesis" = (size of an overlay made from the moved VM) − (size of the overlay
 // it was synthesized from), both made by the same codec.
 //
@@ -32,6 +34,9 @@ interface Row {
     totalSeconds: number;
     downtimeSeconds: number | null;
     guestGapSeconds: number | null;
+    /** The longest time a client polling the app through its published ports got no answer from either endpoint. */
+    clientGapSeconds: number | null;
+    clientPolls: number;
     bytesSent: number;
     levels: Record<string, number>;
     phases: Record<string, number>;
@@ -69,6 +74,48 @@ class GrowthWatch {
   }
 }
 
+/** The destination's host port for the app (given in the handoff request, so the client knows it up front). */
+const DEST_PORT = 18080;
+/** A cheap request the app answers from its database (one row's digest). */
+const APP_PATH = '/item/1';
+
+/**
+ * A client outside the VM: every 100 ms it asks each endpoint (the source's and the destination's) for
+ * APP_PATH, and records when an answer came. The outage it sees is the longest gap between answers.
+ */
+class ClientPoller {
+  private readonly answers: number[] = [];
+  private timer: NodeJS.Timeout;
+  polls = 0;
+  constructor(readonly urls: string[]) {
+    this.timer = setInterval(() => {
+      for (const u of this.urls) {
+        this.polls++;
+        fetch(`${u}${APP_PATH}`, { signal: AbortSignal.timeout(1000) })
+          .then(async (r) => {
+            if (r.ok && (await r.text()).includes('sha256')) this.answers.push(Date.now());
+          })
+          .catch(() => undefined);
+      }
+    }, 100);
+  }
+  /** The longest gap between answers in [from, to] (answers just outside bound it). */
+  longestGap(from: number, to: number): number | null {
+    const ts = [...this.answers].sort((x, y) => x - y);
+    const inside = ts.filter((t) => t >= from && t <= to);
+    const before = ts.filter((t) => t < from).at(-1);
+    const after = ts.find((t) => t > to);
+    const seq = [...(before !== undefined ? [before] : []), ...inside, ...(after !== undefined ? [after] : [])];
+    if (seq.length < 2) return null;
+    let gap = 0;
+    for (let i = 1; i < seq.length; i++) gap = Math.max(gap, seq[i] - seq[i - 1]);
+    return gap / 1000;
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
 async function main(): Promise<void> {
   const g = await ensureGuest(BENCH_GUEST);
   const { file: archive, baseId } = await ensureBaseArchive(BENCH_GUEST);
@@ -95,21 +142,27 @@ async function main(): Promise<void> {
     for (const mbit of LINKS) {
       process.stderr.write(`bench: ${mbit} Mbit/s: handoff\n`);
       shape(mbit);
-      const syn = await a.opOk((api) => api.instances.create({ name: `moving-${mbit}`, baseId, overlay: { url: overlay } }), 'synthesis');
+      const syn = await a.opOk((api) => api.instances.create({ name: `moving-${mbit}`, baseId, overlay: { url: overlay }, ports: [{ guest: 80 }] }), 'synthesis');
       const id = syn.target!.id;
+      const srcEndpoint = (await a.instances.get(id)).endpoints[0];
       // The guest's ticker: a line every 100 ms on its serial console (a file on each host).
       await a.instances.exec(id, { command: "nohup sh -c 'while :; do date +%s.%N; sleep 0.1; done > /dev/ttyS0' >/dev/null 2>&1 &" });
       await new Promise((r) => setTimeout(r, 5000));
       const srcWatch = new GrowthWatch(path.join(a.stateDir, 'instances', id, 'console.log'));
       const dstWatch = new GrowthWatch(path.join(b.stateDir, 'instances', id, 'console.log'));
+      const client = new ClientPoller([srcEndpoint, `http://${NS_IP}:${DEST_PORT}`]);
+      await new Promise((r) => setTimeout(r, 2000));
       const grant = await a.instances.handoffToken(id, {});
       const t0 = Date.now();
-      const { operation } = await b.handoffs.create({ source: { endpoint: `http://${HOST_IP}:7811`, token: grant.token }, instanceId: id });
+      const { operation } = await b.handoffs.create({ source: { endpoint: `http://${HOST_IP}:7811`, token: grant.token }, instanceId: id, ports: [{ guest: 80, host: DEST_PORT }] });
       const done = await b.settle(operation.id, 3600000);
-      const totalSeconds = (Date.now() - t0) / 1000;
-      await new Promise((r) => setTimeout(r, 1500));
+      const t1 = Date.now();
+      const totalSeconds = (t1 - t0) / 1000;
+      await new Promise((r) => setTimeout(r, 3000));
       srcWatch.stop();
       dstWatch.stop();
+      client.stop();
+      const clientGap = client.longestGap(t0, t1);
       if (done.state !== 'succeeded') throw new Error(`handoff at ${mbit} Mbit/s failed: ${JSON.stringify(done.error)}`);
       const res = done.result as { bytesReceived: number; downtimeMs: number | null; source: { levels: Record<string, number>; disk: { literal: number }; memory: { literal: number } } };
       const lastAtSource = srcWatch.growths.filter((t) => t >= t0).at(-1) ?? null;
@@ -133,6 +186,8 @@ async function main(): Promise<void> {
           totalSeconds,
           downtimeSeconds: res.downtimeMs === null ? null : res.downtimeMs / 1000,
           guestGapSeconds: guestGap,
+          clientGapSeconds: clientGap,
+          clientPolls: client.polls,
           bytesSent: res.bytesReceived,
           levels: res.source.levels,
           phases: done.timings,
@@ -190,12 +245,12 @@ async function naivePath(g: Awaited<ReturnType<typeof ensureGuest>>, work: strin
 function report(rows: Row[], guest: string): void {
   const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
   const s = (n: number | null) => (n === null ? 'n/a' : `${n.toFixed(2)} s`);
-  const table = [['link', 'handoff total', 'downtime (engines / guest)', 'bytes sent', 'overlay + dirtied', 'ratio', 'naive total (stop+copy / xfer / restore)', 'naive bytes', 'speedup']];
+  const table = [['link', 'handoff total', 'downtime (engines / guest / client)', 'bytes sent', 'overlay + dirtied', 'ratio', 'naive total (stop+copy / xfer / restore)', 'naive bytes', 'speedup']];
   for (const r of rows) {
     table.push([
       `${r.mbit} Mbit/s`,
       s(r.handoff.totalSeconds),
-      `${s(r.handoff.downtimeSeconds)} / ${s(r.handoff.guestGapSeconds)}`,
+      `${s(r.handoff.downtimeSeconds)} / ${s(r.handoff.guestGapSeconds)} / ${s(r.handoff.clientGapSeconds)}`,
       mib(r.handoff.bytesSent),
       `${mib(r.overlayBytes)} + ${mib(r.dirtiedBytes)}`,
       `${r.bytesRatio.toFixed(2)}x`,

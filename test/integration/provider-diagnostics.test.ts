@@ -173,6 +173,61 @@ resource "cloudlet_instance" "x" {
   expect(r.stderr).toMatch(/Invalid value for create/);
 });
 
+test('bad network input is a plan error naming the value: ports, duplicates, ranges, overlaps', async () => {
+  let r = await planFails(`${good()}
+resource "cloudlet_instance" "x" {
+  name    = "x"
+  base_id = "${base.baseId}"
+  port {
+    guest = 70000
+  }
+}`);
+  expect(r.stderr).toMatch(/Invalid value for guest/);
+  expect(r.stderr).toMatch(/expected a whole number from 1 to 65535, got 70000/);
+  r = await planFails(`${good()}
+resource "cloudlet_instance" "x" {
+  name    = "x"
+  base_id = "${base.baseId}"
+  port {
+    guest = 80
+  }
+  port {
+    guest = 80
+  }
+}`);
+  expect(r.stderr).toMatch(/Invalid port/);
+  expect(r.stderr).toMatch(/port 2: guest port tcp\/80 is published twice/);
+  r = await planFails(`${good()}
+resource "cloudlet_instance" "x" {
+  name     = "x"
+  base_id  = "${base.baseId}"
+  networks = []
+  port {
+    guest = 80
+  }
+}`);
+  expect(r.stderr).toMatch(/A published port needs a network/);
+  r = await planFails(`${good()}
+resource "cloudlet_network" "n" {
+  name = "n"
+  cidr = "10.50.0.7/24"
+}`);
+  expect(r.stderr).toMatch(/host bits zero\): 10\.50\.0\.0\/24, got "10\.50\.0\.7\/24"/);
+  expect(r.stderr).toMatch(/cidr = "10\.50\.0\.7\/24"/);
+  const existing = await engine.networks.create({ name: 'existing', cidr: '10.51.0.0/24' });
+  try {
+    r = await planFails(`${good()}
+resource "cloudlet_network" "n" {
+  name = "n"
+  cidr = "10.51.0.0/16"
+}`);
+    expect(r.stderr).toMatch(/Overlapping network range/);
+    expect(r.stderr).toMatch(/cidr 10\.51\.0\.0\/16 overlaps 10\.51\.0\.0\/24, the range of network existing/);
+  } finally {
+    await engine.networks.delete(existing.id);
+  }
+});
+
 test('an unknown base is reported at plan, naming base_id', async () => {
   const r = await planFails(`${good()}
 resource "cloudlet_instance" "x" {

@@ -66,14 +66,24 @@ resource "cloudlet_instance" "web" {
   name     = "web"
   base_id  = cloudlet_base_vm.on_a.id
   depends_on = [cloudlet_base_vm.on_b]
+
+  port {
+    guest = 80
+  }
 }
 
 output "placement" {
   value = cloudlet_instance.web.cloudlet
 }
+
+output "url" {
+  value = cloudlet_instance.web.endpoints[0]
+}
 `;
 }
 
+/** What the instance's web server answers at /cgi-bin/id (its hostname and counter), from outside the VM. */
+const answer = async (url: string) => (await (await fetch(`${url}/cgi-bin/id`, { signal: AbortSignal.timeout(10000) })).text()).trim();
 const instancesOf = async (e: TestEngine) => (await e.instances.list()).instances;
 const exec = async (e: TestEngine, id: string, cmd: string) => {
   const r = await e.instances.exec(id, { command: cmd });
@@ -100,7 +110,10 @@ test('flipping the provider alias plans an in-place placement change, and apply 
   expect(inst.state).toBe('running');
   const aId = (await a.engine.info()).cloudlet.id;
   const bId = (await b.engine.info()).cloudlet.id;
-  expect(JSON.parse((await tf.ok(['output', '-json'])).stdout).placement.value).toBe(aId);
+  const outputsAtA = JSON.parse((await tf.ok(['output', '-json'])).stdout) as Record<string, { value: string }>;
+  expect(outputsAtA.placement.value).toBe(aId);
+  expect(outputsAtA.url.value).toBe((await a.instances.get(inst.id)).endpoints[0]);
+  expect(await answer(outputsAtA.url.value)).toMatch(/^web \d+$/);
   await exec(a, inst.id, 'echo before-the-move > /data/moved.txt && sync');
   const counter = Number(await exec(a, inst.id, 'cat /run/counter'));
 
@@ -122,7 +135,12 @@ test('flipping the provider alias plans an in-place placement change, and apply 
   expect(qemuCommandLines(moved.domain)[0]).toContain(b.stateDir);
   expect(await exec(b, moved.id, 'cat /data/moved.txt')).toBe('before-the-move');
   expect(Number(await exec(b, moved.id, 'cat /run/counter'))).toBeGreaterThanOrEqual(counter);
-  expect(JSON.parse((await tf.ok(['output', '-json'])).stdout).placement.value).toBe(bId);
+  // The state has the destination's endpoint after the same apply, and the app answers there.
+  const outputsAtB = JSON.parse((await tf.ok(['output', '-json'])).stdout) as Record<string, { value: string }>;
+  expect(outputsAtB.placement.value).toBe(bId);
+  expect(outputsAtB.url.value).toBe((await b.instances.get(inst.id)).endpoints[0]);
+  expect(outputsAtB.url.value).not.toBe(outputsAtA.url.value);
+  expect(await answer(outputsAtB.url.value)).toMatch(/^web \d+$/);
 
   const again = await tf.ok(['plan', '-input=false', '-detailed-exitcode']);
   expect(again.stdout).toMatch(/No changes/);

@@ -254,6 +254,18 @@ export const instanceResource = defineResource<Cloudlet, typeof schema>({
       p.planned.cloudlet_endpoint = c.endpoint;
       for (const n of ['state', 'address', 'timings', 'ip_address', 'ip_addresses', 'mac_address', 'endpoints', 'published_ports'] as const) p.planned[n] = UNKNOWN;
     }
+    // A host port another instance of this cloudlet publishes is refused now (the engine also checks, at apply,
+    // that nothing else on the host listens on it).
+    if (p.prior === null && Array.isArray(p.config.port)) {
+      const wanted = p.config.port.filter((b) => typeof b.host === 'number').map((b) => ({ host: b.host as number, protocol: typeof b.protocol === 'string' ? b.protocol : 'tcp' }));
+      if (wanted.length) {
+        const { instances } = await c.call('list instances', (api) => api.instances.list());
+        for (const w of wanted) {
+          const holder = instances.find((i) => i.network?.ports.some((x) => x.host === w.host && x.protocol === w.protocol));
+          if (holder) p.diagnostics.push(error('Host port in use', `Host port ${w.protocol}/${w.host} is published by instance ${holder.name} (${holder.id}) on cloudlet ${c.id}.`, ['port']));
+        }
+      }
+    }
     // Sizes come from the base's memory snapshot: check them against it now rather than fail at apply.
     const baseId = p.config.base_id;
     if (typeof baseId !== 'string') return;

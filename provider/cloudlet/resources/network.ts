@@ -3,11 +3,11 @@
 // bridge while an instance is on the network, and refuses a range that overlaps another network or a route
 // of the host.
 
-import { fail } from '../../protocol/diagnostics';
+import { error, fail } from '../../protocol/diagnostics';
 import { BlockSchema, ModelOf } from '../../framework/schema';
 import { defineResource } from '../../framework/server';
 import type { NetworkRecord } from '../../../engine/contract/schemas';
-import { cidrProblem } from '../../../engine/contract/rules';
+import { cidrProblem, cidrsOverlap, parseCidr } from '../../../engine/contract/rules';
 import { Cloudlet } from '../connection';
 import { cloudletAttr, ms, timeoutsBlock, validName } from '../common';
 
@@ -42,6 +42,16 @@ export const networkResource = defineResource<Cloudlet, typeof schema>({
   typeName: 'cloudlet_network',
   schema: { version: 0, block: schema },
   timeouts: { create: ms('2m'), delete: ms('2m') },
+
+  async modifyPlan(p, c) {
+    // A range overlapping a network the cloudlet has is refused at plan time (the engine also checks the host's
+    // routes and other engines' networks when it creates it).
+    if (p.prior !== null || typeof p.config.cidr !== 'string' || cidrProblem(p.config.cidr)) return;
+    const mine = parseCidr(p.config.cidr);
+    const { networks } = await c.call('list networks', (api) => api.networks.list());
+    const clash = networks.find((n) => cidrsOverlap(mine, parseCidr(n.cidr)));
+    if (clash) p.diagnostics.push(error('Overlapping network range', `cidr ${p.config.cidr} overlaps ${clash.cidr}, the range of network ${clash.name} on cloudlet ${c.id}.`, ['cidr']));
+  },
 
   async create(ctx, planned) {
     const c = ctx.provider;
