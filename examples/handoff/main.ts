@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { App, TerraformOutput, TerraformStack } from 'cdktf';
 import { Construct } from 'constructs';
 import { BaseVm, Cloudlet, SynthesizedInstance } from '../../constructs';
-import { webAppOverlay } from '../quickstart/main';
+import { APP_PORT, webAppOverlay } from '../quickstart/main';
 
 export interface HandoffProps {
   readonly baseArchive: string;
@@ -38,7 +38,8 @@ export class HandoffStack extends TerraformStack {
     const baseA = new BaseVm(this, 'base-a', { cloudlet: a, source: props.baseArchive, sha256: props.baseId });
     const baseB = new BaseVm(this, 'base-b', { cloudlet: b, source: props.baseArchive, sha256: props.baseId });
     const app = webAppOverlay(this, 'web-app', baseA);
-    this.instance = new SynthesizedInstance(this, 'web', { base: baseA, overlay: app, name: 'handoff-web' });
+    // Its app's port is published wherever it runs; after a move `url` is the destination's.
+    this.instance = new SynthesizedInstance(this, 'web', { base: baseA, overlay: app, name: 'handoff-web', ports: [{ guest: APP_PORT }] });
     // The move needs the base at b before the VM goes there.
     this.instance.resource.addOverride('depends_on', [`${baseB.resource.terraformResourceType}.${baseB.resource.friendlyUniqueId}`]);
     if (props.placement === 'b') this.instance.moveTo(b);
@@ -46,6 +47,7 @@ export class HandoffStack extends TerraformStack {
     new TerraformOutput(this, 'cloudlet_a', { value: a.cloudletId });
     new TerraformOutput(this, 'cloudlet_b', { value: b.cloudletId });
     new TerraformOutput(this, 'instance_id', { value: this.instance.instanceId });
+    new TerraformOutput(this, 'url', { value: this.instance.endpoint(), description: "the app, on the host address of the cloudlet it runs on" });
   }
 }
 

@@ -9,6 +9,7 @@ import { EngineClient, connectLocal } from '../../engine/client/client';
 import { repoRoot } from '../../provider/build';
 import { cdktf, cdktfEnv, scratchProject } from '../../constructs/cdktf-cli';
 import { APP_CHECK, APP_PAGE } from '../../examples/quickstart/main';
+import { curl } from '../../examples/quickstart/run';
 import { qemuCommandLines } from '../helpers/engine';
 import { ensureBaseArchive } from '../vms/guest';
 
@@ -70,6 +71,9 @@ test('deploy on a, switch the placement to b: diff shows the handoff, deploy doe
   const ids = { a: first.output.match(/cloudlet_a = (cloudlet-[0-9a-f]+)/)?.[1], b: first.output.match(/cloudlet_b = (cloudlet-[0-9a-f]+)/)?.[1] };
   expect(ids.a).toBeDefined();
   expect(first.output).toContain(`placement = ${ids.a}`);
+  const urlA = first.output.match(/url = (http:\/\/[0-9.]+:\d+)/)?.[1];
+  expect(urlA).toBeDefined();
+  expect(curl(urlA!).trim()).toBe(APP_PAGE);
 
   place('b');
   const diff = await cdktf(['diff', '--skip-provider-lock'], dir, env);
@@ -89,6 +93,11 @@ test('deploy on a, switch the placement to b: diff shows the handoff, deploy doe
   expect(qemuCommandLines(onB.domain)).toHaveLength(1);
   const page = await (await engine('b')).instances.exec(onB.id, { command: APP_CHECK });
   expect(page.stdout.trim()).toBe(APP_PAGE);
+  // The same deploy recorded the destination's endpoint, where the app answers a client outside the VM.
+  const urlB = moved.output.match(/url = (http:\/\/[0-9.]+:\d+)/)?.[1];
+  expect(urlB).toBe((await (await engine('b')).instances.get(onB.id)).endpoints[0]);
+  expect(urlB).not.toBe(urlA);
+  expect(curl(urlB!).trim()).toBe(APP_PAGE);
 
   const again = await cdktf(['diff', '--skip-provider-lock'], dir, env);
   expect(again.code).toBe(0);

@@ -4,7 +4,9 @@
 // reach the engine's API or an unpublished host port; bad input refused with nothing left behind; and no
 // bridge, namespace, rule or lease of the engine left once its instances are gone.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as net from 'node:net';
 import { defaultPublishAddress, hostKey } from '../../engine/net/plumbing';
 import { ensureBaseArchive } from '../vms/guest';
@@ -26,14 +28,22 @@ const refusal = (p: Promise<unknown>) =>
     (err: CloudletError) => `${err.code}: ${err.message}`,
   );
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
-const hostObjects = () => ({
-  netns: sh('ip', ['netns', 'list'])
-    .split('\n')
-    .filter((l) => l.startsWith('cloudlet-')).length,
-  links: sh('ip', ['-br', 'link'])
-    .split('\n')
-    .filter((l) => /^cl[bgvta][0-9a-f]{8}/.test(l)).length,
-});
+/** This engine's objects on the host (other test files' engines run alongside): routers, bridges, rules. */
+const hostObjects = async () => {
+  const bridges = (await e.networks.list()).networks.map((n) => n.bridge);
+  const table = spawnSync('nft', ['list', 'table', 'inet', `cloudlet_${hostKey(e.stateDir)}`], { encoding: 'utf8' });
+  const ids = fs.readdirSync(path.join(e.stateDir, 'instances'));
+  return {
+    routers: fs.readdirSync(path.join(e.stateDir, 'routers')),
+    netns: sh('ip', ['netns', 'list'])
+      .split('\n')
+      .filter((l) => ids.some((id) => l.startsWith(`cloudlet-${hostKey(e.stateDir, id)}`))),
+    bridges: sh('ip', ['-br', 'link'])
+      .split('\n')
+      .filter((l) => bridges.some((b) => l.startsWith(b))),
+    rules: table.status === 0 ? table.stdout : 'no table',
+  };
+};
 
 /** What an instance's web server says at /cgi-bin/id (its hostname and counter), fetched from the host. */
 async function fetchId(url: string): Promise<string> {
@@ -123,7 +133,7 @@ test('a guest reaches neither the engine API nor an unpublished host port, on an
 });
 
 test('bad network input is refused with the value named, and nothing is left half-made', async () => {
-  const before = hostObjects();
+  const before = await hostObjects();
   const held = net.createServer();
   await new Promise<void>((r) => held.listen(0, host, () => r()));
   const busy = (held.address() as net.AddressInfo).port;
@@ -148,7 +158,7 @@ test('bad network input is refused with the value named, and nothing is left hal
   expect(await refusal(e.networks.delete('backend'))).toMatch(/^IN_USE: network backend is used by/);
   await e.instances.delete(inst.id);
   await e.networks.delete(mine.id);
-  expect(hostObjects()).toEqual(before);
+  expect(await hostObjects()).toEqual(before);
 });
 
 test("after a handoff the instance answers at the destination's endpoint, which the move returns; the source's endpoint is gone", async () => {
