@@ -9,7 +9,7 @@ import { Cloudlet } from './cloudlet';
 import { IBaseVm, checkBase } from './base-vm';
 import { IVmOverlay } from './vm-overlay';
 import { INetwork } from './network';
-import { PortSpec, portsProblem } from '../../engine/contract/rules';
+import { portsProblem } from '../../engine/contract/rules';
 import { checkName, checkRange, fail, isToken, nameFromPath } from './validation';
 
 export type PowerState = 'running' | 'paused' | 'stopped';
@@ -105,7 +105,7 @@ export class SynthesizedInstance extends Construct {
     });
     const ports = props.ports ?? [];
     if (ports.every((p) => !isToken(p.guest) && (p.host === undefined || !isToken(p.host)))) {
-      const problem = portsProblem(ports as PortSpec[]);
+      const problem = portsProblem(ports);
       if (problem) fail(this, 'ports', problem);
     }
     if (networks !== undefined && networks.length === 0 && ports.length > 0) fail(this, 'ports', 'publishing a port needs a network, and networks is []');

@@ -62,7 +62,7 @@ export async function localOverlayCommand(argv: string[], out: (s: string) => vo
     if (o.json) out(JSON.stringify(stats, null, 2));
     else
       out(
-        `wrote ${o.output}: ${formatBytes(stats.overlayBytes)} in ${stats.seconds.toFixed(2)} s ` +
+        `wrote ${o.output as string}: ${formatBytes(stats.overlayBytes)} in ${stats.seconds.toFixed(2)} s ` +
           `(disk: ${stats.diskLiteral} literal, ${stats.diskBaseDisk + stats.diskBaseMemory + stats.diskEarlier} dedup, ${stats.diskZero} zero, ${stats.diskSame} unchanged chunks; ` +
           `memory: ${stats.memoryLiteral} literal, ${stats.memoryBaseDisk + stats.memoryBaseMemory + stats.memoryEarlier} dedup, ${stats.memoryZero} zero, ${stats.memorySame} unchanged pages)`,
       );
@@ -81,7 +81,7 @@ export async function localOverlayCommand(argv: string[], out: (s: string) => vo
       onProgress: o.quiet ? undefined : progressPrinter('overlay apply'),
     });
     if (o.json) out(JSON.stringify({ disk: o['out-disk'], memory: o['out-memory'], diskBytes: r.diskBytes, memoryBytes: r.memoryBytes, seconds: r.seconds }, null, 2));
-    else out(`rebuilt ${o['out-disk']} (${formatBytes(r.diskBytes)}) and ${o['out-memory']} (${formatBytes(r.memoryBytes)}) in ${r.seconds.toFixed(2)} s`);
+    else out(`rebuilt ${o['out-disk'] as string} (${formatBytes(r.diskBytes)}) and ${o['out-memory'] as string} (${formatBytes(r.memoryBytes)}) in ${r.seconds.toFixed(2)} s`);
     return;
   }
   if (sub === 'inspect') {

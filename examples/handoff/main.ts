@@ -47,7 +47,7 @@ export class HandoffStack extends TerraformStack {
     new TerraformOutput(this, 'cloudlet_a', { value: a.cloudletId });
     new TerraformOutput(this, 'cloudlet_b', { value: b.cloudletId });
     new TerraformOutput(this, 'instance_id', { value: this.instance.instanceId });
-    new TerraformOutput(this, 'url', { value: this.instance.endpoint(), description: "the app, on the host address of the cloudlet it runs on" });
+    new TerraformOutput(this, 'url', { value: this.instance.endpoint(), description: 'the app, on the host address of the cloudlet it runs on' });
   }
 }
 

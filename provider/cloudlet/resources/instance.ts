@@ -176,7 +176,7 @@ type PowerState = PowerRequest['state'];
 
 /** The instance's networks and ports as the engine API takes them (for a synthesis, and for a handoff's destination). */
 function placementOf(m: Pick<Model, 'networks' | 'port'>): { networks?: string[]; ports?: PortRequestSpec[] } {
-  const ports = (m.port ?? []).map((b) => ({ guest: b.guest!, ...(b.host !== null ? { host: b.host } : {}), ...(b.protocol !== null ? { protocol: b.protocol as 'tcp' | 'udp' } : {}) }));
+  const ports = (m.port ?? []).map((b) => ({ guest: b.guest, ...(b.host !== null ? { host: b.host } : {}), ...(b.protocol !== null ? { protocol: b.protocol as 'tcp' | 'udp' } : {}) }));
   return { ...(m.networks !== null ? { networks: m.networks } : {}), ...(ports.length ? { ports } : {}) };
 }
 
