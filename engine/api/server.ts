@@ -1,8 +1,11 @@
 // The engine's HTTP API (JSON over HTTP/1.1 on a unix socket or TCP, TLS when given a certificate). Every
-// request carries `Authorization: Bearer <token>`, compared in constant time; the one exception is an
-// overlay download URL signed for that overlay (`?sig=`), which is what lets another cloudlet or any HTTP
-// client fetch an overlay without holding this engine's token. Errors are `{"error":{"code","message"}}`
-// with the engine's error code; a 401 says nothing more than "unauthorized".
+// request carries `Authorization: Bearer <token>`, compared in constant time, or a dashboard session's cookie
+// (dashboard.ts: HttpOnly, SameSite=Strict, and the session's CSRF token in a header on every request that
+// changes something); the exceptions are an overlay download URL signed for that overlay (`?sig=`), which is
+// what lets another cloudlet or any HTTP client fetch an overlay without holding this engine's token, and the
+// dashboard's login. Errors are `{"error":{"code","message"}}` with the engine's error code; a 401 says
+// nothing more than "unauthorized". The dashboard's page itself is served under /dashboard/.
+// Which client made a request (its x-cloudlet-client header) is recorded on the objects it makes.
 
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -14,7 +17,9 @@ import { Readable } from 'node:stream';
 import { Static, TSchema } from '@sinclair/typebox';
 import { checked, checkedQuery, problemWith } from '../contract/check';
 import { openApiDocument } from '../contract/openapi';
-import { Access, ROUTES, RouteName, RouteSpec, routePath } from '../contract/routes';
+import { Access, CLIENT_HEADER, ROUTES, RouteName, RouteSpec, routePath } from '../contract/routes';
+import { withClient } from '../core/request-context';
+import { DashboardSessions, serveDashboard } from './dashboard';
 import { OperationRecord, OverlayRecord, OverlayViewRecord, RESULTS } from '../contract/schemas';
 import { ENGINE_VERSION, Engine } from '../core/engine';
 import { CloudletError, errorInfo } from '../errors';
@@ -68,6 +73,7 @@ export class ApiServer {
   private readonly engine: Engine;
   private readonly log: (s: string) => void;
   private readonly signingKey: Buffer;
+  private readonly sessions: DashboardSessions;
   readonly secure: boolean;
 
   constructor(o: ApiServerOptions) {
@@ -76,6 +82,7 @@ export class ApiServer {
     this.tokenDigest = createHash('sha256').update(o.token).digest();
     this.signingKey = createHash('sha256').update('cloudlet-download-signing\0').update(o.token).digest();
     this.secure = !!o.tls;
+    this.sessions = new DashboardSessions(this.secure);
     this.checkAnswers = o.checkAnswers ?? process.env.CLOUDLET_CHECK_ANSWERS === '1';
     const handle = (req: http.IncomingMessage, res: http.ServerResponse) => void this.dispatch(req, res);
     this.server = o.tls ? https.createServer({ cert: o.tls.cert, key: o.tls.key }, handle) : http.createServer(handle);
@@ -142,12 +149,18 @@ export class ApiServer {
     return createHmac('sha256', this.signingKey).update(`overlay:${id}`).digest('hex');
   }
 
+  /** The API token or, from a browser, a dashboard session (with its CSRF token when the request changes something). */
   private authorized(req: http.IncomingMessage): boolean {
-    const h = req.headers.authorization ?? '';
-    const m = /^Bearer (.+)$/.exec(h);
-    if (!m) return false;
-    const given = createHash('sha256').update(m[1]).digest();
-    return timingSafeEqual(given, this.tokenDigest);
+    return this.tokenGiven(req) || this.sessions.allows(req);
+  }
+
+  private tokenGiven(req: http.IncomingMessage): boolean {
+    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    return m !== null && this.tokenMatches(m[1]);
+  }
+
+  private tokenMatches(token: string): boolean {
+    return timingSafeEqual(createHash('sha256').update(token).digest(), this.tokenDigest);
   }
 
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -155,6 +168,7 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://engine');
     res.on('finish', () => this.log(`${req.method} ${url.pathname} ${res.statusCode} ${Date.now() - t0}ms`));
     try {
+      if (url.pathname === '/dashboard' || url.pathname.startsWith('/dashboard/')) return serveDashboard(req, res, url.pathname);
       const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
       const onPath = this.routes.map((r) => ({ r, m: r.re.exec(url.pathname) })).filter((x) => x.m !== null);
       const candidates = onPath.filter((x) => x.r.spec.method === method);
@@ -170,7 +184,8 @@ export class ApiServer {
       if (!this.authorized(req) && !this.allowedBy(r.spec.access, req, id, url.searchParams.get('sig'))) throw new CloudletError('UNAUTHORIZED', 'unauthorized');
       const query = r.spec.query ? checkedQuery(r.spec.query, url.searchParams) : undefined;
       const body = r.spec.body ? checked(r.spec.body, await readJson(req)) : undefined;
-      const answer = await r.handler({ req, res, id, body, query });
+      const client = String(req.headers[CLIENT_HEADER] ?? '').slice(0, 40) || undefined;
+      const answer = await withClient(client, () => r.handler({ req, res, id, body, query }));
       if (r.spec.kind === 'download' || r.spec.kind === 'stream') return;
       if (this.checkAnswers && r.spec.response) this.checkAnswer(r, answer);
       send(res, r.spec.status, answer);
@@ -180,6 +195,7 @@ export class ApiServer {
   }
 
   private allowedBy(access: Access | undefined, req: http.IncomingMessage, param: string | undefined, sig: string | null): boolean {
+    if (access === 'public') return true;
     if (access === 'signed-overlay') return this.signatureOk(param, sig);
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (!bearer || !param) return false;
@@ -288,6 +304,22 @@ export class ApiServer {
       'networks.delete': async ({ id }) => {
         await e.deleteNetwork(id);
         return { deleted: id };
+      },
+
+      'dashboard.loginCode': async ({ req }) => {
+        // Minted with the API token itself (the CLI's `cloudlet dashboard`), not by a browser session.
+        if (!this.tokenGiven(req)) throw new CloudletError('UNAUTHORIZED', 'unauthorized');
+        return this.sessions.issueCode();
+      },
+      'dashboard.login': async ({ res, body }) => {
+        const ok = body.token !== undefined ? this.tokenMatches(body.token) : body.code !== undefined && this.sessions.redeemCode(body.code);
+        if (!ok) throw new CloudletError('UNAUTHORIZED', 'unauthorized');
+        return this.sessions.open(res);
+      },
+      'dashboard.session': async ({ req }) => this.sessions.current(req),
+      'dashboard.logout': async ({ req, res }) => {
+        this.sessions.close(req, res);
+        return { deleted: 'session' };
       },
 
       'operations.list': async () => ({ operations: e.ops.list() }),

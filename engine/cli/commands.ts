@@ -58,10 +58,10 @@ export async function clientFor(o: Opts): Promise<EngineClient> {
   if (endpoint) {
     const token = tokenFile ? readOptionFile(tokenFile, '--token-file').trim() : process.env.CLOUDLET_TOKEN;
     if (!token) throw new CloudletError('INVALID_ARGUMENT', 'a token is needed for --endpoint: give --token-file or set CLOUDLET_TOKEN');
-    return new EngineClient({ endpoint, token, ca });
+    return new EngineClient({ endpoint, token, ca, client: 'cli' });
   }
   const local = await connectLocal(path.resolve((o['state-dir'] as string | undefined) ?? defaultStateDir()));
-  return new EngineClient({ endpoint: local.endpoint, token: tokenFile ? readOptionFile(tokenFile, '--token-file').trim() : local.token });
+  return new EngineClient({ endpoint: local.endpoint, token: tokenFile ? readOptionFile(tokenFile, '--token-file').trim() : local.token, client: 'cli' });
 }
 
 function readOptionFile(file: string, option: string): string {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { Static, TSchema } from '@sinclair/typebox';
 import { Agent, Dispatcher } from 'undici';
-import { ROUTES, RouteName, RouteSpec, Routes, routePath } from '../contract/routes';
+import { CLIENT_HEADER, ROUTES, RouteName, RouteSpec, Routes, routePath } from '../contract/routes';
 import { OperationOf, OperationRecord } from '../contract/schemas';
 import { CloudletError, ErrorCode } from '../errors';
 
@@ -21,6 +21,8 @@ export interface ClientOptions {
   ca?: string;
   /** Per-request timeout for ordinary calls (default 120 s). */
   timeoutMs?: number;
+  /** Who is calling (`terraform`, `cli`): sent in the x-cloudlet-client header, recorded on what the engine makes. */
+  client?: string;
 }
 
 /** An operation as the engine answers it (engine/contract/schemas.ts). */
@@ -80,6 +82,7 @@ export class EngineClient {
   readonly handoffs: ApiGroups['handoffs'];
   readonly operations: ApiGroups['operations'];
   readonly networks: ApiGroups['networks'];
+  readonly dashboard: ApiGroups['dashboard'];
 
   constructor(readonly o: ClientOptions) {
     if (o.endpoint.startsWith('unix:')) {
@@ -99,6 +102,7 @@ export class EngineClient {
     this.handoffs = groups.handoffs;
     this.operations = groups.operations;
     this.networks = groups.networks;
+    this.dashboard = groups.dashboard;
   }
 
   /** One method per JSON route, taking its arguments in the order the route defines (see ApiGroups). */
@@ -125,6 +129,11 @@ export class EngineClient {
     await this.dispatcher.close();
   }
 
+  /** The token, and the client's name when it has one. */
+  private identity(): Record<string, string> {
+    return { authorization: `Bearer ${this.o.token}`, ...(this.o.client ? { [CLIENT_HEADER]: this.o.client } : {}) };
+  }
+
   /** Sends a request with the token and a JSON body (if any); an unreachable engine is a typed error. */
   private async request(method: string, p: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
     try {
@@ -132,7 +141,7 @@ export class EngineClient {
         origin: this.origin,
         path: p,
         method: method,
-        headers: { authorization: `Bearer ${this.o.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: { ...this.identity(), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
         body: body !== undefined ? JSON.stringify(body) : undefined,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
@@ -246,7 +255,7 @@ export class EngineClient {
         path: p,
         method: 'POST',
         signal: opts.signal,
-        headers: { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/octet-stream', 'content-length': String(fs.statSync(file).size) },
+        headers: { ...this.identity(), 'content-type': 'application/octet-stream', 'content-length': String(fs.statSync(file).size) },
         body: fs.createReadStream(file),
       });
     } catch (e) {

@@ -59,12 +59,14 @@ function errorResponses(codes: readonly ErrorCode[]): Json {
 
 function security(r: RouteSpec): Json[] | undefined {
   if (r.access === 'signed-overlay') return [{ bearer: [] }, {}];
+  if (r.access === 'public') return [{}];
   return undefined; // the document's default: the API token (or, where the path allows one, a handoff token) as a bearer token
 }
 
 function accessNote(r: RouteSpec): string {
   if (r.access === 'signed-overlay') return ' Without a token, the signed URL (`sig`) an overlay answer gives is enough.';
   if (r.access === 'handoff-instance' || r.access === 'handoff-session') return ' A handoff token for this instance is accepted in place of the API token.';
+  if (r.access === 'public') return ' No token needed: the body carries the credentials (or the session cookie is ended).';
   return '';
 }
 

@@ -19,7 +19,14 @@ export type RouteKind = 'json' | 'upload' | 'download' | 'stream';
  * Who may call a route besides holders of the API token: anyone with the overlay's signed URL, or the
  * holder of a handoff token for the instance (or handoff) the path names.
  */
-export type Access = 'token' | 'signed-overlay' | 'handoff-instance' | 'handoff-session';
+export type Access = 'token' | 'signed-overlay' | 'handoff-instance' | 'handoff-session' | 'public';
+
+/** The request header naming the client (`terraform`, `cli`, `dashboard`); the engine records it on what it makes. */
+export const CLIENT_HEADER = 'x-cloudlet-client';
+/** The header a dashboard session sends with every request that changes something (the session's CSRF token). */
+export const CSRF_HEADER = 'x-cloudlet-csrf';
+/** The dashboard's session cookie (HttpOnly, SameSite=Strict). */
+export const SESSION_COOKIE = 'cloudlet_session';
 
 export interface RouteSpec {
   readonly method: 'GET' | 'POST' | 'DELETE';
@@ -240,6 +247,25 @@ export const ROUTES = {
     response: S.Deleted,
     errors: ['NOT_FOUND', 'IN_USE', 'NETWORK_FAILED'],
   }),
+
+  'dashboard.loginCode': ok({
+    method: 'POST',
+    path: '/v1/dashboard/login-codes',
+    summary: 'A one-time code that logs one browser in to the dashboard (valid 5 minutes); the API token only',
+    status: 201,
+    response: S.LoginCode,
+  }),
+  'dashboard.login': ok({
+    method: 'POST',
+    path: '/v1/dashboard/session',
+    summary: 'Log a browser in with the API token or a one-time code: sets the session cookie (HttpOnly, SameSite=Strict)',
+    access: 'public',
+    status: 201,
+    body: S.DashboardLogin,
+    response: S.DashboardSession,
+  }),
+  'dashboard.session': ok({ method: 'GET', path: '/v1/dashboard/session', summary: "The browser's session: its CSRF token", status: 200, response: S.DashboardSession }),
+  'dashboard.logout': ok({ method: 'DELETE', path: '/v1/dashboard/session', summary: "End the browser's session", access: 'public', status: 200, response: S.Deleted }),
 
   'operations.list': ok({ method: 'GET', path: '/v1/operations', summary: 'Recent operations', status: 200, response: Type.Object({ operations: Type.Array(S.Operation) }) }),
   'operations.get': ok({

@@ -30,6 +30,8 @@ const errorCode = Type.Union(
 );
 const errorDetail = Type.Object({ code: errorCode, message: Type.String() });
 const timings = Type.Record(Type.String(), Type.Number(), { description: 'milliseconds spent per phase' });
+/** Which client made an object (its `x-cloudlet-client` header): `terraform`, `cli`, `dashboard`, or another name. */
+const createdBy = Type.Optional(Type.String({ description: "the client that made it, from its x-cloudlet-client header: 'terraform', 'cli', 'dashboard', ..." }));
 
 export const ErrorBody = Type.Object({ error: errorDetail }, { $id: 'Error', description: 'Every 4xx and 5xx answer.' });
 
@@ -51,6 +53,7 @@ export const Base = Type.Object(
     cpuModel: Type.String(),
     machine: Type.Optional(Type.String({ description: 'the machine type its memory snapshot needs (e.g. pc-i440fx-7.2)' })),
     source: Type.String({ description: 'where it came from: an archive path or URL, a disk image, or an instance' }),
+    createdBy,
   },
   { $id: 'Base' },
 );
@@ -63,6 +66,7 @@ export const Overlay = Type.Object(
     created: timestamp,
     source: Type.String(),
     fetched: Type.Optional(Type.Boolean({ description: 'fetched by a synthesis: kept only while an instance uses it' })),
+    createdBy,
   },
   { $id: 'Overlay' },
 );
@@ -79,6 +83,7 @@ export const Network = Type.Object(
     created: timestamp,
     default: Type.Optional(Type.Boolean({ description: 'the network instances join when they name none' })),
     bridge: Type.String({ description: 'the Linux bridge on the cloudlet host (it exists while an instance is on the network)' }),
+    createdBy,
   },
   { $id: 'Network' },
 );
@@ -130,6 +135,7 @@ export const Instance = Type.Object(
       ),
     ),
     network: Type.Optional(InstanceNetwork),
+    createdBy,
   },
   { $id: 'Instance' },
 );
@@ -364,6 +370,19 @@ export const HandoffSource = Type.Object(
 );
 export const StartHandoff = Type.Object({ source: HandoffSource, instanceId: text('the instance at the source'), ...placement, requestId: Type.Optional(requestId) });
 
+export const DashboardLogin = Type.Object(
+  {
+    token: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: "the engine's API token" })),
+    code: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'a one-time login code (cloudlet dashboard)' })),
+  },
+  { description: 'give token or code' },
+);
+export const DashboardSession = Type.Object(
+  { csrf: Type.String({ description: 'send it back in the x-cloudlet-csrf header of every request that changes something' }), expires: timestamp },
+  { $id: 'DashboardSession' },
+);
+export const LoginCode = Type.Object({ code: Type.String({ description: 'secret: logs one browser in, once' }), expires: timestamp }, { $id: 'LoginCode' });
+
 export const WaitQuery = Type.Object({ wait: Type.Optional(ranged('waitSeconds')) });
 export const UploadQuery = Type.Object({ sha256: Type.Optional(patterned('sha256')) });
 export const SignedQuery = Type.Object({ sig: Type.Optional(Type.String()) });
@@ -403,5 +422,7 @@ export type HandoffSourceSpec = Static<typeof HandoffSource>;
 export type PowerRequest = Static<typeof PowerRequest>;
 export type StartHandoffRequest = Static<typeof StartHandoff>;
 export type OperationKind = keyof typeof RESULTS;
+export type DashboardSessionRecord = Static<typeof DashboardSession>;
+export type LoginCodeRecord = Static<typeof LoginCode>;
 /** An operation whose result, once it succeeds, is a T. */
 export type OperationOf<T> = Omit<OperationRecord, 'result'> & { result?: T };

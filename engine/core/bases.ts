@@ -23,6 +23,7 @@ import { EngineContext, HEX64, NAME_RE, sleep } from './context';
 import { crashPoint } from './crash-points';
 import { CaptureService } from './captures';
 import { Operation } from './operations';
+import { createdBy } from './request-context';
 
 const run = promisify(execFile);
 
@@ -133,6 +134,7 @@ export class BaseService {
     rememberDigest(disk, m.files.disk!.sha256);
     rememberDigest(basePathsIn(dir).memory, m.files.memory!.sha256);
     return {
+      ...createdBy(),
       id: m.id,
       name,
       created: new Date().toISOString(),

@@ -17,6 +17,7 @@ import { hasAgentChannel, hasNic } from '../vm/domain';
 import { VmDriver } from '../vm/driver';
 import { readSaveHeader } from '../vm/save-header';
 import { NetworkService } from './networks';
+import { createdBy } from './request-context';
 import { Operation, OperationTable } from './operations';
 
 /** The API's name and hash rules (engine/contract/rules.ts), for the services' own checks. */
@@ -148,7 +149,15 @@ export class EngineContext {
       o.onSpooled?.();
       if (o.expectSha256 && got.sha256 !== o.expectSha256) throw new CloudletError('HASH_MISMATCH', `${o.origin}: the overlay's SHA-256 is ${got.sha256}, expected ${o.expectSha256}`);
       const baseId = baseIdOf(checked.meta.base.disk.sha256, checked.meta.base.memory.sha256).toString('hex');
-      const rec = this.store.commitOverlay(file, { id: got.sha256, bytes: got.bytes, baseId, created: new Date().toISOString(), source: o.origin, ...(o.fetched ? { fetched: true } : {}) });
+      const rec = this.store.commitOverlay(file, {
+        id: got.sha256,
+        bytes: got.bytes,
+        baseId,
+        created: new Date().toISOString(),
+        source: o.origin,
+        ...(o.fetched ? { fetched: true } : {}),
+        ...createdBy(),
+      });
       return rec.fetched && !o.fetched ? this.store.keepOverlay(rec.id) : rec;
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

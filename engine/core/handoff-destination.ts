@@ -14,6 +14,7 @@ import { EngineContext } from './context';
 import { crashPoint } from './crash-points';
 import { Operation } from './operations';
 import { InstanceService } from './instances';
+import { createdBy } from './request-context';
 
 /** Where a destination engine pulls a handoff from: the source engine and a credential for it (kept in memory only). */
 export type { HandoffSourceSpec } from '../contract/schemas';
@@ -64,6 +65,7 @@ export class HandoffDestinationService {
             created: new Date().toISOString(),
             timings: {},
             ...(placement ? { network: placement } : {}),
+            ...createdBy(),
           };
           this.ctx.store.putInstance(rec);
           return rec;

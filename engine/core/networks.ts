@@ -27,6 +27,7 @@ import {
 } from '../net/plumbing';
 import { InstanceRecord, Store, newId } from '../store/store';
 import { GuestNic } from '../vm/domain';
+import { createdBy } from './request-context';
 
 /** Where default networks come from: /24s of 10.213.0.0/16, the first one free on this host. */
 const DEFAULT_POOL = { cidr: '10.213.0.0/16', prefix: 24 };
@@ -127,6 +128,7 @@ export class NetworkService {
       created: new Date().toISOString(),
       ...(isDefault ? { default: true } : {}),
       bridge: networkBridgeName(hostKey(this.ctx.store.root, id)),
+      ...createdBy(),
     };
     this.ctx.store.putNetwork(rec);
     return rec;

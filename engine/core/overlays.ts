@@ -13,6 +13,7 @@ import { OperationRecord, OverlayRecord, overlayPathsIn } from '../store/store';
 import { EngineContext, HEX64 } from './context';
 import { crashPoint } from './crash-points';
 import { CaptureService } from './captures';
+import { createdBy } from './request-context';
 
 export class OverlayService {
   constructor(
@@ -92,7 +93,7 @@ export class OverlayService {
         });
         op.phase('store');
         const sha256 = await fileDigest(out);
-        const rec = this.ctx.store.commitOverlay(out, { id: sha256, bytes: fs.statSync(out).size, baseId: base.id, created: new Date().toISOString(), source: `instance ${inst.id}` });
+        const rec = this.ctx.store.commitOverlay(out, { id: sha256, bytes: fs.statSync(out).size, baseId: base.id, created: new Date().toISOString(), source: `instance ${inst.id}`, ...createdBy() });
         crashPoint('create-overlay.stored');
         op.setTarget({ type: 'overlay', id: rec.id });
         return { overlay: rec };

@@ -15,6 +15,7 @@ import { EngineContext, HEX64, NAME_RE } from './context';
 import { crashPoint } from './crash-points';
 import { Operation } from './operations';
 import { InstanceService } from './instances';
+import { createdBy } from './request-context';
 
 const run = promisify(execFile);
 
@@ -73,6 +74,7 @@ export class SynthesisService {
       requestId: req.requestId,
       timings: {},
       ...(placement ? { network: placement } : {}),
+      ...createdBy(),
     };
     this.ctx.store.putInstance(inst);
     this.ctx.busy.add(id);

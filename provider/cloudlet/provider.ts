@@ -125,7 +125,7 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
           );
         }
         try {
-          client = new EngineClient({ endpoint, token, ca: config.ca_cert ?? undefined });
+          client = new EngineClient({ endpoint, token, ca: config.ca_cert ?? undefined, client: 'terraform' });
         } catch (e) {
           fail('Invalid value for endpoint', (e as Error).message, ['endpoint']);
         }
@@ -134,7 +134,7 @@ export function cloudletProvider(): ProviderDefinition<Cloudlet> {
         const stateDir = path.resolve(config.state_dir ?? defaultStateDir());
         try {
           const local = await connectLocal(stateDir, { signal });
-          client = new EngineClient({ endpoint: local.endpoint, token: local.token });
+          client = new EngineClient({ endpoint: local.endpoint, token: local.token, client: 'terraform' });
           shown = local.endpoint;
         } catch (e) {
           const err = e as CloudletError;

@@ -522,7 +522,7 @@ describe('provider configuration and validation', () => {
 describe('checkSchema', () => {
   test('finds nothing wrong with the cloudlet provider, its resources and data sources', () => {
     const def = cloudletProvider();
-    expect(def.resources.length).toBe(4);
+    expect(def.resources.length).toBe(5);
     expect(def.dataSources.length).toBe(2);
     const problems = [
       ...checkSchema('provider', def.schema.block),

@@ -157,7 +157,7 @@ describe('servePlugin in-process', () => {
 
   test('GetMetadata lists the resources and data sources', async () => {
     const res = await call(open('provider'), 'GetMetadata');
-    expect(((res.resources as Obj[]).map((r) => r.type_name) as string[]).sort()).toEqual(['cloudlet_base_vm', 'cloudlet_customization', 'cloudlet_instance', 'cloudlet_overlay']);
+    expect(((res.resources as Obj[]).map((r) => r.type_name) as string[]).sort()).toEqual(['cloudlet_base_vm', 'cloudlet_customization', 'cloudlet_instance', 'cloudlet_network', 'cloudlet_overlay']);
     expect(((res.data_sources as Obj[]).map((r) => r.type_name) as string[]).sort()).toEqual(['cloudlet_base_vm', 'cloudlet_engine']);
     expect(res.diagnostics).toEqual([]);
     expect(res.functions).toEqual([]);
@@ -175,7 +175,7 @@ describe('servePlugin in-process', () => {
     expect((((res.provider as Obj).block as Obj).block_types as Obj[]).map((b) => [b.type_name, b.nesting])).toEqual([['peer', 'LIST']]);
 
     const resources = res.resource_schemas as Record<string, Obj>;
-    expect(Object.keys(resources).sort()).toEqual(['cloudlet_base_vm', 'cloudlet_customization', 'cloudlet_instance', 'cloudlet_overlay']);
+    expect(Object.keys(resources).sort()).toEqual(['cloudlet_base_vm', 'cloudlet_customization', 'cloudlet_instance', 'cloudlet_network', 'cloudlet_overlay']);
     expect(Object.keys(res.data_source_schemas as Obj).sort()).toEqual(['cloudlet_base_vm', 'cloudlet_engine']);
     const instance = attrs(resources.cloudlet_instance);
     expect(instance.power_state).toMatchObject({ optional: true, computed: true, required: false });
@@ -340,7 +340,7 @@ describe('the packaged provider executable', () => {
     try {
       expect(await call(health, 'Check', { service: 'plugin' })).toEqual({ status: 'SERVING' });
       const meta = await call(provider, 'GetMetadata');
-      expect((meta.resources as Obj[]).length).toBe(4);
+      expect((meta.resources as Obj[]).length).toBe(5);
 
       // Terraform handles Ctrl-C itself (the terminal sends SIGINT to the whole process group) and then calls
       // StopProvider; the provider must not die on the signal.
