@@ -8,9 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
-import { Static, TSchema } from '@sinclair/typebox';
+import { Static } from '@sinclair/typebox';
 import { Agent, Dispatcher } from 'undici';
-import { CLIENT_HEADER, ROUTES, RouteName, RouteSpec, Routes, routePath } from '../contract/routes';
+import { CLIENT_HEADER, ROUTES, Routes, routePath } from '../contract/routes';
+import { ApiGroups, CallOptions, typedMethods, withQuery } from '../contract/methods';
 import { OperationOf, OperationRecord } from '../contract/schemas';
 import { CloudletError, ErrorCode } from '../errors';
 
@@ -28,23 +29,7 @@ export interface ClientOptions {
 /** An operation as the engine answers it (engine/contract/schemas.ts). */
 export type OperationView = OperationRecord;
 
-export interface CallOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
-
-// The typed methods, derived from the route table: route 'bases.import' is `client.bases.import(body)`. The
-// arguments are, in order and where the route has them: the path's id, the JSON body (optional when every
-// field is), the query, then call options. Raw routes (uploads, downloads, the handoff stream) have their own
-// methods below.
-type IdArg<R> = R extends { readonly path: `${string}:id${string}` } ? [id: string] : [];
-type BodyArg<R> = R extends { readonly body: infer B extends TSchema } ? (object extends Static<B> ? [body?: Static<B>] : [body: Static<B>]) : [];
-type QueryArg<R> = R extends { readonly query: infer Q extends TSchema } ? [query?: Static<Q>] : [];
-type Answer<R> = R extends { readonly result: infer X extends TSchema } ? { operation: OperationOf<Static<X>> } : R extends { readonly response: infer S extends TSchema } ? Static<S> : never;
-type JsonMethod<R> = (...args: [...IdArg<R>, ...BodyArg<R>, ...QueryArg<R>, opts?: CallOptions]) => Promise<Answer<R>>;
-type JsonRoute = { [K in RouteName]: Routes[K] extends { readonly kind: 'upload' | 'download' | 'stream' } ? never : K }[RouteName];
-type Group<K> = K extends `${infer G}.${string}` ? G : never;
-export type ApiGroups = { [G in Group<JsonRoute>]: { [K in JsonRoute as K extends `${G}.${infer M}` ? M : never]: JsonMethod<Routes[K]> } };
+export type { ApiGroups, CallOptions } from '../contract/methods';
 
 /**
  * TLS trust for https endpoints: the system store, plus the configured CA, plus CLOUDLET_EXTRA_CA_CERTS. The
@@ -107,22 +92,7 @@ export class EngineClient {
 
   /** One method per JSON route, taking its arguments in the order the route defines (see ApiGroups). */
   private typedMethods(): ApiGroups {
-    const groups: Record<string, Record<string, (...args: unknown[]) => Promise<unknown>>> = {};
-    for (const name of Object.keys(ROUTES) as RouteName[]) {
-      const r: RouteSpec = ROUTES[name];
-      if (r.kind !== undefined && r.kind !== 'json') continue;
-      const [group, method] = name.split('.');
-      (groups[group] ??= {})[method] = (...args: unknown[]) => {
-        let i = 0;
-        const id = r.path.includes(':id') ? (args[i++] as string) : undefined;
-        const body = r.body ? (args[i++] ?? {}) : undefined;
-        const query = r.query ? (args[i++] as Record<string, string | number | undefined> | undefined) : undefined;
-        const opts = (args[i] as CallOptions | undefined) ?? {};
-        return this.call(r.method, withQuery(routePath(name, id), query), body, opts);
-      };
-    }
-    // The loop above made exactly the methods ApiGroups lists (both come from ROUTES).
-    return groups as unknown as ApiGroups;
+    return typedMethods((method, p, body, opts) => this.call(method, p, body, opts));
   }
 
   async close(): Promise<void> {
@@ -374,10 +344,3 @@ export async function connectLocal(stateDir = defaultStateDir(), opts: { startTi
 }
 
 /** Query parameters are plain strings and numbers in the contract (sha256, wait, sig). */
-function withQuery(p: string, query: Record<string, string | number | undefined> | undefined): string {
-  if (!query) return p;
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
-  const s = q.toString();
-  return s ? `${p}?${s}` : p;
-}
