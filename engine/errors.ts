@@ -95,7 +95,7 @@ export class CloudletError extends Error {
 /** Wraps a Node I/O error so callers always see a CloudletError naming the file involved. */
 export function ioError(what: string, path: string, e: unknown): CloudletError {
   if (e instanceof CloudletError) return e;
-  const errno = (e as NodeJS.ErrnoException | undefined)?.code;
+  const errno = (e as { code?: string } | undefined)?.code; // a Node errno (ENOENT, ...); this file is also bundled for the browser
   const reason = errno === 'ENOENT' ? 'no such file' : errno === 'EACCES' ? 'permission denied' : String((e as Error)?.message ?? e);
   return new CloudletError('IO', `${what} ${path}: ${reason}`, e);
 }

@@ -260,6 +260,7 @@ export class ApiServer {
         if ('disk' in body) return { operation: e.importBaseFromDisk(body) };
         return { operation: e.createBaseFromInstance(body) };
       },
+      'bases.upload': async ({ req }) => ({ operation: await e.uploadBase(requestSource(req), undefined) }),
       'bases.archive': async ({ req, res, id }) => {
         const a = e.exportBase(id);
         res.writeHead(200, { 'content-type': 'application/x-tar', 'content-length': a.bytes, 'content-disposition': `attachment; filename="base-${id.slice(0, 12)}.tar"` });
@@ -305,6 +306,14 @@ export class ApiServer {
         await e.deleteNetwork(id);
         return { deleted: id };
       },
+
+      'peers.list': async () => ({ peers: e.listPeers() }),
+      'peers.create': async ({ body }) => e.addPeer(body),
+      'peers.delete': async ({ id }) => {
+        e.deletePeer(id);
+        return { deleted: id };
+      },
+      'instances.handoffTo': async ({ id, body }) => ({ operation: e.handoffTo(id, body) }),
 
       'dashboard.loginCode': async ({ req }) => {
         // Minted with the API token itself (the CLI's `cloudlet dashboard`), not by a browser session.

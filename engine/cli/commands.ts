@@ -9,6 +9,7 @@ import { readinessValue } from '../contract/rules';
 import { CloudletError, ioError } from '../errors';
 import { HELP_FLAGS, HelpRequested, OptionSpec, helpText, parseArgs } from './args';
 import { formatBytes, progressPrinter } from './progress';
+import { dashboardCommand } from './dashboard';
 
 const CONNECT: OptionSpec = {
   endpoint: { type: 'string', help: 'engine endpoint: unix:PATH, http(s)://HOST:PORT (default: $CLOUDLET_ENDPOINT, else the local engine, started if needed)' },
@@ -152,6 +153,9 @@ ${helpText(CONNECT)}
   cloudlet synthesize --base BASE (--overlay-url URL [--overlay-sha256 H] | --overlay ID) --name N [--request-id R]
       [--network NET]... [--no-network] [--port [HOST:]GUEST[/udp]]...   (resume takes these too)
   cloudlet network list | show NET | create NAME [--cidr CIDR] | delete NET
+  cloudlet peer list | add NAME --peer-endpoint URL --peer-token-file F [--peer-ca CA] | delete NAME
+  cloudlet handoff INSTANCE --to PEER [--port ...]  (move a running instance from this cloudlet to a peer)
+  cloudlet dashboard [--port N]                   (a one-time login link to the engine's dashboard)
   cloudlet instance list | show ID | delete ID | console ID
   cloudlet instance start ID | stop ID | pause ID (stop powers off; start boots a stopped VM from its disk)
   cloudlet instance exec ID -- COMMAND...         (through the guest's QEMU guest agent)
@@ -433,10 +437,27 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
       'from-token-file': { type: 'string', help: "file holding the source engine's API token" },
       'from-ca': { type: 'string', help: "PEM CA certificate for the source's https endpoint" },
       'from-state-dir': { type: 'string', help: 'state directory of a local source engine (instead of --from-endpoint)' },
+      to: { type: 'string', help: 'a peer of this engine to move the instance to (cloudlet peer add), instead of pulling it here' },
       ...PLACEMENT,
     });
     const { positionals: p, options: o } = parseArgs(argv, S, usage);
     const id = one(p, 'an instance id or name', usage);
+    if (o.to) {
+      if (o['from-endpoint'] || o['from-state-dir'])
+        throw new CloudletError('INVALID_ARGUMENT', `--to moves an instance from this cloudlet; it does not go with --from-endpoint or --from-state-dir\n${usage}`);
+      await withClient(o, async (c) => {
+        const { operation } = await c.instances.handoffTo(id, { peer: o.to as string, ...placementOf(o) });
+        const done = await follow(c, operation, o, 'handoff');
+        const r = done.result!;
+        print(
+          o,
+          r,
+          () =>
+            `instance ${r.instance.id} (${r.instance.name}) ${r.instance.state} at peer ${r.peer}; ${formatBytes(r.bytesReceived)} sent, downtime ${r.downtimeMs ?? '?'} ms${reachLines(r.instance)}`,
+        );
+      });
+      return;
+    }
     if (!!o['from-endpoint'] === !!o['from-state-dir']) throw new CloudletError('INVALID_ARGUMENT', `give the source as --from-endpoint (with --from-token-file) or --from-state-dir\n${usage}`);
     // The source's own token only buys a short-lived token for this one instance; that is all the
     // destination engine gets.
@@ -496,6 +517,40 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
         await c.networks.delete(id);
         print(o, { deleted: id }, () => `deleted network ${id}`);
       } else throw new CloudletError('INVALID_ARGUMENT', `unknown network command ${sub ?? '(none)'}\n${usage}`);
+    });
+    return;
+  }
+
+  if (cmd === 'dashboard') {
+    const { positionals: p, options: o } = parseArgs(argv, spec({ port: { type: 'number', help: 'loopback port for the local engine (default: any free one)' } }), usage);
+    if (p.length) throw new CloudletError('INVALID_ARGUMENT', `unexpected argument ${p[0]}\n${usage}`);
+    await withClient(o, (c) => dashboardCommand(c, { port: o.port as number | undefined }, out));
+    return;
+  }
+
+  if (cmd === 'peer') {
+    const S = spec({
+      'peer-endpoint': { type: 'string', help: "add: the peer engine's endpoint (https://HOST:PORT, http://..., unix:PATH)" },
+      'peer-token-file': { type: 'string', help: "add: file holding the peer engine's API token (kept on this engine)" },
+      'peer-ca': { type: 'string', help: "add: PEM CA certificate for the peer's https endpoint" },
+    });
+    const { positionals: p, options: o } = parseArgs(rest, S, usage);
+    await withClient(o, async (c) => {
+      if (sub === 'list') {
+        const { peers } = await c.peers.list();
+        print(o, peers, () => table([['NAME', 'ENDPOINT', 'CA'], ...peers.map((x) => [x.name, x.endpoint, x.ca ? 'yes' : '-'])]));
+      } else if (sub === 'add') {
+        const name = one(p, 'a peer name', usage);
+        if (!o['peer-endpoint'] || !o['peer-token-file']) throw new CloudletError('INVALID_ARGUMENT', `peer add needs --peer-endpoint and --peer-token-file\n${usage}`);
+        const token = readOptionFile(o['peer-token-file'] as string, '--peer-token-file').trim();
+        const ca = o['peer-ca'] ? readOptionFile(o['peer-ca'] as string, '--peer-ca') : undefined;
+        const v = await c.peers.create({ name, endpoint: o['peer-endpoint'] as string, token, ...(ca ? { ca } : {}) });
+        print(o, v, () => `peer ${v.name} at ${v.endpoint}`);
+      } else if (sub === 'delete') {
+        const name = one(p, 'a peer name', usage);
+        await c.peers.delete(name);
+        print(o, { deleted: name }, () => `forgot peer ${name}`);
+      } else throw new CloudletError('INVALID_ARGUMENT', `unknown peer command ${sub ?? '(none)'}\n${usage}`);
     });
     return;
   }

@@ -9,6 +9,7 @@ import { defaultStateDir } from '../client/client';
 import { Engine } from '../core/engine';
 import { CloudletError } from '../errors';
 import { writeJsonAtomic } from '../store/store';
+import { defaultPublishAddress } from '../net/plumbing';
 import { OptionSpec, helpText, parseArgs } from './args';
 
 const SERVE: OptionSpec = {
@@ -20,6 +21,7 @@ const SERVE: OptionSpec = {
   'fetch-timeout': { type: 'number', help: 'seconds a download may wait for an answer or stall (default 30)' },
   'handoff-stall-timeout': { type: 'number', help: 'seconds a handoff transfer may make no progress before it fails (default 60)' },
   'handoff-confirm-timeout': { type: 'number', help: 'seconds a handoff source waits, VM paused, for the destination to confirm (default 120)' },
+  advertise: { type: 'string', help: 'the URL peers reach this engine at, for handoffs it starts (default: the --listen address; a wildcard host becomes the publish address)' },
   'publish-address': { type: 'string', help: "the host's IPv4 address instances' ports are published on (default: the default route's source address)" },
   'libvirt-uri': { type: 'string', help: 'libvirt URI (default: qemu:///embed?root=<state>/libvirt; qemu:///system for libvirtd)' },
 };
@@ -42,6 +44,12 @@ export function ensureToken(file: string): string {
   fs.writeFileSync(tmp, t + '\n', { mode: 0o600 });
   fs.renameSync(tmp, file);
   return t;
+}
+
+/** The listen address as peers can use it: a wildcard host (0.0.0.0, ::) is replaced by the host's address. */
+async function advertised(where: string, publishAddress: string | undefined): Promise<string> {
+  const m = /^(https?):\/\/(0\.0\.0\.0|\[::\]):(\d+)$/.exec(where);
+  return m ? `${m[1]}://${publishAddress ?? (await defaultPublishAddress())}:${m[3]}` : where;
 }
 
 function seconds(v: number, name: string): number {
@@ -73,6 +81,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     const tls = o['tls-cert'] ? { cert: fs.readFileSync(o['tls-cert'] as string, 'utf8'), key: fs.readFileSync(o['tls-key'] as string, 'utf8') } : undefined;
     server = new ApiServer({ engine, token, tls, log });
     const where = await server.listen((o.listen as string | undefined) ?? `unix:${path.join(stateDir, 'engine.sock')}`);
+    engine.setSelfEndpoint((o.advertise as string | undefined) ?? (await advertised(where, o['publish-address'] as string | undefined)), tls?.cert);
     writeJsonAtomic(path.join(stateDir, 'engine.json'), { pid: process.pid, endpoint: where, started: new Date().toISOString() });
     log(`cloudlet engine serving ${where} for ${stateDir} (libvirt ${engine.driver.shownUri}, pid ${process.pid})`);
   } catch (e) {

@@ -68,6 +68,7 @@ export class EngineClient {
   readonly operations: ApiGroups['operations'];
   readonly networks: ApiGroups['networks'];
   readonly dashboard: ApiGroups['dashboard'];
+  readonly peers: ApiGroups['peers'];
 
   constructor(readonly o: ClientOptions) {
     if (o.endpoint.startsWith('unix:')) {
@@ -88,6 +89,7 @@ export class EngineClient {
     this.operations = groups.operations;
     this.networks = groups.networks;
     this.dashboard = groups.dashboard;
+    this.peers = groups.peers;
   }
 
   /** One method per JSON route, taking its arguments in the order the route defines (see ApiGroups). */

@@ -70,6 +70,17 @@ export const ROUTES = {
     result: S.BaseResult,
     errors: ['NOT_FOUND', 'CONFLICT'],
   }),
+  'bases.upload': ok({
+    method: 'POST',
+    path: '/v1/bases',
+    summary: 'Import a base archive sent as the request body (verified as it arrives; answered once it is stored)',
+    kind: 'upload',
+    media: 'application/x-tar',
+    status: 202,
+    response: S.Accepted,
+    result: S.BaseResult,
+    errors: ['ARCHIVE_INVALID', 'HASH_MISMATCH', 'NO_SPACE'],
+  }),
   'bases.archive': ok({ method: 'GET', path: '/v1/bases/:id/archive', summary: 'The base as a tar archive', kind: 'download', media: 'application/x-tar', status: 200, errors: ['NOT_FOUND'] }),
 
   'overlays.list': ok({ method: 'GET', path: '/v1/overlays', summary: 'The overlays stored on this cloudlet', status: 200, response: Type.Object({ overlays: Type.Array(S.OverlayView) }) }),
@@ -246,6 +257,27 @@ export const ROUTES = {
     status: 200,
     response: S.Deleted,
     errors: ['NOT_FOUND', 'IN_USE', 'NETWORK_FAILED'],
+  }),
+
+  'peers.list': ok({ method: 'GET', path: '/v1/peers', summary: 'The cloudlets this engine can hand instances off to', status: 200, response: Type.Object({ peers: Type.Array(S.Peer) }) }),
+  'peers.create': ok({
+    method: 'POST',
+    path: '/v1/peers',
+    summary: 'Add (or replace) a peer cloudlet: its endpoint and API token, kept on this engine',
+    status: 201,
+    body: S.CreatePeer,
+    response: S.Peer,
+  }),
+  'peers.delete': ok({ method: 'DELETE', path: '/v1/peers/:id', summary: 'Forget a peer', status: 200, response: S.Deleted, errors: ['NOT_FOUND'] }),
+  'instances.handoffTo': ok({
+    method: 'POST',
+    path: '/v1/instances/:id/handoff-to',
+    summary: 'Move a running instance to a peer: this engine asks the peer to pull it (with a handoff token for it alone) and follows the move',
+    status: 202,
+    body: S.HandoffTo,
+    response: S.Accepted,
+    result: S.HandoffPushResult,
+    errors: ['NOT_FOUND', 'CONFLICT', 'HANDOFF_FAILED', 'ENGINE_UNAVAILABLE'],
   }),
 
   'dashboard.loginCode': ok({

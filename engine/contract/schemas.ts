@@ -195,6 +195,17 @@ export const HandoffInResult = Type.Object(
 );
 export const HandoffOutResult = Type.Object({ handedOff: Type.String(), to: Type.Union([Type.String(), Type.Null()]), stats: Type.Unknown() }, { $id: 'HandoffOutResult' });
 
+export const HandoffPushResult = Type.Object(
+  {
+    peer: Type.String(),
+    instance: InstanceDetail,
+    bytesReceived: Type.Number(),
+    downtimeMs: Type.Union([Type.Number(), Type.Null()]),
+    destination: Type.Object({ operation: Type.String({ description: "the destination's handoff-in operation" }), timings }),
+  },
+  { $id: 'HandoffPushResult' },
+);
+
 /** The result of each kind of operation, once it has succeeded. */
 export const RESULTS = {
   'import-base': BaseResult,
@@ -205,6 +216,7 @@ export const RESULTS = {
   synthesize: InstanceResult,
   'handoff-in': HandoffInResult,
   'handoff-out': HandoffOutResult,
+  'handoff-push': HandoffPushResult,
 } as const;
 
 export const Accepted = Type.Object({ operation: Operation }, { $id: 'Accepted', description: 'A long job started (or found again by its requestId): poll the operation.' });
@@ -370,6 +382,24 @@ export const HandoffSource = Type.Object(
 );
 export const StartHandoff = Type.Object({ source: HandoffSource, instanceId: text('the instance at the source'), ...placement, requestId: Type.Optional(requestId) });
 
+export const Peer = Type.Object(
+  {
+    name: patterned('name'),
+    endpoint: Type.String({ description: "the peer engine's endpoint: http(s)://HOST:PORT or unix:PATH" }),
+    ca: Type.Boolean({ description: 'whether a CA certificate is kept to trust it' }),
+    created: timestamp,
+    createdBy,
+  },
+  { $id: 'Peer', description: 'another cloudlet this engine can hand instances off to (its token is kept here, never shown)' },
+);
+export const CreatePeer = Type.Object({
+  name: patterned('name'),
+  endpoint: Type.String({ pattern: '^(https?://[^\\s]+|unix:/.+)$', description: "the peer engine's endpoint: http(s)://HOST:PORT or unix:PATH" }),
+  token: Type.String({ minLength: 16, maxLength: 1024, description: "secret: the peer engine's API token; kept on this engine (mode 0600), never shown or logged" }),
+  ca: Type.Optional(Type.String({ maxLength: 65536, description: 'PEM of a CA to trust for an https peer' })),
+});
+export const HandoffTo = Type.Object({ peer: patterned('name', 'the peer to move the instance to'), ...placement, requestId: Type.Optional(requestId) });
+
 export const DashboardLogin = Type.Object(
   {
     token: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: "the engine's API token" })),
@@ -423,6 +453,10 @@ export type PowerRequest = Static<typeof PowerRequest>;
 export type StartHandoffRequest = Static<typeof StartHandoff>;
 export type OperationKind = keyof typeof RESULTS;
 export type DashboardSessionRecord = Static<typeof DashboardSession>;
+export type PeerRecord = Static<typeof Peer>;
+export type CreatePeerRequest = Static<typeof CreatePeer>;
+export type HandoffToRequest = Static<typeof HandoffTo>;
+export type HandoffPushRecord = Static<typeof HandoffPushResult>;
 export type LoginCodeRecord = Static<typeof LoginCode>;
 /** An operation whose result, once it succeeds, is a T. */
 export type OperationOf<T> = Omit<OperationRecord, 'result'> & { result?: T };

@@ -10,7 +10,8 @@ import { CloudletError } from '../errors';
 import { fileDigest, rememberDigest } from '../io/digest';
 import { baseIdOf } from '../overlay/format';
 import { ArchiveManifest, archiveBytes, memberName, readBaseArchive, writeBaseArchive } from '../store/archive';
-import { openSource, redactUrl } from '../store/fetch';
+import { OpenedSource, openSource, redactUrl } from '../store/fetch';
+import { ByteSource } from '../io/io';
 import { BaseRecord, basePathsIn, OperationRecord } from '../store/store';
 import { GuestNic, SEED_DRIVE, bootDomainXml, snapshotFacts } from '../vm/domain';
 import { hostKey } from '../net/plumbing';
@@ -74,6 +75,40 @@ export class BaseService {
       const shown = /^https?:/.test(req.source) ? redactUrl(req.source) : req.source;
       op.phase('download');
       const src = await openSource(req.source, { signal: op.signal, timeoutMs: this.ctx.settings.fetchTimeoutMs });
+      return this.importFrom(op, src, shown, req);
+    }).rec;
+  }
+
+  /**
+   * Imports a base archive arriving as a stream (an upload), as an operation that ends with the stream: the
+   * caller awaits it, since the bytes come from its request.
+   */
+  async importStream(source: ByteSource, name: string | undefined): Promise<OperationRecord> {
+    const running = this.ctx.ops.start('import-base', undefined, async (op) => {
+      op.phase('upload');
+      let received = 0;
+      const counted: OpenedSource = {
+        source: {
+          read: async () => {
+            const b = await source.read();
+            if (b) received += b.length;
+            return b;
+          },
+        },
+        get received() {
+          return received;
+        },
+        total: undefined,
+        close: () => undefined,
+      };
+      return this.importFrom(op, counted, 'an upload', { source: 'upload', name });
+    });
+    await running.wait(24 * 3600 * 1000);
+    return this.ctx.ops.get(running.rec.id) ?? running.rec;
+  }
+
+  private async importFrom(op: Operation, src: OpenedSource, shown: string, req: { source: string; sha256?: string; name?: string }): Promise<unknown> {
+    {
       const dir = this.ctx.store.tempDir('base');
       try {
         let cached: string | null = null;
@@ -117,7 +152,7 @@ export class BaseService {
         src.close();
         fs.rmSync(dir, { recursive: true, force: true });
       }
-    }).rec;
+    }
   }
 
   private baseRecord(dir: string, m: Pick<ArchiveManifest, 'id' | 'files'>, name: string, source: string): BaseRecord {

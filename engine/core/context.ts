@@ -41,6 +41,8 @@ export interface EngineSettings {
   handoff: HandoffSettings;
   /** The host address ports are published on (default: the source address of the host's default route). */
   publishAddress?: string;
+  /** This engine's API as its peers reach it (and the CA to trust it by), once it serves: push handoffs need it. */
+  selfEndpoint?: { endpoint: string; ca?: string };
 }
 
 export const DEFAULT_SETTINGS: EngineSettings = { fetchTimeoutMs: 30000, handoff: { confirmTimeoutMs: 120000, stallTimeoutMs: 60000 } };

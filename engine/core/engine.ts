@@ -21,6 +21,7 @@ import { HandoffDestinationService } from './handoff-destination';
 import { HandoffSourceService } from './handoff-source';
 import { InstanceService } from './instances';
 import { NetworkService } from './networks';
+import { PeerService } from './peers';
 import { OperationTable } from './operations';
 import { OverlayService } from './overlays';
 import { RecoveryService } from './recovery';
@@ -53,6 +54,7 @@ export class Engine {
   readonly synthesis: SynthesisService;
   readonly handoffSource: HandoffSourceService;
   readonly handoffDestination: HandoffDestinationService;
+  readonly peers: PeerService;
   private readonly recovery: RecoveryService;
 
   private constructor(private readonly ctx: EngineContext) {
@@ -66,6 +68,7 @@ export class Engine {
     this.synthesis = new SynthesisService(ctx, this.instances);
     this.handoffSource = new HandoffSourceService(ctx, this.instances);
     this.handoffDestination = new HandoffDestinationService(ctx, this.instances);
+    this.peers = new PeerService(ctx, this.instances, this.handoffSource);
     this.recovery = new RecoveryService(ctx, this.instances, captures, this.handoffSource);
   }
 
@@ -183,4 +186,14 @@ export class Engine {
   getNetwork = (id: string) => this.ctx.networks.get(id);
   createNetwork = (...a: Parameters<NetworkService['create']>) => this.ctx.networks.create(...a);
   deleteNetwork = (id: string) => this.ctx.networks.delete(id);
+  listPeers = () => this.peers.list();
+  addPeer = (...a: Parameters<PeerService['add']>) => this.peers.add(...a);
+  deletePeer = (name: string) => this.peers.delete(name);
+  handoffTo = (...a: Parameters<PeerService['handoffTo']>) => this.peers.handoffTo(...a);
+  uploadBase = (...a: Parameters<BaseService['importStream']>) => this.bases.importStream(...a);
+
+  /** Where peers reach this engine's API (set once it serves), for push handoffs. */
+  setSelfEndpoint(endpoint: string, ca?: string): void {
+    this.ctx.settings.selfEndpoint = { endpoint, ca };
+  }
 }

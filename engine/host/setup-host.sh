@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 host to run the cloudlet engine and its tests: Debian packages for QEMU/libvirt and for
-# the benchmark peers (iproute2 for network namespaces and tc, openssl for the TLS test, nginx-light for the redirect test; fdisk, dosfstools and mtools for the cloud-style guest's partition table and EFI partition, xorriso for cloud-init seeds, ovmf for UEFI guests; nftables and dnsmasq-base for instance networking, curl for the quickstart's check), the users libvirt expects, and qemu.conf settings a root container needs.
+# the benchmark peers (iproute2 for network namespaces and tc, openssl for the TLS test, nginx-light for the redirect test; fdisk, dosfstools and mtools for the cloud-style guest's partition table and EFI partition, xorriso for cloud-init seeds, ovmf for UEFI guests; nftables and dnsmasq-base for instance networking, curl for the quickstart's check; chromium for the dashboard's browser tests), the users libvirt expects, and qemu.conf settings a root container needs.
 # Idempotent: a second run changes nothing and takes about a second. Both README commands call it.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ PACKAGES=(
   iproute2 procps ca-certificates openssl time nginx-light
   fdisk dosfstools mtools xorriso ovmf
   nftables dnsmasq-base curl
+  chromium
 )
 
 need_root() {

@@ -15,6 +15,7 @@
 //                                  handoff-out while the instance is handed off
 //   <state>/networks/<id>.json     the cloudlet's networks (engine/net: the host side exists while instances use them)
 //   <state>/routers/<id>/          an instance's router: its DHCP server's pid, lease and log files
+//   <state>/peers/<name>.json      a peer cloudlet (endpoint); <name>.token its API token (0600), <name>.ca.json its CA (both JSON strings)
 //   <state>/operations/<id>.json   long-running operations and their results; <id>.console.log: the guest
 //                                  console of a VM a failed operation booted (kept for `cloudlet operation show`)
 //   <state>/tmp/                   work in progress
@@ -25,7 +26,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
 import { fsyncDir } from '../io/io';
-import type { BaseRecord, InstanceRecord, NetworkRecord, OperationRecord, OverlayRecord } from '../contract/schemas';
+import type { BaseRecord, InstanceRecord, NetworkRecord, OperationRecord, OverlayRecord, PeerRecord } from '../contract/schemas';
 
 export interface BaseFile {
   sha256: string;
@@ -132,6 +133,7 @@ export class Store {
   readonly operations: string;
   readonly networks: string;
   readonly routers: string;
+  readonly peers: string;
   readonly tmp: string;
   private lockHeld = false;
 
@@ -143,6 +145,7 @@ export class Store {
     this.operations = path.join(this.root, 'operations');
     this.networks = path.join(this.root, 'networks');
     this.routers = path.join(this.root, 'routers');
+    this.peers = path.join(this.root, 'peers');
     this.tmp = path.join(this.root, 'tmp');
   }
 
@@ -193,7 +196,7 @@ export class Store {
 
   /** Creates the layout and removes work a crash left behind. */
   prepare(): { removedTemp: number } {
-    for (const d of [this.bases, this.overlays, this.instances, this.operations, this.networks, this.routers, this.tmp]) fs.mkdirSync(d, { recursive: true });
+    for (const d of [this.bases, this.overlays, this.instances, this.operations, this.networks, this.routers, this.peers, this.tmp]) fs.mkdirSync(d, { recursive: true });
     let removed = 0;
     for (const e of fs.readdirSync(this.tmp)) {
       fs.rmSync(path.join(this.tmp, e), { recursive: true, force: true });
@@ -393,6 +396,45 @@ export class Store {
   /** Router directories whose instance has no record (left by a crash between the two removals). */
   orphanRouters(): string[] {
     return this.listDirs(this.routers).filter((id) => !this.getInstance(id));
+  }
+
+  // ---- peers ----
+
+  listPeers(): PeerRecord[] {
+    return fs
+      .readdirSync(this.peers)
+      .filter((f) => f.endsWith('.json') && !f.includes('.tmp-'))
+      .map((f) => this.getPeer(f.slice(0, -5)))
+      .filter((p): p is PeerRecord => p !== null);
+  }
+
+  getPeer(name: string): PeerRecord | null {
+    if (!ID_RE.test(name)) return null;
+    return readJson<PeerRecord>(path.join(this.peers, `${name}.json`));
+  }
+
+  /** A peer's record and its secrets (the token file is written 0600 first, so the record never names a missing one). */
+  putPeer(rec: PeerRecord, token: string, ca: string | undefined): void {
+    checkId(rec.name, 'peer');
+    writeJsonAtomic(path.join(this.peers, `${rec.name}.token`), token, 0o600);
+    const caFile = path.join(this.peers, `${rec.name}.ca.json`);
+    if (ca !== undefined) writeJsonAtomic(caFile, ca, 0o644);
+    else fs.rmSync(caFile, { force: true });
+    writeJsonAtomic(path.join(this.peers, `${rec.name}.json`), rec);
+  }
+
+  peerSecrets(name: string): { token: string; ca?: string } {
+    checkId(name, 'peer');
+    const token = readJson<string>(path.join(this.peers, `${name}.token`));
+    if (token === null) throw new CloudletError('NOT_FOUND', `no token kept for peer ${name}`);
+    const ca = readJson<string>(path.join(this.peers, `${name}.ca.json`)) ?? undefined;
+    return { token, ca };
+  }
+
+  removePeer(name: string): void {
+    checkId(name, 'peer');
+    for (const f of ['.json', '.token', '.ca.json']) fs.rmSync(path.join(this.peers, `${name}${f}`), { force: true });
+    fsyncDir(this.peers);
   }
 
   // ---- operations ----

@@ -3,7 +3,7 @@
 // CSRF token on every request that changes something. Errors are the engine's typed errors.
 
 import { ApiGroups, typedMethods } from '../../contract/methods';
-import { CLIENT_HEADER, CSRF_HEADER, routePath } from '../../contract/routes';
+import { CLIENT_HEADER, CSRF_HEADER, ROUTES, routePath } from '../../contract/routes';
 
 let csrf = '';
 
@@ -46,14 +46,18 @@ export const api: ApiGroups = typedMethods(async (method, path, body, opts) => {
   return answer(res);
 });
 
-/** Uploads a file as an overlay (the engine checks it whole against its base), reporting bytes sent. */
-export function uploadOverlay(file: File, onProgress: (sent: number, total: number) => void): Promise<unknown> {
+/**
+ * Uploads a file as an overlay (checked whole against its base) or a base archive (verified as it arrives),
+ * reporting bytes sent.
+ */
+export function uploadFile(file: File, kind: 'overlay' | 'base', onProgress: (sent: number, total: number) => void): Promise<unknown> {
+  const route = kind === 'base' ? ROUTES['bases.upload'] : ROUTES['overlays.upload'];
   // XMLHttpRequest rather than fetch: it reports upload progress.
   return new Promise((resolve, reject) => {
     const x = new XMLHttpRequest();
-    x.open('POST', routePath('overlays.upload'));
+    x.open(route.method, route.path);
     for (const [k, v] of Object.entries(headers(false))) x.setRequestHeader(k, v);
-    x.setRequestHeader('content-type', 'application/octet-stream');
+    x.setRequestHeader('content-type', route.media);
     x.upload.onprogress = (e) => onProgress(e.loaded, e.total);
     x.onload = () => void answer(new Response(x.responseText, { status: x.status })).then(resolve, reject);
     x.onerror = () => reject(new ApiError('ENGINE_UNAVAILABLE', 'the upload did not reach the engine', 0));

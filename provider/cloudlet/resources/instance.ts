@@ -174,6 +174,13 @@ function sizeMismatches(base: EngineBase, values: Pick<Config, 'vcpus' | 'memory
 
 type PowerState = PowerRequest['state'];
 
+/** `networks` as an imported instance's configuration most likely says it: unset for the default network alone. */
+function importedNetworks(i: EngineInstance): string[] | null {
+  if (!i.network) return null; // a base without a network card: nothing to configure
+  const names = i.network.attachments.map((a) => a.network);
+  return names.length === 1 && names[0] === 'default' ? null : names;
+}
+
 /** The instance's networks and ports as the engine API takes them (for a synthesis, and for a handoff's destination). */
 function placementOf(m: Pick<Model, 'networks' | 'port'>): { networks?: string[]; ports?: PortRequestSpec[] } {
   const ports = (m.port ?? []).map((b) => ({ guest: b.guest, ...(b.host !== null ? { host: b.host } : {}), ...(b.protocol !== null ? { protocol: b.protocol as 'tcp' | 'udp' } : {}) }));
@@ -353,7 +360,8 @@ export const instanceResource = defineResource<Cloudlet, typeof schema>({
       ...instanceState(i, ctx.provider, await ctx.provider.base(i.baseId, ctx.signal)),
       overlay_url: null,
       overlay_sha256: null,
-      networks: i.network ? i.network.attachments.map((a) => a.network) : [],
+      // On the default network alone is what a configuration without `networks` says (the usual case).
+      networks: importedNetworks(i),
       port: ports,
     };
   },
