@@ -137,7 +137,7 @@ test('the OpenStack++ workflow from the page: import, resume, overlay, download,
 
     // Base VMs: the HTML name is text; import by URL (cached here, so instant) through the form.
     await tab(page, 'Base VMs');
-    await page.getByRole('cell', { name: XSS_NAME }).waitFor();
+    await page.getByRole('cell', { name: XSS_NAME, exact: true }).waitFor();
     expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
     expect(await page.locator('img[src="x"]').count()).toBe(0);
     await page.getByLabel('Archive URL or path on the cloudlet host').fill(files.serve('base.tar', base.file));
@@ -227,8 +227,10 @@ test('the OpenStack++ workflow from the page: import, resume, overlay, download,
     } finally {
       await other.context.close();
     }
+    await tab(page, 'Instances');
     await customRow.getByRole('button', { name: 'Terminate' }).click();
     await customRow.waitFor({ state: 'detached' });
+    expect((await a.instances.list()).instances).toEqual([]);
 
     // The login link cannot be used a second time.
     const again = await newPage();
