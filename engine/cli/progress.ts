@@ -1,5 +1,7 @@
 // Progress lines on stderr: a rewritten single line on a terminal, a line every few seconds otherwise (CI logs).
 
+import { formatBytes } from '../contract/format';
+
 export function progressPrinter(label: string): (p: { phase: string; done: number; total: number }) => void {
   const tty = process.stderr.isTTY === true;
   let lastPrint = 0;
@@ -22,13 +24,4 @@ export function progressPrinter(label: string): (p: { phase: string; done: numbe
   };
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
+export { formatBytes };

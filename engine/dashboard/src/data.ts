@@ -52,13 +52,4 @@ export function useCloudlet(): Cloudlet {
 
 export const short = (id: string) => id.slice(0, 12);
 
-export function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
+export { formatBytes as bytes } from '../../contract/format';
