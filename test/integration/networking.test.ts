@@ -180,8 +180,14 @@ test("after a handoff the instance answers at the destination's endpoint, which 
     expect(name).toBe('mover');
     expect(Number(countAfter)).toBeGreaterThanOrEqual(Number(countBefore));
     expect((await b.instances.exec(after.id, { command: 'cat /run/note' })).stdout.trim()).toBe('moved-with-me');
-    // ... and it no longer answers at the old one: the source's rule for that port is gone (the port itself
+    // ... and it no longer answers at the old one: once the source has removed its copy (after the
+    // destination's confirmation, so after the move returns), its rule for that port is gone (the port itself
     // may already serve someone else: engines of other test files share the host's ports).
+    for (let i = 0; i < 100; i++) {
+      const out = (await e.operations.list()).operations.find((o) => o.kind === 'handoff-out' && o.target?.id === before.id);
+      if (out && out.state !== 'running') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const oldPort = before.network!.ports[0].host;
     const sourceRules = spawnSync('nft', ['list', 'table', 'inet', `cloudlet_${hostKey(e.stateDir)}`], { encoding: 'utf8' }).stdout;
     expect(sourceRules).not.toMatch(new RegExp(`dport ${oldPort} `));
