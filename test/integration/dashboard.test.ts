@@ -189,6 +189,7 @@ test('the OpenStack++ workflow from the page: import, resume, overlay, download,
     await shot(page, 'networks');
 
     // Pause and start it again from the page.
+    await tab(page, 'Instances');
     await webRow.getByRole('button', { name: 'Pause' }).click();
     await webRow.getByText('paused', { exact: true }).waitFor();
     expect((await a.instances.get('web')).state).toBe('paused');
