@@ -247,6 +247,7 @@ export class ApiServer {
     const e = this.engine;
     return {
       'engine.info': async () => e.info(),
+      'engine.doctor': async () => e.doctor(),
       'engine.openapi': async () => openApiDocument(ENGINE_VERSION) as { openapi: string },
 
       'bases.list': async () => ({ bases: e.listBases() }),

@@ -156,6 +156,8 @@ ${helpText(CONNECT)}
   cloudlet peer list | add NAME --peer-endpoint URL --peer-token-file F [--peer-ca CA] | delete NAME
   cloudlet handoff INSTANCE --to PEER [--port ...]  (move a running instance from this cloudlet to a peer)
   cloudlet dashboard [--port N]                   (a one-time login link to the engine's dashboard)
+  cloudlet doctor                                 (the host's fitness: KVM or TCG and why, versions, bases' needs,
+                                                  disk, memory, permissions, networking, listener; exit 1 if blocked)
   cloudlet instance list | show ID | delete ID | console ID
   cloudlet instance start ID | stop ID | pause ID (stop powers off; start boots a stopped VM from its disk)
   cloudlet instance exec ID -- COMMAND...         (through the guest's QEMU guest agent)
@@ -525,6 +527,20 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
     const { positionals: p, options: o } = parseArgs(argv, spec({ port: { type: 'number', help: 'loopback port for the local engine (default: any free one)' } }), usage);
     if (p.length) throw new CloudletError('INVALID_ARGUMENT', `unexpected argument ${p[0]}\n${usage}`);
     await withClient(o, (c) => dashboardCommand(c, { port: o.port as number | undefined }, out));
+    return;
+  }
+
+  if (cmd === 'doctor') {
+    const { positionals: p, options: o } = parseArgs(argv, spec({}), usage);
+    if (p.length) throw new CloudletError('INVALID_ARGUMENT', `unexpected argument ${p[0]}\n${usage}`);
+    await withClient(o, async (c) => {
+      const r = await c.engine.doctor();
+      print(o, r, () =>
+        r.checks.map((x) => `${x.status === 'ok' ? 'ok  ' : x.status === 'warn' ? 'WARN' : 'FAIL'}  ${x.name.padEnd(12)} ${x.detail}${x.fix ? `\n      fix: ${x.fix}` : ''}`).join('\n'),
+      );
+      const blocking = r.checks.filter((x) => x.status === 'fail');
+      if (blocking.length) throw new CloudletError('HOST_UNSUPPORTED', `${blocking.length} blocking problem(s): ${blocking.map((x) => x.name).join(', ')}`);
+    });
     return;
   }
 

@@ -55,6 +55,13 @@ const ok = <R extends RouteSpec>(r: R): R => r;
 
 export const ROUTES = {
   'engine.info': ok({ method: 'GET', path: '/v1/info', summary: 'Who this cloudlet is, what its engine supports, and its capacity', status: 200, response: S.Info }),
+  'engine.doctor': ok({
+    method: 'GET',
+    path: '/v1/doctor',
+    summary: "The host's fitness: KVM or TCG and why, versions, the stored bases' needs, disk, memory, permissions, networking, the listener",
+    status: 200,
+    response: S.Doctor,
+  }),
   'engine.openapi': ok({ method: 'GET', path: '/v1/openapi.json', summary: 'This API as an OpenAPI 3.1 document', status: 200, response: S.OpenApiDocument }),
 
   'bases.list': ok({ method: 'GET', path: '/v1/bases', summary: 'The base VMs on this cloudlet', status: 200, response: Type.Object({ bases: Type.Array(S.Base) }) }),

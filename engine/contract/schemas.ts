@@ -224,6 +224,17 @@ export const Deleted = Type.Object({ deleted: Type.String() });
 
 export const CloudletIdentity = Type.Object({ id: Type.String(), name: Type.String() });
 
+export const Check = Type.Object(
+  {
+    name: Type.String(),
+    status: Type.Union([Type.Literal('ok'), Type.Literal('warn'), Type.Literal('fail')], { description: "'fail' blocks real use; 'warn' works, worse" }),
+    detail: Type.String(),
+    fix: Type.Optional(Type.String({ description: 'what to do about it' })),
+  },
+  { $id: 'Check' },
+);
+export const Doctor = Type.Object({ checks: Type.Array(Check), blocking: Type.Boolean({ description: 'whether any check failed' }) }, { $id: 'Doctor' });
+
 export const Info = Type.Object(
   {
     cloudlet: CloudletIdentity,
@@ -239,6 +250,7 @@ export const Info = Type.Object(
     }),
     capacity: Type.Object({ cpus: Type.Integer(), memoryBytes: Type.Number(), freeMemoryBytes: Type.Number(), diskFreeBytes: Type.Number() }),
     counts: Type.Object({ bases: Type.Integer(), overlays: Type.Integer(), instances: Type.Integer(), operationsRunning: Type.Integer() }),
+    checks: Type.Optional(Type.Array(Check, { description: "the host checks the engine ran at start (cloudlet doctor adds the bases' needs)" })),
   },
   { $id: 'Info' },
 );
@@ -453,6 +465,8 @@ export type PowerRequest = Static<typeof PowerRequest>;
 export type StartHandoffRequest = Static<typeof StartHandoff>;
 export type OperationKind = keyof typeof RESULTS;
 export type DashboardSessionRecord = Static<typeof DashboardSession>;
+export type CheckRecord = Static<typeof Check>;
+export type DoctorRecord = Static<typeof Doctor>;
 export type PeerRecord = Static<typeof Peer>;
 export type CreatePeerRequest = Static<typeof CreatePeer>;
 export type HandoffToRequest = Static<typeof HandoffTo>;

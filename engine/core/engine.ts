@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EngineInfo } from '../contract/schemas';
+import { CheckRecord, DoctorRecord, EngineInfo } from '../contract/schemas';
 import { WIRE_VERSION } from '../handoff/wire';
 import { FORMAT_VERSION } from '../overlay/format';
 import { Store } from '../store/store';
@@ -22,6 +22,7 @@ import { HandoffSourceService } from './handoff-source';
 import { InstanceService } from './instances';
 import { NetworkService } from './networks';
 import { PeerService } from './peers';
+import { hostChecks, listenerCheck } from './doctor';
 import { OperationTable } from './operations';
 import { OverlayService } from './overlays';
 import { RecoveryService } from './recovery';
@@ -55,6 +56,8 @@ export class Engine {
   readonly handoffSource: HandoffSourceService;
   readonly handoffDestination: HandoffDestinationService;
   readonly peers: PeerService;
+  /** The host checks run at start (info reports them). */
+  private startChecks: CheckRecord[] = [];
   private readonly recovery: RecoveryService;
 
   private constructor(private readonly ctx: EngineContext) {
@@ -102,6 +105,8 @@ export class Engine {
       try {
         await e.recovery.run();
         // The host side of networking follows the records (rules after an engine upgrade, bridges nobody uses).
+        e.startChecks = await hostChecks(e.ctx, { bases: false });
+        for (const c of e.startChecks) if (c.status !== 'ok') log(`doctor: ${c.status} ${c.name}: ${c.detail}${c.fix ? ` (fix: ${c.fix})` : ''}`);
         if (store.listNetworks().length) {
           await e.ctx.networks.sweepRouters().catch((err: Error) => log(`networking: ${err.message}`));
           await e.ctx.networks.syncHost().catch((err: Error) => log(`networking: ${err.message}`));
@@ -148,6 +153,7 @@ export class Engine {
         diskFreeBytes: disk.bavail * disk.bsize,
       },
       counts: { bases: this.store.listBases().length, overlays: this.store.listOverlays().length, instances: this.store.listInstances().length, operationsRunning: this.ops.running().length },
+      checks: this.startChecks,
     };
   }
 
@@ -187,6 +193,10 @@ export class Engine {
   createNetwork = (...a: Parameters<NetworkService['create']>) => this.ctx.networks.create(...a);
   deleteNetwork = (id: string) => this.ctx.networks.delete(id);
   listPeers = () => this.peers.list();
+  doctor = async (): Promise<DoctorRecord> => {
+    const checks = await hostChecks(this.ctx, { bases: true });
+    return { checks, blocking: checks.some((c) => c.status === 'fail') };
+  };
   addPeer = (...a: Parameters<PeerService['add']>) => this.peers.add(...a);
   deletePeer = (name: string) => this.peers.delete(name);
   handoffTo = (...a: Parameters<PeerService['handoffTo']>) => this.peers.handoffTo(...a);
@@ -195,5 +205,9 @@ export class Engine {
   /** Where peers reach this engine's API (set once it serves), for push handoffs. */
   setSelfEndpoint(endpoint: string, ca?: string): void {
     this.ctx.settings.selfEndpoint = { endpoint, ca };
+    // The start's checks ran before the engine listened: the listener's is now known.
+    this.startChecks = this.startChecks.map((c) => (c.name === 'listener' ? listenerCheck(endpoint) : c));
+    const l = this.startChecks.find((c) => c.name === 'listener');
+    if (l && l.status !== 'ok') this.ctx.log(`doctor: ${l.status} listener: ${l.detail} (fix: ${l.fix})`);
   }
 }
