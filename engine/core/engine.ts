@@ -105,8 +105,15 @@ export class Engine {
       try {
         await e.recovery.run();
         // The host side of networking follows the records (rules after an engine upgrade, bridges nobody uses).
-        e.startChecks = await hostChecks(e.ctx, { bases: false });
-        for (const c of e.startChecks) if (c.status !== 'ok') log(`doctor: ${c.status} ${c.name}: ${c.detail}${c.fix ? ` (fix: ${c.fix})` : ''}`);
+        // The host checks spawn a few tools: they run beside the start rather than hold it.
+        void hostChecks(e.ctx, { bases: false }).then(
+          (checks) => {
+            const endpoint = e.ctx.settings.selfEndpoint?.endpoint;
+            e.startChecks = checks.map((c) => (c.name === 'listener' && endpoint ? listenerCheck(endpoint) : c));
+            for (const c of e.startChecks) if (c.status !== 'ok') log(`doctor: ${c.status} ${c.name}: ${c.detail}${c.fix ? ` (fix: ${c.fix})` : ''}`);
+          },
+          (err: Error) => log(`doctor: the start checks failed: ${err.message}`),
+        );
         if (store.listNetworks().length) {
           await e.ctx.networks.sweepRouters().catch((err: Error) => log(`networking: ${err.message}`));
           await e.ctx.networks.syncHost().catch((err: Error) => log(`networking: ${err.message}`));
@@ -205,7 +212,8 @@ export class Engine {
   /** Where peers reach this engine's API (set once it serves), for push handoffs. */
   setSelfEndpoint(endpoint: string, ca?: string): void {
     this.ctx.settings.selfEndpoint = { endpoint, ca };
-    // The start's checks ran before the engine listened: the listener's is now known.
+    // The start's checks may have finished before the engine listened: the listener's is now known.
+    if (!this.startChecks.length) return; // still running: they read the endpoint when they finish
     this.startChecks = this.startChecks.map((c) => (c.name === 'listener' ? listenerCheck(endpoint) : c));
     const l = this.startChecks.find((c) => c.name === 'listener');
     if (l && l.status !== 'ok') this.ctx.log(`doctor: ${l.status} listener: ${l.detail} (fix: ${l.fix})`);

@@ -100,7 +100,7 @@ export class NetworkService {
   private async createNow(name: string, cidr: string | undefined, isDefault: boolean): Promise<NetworkRecord> {
     if (this.ctx.store.listNetworks().some((n) => n.name === name)) throw new CloudletError('CONFLICT', `a network named ${name} already exists`);
     const id = newId('n');
-    const owner = this.networkRecordFile(id);
+    const owner = this.ctx.store.networkRecord(id);
     const taken = await this.takenRanges();
     let chosen: string | undefined;
     if (cidr !== undefined) {
@@ -134,10 +134,6 @@ export class NetworkService {
     return rec;
   }
 
-  private networkRecordFile(id: string): string {
-    return `${this.ctx.store.networks}/${id}.json`;
-  }
-
   /** Ranges a new network must not overlap: this cloudlet's, other engines' on this host, the host's routes, the guest link. */
   private async takenRanges(): Promise<{ cidr: string; what: string }[]> {
     const own = this.ctx.store.listNetworks().map((n) => ({ cidr: n.cidr, what: `network ${n.name} of this cloudlet` }));
@@ -157,7 +153,7 @@ export class NetworkService {
       const users = this.view(n, this.ctx.store.listInstances()).instances;
       if (users.length) throw new CloudletError('IN_USE', `network ${n.name} is used by instance(s) ${users.join(', ')}`);
       this.ctx.store.removeNetwork(n.id);
-      release('range', n.cidr, this.networkRecordFile(n.id));
+      release('range', n.cidr, this.ctx.store.networkRecord(n.id));
       await removeLink(n.bridge);
     });
   }

@@ -359,9 +359,15 @@ export class Store {
 
   // ---- networks ----
 
+  /** A network's record file (also what a host-wide claim on its range names as its owner). */
+  networkRecord(id: string): string {
+    checkId(id, 'network');
+    return path.join(this.networks, `${id}.json`);
+  }
+
   getNetwork(id: string): NetworkRecord | null {
     if (!ID_RE.test(id)) return null;
-    return readJson<NetworkRecord>(path.join(this.networks, `${id}.json`));
+    return readJson<NetworkRecord>(this.networkRecord(id));
   }
 
   listNetworks(): NetworkRecord[] {
@@ -374,13 +380,11 @@ export class Store {
   }
 
   putNetwork(rec: NetworkRecord): void {
-    checkId(rec.id, 'network');
-    writeJsonAtomic(path.join(this.networks, `${rec.id}.json`), rec);
+    writeJsonAtomic(this.networkRecord(rec.id), rec);
   }
 
   removeNetwork(id: string): void {
-    checkId(id, 'network');
-    fs.rmSync(path.join(this.networks, `${id}.json`), { force: true });
+    fs.rmSync(this.networkRecord(id), { force: true });
     fsyncDir(this.networks);
   }
 
