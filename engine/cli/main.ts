@@ -9,6 +9,7 @@ import { CloudletError } from '../errors';
 import { HELP_FLAGS, HelpRequested } from './args';
 import { CLIENT_USAGE, clientCommand, splitCommand } from './commands';
 import { LOCAL_OVERLAY_COMMANDS, LOCAL_OVERLAY_USAGE, localOverlayCommand } from './overlay';
+import { INSTALL_USAGE, installCommand } from './install';
 import { SERVE_USAGE, serveCommand } from './serve';
 
 const USAGE = `cloudlet <command>
@@ -16,6 +17,7 @@ const USAGE = `cloudlet <command>
 The engine (one per state directory; clients start the local one on demand):
 ${SERVE_USAGE}
   cloudlet engine start|stop|status [--state-dir DIR]
+${INSTALL_USAGE}
 
 ${CLIENT_USAGE}
 
@@ -25,9 +27,11 @@ ${LOCAL_OVERLAY_USAGE}`;
 async function engineCommand(argv: string[], out: (s: string) => void): Promise<void> {
   const { cmd: sub, rest } = splitCommand(argv);
   if (sub === 'serve') return serveCommand(rest);
+  if (sub === 'install') return installCommand(rest, out);
   if (sub === undefined || HELP_FLAGS.includes(sub) || rest.some((a) => HELP_FLAGS.includes(a))) {
     throw new HelpRequested(`${SERVE_USAGE}
-  cloudlet engine start|stop|status [--state-dir DIR]`);
+  cloudlet engine start|stop|status [--state-dir DIR]
+${INSTALL_USAGE}`);
   }
   const i = rest.indexOf('--state-dir');
   const stateDir = path.resolve(i >= 0 && rest[i + 1] ? rest[i + 1] : defaultStateDir());

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 host to run the cloudlet engine and its tests: Debian packages for QEMU/libvirt and for
-# the benchmark peers (iproute2 for network namespaces and tc, openssl for the TLS test, nginx-light for the redirect test; fdisk, dosfstools and mtools for the cloud-style guest's partition table and EFI partition, xorriso for cloud-init seeds, ovmf for UEFI guests; nftables and dnsmasq-base for instance networking, curl for the quickstart's check; chromium for the dashboard's browser tests), the users libvirt expects, and qemu.conf settings a root container needs.
+# the benchmark peers (iproute2 for network namespaces and tc, openssl for the TLS test, nginx-light for the redirect test; fdisk, dosfstools and mtools for the cloud-style guest's partition table and EFI partition, xorriso for cloud-init seeds, ovmf for UEFI guests; nftables and dnsmasq-base for instance networking, curl for the quickstart's check; chromium for the dashboard's browser tests), libvirt-daemon-system for an engine installed as a service on the host's libvirtd, the users libvirt expects, and qemu.conf settings a root container needs.
 # Idempotent: a second run changes nothing and takes about a second. Both README commands call it.
 set -euo pipefail
 
 PACKAGES=(
   qemu-system-x86 qemu-utils
-  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-clients libvirt-dev
   xdelta3 zstd xz-utils e2fsprogs busybox-static cpio debootstrap
   iproute2 procps ca-certificates openssl time nginx-light
   fdisk dosfstools mtools xorriso ovmf

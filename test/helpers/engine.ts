@@ -26,6 +26,11 @@ export class TestEngine {
   private logFd = -1;
   /** Extra environment for the engine process (e.g. CLOUDLET_CRASH_AT for the crash-point harness). */
   env: Record<string, string> = {};
+  /**
+   * An engine started by a command of its own (a systemd unit's ExecStart= from `cloudlet engine install`):
+   * the whole command, the token file it names and the CA its certificate chains to.
+   */
+  service?: { command: string[]; tokenFile: string; ca?: string };
 
   /** `wrap` prefixes the engine's command line (e.g. `ip netns exec NS`). */
   constructor(
@@ -43,6 +48,15 @@ export class TestEngine {
     return e;
   }
 
+  /** An engine run by the command a service unit names (see `service`); `wrap` prefixes it. */
+  static async startService(stateDir: string, service: NonNullable<TestEngine['service']>, wrap: string[] = []): Promise<TestEngine> {
+    requireBuild();
+    const e = new TestEngine(stateDir, [], wrap);
+    e.service = service;
+    await e.boot();
+    return e;
+  }
+
   get log(): string {
     return fs.readFileSync(path.join(this.stateDir, 'engine.log'), 'utf8');
   }
@@ -50,7 +64,7 @@ export class TestEngine {
   async boot(): Promise<void> {
     fs.rmSync(path.join(this.stateDir, 'engine.json'), { force: true });
     this.logFd = fs.openSync(path.join(this.stateDir, 'engine.log'), 'a');
-    const cmd = [...this.wrap, process.execPath, CLI_JS, 'engine', 'serve', '--state-dir', this.stateDir, '--listen', this.listen, ...this.extraArgs];
+    const cmd = [...this.wrap, ...(this.service?.command ?? [process.execPath, CLI_JS, 'engine', 'serve', '--state-dir', this.stateDir, '--listen', this.listen, ...this.extraArgs])];
     this.proc = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', this.logFd, this.logFd], env: { ...process.env, ...this.env } });
     const deadline = Date.now() + 60000;
     const info = path.join(this.stateDir, 'engine.json');
@@ -60,8 +74,8 @@ export class TestEngine {
       await new Promise((r) => setTimeout(r, 100));
     }
     this.endpoint = (JSON.parse(fs.readFileSync(info, 'utf8')) as { endpoint: string }).endpoint;
-    this.token = fs.readFileSync(path.join(this.stateDir, 'token'), 'utf8').trim();
-    this.client = new EngineClient({ endpoint: this.endpoint, token: this.token });
+    this.token = fs.readFileSync(this.service?.tokenFile ?? path.join(this.stateDir, 'token'), 'utf8').trim();
+    this.client = new EngineClient({ endpoint: this.endpoint, token: this.token, ca: this.service?.ca && fs.readFileSync(this.service.ca, 'utf8') });
   }
 
   // The engine client's typed API groups, so a test reads `e.instances.get(id)` like any other client.
