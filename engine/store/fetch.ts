@@ -2,7 +2,8 @@
 // ByteSource so consumers parse while the download is still running. Redirects are followed as `curl -L` does,
 // bounded and without carrying credentials to another origin. An error status, a refused redirect, a
 // connect/header/body timeout or a connection that breaks off is a DOWNLOAD_FAILED error naming the URL (never its
-// query string, which may carry a signature).
+// query string, which may carry a signature), unless the server serves byte ranges: then a transfer that breaks
+// off is taken up at the byte where it stopped (up to MAX_RESUMES times).
 
 import * as fs from 'node:fs';
 import { Dispatcher, request } from 'undici';
@@ -201,9 +202,40 @@ async function openHttp(url: string, o: FetchOptions): Promise<OpenedSource> {
   }
   const len = Number(res.headers['content-length']);
   const total = Number.isSafeInteger(len) && len >= 0 ? len : undefined;
-  const it = res.body[Symbol.asyncIterator]();
+  // A transfer that breaks off is taken up where it stopped (RFC 9110 Range + If-Range) when the server said it
+  // serves byte ranges of this exact representation (Accept-Ranges: bytes and a strong ETag or a Last-Modified).
+  const header = (r: Dispatcher.ResponseData, k: string) => {
+    const v = r.headers[k];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const etag = header(res, 'etag');
+  const validator = etag && !etag.startsWith('W/') ? etag : header(res, 'last-modified');
+  const resumable = total !== undefined && header(res, 'accept-ranges') === 'bytes' && validator !== undefined;
+  let body = res.body;
+  let it = body[Symbol.asyncIterator]();
   let received = 0;
+  let resumes = 0;
   let closed = false;
+  const resume = async (why: string): Promise<void> => {
+    resumes++;
+    body.destroy(); // its connection goes back first (a pool of one would otherwise wait on it)
+    let r: Dispatcher.ResponseData;
+    try {
+      r = await request(current, { method: 'GET', headers: { ...headers, range: `bytes=${received}-`, 'if-range': validator! }, signal: o.signal, headersTimeout: timeout, bodyTimeout: timeout });
+    } catch (e) {
+      if (o.signal?.aborted) throw new CloudletError('CANCELLED', 'cancelled');
+      throw new CloudletError('DOWNLOAD_FAILED', `${shown}: ${why}, and taking it up again failed (${describe(e)})`, e);
+    }
+    r.body.on('error', () => undefined);
+    const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(header(r, 'content-range') ?? '');
+    if (r.statusCode !== 206 || !range || Number(range[1]) !== received || Number(range[3]) !== total) {
+      r.body.destroy();
+      const changed = r.statusCode === 200 ? 'the file changed on the server' : `HTTP ${r.statusCode} ${header(r, 'content-range') ?? ''}`.trim();
+      throw new CloudletError('DOWNLOAD_FAILED', `${shown}: ${why}, and could not be taken up at byte ${received}: ${changed}`);
+    }
+    body = r.body;
+    it = body[Symbol.asyncIterator]();
+  };
   return {
     total,
     get received() {
@@ -212,29 +244,41 @@ async function openHttp(url: string, o: FetchOptions): Promise<OpenedSource> {
     close() {
       if (!closed) {
         closed = true;
-        res.body.destroy();
+        body.destroy();
       }
     },
     source: {
       async read() {
-        if (closed) return null;
-        let r: IteratorResult<Buffer>;
-        try {
-          r = (await it.next()) as IteratorResult<Buffer>;
-        } catch (e) {
-          if (o.signal?.aborted) throw new CloudletError('CANCELLED', 'cancelled');
-          throw new CloudletError('DOWNLOAD_FAILED', `${shown}: the transfer broke off after ${received} bytes (${describe(e)})`, e);
+        for (;;) {
+          if (closed) return null;
+          let r: IteratorResult<Buffer>;
+          let broke: string | undefined;
+          try {
+            r = (await it.next()) as IteratorResult<Buffer>;
+          } catch (e) {
+            if (o.signal?.aborted) throw new CloudletError('CANCELLED', 'cancelled');
+            broke = `the transfer broke off after ${received} bytes (${describe(e)})`;
+            if (!resumable || resumes >= MAX_RESUMES) throw new CloudletError('DOWNLOAD_FAILED', `${shown}: ${broke}`, e);
+            r = { done: true, value: undefined };
+          }
+          if (r.done) {
+            if (total === undefined || received >= total) return null;
+            broke ??= `the transfer ended after ${received} of ${total} bytes`;
+            if (!resumable || resumes >= MAX_RESUMES) throw new CloudletError('DOWNLOAD_FAILED', `${shown}: ${broke}`);
+            await resume(broke);
+            continue;
+          }
+          if (total !== undefined && received + r.value.length > total) throw new CloudletError('DOWNLOAD_FAILED', `${shown}: the server sent more than the ${total} bytes it declared`);
+          received += r.value.length;
+          return r.value;
         }
-        if (r.done) {
-          if (total !== undefined && received < total) throw new CloudletError('DOWNLOAD_FAILED', `${shown}: the transfer ended after ${received} of ${total} bytes`);
-          return null;
-        }
-        received += r.value.length;
-        return r.value;
       },
     },
   };
 }
+
+/** Times a broken transfer is taken up again before the download fails. */
+export const MAX_RESUMES = 5;
 
 function describe(e: unknown): string {
   const err = e as { code?: string; message?: string; cause?: { code?: string; message?: string } };

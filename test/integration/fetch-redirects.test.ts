@@ -2,9 +2,10 @@
 // file, started here with its own config in a temp dir), plain node http servers that record what each request
 // carried, and a node https server with a self-signed certificate. Covers relative and absolute redirects, a
 // chain, a loop, https→http refusal, credentials kept to the first origin, a redirect to a 404, per-hop timeouts,
-// and that neither a query string nor userinfo ever shows in an error message.
+// that neither a query string nor userinfo ever shows in an error message, and transfers that break off taken up
+// with Range requests where nginx serves ranges (and refused when the file changed meanwhile).
 
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -14,9 +15,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Agent, Dispatcher, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { CloudletError } from '../../engine/errors';
-import { MAX_REDIRECTS, OpenedSource, openSource, redirectTarget } from '../../engine/store/fetch';
+import { MAX_REDIRECTS, MAX_RESUMES, OpenedSource, openSource, redirectTarget } from '../../engine/store/fetch';
+import { CuttingRelay, Nginx } from '../helpers/nginx';
 
-const NGINX = '/usr/sbin/nginx';
 const payload = crypto.randomBytes(300 * 1024 + 17);
 
 interface Seen {
@@ -72,14 +73,6 @@ function redirect(res: http.ServerResponse, status: number, location: string | u
   return true;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 async function readAll(src: OpenedSource): Promise<Buffer> {
   const parts: Buffer[] = [];
   for (let b = await src.source.read(); b !== null; b = await src.source.read()) parts.push(Buffer.from(b));
@@ -101,8 +94,7 @@ async function failure(location: string, o: Parameters<typeof openSource>[1] = {
 }
 
 let work = '';
-let nginx: ChildProcess | undefined;
-let nginxExit: Promise<void> = Promise.resolve();
+let nginx: Nginx | undefined;
 let ng = '';
 let a: Origin;
 let b: Origin;
@@ -111,36 +103,11 @@ let previousDispatcher: Dispatcher;
 let agent: Agent;
 
 async function startNginx(): Promise<void> {
-  if (!fs.existsSync(NGINX)) throw new Error(`${NGINX} is not installed: run engine/host/setup-host.sh (it installs nginx-light)`);
-  const www = path.join(work, 'www');
-  fs.mkdirSync(path.join(www, 'real'), { recursive: true });
-  fs.writeFileSync(path.join(www, 'real', 'file.bin'), payload);
-  // nginx's workers run as an unprivileged user; they must be able to read the static file.
-  for (const d of [work, www, path.join(www, 'real')]) fs.chmodSync(d, 0o755);
-  fs.chmodSync(path.join(www, 'real', 'file.bin'), 0o644);
-  const port = await freePort();
-  ng = `http://127.0.0.1:${port}`;
-  const conf = path.join(work, 'nginx.conf');
-  fs.writeFileSync(
-    conf,
-    `daemon off;
-master_process on;
-worker_processes 1;
-pid ${work}/nginx.pid;
-error_log ${work}/error.log info;
-events { worker_connections 64; }
-http {
-  access_log ${work}/access.log;
-  client_body_temp_path ${work}/client_body;
-  proxy_temp_path ${work}/proxy;
-  fastcgi_temp_path ${work}/fastcgi;
-  uwsgi_temp_path ${work}/uwsgi;
-  scgi_temp_path ${work}/scgi;
-  server {
-    listen 127.0.0.1:${port};
-    root ${www};
-    # Send Locations as written, so /rel really is a relative redirect.
-    absolute_redirect off;
+  const dir = path.join(work, 'nginx');
+  fs.mkdirSync(dir);
+  nginx = await Nginx.start(dir, {
+    // Locations as written (absolute_redirect off), so /rel really is a relative redirect.
+    locations: `
     location = /rel { return 302 /real/file.bin; }
     location = /chain1 { return 302 /chain2; }
     location = /chain2 { return 307 /chain3; }
@@ -150,26 +117,10 @@ http {
     location = /abs301 { return 301 ${b.base}/file; }
     location = /abs303 { return 303 ${b.base}/file; }
     location = /abs307 { return 307 ${b.base}/file; }
-    location = /abs308 { return 308 ${b.base}/file; }
-  }
-}
-`,
-  );
-  const child = spawn(NGINX, ['-c', conf, '-p', `${work}/`, '-e', `${work}/error.log`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  nginx = child;
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  nginxExit = new Promise((resolve) => child.once('exit', () => resolve()));
-  for (const deadline = Date.now() + 10000; ;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${stderr}`);
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (up) return;
-    if (Date.now() > deadline) throw new Error(`nginx did not listen on ${port}: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    location = /abs308 { return 308 ${b.base}/file; }`,
+  });
+  nginx.serve('real/file.bin', payload);
+  ng = nginx.base;
 }
 
 beforeAll(async () => {
@@ -234,10 +185,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (nginx && nginx.exitCode === null) {
-    nginx.kill('SIGTERM');
-    await nginxExit;
-  }
+  await nginx?.stop();
   await Promise.all([a, b, secure].filter((s) => s !== undefined).map((s) => s.stop()));
   if (agent) {
     setGlobalDispatcher(previousDispatcher);
@@ -246,14 +194,21 @@ afterAll(async () => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
+/** nginx's access log as "URI STATUS" lines. */
+const accessText = () =>
+  nginx!
+    .access()
+    .map((l) => `${l.uri} ${l.status}`)
+    .join('\n');
+
 describe('redirects followed', () => {
   test('a 302 with a relative Location (nginx) is followed and the bytes equal the file', async () => {
     const src = await openSource(`${ng}/rel`);
-    expect(fs.readFileSync(path.join(work, 'access.log'), 'utf8')).toMatch(/"GET \/rel HTTP[^"]*" 302/);
+    expect(accessText()).toMatch(/^\/rel 302$/m);
     expect(src.total).toBe(payload.length);
     const got = await readAll(src);
     expect(got.equals(payload)).toBe(true);
-    expect(fs.readFileSync(path.join(work, 'access.log'), 'utf8')).toMatch(/"GET \/rel HTTP[^"]*" 302[\s\S]*"GET \/real\/file\.bin HTTP[^"]*" 200/);
+    expect(accessText()).toMatch(/^\/rel 302\n\/real\/file\.bin 200$/m);
   });
 
   test.each([301, 303, 307, 308])('a %d with an absolute Location to another port is followed', async (status) => {
@@ -267,8 +222,7 @@ describe('redirects followed', () => {
   test('a chain of 3 redirects (302, 307, 301) is followed', async () => {
     const src = await openSource(`${ng}/chain1`);
     expect((await readAll(src)).equals(payload)).toBe(true);
-    const log = fs.readFileSync(path.join(work, 'access.log'), 'utf8');
-    expect(log).toMatch(/GET \/chain1 [^"]*" 302[\s\S]*GET \/chain2 [^"]*" 307[\s\S]*GET \/chain3 [^"]*" 301[\s\S]*GET \/real\/file\.bin [^"]*" 200/);
+    expect(accessText()).toMatch(/^\/chain1 302\n\/chain2 307\n\/chain3 301\n\/real\/file\.bin 200$/m);
   });
 
   test('https to https is followed (the test CA works, so the refusal below is not a TLS failure)', async () => {
@@ -299,8 +253,7 @@ describe('redirects refused', () => {
     const err = await failure(`${ng}/loop?token=loop-sekrit`);
     expect(err.code).toBe('DOWNLOAD_FAILED');
     expect(err.message).toBe(`too many redirects (${MAX_REDIRECTS}) from ${ng}/loop?…`);
-    const hits = fs.readFileSync(path.join(work, 'access.log'), 'utf8').match(/GET \/loop/g) ?? [];
-    expect(hits.length).toBe(MAX_REDIRECTS + 1);
+    expect(nginx!.access().filter((l) => l.uri.startsWith('/loop'))).toHaveLength(MAX_REDIRECTS + 1);
   });
 
   test('https to http is refused, naming both redacted URLs, and the http URL is never requested', async () => {
@@ -405,5 +358,54 @@ describe('redirectTarget', () => {
     expect((err as CloudletError).code).toBe('DOWNLOAD_FAILED');
     expect((err as CloudletError).message).toMatch(message);
     expect((err as CloudletError).message).not.toContain('sig=');
+  });
+});
+
+describe('a transfer that breaks off is taken up with a Range request', () => {
+  const big = crypto.randomBytes(3 << 20);
+  const relayTo = async (cuts: number, onCut?: () => void) => {
+    const relay = new CuttingRelay({ host: '127.0.0.1', port: nginx!.port }, 700 * 1024, cuts, onCut);
+    return { relay, base: await relay.start() };
+  };
+
+  test('nginx answers the rest with 206 from the byte where it stopped; the bytes equal the file', async () => {
+    nginx!.serve('ranged/big.bin', big);
+    const { relay, base } = await relayTo(2);
+    const got = await readAll(await openSource(`${base}/ranged/big.bin`));
+    await relay.stop();
+    expect(relay.cut).toBe(2);
+    expect(got.equals(big)).toBe(true);
+    const lines = nginx!.access().filter((l) => l.uri === '/ranged/big.bin');
+    expect(lines[0]).toMatchObject({ status: 200, range: '' });
+    expect(lines.slice(1).map((l) => l.status)).toEqual([206, 206]);
+    // Each Range starts where the bytes that reached us stopped (the relay cut at 700 KiB of the answer, headers included).
+    const starts = lines.slice(1).map((l) => Number(/^bytes=(\d+)-$/.exec(l.range)?.[1]));
+    expect(starts[0]).toBeGreaterThan(600 * 1024);
+    expect(starts[1]).toBeGreaterThan(starts[0]);
+  });
+
+  test('the file changed on the server meanwhile: If-Range brings the whole new file, and the download fails saying so', async () => {
+    nginx!.serve('ranged/changing.bin', big);
+    const file = path.join(nginx!.www, 'ranged', 'changing.bin');
+    const { relay, base } = await relayTo(1, () => {
+      fs.writeFileSync(file, crypto.randomBytes(big.length));
+      fs.utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    });
+    const src = await openSource(`${base}/ranged/changing.bin`);
+    await expect(readAll(src)).rejects.toThrow(/changing\.bin: the transfer (broke off|ended) after \d+ .*could not be taken up at byte \d+: the file changed on the server/);
+    await relay.stop();
+  });
+
+  test(`a server that breaks off every time: the download fails after ${MAX_RESUMES} attempts to take it up`, async () => {
+    // Long enough that the cuts come before the end: 700 KiB per connection, 12 MiB in all.
+    nginx!.serve('ranged/flaky.bin', Buffer.concat([big, big, big, big]));
+    const { relay, base } = await relayTo(100);
+    try {
+      const src = await openSource(`${base}/ranged/flaky.bin`);
+      await expect(readAll(src)).rejects.toThrow(/flaky\.bin: the transfer (broke off|ended) after \d+/);
+    } finally {
+      await relay.stop();
+    }
+    expect(relay.cut).toBe(MAX_RESUMES + 1);
   });
 });
