@@ -10,7 +10,7 @@ import { IBaseVm, checkBase } from './base-vm';
 import { IVmOverlay } from './vm-overlay';
 import { INetwork } from './network';
 import { portsProblem } from '../../engine/contract/rules';
-import { checkName, checkRange, fail, isToken, nameFromPath } from './validation';
+import { checkHash, checkName, checkRange, fail, isToken, nameFromPath } from './validation';
 
 export type PowerState = 'running' | 'paused' | 'stopped';
 
@@ -38,6 +38,17 @@ export interface SynthesizedInstanceProps {
    * @default - none: the base VM resumes as it is
    */
   readonly overlay?: IVmOverlay;
+  /**
+   * The overlay as a file on any web server or object store (http(s) URL), instead of `overlay`: each cloudlet
+   * fetches it (taking a broken transfer up with Range requests) and checks it against `overlaySha256`.
+   * @default - none
+   */
+  readonly overlayUrl?: string;
+  /**
+   * The SHA-256 of the file at `overlayUrl` (its overlay id); required with it.
+   * @default - none
+   */
+  readonly overlaySha256?: string;
   /**
    * Where the instance runs.
    * @default - the base's cloudlet
@@ -95,6 +106,12 @@ export class SynthesizedInstance extends Construct {
     }
     const cloudlet = props.base.cloudlet;
     if (props.overlay) checkOverlayBase(this, props.overlay, props.base);
+    if (props.overlayUrl !== undefined && props.overlay !== undefined) fail(this, 'overlayUrl', 'give overlay or overlayUrl, not both');
+    if (props.overlayUrl !== undefined && !isToken(props.overlayUrl) && !/^https?:\/\/\S+$/.test(props.overlayUrl))
+      fail(this, 'overlayUrl', `expected an http(s) URL, got ${JSON.stringify(props.overlayUrl)}`);
+    if ((props.overlayUrl === undefined) !== (props.overlaySha256 === undefined))
+      fail(this, 'overlaySha256', props.overlayUrl === undefined ? 'goes with overlayUrl' : 'is required with overlayUrl (the overlay id the file must hash to)');
+    checkHash(this, 'overlaySha256', props.overlaySha256);
     const networks = props.networks?.map((n, i) => {
       if (typeof n === 'string') {
         checkName(this, `networks[${i}]`, n);
@@ -120,8 +137,8 @@ export class SynthesizedInstance extends Construct {
       name: props.name ?? nameFromPath(this),
       baseId: props.base.baseId,
       overlayId: props.overlay && !remote ? props.overlay.overlayId : undefined,
-      overlayUrl: remote?.downloadUrl,
-      overlaySha256: remote?.overlayId,
+      overlayUrl: remote?.downloadUrl ?? props.overlayUrl,
+      overlaySha256: remote?.overlayId ?? props.overlaySha256,
       vcpus: props.vcpus,
       memoryMib: props.memoryMib,
       powerState: props.powerState,

@@ -3,7 +3,7 @@
 
 import { TerraformOutput, TerraformStack, TerraformVariable, Testing } from 'cdktf';
 import { Construct } from 'constructs';
-import { BaseVm, BaseVmDiskImageProps, Cloudlet, Network, SynthesizedInstance, VmOverlay } from '../../constructs';
+import { BaseVm, BaseVmDiskImageProps, Cloudlet, CloudletFleet, Network, Placement, SynthesizedInstance, VmOverlay } from '../../constructs';
 
 const HASH = '3a216ae04d886261dae0d9bd229e28388508c9c7c0df47a5273f1eea2d697fa7';
 
@@ -358,5 +358,71 @@ describe('Network and instance networking', () => {
     const far = new Network(s, 'far', { cloudlet: other });
     expect(() => new SynthesizedInstance(s, 'i4', { base, networks: [far] })).toThrow(/test\/i4: invalid networks\[0\]: test\/far is on test\/other/);
     expect(() => new SynthesizedInstance(s, 'i5', { base, networks: ['Bad Name'] })).toThrow(/test\/i5: invalid networks\[0\]/);
+  });
+});
+
+describe('CloudletFleet and Placement', () => {
+  function fleetStack(context: Record<string, unknown> = {}) {
+    const s = new TerraformStack(Testing.app({ context }), 'fleet');
+    const token = new TerraformVariable(s, 'token', { type: 'string', sensitive: true });
+    const fleet = new CloudletFleet(s, 'fleet', {
+      sites: ['a', 'b', 'c'].map((n) => ({ name: n, endpoint: `https://${n}.edge:7443`, token: token.stringValue, caCert: 'PEM' })),
+    });
+    return { s, fleet, bases: fleet.baseVm('base', { source: 'https://files/base.tar', sha256: HASH }) };
+  }
+
+  test('every site is a provider listing every other site as a peer; the base is imported on each', () => {
+    const { s } = fleetStack();
+    const out = synth(s);
+    expect(out.provider.cloudlet.map((p) => p.alias)).toEqual(['a', 'b', 'c']);
+    const b = out.provider.cloudlet.find((p) => p.alias === 'b')!;
+    expect((b.peer as { name: string; endpoint: string }[]).map((p) => [p.name, p.endpoint])).toEqual([
+      ['a', 'https://a.edge:7443'],
+      ['c', 'https://c.edge:7443'],
+    ]);
+    expect(Object.values(out.resource.cloudlet_base_vm).map((r) => r.provider)).toEqual(['cloudlet.a', 'cloudlet.b', 'cloudlet.c']);
+  });
+
+  test('an instance placed by a context value runs on that site and depends on the base everywhere; the overlay from a URL', () => {
+    const { s, fleet, bases } = fleetStack({ site: 'c' });
+    fleet.instance(s, 'web', { bases, placement: Placement.fromContext('site'), overlayUrl: 'https://files/app.clov', overlaySha256: HASH, name: 'web' });
+    const inst = only(synth(s).resource.cloudlet_instance);
+    expect(inst).toMatchObject({ provider: 'cloudlet.c', overlay_url: 'https://files/app.clov', overlay_sha256: HASH });
+    expect(inst.depends_on).toHaveLength(3);
+  });
+
+  test('no context value: the first site (or the given default)', () => {
+    const { s, fleet, bases } = fleetStack();
+    fleet.instance(s, 'one', { bases, placement: Placement.fromContext('site'), name: 'one' });
+    fleet.instance(s, 'two', { bases, placement: Placement.fromContext('site', 'b'), name: 'two' });
+    expect(Object.values(synth(s).resource.cloudlet_instance).map((r) => r.provider)).toEqual(['cloudlet.a', 'cloudlet.b']);
+  });
+
+  test('nearest: the lowest measured round trip wins, unreachable sites are passed over, ties go to the earlier site', () => {
+    const { fleet } = fleetStack();
+    expect(fleet.choose(Placement.nearest({ a: 30.5, b: 4.2, c: 9 })).node.id).toBe('b');
+    expect(fleet.choose(Placement.nearest({ a: null, b: Infinity, c: 80 })).node.id).toBe('c');
+    expect(fleet.choose(Placement.nearest({ a: 5, b: 5, c: 5 })).node.id).toBe('a');
+    expect(() => fleet.choose(Placement.nearest({ a: null }))).toThrow(/fleet\/fleet: invalid placement: no site has a measured round-trip time/);
+    expect(() => fleet.choose(Placement.nearest({ d: 1 }))).toThrow(/invalid placement \(round trips\): "d" is not a site of this fleet \(a, b, c\)/);
+  });
+
+  test('synth errors name the prop: an unknown site in the context, duplicate or missing sites, a URL without its hash', () => {
+    const { s, fleet, bases } = fleetStack({ site: 'z' });
+    expect(() => fleet.instance(s, 'x', { bases, placement: Placement.fromContext('site') })).toThrow(/invalid placement \(context "site"\): "z" is not a site of this fleet \(a, b, c\)/);
+    expect(() => fleet.choose(Placement.site('q'))).toThrow(/invalid placement: "q" is not a site/);
+    expect(() => new CloudletFleet(stack(), 'f', { sites: [] })).toThrow(/test\/f: invalid sites: a fleet needs at least one site/);
+    expect(
+      () =>
+        new CloudletFleet(stack(), 'f', {
+          sites: [
+            { name: 'a', stateDir: '/x' },
+            { name: 'a', stateDir: '/y' },
+          ],
+        }),
+    ).toThrow(/invalid sites\[1\]\.name: "a" is used twice/);
+    expect(() => fleet.instance(s, 'y', { bases, overlayUrl: 'https://files/app.clov' })).toThrow(/invalid overlaySha256: is required with overlayUrl/);
+    expect(() => fleet.instance(s, 'w', { bases, overlayUrl: 'ftp://files/app.clov', overlaySha256: HASH })).toThrow(/invalid overlayUrl: expected an http\(s\) URL/);
+    expect(() => fleet.instance(s, 'v', { bases: { a: bases.a } })).toThrow(/invalid bases: needs the base on every site \(CloudletFleet\.baseVm\); b has none/);
   });
 });
