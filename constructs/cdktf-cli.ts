@@ -20,7 +20,18 @@ export function cdktfEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 /** Runs the cdktf CLI in `cwd` (output uncoloured), streaming its output when `echo` is set. */
 export function cdktf(args: string[], cwd: string, env: NodeJS.ProcessEnv = cdktfEnv(), echo = false): Promise<CdktfRun> {
-  const bin = path.join(repoRoot(), 'node_modules', '.bin', 'cdktf');
+  return runCli(path.join(repoRoot(), 'node_modules', '.bin', 'cdktf'), args, cwd, env, echo);
+}
+
+/** The CDK Terrain project (test/cdktn): cdktn-cli, and cdktn installed under the name cdktf. */
+export const CDKTN_PROJECT = path.join(repoRoot(), 'test', 'cdktn');
+
+/** Runs CDK Terrain's CLI (`cdktn`, from test/cdktn) the same way. */
+export function cdktn(args: string[], cwd: string, env: NodeJS.ProcessEnv = cdktfEnv(), echo = false): Promise<CdktfRun> {
+  return runCli(path.join(CDKTN_PROJECT, 'node_modules', '.bin', 'cdktn'), args, cwd, env, echo);
+}
+
+function runCli(bin: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, echo: boolean): Promise<CdktfRun> {
   return new Promise((resolve, reject) => {
     const p = spawn(bin, [...args, '--no-color'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';

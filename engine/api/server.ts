@@ -7,6 +7,7 @@
 // nothing more than "unauthorized". The dashboard's page itself is served under /dashboard/.
 // Which client made a request (its x-cloudlet-client header) is recorded on the objects it makes.
 
+import { probeRoundTrip } from '../net/probe';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -248,6 +249,7 @@ export class ApiServer {
     return {
       'engine.info': async () => e.info(),
       'engine.doctor': async () => e.doctor(),
+      'engine.probe': async ({ body }) => probeRoundTrip(body.address, body.port ?? 443, body.attempts ?? 3),
       'engine.openapi': async () => openApiDocument(ENGINE_VERSION) as { openapi: string },
 
       'bases.list': async () => ({ bases: e.listBases() }),

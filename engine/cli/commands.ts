@@ -156,6 +156,7 @@ ${helpText(CONNECT)}
   cloudlet peer list | add NAME --peer-endpoint URL --peer-token-file F [--peer-ca CA] | delete NAME
   cloudlet handoff INSTANCE --to PEER [--port ...]  (move a running instance from this cloudlet to a peer)
   cloudlet dashboard [--port N]                   (a one-time login link to the engine's dashboard)
+  cloudlet probe ADDRESS [--port N] [--attempts N]  (round trip from this cloudlet to a client, for placement)
   cloudlet doctor                                 (the host's fitness: KVM or TCG and why, versions, bases' needs,
                                                   disk, memory, permissions, networking, listener; exit 1 if blocked)
   cloudlet instance list | show ID | delete ID | console ID
@@ -527,6 +528,20 @@ export async function clientCommand(cmd: string, argv: string[], out: Out): Prom
     const { positionals: p, options: o } = parseArgs(argv, spec({ port: { type: 'number', help: 'loopback port for the local engine (default: any free one)' } }), usage);
     if (p.length) throw new CloudletError('INVALID_ARGUMENT', `unexpected argument ${p[0]}\n${usage}`);
     await withClient(o, (c) => dashboardCommand(c, { port: o.port as number | undefined }, out));
+    return;
+  }
+
+  if (cmd === 'probe') {
+    const { positionals: p, options: o } = parseArgs(
+      argv,
+      spec({ port: { type: 'number', help: 'TCP port to time (a refusal is an answer too; default 443)' }, attempts: { type: 'number', help: 'connections to time (default 3)' } }),
+      usage,
+    );
+    if (p.length !== 1) throw new CloudletError('INVALID_ARGUMENT', `give one client address\n${usage}`);
+    await withClient(o, async (c) => {
+      const r = await c.engine.probe({ address: p[0], port: o.port as number | undefined, attempts: o.attempts as number | undefined });
+      print(o, r, () => (r.rttMs === null ? `${r.address}:${r.port}: no answer` : `${r.address}:${r.port}: ${r.rttMs} ms (samples ${r.samples.map((x) => (x === null ? '-' : x)).join(', ')})`));
+    });
     return;
   }
 

@@ -18,7 +18,7 @@ const INSTALL: OptionSpec = {
   'unit-dir': { type: 'string', help: 'where the systemd unit goes (default /etc/systemd/system)' },
   'unit-name': { type: 'string', help: 'the unit name (default cloudlet-engine)' },
   listen: { type: 'string', help: 'HOST:PORT the engine serves HTTPS on (default 0.0.0.0:7443)' },
-  'libvirt-uri': { type: 'string', help: "libvirt URI (default qemu:///system: the host's libvirtd)" },
+  'libvirt-uri': { type: 'string', help: "libvirt URI (default qemu:///system: the host's libvirtd; embedded: the engine's own driver, no libvirtd)" },
   hostname: {
     type: 'string',
     multiple: true,
@@ -65,7 +65,8 @@ export async function installCommand(argv: string[], out: (s: string) => void): 
   if (!/^[A-Za-z0-9:_.@-]+$/.test(unitName)) throw new CloudletError('INVALID_ARGUMENT', `--unit-name ${unitName}: letters, digits and :_.@- only`);
   const unitFile = path.join(path.resolve(str('unit-dir') ?? '/etc/systemd/system'), `${unitName}.service`);
   const libvirtUri = str('libvirt-uri') ?? 'qemu:///system';
-  const unreachable = libvirtUri.startsWith('qemu:///embed') ? undefined : libvirtReachable(libvirtUri);
+  const embedded = libvirtUri === 'embedded' || libvirtUri.startsWith('qemu:///embed');
+  const unreachable = embedded ? undefined : libvirtReachable(libvirtUri);
   if (unreachable)
     throw new CloudletError(
       'ENGINE_UNAVAILABLE',
@@ -136,13 +137,12 @@ export async function installCommand(argv: string[], out: (s: string) => void): 
     tls('key'),
     '--token-file',
     tokenFile,
-    '--libvirt-uri',
-    libvirtUri,
+    ...(libvirtUri === 'embedded' ? [] : ['--libvirt-uri', libvirtUri]),
     '--advertise',
     advertise,
     ...(str('publish-address') ? ['--publish-address', str('publish-address')!] : []),
   ];
-  const unit = renderUnit(argvServe, stateDir, libvirtUri);
+  const unit = renderUnit(argvServe, stateDir, embedded ? 'embedded' : libvirtUri);
   fs.writeFileSync(`${unitFile}.tmp`, unit, { mode: 0o644 });
   fs.renameSync(`${unitFile}.tmp`, unitFile);
   out(`wrote the systemd unit ${unitFile}`);

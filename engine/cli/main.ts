@@ -61,7 +61,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (cmd === 'engine') await engineCommand(rest, out);
     else if (cmd === 'overlay' && LOCAL_OVERLAY_COMMANDS.includes(splitCommand(rest).cmd ?? '')) await localOverlayCommand(rest, out);
-    else if (['info', 'base', 'resume', 'synthesize', 'overlay', 'instance', 'handoff', 'network', 'peer', 'dashboard', 'doctor', 'operation'].includes(cmd)) await clientCommand(cmd, rest, out);
+    else if (['info', 'base', 'resume', 'synthesize', 'overlay', 'instance', 'handoff', 'network', 'peer', 'dashboard', 'doctor', 'probe', 'operation'].includes(cmd))
+      await clientCommand(cmd, rest, out);
     else throw new CloudletError('INVALID_ARGUMENT', `unknown command ${cmd}\n${USAGE}`);
     return 0;
   } catch (e) {

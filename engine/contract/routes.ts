@@ -62,6 +62,14 @@ export const ROUTES = {
     status: 200,
     response: S.Doctor,
   }),
+  'engine.probe': ok({
+    method: 'POST',
+    path: '/v1/probe',
+    summary: 'Round-trip time from this cloudlet host to a client address (TCP connection timing), for placing instances near clients',
+    status: 200,
+    body: S.ProbeRequest,
+    response: S.Probe,
+  }),
   'engine.openapi': ok({ method: 'GET', path: '/v1/openapi.json', summary: 'This API as an OpenAPI 3.1 document', status: 200, response: S.OpenApiDocument }),
 
   'bases.list': ok({ method: 'GET', path: '/v1/bases', summary: 'The base VMs on this cloudlet', status: 200, response: Type.Object({ bases: Type.Array(S.Base) }) }),

@@ -359,6 +359,21 @@ export const CreateNetwork = Type.Object({
   cidr: Type.Optional(patterned('cidr', 'an IPv4 network in CIDR notation, /16 to /29, in a private range; default: a free /24 in 10.213.0.0/16')),
 });
 
+export const ProbeRequest = Type.Object({
+  address: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:-]+$', description: 'the client: an IPv4/IPv6 address or a host name' }),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'TCP port to time a connection to (a refusal counts as an answer); default 443' })),
+  attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: 'connections to time; default 3' })),
+});
+export const Probe = Type.Object(
+  {
+    address: Type.String(),
+    port: Type.Integer(),
+    rttMs: Type.Union([Type.Number(), Type.Null()], { description: 'median round trip of the answered attempts, ms; null: no answer' }),
+    samples: Type.Array(Type.Union([Type.Number(), Type.Null()])),
+  },
+  { $id: 'Probe' },
+);
+
 export const PowerRequest = Type.Object({ state: Type.Union([Type.Literal('running'), Type.Literal('paused'), Type.Literal('stopped')], { description: "'running', 'paused' or 'stopped'" }) });
 const base64Of = (bytes: number) => Type.String({ maxLength: Math.ceil(bytes / 3) * 4, pattern: '^[A-Za-z0-9+/]*={0,2}$', description: `base64, at most ${bytes} bytes decoded` });
 export const WriteFileRequest = Type.Object({

@@ -1,0 +1,116 @@
+// Load on real engines: 20 syntheses of the tiny guest at once on one cloudlet, while 200 requests with bad
+// tokens or malformed bodies hit the API at once and good requests go on being answered; then 4 handoffs at once
+// between two cloudlets. Every operation must succeed, every bad request be refused (401/400/413), and the
+// engine's peak RSS (the kernel's VmHWM) stay under a bound; the figures are printed.
+
+import * as fs from 'node:fs';
+import { request } from 'undici';
+import { TestEngine } from '../helpers/engine';
+import { ensureBaseArchive } from '../vms/guest';
+
+jest.setTimeout(900000);
+
+/** The engine's own memory bound under this load: it streams, so it does not grow with the number of VMs. */
+const RSS_BOUND_MIB = 400;
+const SYNTHESES = 20;
+const HANDOFFS = 4;
+
+let a: TestEngine;
+let b: TestEngine;
+let baseId = '';
+let overlayId = '';
+
+const peakMiB = (e: TestEngine) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${e.proc.pid}/status`, 'utf8'))![1]) / 1024;
+
+beforeAll(async () => {
+  const base = await ensureBaseArchive('tiny');
+  baseId = base.baseId;
+  [a, b] = await Promise.all([TestEngine.start('load-a'), TestEngine.start('load-b')]);
+  await Promise.all([a, b].map((e) => e.opOk((api) => api.bases.import({ source: base.file, sha256: base.baseId }), 'base import')));
+  const src = await a.opOk((api) => api.instances.create({ name: 'load-src', baseId, networks: [] }), 'resume');
+  const id = src.result.instance.id;
+  await a.instances.exec(id, { command: 'echo loaded > /data/app && sync' });
+  overlayId = (await a.opOk((api) => api.overlays.import({ instanceId: id }), 'capture')).result.overlay.id;
+  await a.instances.delete(id);
+});
+
+afterAll(async () => {
+  await a?.destroy();
+  await b?.destroy();
+});
+
+/** One raw request (the client library would refuse to send some of these). */
+async function raw(e: TestEngine, method: 'GET' | 'POST', p: string, token: string, body?: string, type = 'application/json'): Promise<number> {
+  const url = new URL(p, e.endpoint);
+  const r = await request(url, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': type } : {}) }, body });
+  await r.body.dump();
+  return r.statusCode;
+}
+
+test(`${SYNTHESES} syntheses at once all succeed while 200 bad requests are refused and good ones answered`, async () => {
+  fs.writeFileSync(`/proc/${a.proc.pid}/clear_refs`, '5');
+  const t0 = Date.now();
+  const names = Array.from({ length: SYNTHESES }, (_, i) => `load-${i}`);
+  const syntheses = Promise.all(names.map((name) => a.op((api) => api.instances.create({ name, baseId, overlay: { id: overlayId } }))));
+  const bad: Promise<{ kind: string; status: number }>[] = [];
+  const malformed: [string, string, string | undefined][] = [
+    ['{"name": ', 'application/json', 'truncated JSON'],
+    ['{"name":"x","baseId":42}', 'application/json', 'a number for a hash'],
+    ['{"name":"../../etc","baseId":"00"}', 'application/json', 'a bad name'],
+    ['not json at all', 'application/json', 'garbage'],
+    ['{"name":"x"}', 'text/plain', 'the wrong content type'],
+  ];
+  for (let i = 0; i < 200; i++) {
+    if (i % 2 === 0) bad.push(raw(a, 'GET', '/v1/instances', i % 4 === 0 ? 'wrong-token-wrong-token' : a.token.slice(0, -1) + 'x').then((status) => ({ kind: 'bad token', status })));
+    else {
+      const [body, type] = malformed[i % malformed.length];
+      bad.push(raw(a, 'POST', '/v1/instances', a.token, body, type).then((status) => ({ kind: 'malformed', status })));
+    }
+  }
+  const good = Promise.all(Array.from({ length: 20 }, () => raw(a, 'GET', '/v1/instances', a.token)));
+  const refused = await Promise.all(bad);
+  expect(refused.filter((r) => r.kind === 'bad token').every((r) => r.status === 401)).toBe(true);
+  expect(
+    refused
+      .filter((r) => r.kind === 'malformed')
+      .map((r) => r.status)
+      .filter((s) => s !== 400 && s !== 415),
+  ).toEqual([]);
+  expect(await good).toEqual(Array(20).fill(200));
+  const ops = await syntheses;
+  const seconds = (Date.now() - t0) / 1000;
+  expect(ops.filter((o) => o.state !== 'succeeded').map((o) => `${o.id}: ${o.error?.code} ${o.error?.message}`)).toEqual([]);
+  const list = (await a.instances.list()).instances.filter((i) => i.name.startsWith('load-'));
+  expect(list.filter((i) => i.state === 'running')).toHaveLength(SYNTHESES);
+  // Each its own VM, answering its agent.
+  const answers = await Promise.all(list.slice(0, 5).map((i) => a.instances.exec(i.id, { command: 'cat /data/app; hostname' })));
+  expect(answers.map((r) => r.stdout.split('\n')[0])).toEqual(Array(5).fill('loaded'));
+  const peak = peakMiB(a);
+  process.stdout.write(`load: ${SYNTHESES} syntheses at once in ${seconds.toFixed(1)} s, 200 bad requests refused, engine peak RSS ${peak.toFixed(0)} MiB (bound ${RSS_BOUND_MIB})\n`);
+  expect(peak).toBeLessThan(RSS_BOUND_MIB);
+  await Promise.all(list.map((i) => a.instances.delete(i.id)));
+  expect((await a.instances.list()).instances).toHaveLength(0);
+});
+
+test(`${HANDOFFS} handoffs at once between two cloudlets all succeed`, async () => {
+  await a.client.peers.create({ name: 'b', endpoint: b.endpoint, token: b.token });
+  const made = await Promise.all(Array.from({ length: HANDOFFS }, (_, i) => a.opOk((api) => api.instances.create({ name: `move-${i}`, baseId, overlay: { id: overlayId } }), 'synthesis')));
+  const ids = made.map((m) => m.result.instance.id);
+  for (const id of ids) await a.instances.exec(id, { command: `echo ${id} > /run/who` });
+  fs.writeFileSync(`/proc/${a.proc.pid}/clear_refs`, '5');
+  fs.writeFileSync(`/proc/${b.proc.pid}/clear_refs`, '5');
+  const t0 = Date.now();
+  const moves = await Promise.all(ids.map((id) => a.op((api) => api.instances.handoffTo(id, { peer: 'b' }))));
+  const seconds = (Date.now() - t0) / 1000;
+  expect(moves.filter((o) => o.state !== 'succeeded').map((o) => `${o.id}: ${o.error?.code} ${o.error?.message}`)).toEqual([]);
+  expect((await a.instances.list()).instances).toHaveLength(0);
+  for (const id of ids) {
+    const v = await b.instances.get(id);
+    expect(v.state).toBe('running');
+    // Memory came along: what was written to tmpfs before the move is there.
+    expect((await b.instances.exec(id, { command: 'cat /run/who' })).stdout.trim()).toBe(id);
+  }
+  const peaks = [peakMiB(a), peakMiB(b)];
+  process.stdout.write(`load: ${HANDOFFS} handoffs at once in ${seconds.toFixed(1)} s; peak RSS source ${peaks[0].toFixed(0)} MiB, destination ${peaks[1].toFixed(0)} MiB\n`);
+  for (const p of peaks) expect(p).toBeLessThan(RSS_BOUND_MIB);
+});
