@@ -7,16 +7,18 @@
 // round trips each site's engine measures to a client address.
 
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cdktf, cdktfEnv, scratchProject } from '../../constructs/cdktf-cli';
 import { parseExecStart } from '../../engine/host/service';
 import { repoRoot } from '../../provider/build';
-import { CLI_JS, TestEngine, makeOverlayFile, requireBuild } from '../helpers/engine';
+import { CLI_JS, TestEngine, requireBuild } from '../helpers/engine';
 import { FLEET_GATEWAY, FleetHost, fleetHostsDown, fleetHostsUp } from '../helpers/fleet-hosts';
 import { CuttingRelay, Nginx } from '../helpers/nginx';
-import { ensureBaseArchive } from '../vms/guest';
+import { ensureBaseArchive, ensureGuest } from '../vms/guest';
+import { createOverlay } from '../../engine/overlay/writer';
 
 jest.setTimeout(900000);
 
@@ -64,11 +66,12 @@ beforeAll(async () => {
   requireBuild();
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-fleet-'));
   const base = await ensureBaseArchive('tiny');
-  // The app's overlay, made once on a scratch engine (the sites only ever see the file on the web server).
-  const scratch = await TestEngine.start('fleet-scratch');
+  // The app's overlay: the tiny guest's customized state against its base, encoded by the codec (the sites only
+  // ever see the file on the web server).
+  const guest = await ensureGuest('tiny');
   const overlayFile = path.join(work, 'app.clov');
-  const overlayId = await makeOverlayFile(scratch, base, overlayFile, 'echo fleet-app > /data/app && sync');
-  await scratch.destroy();
+  await createOverlay({ baseDisk: guest.baseDisk, baseMemory: guest.baseMemory, customDisk: guest.customDisk, customMemory: guest.customMemory, output: overlayFile });
+  const overlayId = createHash('sha256').update(fs.readFileSync(overlayFile)).digest('hex');
 
   hosts = fleetHostsUp(SITES);
   // One operator CA for the fleet; each host's engine certificate is signed by it at install.
