@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineClient } from '../../engine/client/client';
-import { parseExecStart } from '../../engine/host/service';
+import { makeCa, parseExecStart } from '../../engine/host/service';
 import { CLI_JS, TestEngine, requireBuild } from '../helpers/engine';
 import { Libvirtd, SYSTEM_URI, ensureLibvirtd, virshSystem } from '../helpers/libvirtd';
 import { ensureBaseArchive } from '../vms/guest';
@@ -27,6 +27,10 @@ function cli(args: string[]): { status: number | null; stdout: string; stderr: s
   const r = spawnSync(process.execPath, [CLI_JS, ...args], { encoding: 'utf8', timeout: 60000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** `cloudlet engine install` into a side set of directories (etc<n>, s<n>, u<n>), files only. */
+const installSide = (n: number, extra: string[]) =>
+  cli(['engine', 'install', '--config-dir', path.join(work, `etc${n}`), '--state-dir', path.join(work, `s${n}`), '--unit-dir', path.join(work, `u${n}`), ...extra, '--no-start']);
 
 const installArgs = () => [
   'engine',
@@ -159,85 +163,19 @@ test('install again keeps the token and the CA; a given CA signs the certificate
   // An operator's CA: it signs, its key stays where it is.
   const own = path.join(work, 'own');
   fs.mkdirSync(own);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      path.join(own, 'ca.key'),
-      '-out',
-      path.join(own, 'ca.pem'),
-      '-days',
-      '2',
-      '-subj',
-      '/CN=operator CA',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-    ],
-    { stdio: 'ignore' },
-  );
+  makeCa(path.join(own, 'ca.pem'), path.join(own, 'ca.key'), 'operator');
   const c2 = path.join(work, 'etc2');
-  const given = cli([
-    'engine',
-    'install',
-    '--config-dir',
-    c2,
-    '--state-dir',
-    path.join(work, 's2'),
-    '--unit-dir',
-    path.join(work, 'u2'),
-    '--ca-cert',
-    path.join(own, 'ca.pem'),
-    '--ca-key',
-    path.join(own, 'ca.key'),
-    '--hostname',
-    'edge-1.example',
-    '--no-start',
-  ]);
+  const given = installSide(2, ['--ca-cert', path.join(own, 'ca.pem'), '--ca-key', path.join(own, 'ca.key'), '--hostname', 'edge-1.example']);
   expect(given.stderr).toBe('');
   expect(given.status).toBe(0);
   expect(execFileSync('openssl', ['verify', '-CAfile', path.join(own, 'ca.pem'), path.join(c2, 'tls', 'engine.pem')], { encoding: 'utf8' })).toMatch(/: OK/);
   expect(fs.existsSync(path.join(c2, 'tls', 'ca-key.pem'))).toBe(false);
   // A given certificate and key are served as they are; a key of another certificate is refused.
   const c3 = path.join(work, 'etc3');
-  const served = cli([
-    'engine',
-    'install',
-    '--config-dir',
-    c3,
-    '--state-dir',
-    path.join(work, 's3'),
-    '--unit-dir',
-    path.join(work, 'u3'),
-    '--tls-cert',
-    path.join(c2, 'tls', 'engine.pem'),
-    '--tls-key',
-    path.join(c2, 'tls', 'engine-key.pem'),
-    '--no-start',
-  ]);
+  const served = installSide(3, ['--tls-cert', path.join(c2, 'tls', 'engine.pem'), '--tls-key', path.join(c2, 'tls', 'engine-key.pem')]);
   expect(served.status).toBe(0);
   expect(fs.readFileSync(path.join(c3, 'tls', 'engine.pem'), 'utf8')).toBe(fs.readFileSync(path.join(c2, 'tls', 'engine.pem'), 'utf8'));
-  const wrongKey = cli([
-    'engine',
-    'install',
-    '--config-dir',
-    c3,
-    '--state-dir',
-    path.join(work, 's3'),
-    '--unit-dir',
-    path.join(work, 'u3'),
-    '--tls-cert',
-    path.join(c2, 'tls', 'engine.pem'),
-    '--tls-key',
-    path.join(own, 'ca.key'),
-    '--no-start',
-  ]);
+  const wrongKey = installSide(3, ['--tls-cert', path.join(c2, 'tls', 'engine.pem'), '--tls-key', path.join(own, 'ca.key')]);
   expect(wrongKey.status).toBe(2);
   expect(wrongKey.stderr).toMatch(/is not the private key of/);
 });

@@ -6,13 +6,13 @@
 // one in-place change, the app answering at each hop with its memory intact. Last, the roamer's site chosen by
 // round trips each site's engine measures to a client address.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cdktf, cdktfEnv, scratchProject } from '../../constructs/cdktf-cli';
-import { parseExecStart } from '../../engine/host/service';
+import { makeCa, parseExecStart } from '../../engine/host/service';
 import { repoRoot } from '../../provider/build';
 import { CLI_JS, TestEngine, requireBuild } from '../helpers/engine';
 import { FLEET_GATEWAY, FleetHost, fleetHostsDown, fleetHostsUp } from '../helpers/fleet-hosts';
@@ -76,29 +76,7 @@ beforeAll(async () => {
   hosts = fleetHostsUp(SITES);
   // One operator CA for the fleet; each host's engine certificate is signed by it at install.
   ca = path.join(work, 'ca.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      path.join(work, 'ca.key'),
-      '-out',
-      ca,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=fleet CA',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-    ],
-    { stdio: 'ignore' },
-  );
+  makeCa(ca, path.join(work, 'ca.key'), 'fleet');
   const tokens: Record<string, string> = {};
   for (const h of hosts) {
     const d = path.join(work, h.name);
