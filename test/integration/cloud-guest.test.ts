@@ -139,13 +139,14 @@ test('a guest whose agent never answers: a readiness timeout naming the agent, t
   const mute = path.join(a.stateDir, '..', 'mute.raw');
   execFileSync('cp', ['--sparse=always', await cloudImageRaw(img), mute]);
   execFileSync('debugfs', ['-w', '-R', 'rm /usr/sbin/qemu-ga', `${mute}?offset=${CLOUD_ROOT_OFFSET}`], { stdio: 'ignore' });
-  const v = await a.op((api) => api.bases.import({ disk: mute, name: 'cloud-mute', memoryMiB: 1024, ready: 'agent', readyTimeoutSeconds: 60 }));
+  const v = await a.op((api) => api.bases.import({ disk: mute, name: 'cloud-mute', memoryMiB: 1024, ready: 'agent', readyTimeoutSeconds: 25 }));
   fs.rmSync(mute, { force: true });
   expect(v.state).toBe('failed');
   expect(v.error?.code).toBe('GUEST_AGENT');
-  expect(v.error?.message).toMatch(/no QEMU guest agent answered on the org\.qemu\.guest_agent\.0 channel within 60 s/);
+  expect(v.error?.message).toMatch(/no QEMU guest agent answered on the org\.qemu\.guest_agent\.0 channel within 25 s/);
   expect(v.error?.message).toMatch(/last lines of the guest console/);
-  expect(v.consoleLog && fs.readFileSync(v.consoleLog, 'utf8')).toMatch(/Debian GNU\/Linux 12/);
+  // The console kept what the guest printed (the kernel's banner comes first, over ttyS0).
+  expect(v.consoleLog && fs.readFileSync(v.consoleLog, 'utf8')).toMatch(/Linux version \d+\.\d+/);
   expect((await a.bases.list()).bases.length).toBe(before.bases);
   expect(fs.readdirSync(path.join(a.stateDir, 'tmp')).length).toBe(before.tmp);
   // Its VM is gone: no QEMU process of the import's domain.
