@@ -7,7 +7,6 @@
 // nothing more than "unauthorized". The dashboard's page itself is served under /dashboard/.
 // Which client made a request (its x-cloudlet-client header) is recorded on the objects it makes.
 
-import { probeRoundTrip } from '../net/probe';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -249,7 +248,7 @@ export class ApiServer {
     return {
       'engine.info': async () => e.info(),
       'engine.doctor': async () => e.doctor(),
-      'engine.probe': async ({ body }) => probeRoundTrip(body.address, body.port ?? 443, body.attempts ?? 3),
+      'engine.probe': async ({ body }) => e.probe(body.address, body.port, body.attempts),
       'engine.openapi': async () => openApiDocument(ENGINE_VERSION) as { openapi: string },
 
       'bases.list': async () => ({ bases: e.listBases() }),

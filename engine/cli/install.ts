@@ -90,7 +90,9 @@ export async function installCommand(argv: string[], out: (s: string) => void): 
   }
   const tokenFile = path.join(configDir, 'token');
   if (o['rotate-token']) fs.rmSync(tokenFile, { force: true });
-  out(`${ensureTokenFile(tokenFile) ? 'made' : 'kept'} the API token ${tokenFile} (0600)`);
+  const { made } = ensureTokenFile(tokenFile);
+  fs.chmodSync(tokenFile, 0o600); // a kept token file is made private too
+  out(`${made ? 'made' : 'kept'} the API token ${tokenFile} (0600)`);
 
   const tls = (f: keyof typeof TLS_FILES) => path.join(configDir, 'tls', TLS_FILES[f]);
   let caForClients: string | undefined;

@@ -1,7 +1,6 @@
 // `cloudlet engine serve`: runs the engine daemon for one state directory until SIGTERM/SIGINT. VMs keep
 // running when it stops; the next engine on the same directory finds them again.
 
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApiServer } from '../api/server';
@@ -10,6 +9,7 @@ import { Engine } from '../core/engine';
 import { CloudletError } from '../errors';
 import { writeJsonAtomic } from '../store/store';
 import { defaultPublishAddress } from '../net/plumbing';
+import { ensureTokenFile } from '../host/service';
 import { OptionSpec, helpText, parseArgs } from './args';
 
 const SERVE: OptionSpec = {
@@ -34,16 +34,7 @@ function log(line: string): void {
 
 /** Reads the token file, or creates one with a fresh random token (mode 0600). */
 export function ensureToken(file: string): string {
-  if (fs.existsSync(file)) {
-    const t = fs.readFileSync(file, 'utf8').trim();
-    if (t.length < 16) throw new CloudletError('INVALID_ARGUMENT', `${file}: a token must be at least 16 characters`);
-    return t;
-  }
-  const t = randomBytes(32).toString('hex');
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, t + '\n', { mode: 0o600 });
-  fs.renameSync(tmp, file);
-  return t;
+  return ensureTokenFile(file).token;
 }
 
 /** The listen address as peers can use it: a wildcard host (0.0.0.0, ::) is replaced by the host's address. */

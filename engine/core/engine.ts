@@ -23,6 +23,7 @@ import { InstanceService } from './instances';
 import { NetworkService } from './networks';
 import { PeerService } from './peers';
 import { hostChecks, listenerCheck } from './doctor';
+import { ProbeResult, probeRoundTrip } from '../net/probe';
 import { OperationTable } from './operations';
 import { OverlayService } from './overlays';
 import { RecoveryService } from './recovery';
@@ -200,6 +201,9 @@ export class Engine {
   createNetwork = (...a: Parameters<NetworkService['create']>) => this.ctx.networks.create(...a);
   deleteNetwork = (id: string) => this.ctx.networks.delete(id);
   listPeers = () => this.peers.list();
+  /** Round trip from this host to a client address (placement near clients). */
+  probe = (address: string, port = 443, attempts = 3): Promise<ProbeResult> => probeRoundTrip(address, port, attempts);
+
   doctor = async (): Promise<DoctorRecord> => {
     const checks = await hostChecks(this.ctx, { bases: true });
     return { checks, blocking: checks.some((c) => c.status === 'fail') };

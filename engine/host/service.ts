@@ -68,15 +68,19 @@ WantedBy=multi-user.target
 `;
 }
 
-/** Reads the token file, or writes a fresh 256-bit token there (0600). Returns whether it was made. */
-export function ensureTokenFile(file: string): boolean {
+/**
+ * Reads the token file, or writes a fresh 256-bit token there (0600, atomically). The one token rule for
+ * `engine serve` and `engine install`.
+ */
+export function ensureTokenFile(file: string): { token: string; made: boolean } {
   if (fs.existsSync(file)) {
-    if (fs.readFileSync(file, 'utf8').trim().length < 16) throw new CloudletError('INVALID_ARGUMENT', `${file}: a token must be at least 16 characters`);
-    fs.chmodSync(file, 0o600);
-    return false;
+    const token = fs.readFileSync(file, 'utf8').trim();
+    if (token.length < 16) throw new CloudletError('INVALID_ARGUMENT', `${file}: a token must be at least 16 characters`);
+    return { token, made: false };
   }
-  writePrivate(file, randomBytes(32).toString('hex') + '\n');
-  return true;
+  const token = randomBytes(32).toString('hex');
+  writePrivate(file, token + '\n');
+  return { token, made: true };
 }
 
 function writePrivate(file: string, data: string | Buffer): void {

@@ -2,7 +2,7 @@
 // `npm test` before jest runs) on its own state directory and TCP port, plus a small HTTP file server whose
 // misbehaviours (404, stall, garbage, truncation, throttling) are chosen per path.
 
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -270,5 +270,19 @@ export async function makeOverlayFile(engine: TestEngine, base: { file: string; 
     return overlayId;
   } finally {
     await engine.instances.delete(instanceId);
+  }
+}
+
+/**
+ * The test guest's `/cgi-bin/id` answer at a published endpoint ("HOSTNAME COUNTER"), asked with curl from
+ * this host until it answers (about 10 s): a VM just resumed or moved may take a moment to reply.
+ */
+export async function guestId(endpoint: string): Promise<{ host: string; counter: number }> {
+  for (let i = 0; ; i++) {
+    const r = spawnSync('curl', ['-fsS', '-m', '3', `${endpoint}/cgi-bin/id`], { encoding: 'utf8' });
+    const m = /^(\S+) (\d+)$/.exec(r.stdout.trim());
+    if (r.status === 0 && m) return { host: m[1], counter: Number(m[2]) };
+    if (i > 20) throw new Error(`${endpoint} does not answer: ${r.stderr}${r.stdout}`);
+    await new Promise((res) => setTimeout(res, 500));
   }
 }

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { cdktf, cdktfEnv, scratchProject } from '../../constructs/cdktf-cli';
 import { makeCa, parseExecStart } from '../../engine/host/service';
 import { repoRoot } from '../../provider/build';
-import { CLI_JS, TestEngine, requireBuild } from '../helpers/engine';
+import { CLI_JS, TestEngine, guestId, requireBuild } from '../helpers/engine';
 import { FLEET_GATEWAY, FleetHost, fleetHostsDown, fleetHostsUp } from '../helpers/fleet-hosts';
 import { CuttingRelay, Nginx } from '../helpers/nginx';
 import { ensureBaseArchive, ensureGuest } from '../vms/guest';
@@ -36,17 +36,6 @@ function sh(cmd: string[]): string {
   const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`);
   return r.stdout;
-}
-
-/** GET /cgi-bin/id from the root namespace (another host on the sites' network): "HOSTNAME COUNTER". */
-async function answer(url: string): Promise<{ host: string; counter: number }> {
-  for (let i = 0; ; i++) {
-    const r = spawnSync('curl', ['-fsS', '-m', '3', `${url}/cgi-bin/id`], { encoding: 'utf8' });
-    const m = /^(\S+) (\d+)$/.exec(r.stdout.trim());
-    if (r.status === 0 && m) return { host: m[1], counter: Number(m[2]) };
-    if (i > 20) throw new Error(`${url} does not answer: ${r.stderr}${r.stdout}`);
-    await new Promise((res) => setTimeout(res, 500));
-  }
 }
 
 /** An output's value in cdktf's plain output (`name = "value"`). */
@@ -159,13 +148,13 @@ test('one deploy: the base on all three sites (from nginx, the cut-off download 
   for (const h of hosts) {
     const url = output(r.output, `url_${h.name}`)!;
     expect(url).toMatch(new RegExp(`^http://${h.address.replace(/\./g, '\\.')}:\\d+$`));
-    expect((await answer(url)).host).toBe(`app-${h.name}`);
+    expect((await guestId(url)).host).toBe(`app-${h.name}`);
     // Each site holds the base and runs its own instance and (site a) the roamer, on its own engine.
     const names = (await engines[h.name].instances.list()).instances.map((i) => i.name).sort();
     expect(names).toEqual(h.name === 'a' ? ['app-a', 'roamer'] : [`app-${h.name}`]);
   }
   expect(output(r.output, 'roamer_site')).toBe('a');
-  const roamer = await answer(output(r.output, 'roamer_url')!);
+  const roamer = await guestId(output(r.output, 'roamer_url')!);
   expect(roamer.host).toBe('roamer');
   last = { site: 'a', counter: roamer.counter, id: (await engines.a.instances.get('roamer')).id };
   // nginx served the base to every site; the one the relay cut off went on with a Range request (206).
@@ -186,7 +175,7 @@ test.each(['b', 'c', 'a'])('move the roamer to %s: the plan is one in-place chan
   expect(output(r.output, 'roamer_site')).toBe(to);
   const url = output(r.output, 'roamer_url')!;
   expect(url).toMatch(new RegExp(`^http://${hosts.find((h) => h.name === to)!.address.replace(/\./g, '\\.')}:\\d+$`));
-  const now = await answer(url);
+  const now = await guestId(url);
   // The same VM, moved running: its memory-only counter went on from where it was, it did not start over.
   expect(now.host).toBe('roamer');
   expect(now.counter).toBeGreaterThan(last.counter);
