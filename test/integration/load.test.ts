@@ -18,6 +18,13 @@ jest.setTimeout(900000);
  * whatever the size of the VMs. Measured here: 23 to 36 MiB per synthesis (20 at once, TCG).
  */
 const PER_OPERATION_MIB = 48;
+/**
+ * Once per base, not per operation: the first handoff of a base builds its dedup dictionary (base-index.ts:
+ * a fingerprint per 4 KiB chunk of disk and memory, the hash table, and its 8 MiB read block), kept for the
+ * handoffs that follow. Measured on the tiny guest: the source's peak over 4 handoffs is 150 to 200 MiB above
+ * idle, of which this is the part that does not grow with the number of handoffs.
+ */
+const BASE_INDEX_MIB = 32;
 const SYNTHESES = 20;
 const HANDOFFS = 4;
 
@@ -131,5 +138,7 @@ test(`${HANDOFFS} of them handed off at once to a second cloudlet, all succeed`,
   process.stdout.write(
     `load: ${HANDOFFS} handoffs at once in ${seconds.toFixed(1)} s; peak RSS source ${peaks[0].toFixed(0)} MiB (idle ${idle[0].toFixed(0)}), destination ${peaks[1].toFixed(0)} MiB (idle ${idle[1].toFixed(0)})\n`,
   );
-  peaks.forEach((p, i) => expect(p).toBeLessThan(idle[i] + PER_OPERATION_MIB * HANDOFFS));
+  // The source builds the base's dictionary; the destination needs none (it reads its base file in place).
+  expect(peaks[0]).toBeLessThan(idle[0] + BASE_INDEX_MIB + PER_OPERATION_MIB * HANDOFFS);
+  expect(peaks[1]).toBeLessThan(idle[1] + PER_OPERATION_MIB * HANDOFFS);
 });
