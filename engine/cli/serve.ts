@@ -23,6 +23,7 @@ const SERVE: OptionSpec = {
   'handoff-confirm-timeout': { type: 'number', help: 'seconds a handoff source waits, VM paused, for the destination to confirm (default 120)' },
   advertise: { type: 'string', help: 'the URL peers reach this engine at, for handoffs it starts (default: the --listen address; a wildcard host becomes the publish address)' },
   'publish-address': { type: 'string', help: "the host's IPv4 address instances' ports are published on (default: the default route's source address)" },
+  'no-ram-mapping': { type: 'boolean', help: "restore every page of an instance's memory instead of mapping its base's memory image (slower; for comparisons)" },
   'libvirt-uri': { type: 'string', help: 'libvirt URI (default: qemu:///embed?root=<state>/libvirt; qemu:///system for libvirtd)' },
 };
 
@@ -65,6 +66,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     fetchTimeoutMs: o['fetch-timeout'] ? (o['fetch-timeout'] as number) * 1000 : undefined,
     handoff: Object.fromEntries(Object.entries(handoff).filter(([, v]) => v !== undefined)),
     publishAddress: o['publish-address'] as string | undefined,
+    ramMapping: o['no-ram-mapping'] !== true,
   });
   let server: ApiServer | undefined;
   try {

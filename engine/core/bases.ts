@@ -147,11 +147,26 @@ export class BaseService {
         const stored = this.ctx.store.commitBase(dir, rec);
         crashPoint('import-base.commit');
         op.setTarget({ type: 'base', id: stored.id });
+        await this.makeMemoryImage(op, stored);
         return { base: stored, cached: false };
       } finally {
         src.close();
         fs.rmSync(dir, { recursive: true, force: true });
       }
+    }
+  }
+
+  /**
+   * The new base's memory image, made as the import's last phase so the first instance does not wait for it.
+   * A failure here loses nothing: the base is kept, and the image is made again when an instance needs it.
+   */
+  private async makeMemoryImage(op: Operation, base: BaseRecord): Promise<void> {
+    if (!this.ctx.memoryImages.enabled) return;
+    op.phase('memory-image');
+    try {
+      await this.ctx.memoryImages.image(base);
+    } catch (e) {
+      this.ctx.log(`base ${base.id.slice(0, 12)}: could not make its memory image now (${(e as Error).message}); it is made when an instance needs it`);
     }
   }
 
@@ -266,6 +281,7 @@ export class BaseService {
         const rec = await this.hashNewBase(dir, req.name, `disk image ${req.disk} (${image.format})`);
         const stored = this.ctx.store.commitBase(dir, rec);
         op.setTarget({ type: 'base', id: stored.id });
+        await this.makeMemoryImage(op, stored);
         return { base: stored };
       } catch (e) {
         throw this.withConsole(e, files.consoleLog, op);
@@ -330,6 +346,7 @@ export class BaseService {
         const rec = await this.hashNewBase(dir, req.name, `instance ${inst.id}`);
         const stored = this.ctx.store.commitBase(dir, rec);
         op.setTarget({ type: 'base', id: stored.id });
+        await this.makeMemoryImage(op, stored);
         return { base: stored };
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });

@@ -71,7 +71,7 @@ export class CaptureService {
     const { saved, consumed } = this.ctx.store.instance(inst.id).snapshot;
     crashPoint('whilepaused.restore');
     await this.ctx.networks.ensureUp(inst);
-    await this.ctx.driver.restore(saved, { paused: true });
+    await this.ctx.memoryImages.restore(inst, saved, { paused: true });
     crashPoint('whilepaused.restored');
     fs.renameSync(saved, consumed);
     fsyncDir(path.dirname(saved));

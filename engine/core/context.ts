@@ -16,6 +16,7 @@ import { checkRunnable, machineOf } from '../vm/capabilities';
 import { hasAgentChannel, hasNic } from '../vm/domain';
 import { VmDriver } from '../vm/driver';
 import { readSaveHeader } from '../vm/save-header';
+import { MemoryImageService } from './memory-images';
 import { NetworkService } from './networks';
 import { createdBy } from './request-context';
 import { Operation, OperationTable } from './operations';
@@ -41,6 +42,11 @@ export interface EngineSettings {
   handoff: HandoffSettings;
   /** The host address ports are published on (default: the source address of the host's default route). */
   publishAddress?: string;
+  /**
+   * Whether new instances map their RAM from their base's memory image and restore only what differs from it
+   * (default true; false restores every page, as engines did before: for comparisons).
+   */
+  ramMapping?: boolean;
   /** This engine's API as its peers reach it (and the CA to trust it by), once it serves: push handoffs need it. */
   selfEndpoint?: { endpoint: string; ca?: string };
 }
@@ -52,6 +58,8 @@ export class EngineContext {
   readonly busy = new Set<string>();
   /** The cloudlet's networks and the host side of instances' network cards. */
   readonly networks: NetworkService = new NetworkService(this);
+  /** Base memory images, and the restore that maps them. */
+  readonly memoryImages: MemoryImageService = new MemoryImageService(this);
 
   constructor(
     readonly store: Store,

@@ -44,6 +44,8 @@ export interface EngineOptions {
   handoff?: Partial<HandoffSettings>;
   /** The host address ports are published on (default: the source address of the default route). */
   publishAddress?: string;
+  /** Map instances' RAM from their base's memory image (default true; see EngineSettings.ramMapping). */
+  ramMapping?: boolean;
 }
 
 export class Engine {
@@ -91,6 +93,7 @@ export class Engine {
       fetchTimeoutMs: o.fetchTimeoutMs ?? DEFAULT_SETTINGS.fetchTimeoutMs,
       handoff: { ...DEFAULT_SETTINGS.handoff, ...o.handoff },
       publishAddress: o.publishAddress,
+      ramMapping: o.ramMapping ?? true,
     };
     const store = new Store(o.stateDir);
     store.lock();

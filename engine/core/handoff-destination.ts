@@ -81,6 +81,9 @@ export class HandoffDestinationService {
         // libvirt's first domain start on a connection is seconds slower: have it happen now, during the live
         // transfer, rather than in the restore while the guest is paused.
         const warm = this.ctx.driver.warmUp(this.ctx.ctlDir);
+        // The base's memory image, which the VM's RAM will map: the stream then needs writing down only where
+        // the VM differs from it (made now if this base has none yet, before the source starts sending).
+        const ramImage = await this.ctx.memoryImages.forNewInstance(base);
         const handoffId = newId('h');
         const opened = await client.handoffStream(info.id, { handoffId, destination: me.id }, { signal: op.signal, stallTimeoutMs: this.ctx.settings.handoff.stallTimeoutMs });
         stream = opened;
@@ -93,11 +96,12 @@ export class HandoffDestinationService {
           memory: this.ctx.store.instance(inst.id).memory,
           baseDisk: bdir.disk,
           baseMemory: bdir.memory,
+          sparseMainRam: ramImage !== null,
           onHello: (h) => {
             if (h.instance.id !== target.id || h.instance.baseId !== base.id) throw new CloudletError('HANDOFF_PROTOCOL', 'the stream is for another instance than the one asked for');
             target.overlayId = h.instance.overlayId;
             target.created = h.instance.created;
-            return this.instances.domainXmlFrom(target, base, h.domainXml);
+            return this.instances.domainXmlFrom(target, base, h.domainXml, ramImage !== null);
           },
           saveHeader: (xml) => saveHeaderFor(bdir.memory, xml),
           signal: op.signal,
@@ -123,7 +127,7 @@ export class HandoffDestinationService {
         });
         const sent = got.end;
         try {
-          await this.ctx.driver.restore(got.memory, { paused: true });
+          await this.ctx.memoryImages.restore(inst, got.memory, { paused: true });
           this.ctx.log(`handoff ${handoffId}: the stream ended ${got.endAt - (sent.pausedAt ?? got.endAt)} ms after the source paused; restored in ${Date.now() - r0} ms`);
         } finally {
           await durable;

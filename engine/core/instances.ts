@@ -8,7 +8,7 @@ import { RANGES } from '../contract/rules';
 import { ExecResultRecord, GuestFileRecord, GuestInterfacesRecord, InstanceDetailRecord, WriteFileBody } from '../contract/schemas';
 import { CloudletError } from '../errors';
 import { BaseRecord, InstanceRecord } from '../store/store';
-import { QEMU_AGENT_CHANNEL, instanceDomainXml } from '../vm/domain';
+import { QEMU_AGENT_CHANNEL, instanceDomainXml, withRamBacking } from '../vm/domain';
 import { DomainState } from '../vm/driver';
 import { agentExec, agentInterfaces, agentReadFile, agentSetTime, agentWriteFile } from '../vm/qemu-agent';
 import { readSaveHeader } from '../vm/save-header';
@@ -75,14 +75,17 @@ export class InstanceService {
   }
 
   /** The instance's own domain XML, from the XML saved in a memory snapshot (its own or its base's). */
-  domainXml(inst: InstanceRecord, base: BaseRecord, saveFile: string): string {
-    return this.domainXmlFrom(inst, base, readSaveHeader(saveFile).xml);
+  domainXml(inst: InstanceRecord, base: BaseRecord, saveFile: string, ramImage = false): string {
+    return this.domainXmlFrom(inst, base, readSaveHeader(saveFile).xml, ramImage);
   }
 
-  /** The instance's own domain XML from another one (a snapshot's, or the one a handoff source sent). */
-  domainXmlFrom(inst: InstanceRecord, base: BaseRecord, xml: string): string {
+  /**
+   * The instance's own domain XML from another one (a snapshot's, or the one a handoff source sent). `ramImage`:
+   * its RAM is mapped from the base's memory image (memory-images.ts); else anonymous memory (a cold boot).
+   */
+  domainXmlFrom(inst: InstanceRecord, base: BaseRecord, xml: string, ramImage = false): string {
     const bdir = this.ctx.store.base(base.id);
-    return instanceDomainXml(xml, {
+    const own = instanceDomainXml(xml, {
       name: inst.domain,
       disk: this.ctx.store.instance(inst.id).disk,
       diskFormat: 'qcow2',
@@ -94,6 +97,7 @@ export class InstanceService {
       nvram: this.ctx.store.instance(inst.id).nvram,
       nic: this.ctx.networks.nic(inst),
     });
+    return withRamBacking(own, ramImage);
   }
 
   /**

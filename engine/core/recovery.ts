@@ -28,6 +28,8 @@ export class RecoveryService {
       this.ctx.log(`operation ${op.id} (${op.kind}) was interrupted`);
     }
     const domains = await this.ctx.driver.list();
+    const links = await this.ctx.driver.sweepRamLinks('cl-');
+    if (links > 0) this.ctx.log(`removed ${links} memory-image link(s) left by an interrupted restore`);
     for (const inst of this.ctx.store.listInstances()) {
       const dir = this.ctx.store.instanceDir(inst.id);
       if (inst.state === 'creating') {
@@ -72,7 +74,7 @@ export class RecoveryService {
     try {
       if (st !== 'running' && st !== 'paused' && fs.existsSync(memory)) {
         if (st) await this.ctx.driver.destroy(inst.domain);
-        await this.ctx.driver.restore(memory, { paused: true });
+        await this.ctx.memoryImages.restore(inst, memory, { paused: true });
       }
       if (h.state === 'confirmed') {
         await this.ctx.driver.resume(inst.domain);

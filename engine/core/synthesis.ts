@@ -10,7 +10,8 @@ import { CloudletError } from '../errors';
 import { applyOverlay, checkOverlay } from '../overlay/apply';
 import { redactUrl } from '../store/fetch';
 import { BaseRecord, InstanceRecord, OperationRecord, newId } from '../store/store';
-import { copyWithDomainXml, patchDomainXmlInPlace } from '../vm/save-header';
+import { writeSaveWithoutMainRam } from '../image/ram-image';
+import { copyWithDomainXml, patchDomainXmlInPlace, saveHeaderFor } from '../vm/save-header';
 import { EngineContext, HEX64, NAME_RE } from './context';
 import { crashPoint } from './crash-points';
 import { Operation } from './operations';
@@ -98,6 +99,9 @@ export class SynthesisService {
     const bdir = this.ctx.store.base(base.id);
     const { disk, memory } = this.ctx.store.instance(inst.id);
     const t0 = Date.now();
+    // The base's memory image (made now if this base has none yet): the VM's RAM maps it, and the save file
+    // restored holds only what differs from it.
+    const ramImage = await this.ctx.memoryImages.forNewInstance(base);
     if (ov) {
       // Fetch: the overlay is checked whole against the base as it arrives and spooled into the store's
       // tmp/, so nothing is built from it until all of it has checked out (a refused overlay costs its own
@@ -138,6 +142,7 @@ export class SynthesisService {
           baseMemory: bdir.memory,
           outputDisk: disk,
           outputMemory: memory,
+          sparseMainRam: ramImage !== null,
           onProgress: (p) => {
             crashPoint('synthesize.apply');
             op.progress(p.done, p.total);
@@ -158,8 +163,9 @@ export class SynthesisService {
     // The router is built while the memory snapshot's header is rewritten (both before QEMU starts).
     const plumbing = this.ctx.networks.up(inst);
     plumbing.catch(() => undefined); // awaited below
-    const xml = this.instances.domainXml(inst, base, ov ? memory : bdir.memory);
-    if (!ov) await copyWithDomainXml(bdir.memory, memory, xml);
+    const xml = this.instances.domainXml(inst, base, ov ? memory : bdir.memory, ramImage !== null);
+    if (!ov && ramImage) await writeSaveWithoutMainRam(bdir.memory, memory, saveHeaderFor(bdir.memory, xml));
+    else if (!ov) await copyWithDomainXml(bdir.memory, memory, xml);
     else if (!patchDomainXmlInPlace(memory, xml)) {
       await copyWithDomainXml(memory, `${memory}.new`, xml);
       fs.renameSync(`${memory}.new`, memory);
@@ -167,7 +173,7 @@ export class SynthesisService {
     await plumbing;
     op.throwIfCancelled();
     crashPoint('synthesize.restore');
-    await this.ctx.driver.restore(memory);
+    await this.ctx.memoryImages.restore(inst, memory);
     crashPoint('synthesize.restored');
     fs.rmSync(memory, { force: true });
     await this.instances.afterResume(inst, { fresh: true });

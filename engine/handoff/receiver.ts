@@ -12,7 +12,7 @@ import { CloudletError, ioError } from '../errors';
 import { CHUNK_SIZE } from '../delta/hash';
 import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, readSyncExact, writeFully } from '../io/io';
 import { Qcow2AppendWriter } from '../image/qcow2';
-import { RamBlock, SAVE_LIMITS, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, writePageRecordHeader } from '../image/savefile';
+import { MAIN_RAM_BLOCK, RamBlock, SAVE_LIMITS, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, writePageRecordHeader } from '../image/savefile';
 import { ENTRY_BYTES, HandoffEnd, HandoffHello, LIMITS, RecordType, Source, Space, decodeBatch, decodeEnd, decodeError, decodeHello, decodeLayout, decodeTail } from './wire';
 
 export type { HandoffHello } from './wire';
@@ -26,6 +26,11 @@ export interface ReceiveOptions {
   memory: string;
   baseDisk: string;
   baseMemory: string;
+  /**
+   * The VM's RAM will map the base's memory image (image/ram-image.ts): write main-RAM pages "the same as the
+   * base" only where the page had been sent otherwise before. Only where the RAM layout is the base's.
+   */
+  sparseMainRam?: boolean;
   /** Checks the hello (the base is here, the id is free) and returns the domain XML for this cloudlet. */
   onHello: (h: HandoffHello) => string;
   /** The libvirt save header for the given domain XML. */
@@ -87,6 +92,11 @@ class SaveFileBuilder {
   }
 
   /** Writes page p (null: zero page) into its slot. */
+  /** Every page has a slot, so a page "the same as the base" is always written there. */
+  needsBaseData(): boolean {
+    return true;
+  }
+
   put(p: number, data: Buffer | null): void {
     const st = this.state[p];
     if (data === null && st === 1) return;
@@ -115,6 +125,77 @@ class SaveFileBuilder {
   }
 }
 
+/**
+ * The moving VM's memory as a save file that leaves out the main RAM pages the mapped base image already holds:
+ * records are appended as they arrive (a page sent again gets a second record, and QEMU keeps the last), so
+ * the file grows with what differs from the base and with what is sent again, not with the VM's RAM.
+ */
+const SENT = 1;
+const WRITTEN = 2;
+
+class SparseSaveBuilder {
+  private readonly out: CoalescingWriter;
+  private readonly blockOf: Uint32Array;
+  /** 1 once the stream has sent page p (SENT), 3 once page p also has a record in the file (SENT | WRITTEN). */
+  private readonly state: Uint8Array;
+  private readonly recordHead = Buffer.alloc(8 + 256 + CHUNK_SIZE);
+  private pos: number;
+  /** The block of the last record written: the next record of the same block needs no name. */
+  private lastBlock = -1;
+
+  constructor(
+    readonly fd: number,
+    readonly file: string,
+    readonly layout: Pick<SaveFileLayout, 'headerRegion' | 'prologue' | 'ramStart' | 'sectionId' | 'footers' | 'blocks' | 'totalPages'>,
+    private readonly main: RamBlock,
+    /** Whether the base's page p is zero (the image holds zeros there). */
+    private readonly baseZero: (p: number) => boolean,
+  ) {
+    this.out = new CoalescingWriter(fd, file);
+    const prefix = canonicalPrefix(layout);
+    this.out.write(prefix, 0);
+    this.pos = prefix.length;
+    this.blockOf = new Uint32Array(layout.totalPages);
+    layout.blocks.forEach((b, bi) => this.blockOf.fill(bi, b.firstPage, b.firstPage + b.length / CHUNK_SIZE));
+    this.state = new Uint8Array(layout.totalPages);
+  }
+
+  /** Whether a page "the same as the base" must be written out (not when the mapped image already shows it). */
+  needsBaseData(p: number): boolean {
+    return (this.state[p] & WRITTEN) !== 0 || !this.inMain(p);
+  }
+
+  private inMain(p: number): boolean {
+    return p >= this.main.firstPage && p < this.main.firstPage + this.main.length / CHUNK_SIZE;
+  }
+
+  /** Page p (null: zero page); `sameAsBase`: its content is the base's page at its place. */
+  put(p: number, data: Buffer | null, sameAsBase: boolean): void {
+    if (sameAsBase && !(this.state[p] & WRITTEN) && this.inMain(p)) {
+      this.state[p] = SENT;
+      return;
+    }
+    const bi = this.blockOf[p];
+    const block = this.layout.blocks[bi];
+    const end = writePageRecordHeader(this.recordHead, 0, block, p - block.firstPage, data === null, bi !== this.lastBlock);
+    if (data !== null) data.copy(this.recordHead, end);
+    const len = data === null ? end : end + CHUNK_SIZE;
+    this.out.write(this.recordHead.subarray(0, len), this.pos);
+    this.pos += len;
+    this.lastBlock = bi;
+    this.state[p] = SENT | WRITTEN;
+  }
+
+  /** The device state after the pages. A main-RAM page QEMU never sent would be zeros, not the base's. */
+  finish(footers: boolean, tail: Buffer): void {
+    if (footers !== this.layout.footers) throw bad('the RAM section footers announced with the layout do not match the stream');
+    const first = this.main.firstPage;
+    for (let p = first; p < first + this.main.length / CHUNK_SIZE; p++) if (this.state[p] === 0 && !this.baseZero(p)) this.put(p, null, false);
+    this.out.write(canonicalSuffix({ sectionId: this.layout.sectionId, footers, tail }), this.pos);
+    this.out.flush();
+  }
+}
+
 export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> {
   const r = new SequentialReader(o.source, 'handoff stream', 'HANDOFF_PROTOCOL');
   const diskFile = o.disk;
@@ -126,7 +207,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
   let hello: HandoffHello | null = null;
   let xml = '';
   let disk: Qcow2AppendWriter | null = null;
-  let mem: SaveFileBuilder | null = null;
+  let mem: SaveFileBuilder | SparseSaveBuilder | null = null;
   let memFd = -1;
   let baseDisk: RandomAccessFile | null = null;
   let baseMemFd = -1;
@@ -201,7 +282,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
             if (!sameLayout) throw new CloudletError('IMAGE_MISMATCH', "the moving VM's RAM layout was announced as the base's, but the local base has another");
           }
           memFd = fs.openSync(memFile, 'wx');
-          mem = new SaveFileBuilder(memFd, memFile, {
+          const saveLayout = {
             headerRegion: o.saveHeader(xml),
             prologue: layout.prologue,
             ramStart: layout.ramStart,
@@ -209,7 +290,12 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
             footers: layout.footers,
             blocks,
             totalPages: pages,
-          });
+          };
+          const main = blocks.find((b) => b.id === MAIN_RAM_BLOCK);
+          if (o.sparseMainRam && sameLayout && main) {
+            const bl = baseLayout!;
+            mem = new SparseSaveBuilder(memFd, memFile, saveLayout, main, (p) => bl.pageOffsets[p] < 0);
+          } else mem = new SaveFileBuilder(memFd, memFile, saveLayout);
           break;
         }
         case RecordType.Batch: {
@@ -256,6 +342,11 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
                   data = chunk;
                 } else {
                   if (!sameLayout) throw bad('a memory page "same as the base" while the layouts differ');
+                  // The mapped image has it, unless another copy of the page went into the file before.
+                  if (mem && target < mem.layout.totalPages && !mem.needsBaseData(target)) {
+                    data = null;
+                    break;
+                  }
                   readBasePage(target, chunk);
                   data = chunk;
                 }
@@ -269,7 +360,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
             } else if (space === Space.Memory) {
               if (!mem) throw bad('memory pages before the RAM layout');
               if (target >= mem.layout.totalPages) throw bad(`memory page ${target} lies beyond the RAM`);
-              mem.put(target, data);
+              mem.put(target, data, source === Source.Same);
             } else throw bad(`unknown chunk space ${space}`);
           }
           break;

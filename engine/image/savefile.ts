@@ -29,6 +29,12 @@ const F_EOS = 0x10;
 const F_CONTINUE = 0x20;
 const F_KNOWN = F_ZERO | F_MEM_SIZE | F_PAGE | F_EOS | F_CONTINUE;
 
+/**
+ * The RAM block of the guest's main memory (QEMU names it so on the pc and q35 machines, and libvirt keeps the
+ * name when it gives the memory a backend). It is the one block a memory backend file can stand behind.
+ */
+export const MAIN_RAM_BLOCK = 'pc.ram';
+
 export const SAVE_LIMITS = {
   /** libvirt XML + cookie region. */
   maxHeaderData: 16 << 20,
@@ -310,9 +316,9 @@ export function canonicalSuffix(l: Pick<SaveFileLayout, 'sectionId' | 'footers' 
  * (data pages) or the end of the record (zero pages, whose single fill byte 0 is written here). The first
  * page of each block names the block; later pages of the same block carry CONTINUE.
  */
-export function writePageRecordHeader(out: Buffer, at: number, block: RamBlock, pageInBlock: number, zero: boolean): number {
+export function writePageRecordHeader(out: Buffer, at: number, block: RamBlock, pageInBlock: number, zero: boolean, nameBlock = pageInBlock === 0): number {
   const addr = pageInBlock * CHUNK_SIZE;
-  const first = pageInBlock === 0;
+  const first = nameBlock;
   const flags = (zero ? F_ZERO : F_PAGE) | (first ? 0 : F_CONTINUE);
   out.writeUInt32BE(Math.floor(addr / 0x100000000), at);
   out.writeUInt32BE(((addr >>> 0) | flags) >>> 0, at + 4);

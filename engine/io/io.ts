@@ -313,6 +313,15 @@ export function writeFully(fd: number, data: Uint8Array, position: number, path:
 }
 
 /** Makes a rename durable; some filesystems refuse directory fsync, and the rename is atomic regardless. */
+/** Creates a file that must not exist yet, for reading and writing. */
+export function openNew(p: string): number {
+  try {
+    return fs.openSync(p, 'wx+');
+  } catch (e) {
+    throw ioError('cannot create', p, e);
+  }
+}
+
 export function fsyncDir(dir: string): void {
   try {
     const fd = fs.openSync(dir, 'r');

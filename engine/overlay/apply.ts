@@ -32,9 +32,9 @@ import {
   validateMeta,
 } from './format';
 import { CHUNK_SIZE } from '../delta/hash';
-import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, SpoolSource, WindowReader, fileSource, fsyncDir, readSyncExact } from '../io/io';
+import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, SpoolSource, WindowReader, fileSource, fsyncDir, openNew, readSyncExact } from '../io/io';
 import { planQcow2Layout } from '../image/qcow2';
-import { RamBlock, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, sameRamLayout, writePageRecordHeader } from '../image/savefile';
+import { MAIN_RAM_BLOCK, RamBlock, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, sameRamLayout, writePageRecordHeader } from '../image/savefile';
 
 export interface ApplyOverlayOptions {
   /** Overlay file path, or a byte stream (e.g. an HTTP body still downloading), spooled next to the output. */
@@ -51,6 +51,12 @@ export interface ApplyOverlayOptions {
   checked?: boolean;
   /** The base, already opened (left open); else opened from baseDisk/baseMemory. */
   base?: OpenedBase;
+  /**
+   * Leave out of the memory snapshot the main RAM block's pages that are the base's at the same place: the VM
+   * maps the base's memory image under them (image/ram-image.ts). Only where the overlay's RAM layout is the
+   * base's; otherwise every page is written, as without it.
+   */
+  sparseMainRam?: boolean;
   onProgress?: (p: { phase: 'check' | 'apply'; done: number; total: number }) => void;
 }
 
@@ -58,6 +64,8 @@ export interface ApplyResult {
   meta: OverlayMeta;
   diskBytes: number;
   memoryBytes: number;
+  /** Whether the memory snapshot left out pages that are the base's (sparseMainRam). */
+  memorySparse: boolean;
   seconds: number;
 }
 
@@ -415,13 +423,19 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
       footers: meta.memory.footers,
     });
     const suffixBytes = canonicalSuffix({ sectionId: meta.memory.sectionId, footers: meta.memory.footers, tail: index.blobs.tail });
+    // A page no entry names is the base's page at that place (same layout): the mapped image has it already.
+    const sparse = opts.sparseMainRam === true && meta.memory.sameLayoutAsBase;
+    const leftOut = (b: RamBlock, entry: number) => sparse && entry < 0 && b.id === MAIN_RAM_BLOCK;
     let memoryBytes = prefix.length + suffixBytes.length;
     for (let b = 0, e = index.diskEntries; b < blocks.length; b++) {
       const blk = blocks[b];
-      memoryBytes += 1 + blk.id.length;
+      let named = false;
       for (let k = 0; k < blk.length / CHUNK_SIZE; k++) {
         const p = blk.firstPage + k;
         const at = e < index.diskEntries + index.memoryEntries && index.targets[e] === p ? e++ : -1;
+        if (leftOut(blk, at)) continue;
+        if (!named) memoryBytes += 1 + blk.id.length;
+        named = true;
         memoryBytes += 8 + (pageIsZero(at, p) ? 1 : CHUNK_SIZE);
       }
     }
@@ -507,7 +521,7 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
       progress({ phase: 'apply', done: s.position, total: header.fileLength });
     }
 
-    // --- Memory: the canonical save stream, every page once, in RAM order ---------------------------------
+    // --- Memory: the canonical save stream, every page once (or every page not left out), in RAM order -----
     let pos = 0;
     mem.write(prefix, pos);
     pos += prefix.length;
@@ -516,17 +530,20 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     const memEnd = index.diskEntries + index.memoryEntries;
     for (const b of blocks) {
       const n = b.length / CHUNK_SIZE;
+      let named = false;
       for (let k = 0; k < n; k++) {
         const p = b.firstPage + k;
         const entry = e < memEnd && index.targets[e] === p ? e++ : -1;
+        if (leftOut(b, entry)) continue;
         const zero = pageIsZero(entry, p);
         let dataAt = -1;
         if (!zero) {
-          dataAt = writePageRecordHeader(rec, 0, b, k, false);
+          dataAt = writePageRecordHeader(rec, 0, b, k, false, !named);
           if (entry >= 0) await content(entry, rec, dataAt, 1, pos + dataAt);
           else baseMemWin.read(rec, dataAt, CHUNK_SIZE, baseLayout.pageOffsets[p]);
         }
-        const end = zero ? writePageRecordHeader(rec, 0, b, k, true) : dataAt + CHUNK_SIZE;
+        const end = zero ? writePageRecordHeader(rec, 0, b, k, true, !named) : dataAt + CHUNK_SIZE;
+        named = true;
         mem.write(rec.subarray(0, end), pos);
         pos += end;
       }
@@ -549,7 +566,7 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     fsyncDir(path.dirname(path.resolve(opts.outputDisk)));
     fsyncDir(path.dirname(path.resolve(opts.outputMemory)));
     progress({ phase: 'apply', done: header.fileLength, total: header.fileLength });
-    return { meta, diskBytes: layout.fileSize, memoryBytes: pos, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+    return { meta, diskBytes: layout.fileSize, memoryBytes: pos, memorySparse: sparse, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
   } catch (e) {
     throw e instanceof CloudletError ? e : ioError('cannot apply overlay', name, e);
   } finally {
@@ -586,14 +603,6 @@ function requireSpace(name: string, outputs: { file: string; bytes: number }[]):
   }
   for (const [, n] of need) {
     if (n.bytes > n.free) throw new CloudletError('NO_SPACE', `${name}: rebuilding the VM needs ${n.bytes} bytes, the filesystem has ${n.free} free`);
-  }
-}
-
-function openNew(p: string): number {
-  try {
-    return fs.openSync(p, 'wx+');
-  } catch (e) {
-    throw ioError('cannot create', p, e);
   }
 }
 

@@ -45,6 +45,9 @@ export interface BasePaths {
   record: string;
   disk: string;
   memory: string;
+  /** The raw image of the snapshot's main RAM that instances map (image/ram-image.ts), and what it was made from. */
+  ramImage: string;
+  ramImageRecord: string;
   kernel: string;
   initrd: string;
   /** Building a base from a disk image: the boot domain's XML and console, removed before the base is kept. */
@@ -54,7 +57,18 @@ export interface BasePaths {
 
 export function basePathsIn(dir: string): BasePaths {
   const f = (n: string) => path.join(dir, n);
-  return { dir, record: f('base.json'), disk: f('disk.raw'), memory: f('memory.save'), kernel: f('kernel'), initrd: f('initrd.img'), bootXml: f('boot.xml'), consoleLog: f('console.log') };
+  return {
+    dir,
+    record: f('base.json'),
+    disk: f('disk.raw'),
+    memory: f('memory.save'),
+    ramImage: f('memory.ram'),
+    ramImageRecord: f('memory.ram.json'),
+    kernel: f('kernel'),
+    initrd: f('initrd.img'),
+    bootXml: f('boot.xml'),
+    consoleLog: f('console.log'),
+  };
 }
 
 export interface OverlayPaths {
@@ -118,7 +132,8 @@ export function writeJsonAtomic(file: string, value: unknown, mode = 0o644): voi
   }
 }
 
-function readJson<T>(file: string): T | null {
+/** A JSON file, or null when it is missing or unreadable. */
+export function readJson<T>(file: string): T | null {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
   } catch {

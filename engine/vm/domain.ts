@@ -224,3 +224,26 @@ export function instanceDomainXml(saved: string, p: InstancePaths): string {
   x = x.replace(/\s*<console\b[\s\S]*?<\/console>/g, '');
   return x;
 }
+
+const MEMORY_BACKING = /\s*<memoryBacking>[\s\S]*?<\/memoryBacking>|\s*<memoryBacking\/>/g;
+
+/**
+ * The domain XML with its guest RAM backed by a private (copy-on-write) file mapping, or with no backing
+ * element (anonymous memory). libvirt gives QEMU the file `<memory_backing_dir>/<id>-<name>/pc.ram`; the
+ * driver puts the base's memory image there before a restore (VmDriver.restore, ram-image.ts).
+ */
+export function withRamBacking(xml: string, mapped: boolean): string {
+  const x = xml.replace(MEMORY_BACKING, '');
+  if (!mapped) return x;
+  return replaceOnce(
+    x,
+    /(<currentMemory\b[^>]*>[^<]*<\/currentMemory>|<memory\b[^>]*>[^<]*<\/memory>)/,
+    `$1\n  <memoryBacking>\n    <source type='file'/>\n    <access mode='private'/>\n  </memoryBacking>`,
+    '<memory>',
+  );
+}
+
+/** Whether a domain XML maps its RAM from a file (see withRamBacking). */
+export function hasRamBacking(xml: string): boolean {
+  return /<memoryBacking>[\s\S]*?<source type='file'\/>[\s\S]*?<\/memoryBacking>/.test(xml);
+}

@@ -9,6 +9,11 @@ import { QemuCapabilities, cpuModelsFrom, machinesFrom } from './capabilities';
 import { hypervisorType, probeDomainXml } from './domain';
 import { AgentCommand, VirshSession, prepareEmbedRoot, virshAgentCommand } from './virsh';
 
+/** How many ids ahead a memory image is linked in for (see restoreMapped). */
+const RAM_LINK_IDS = 16;
+/** The file name libvirt gives the main RAM's backing file: the memory backend's alias. */
+const MAIN_RAM_FILE = 'pc.ram';
+
 export type DomainState = 'running' | 'paused' | 'shut off' | 'crashed' | 'other';
 
 export class VmDriver {
@@ -121,7 +126,9 @@ export class VmDriver {
     const r = new Map<string, DomainState>();
     for (const line of out.split('\n')) {
       const m = /^\s*(\d+|-)\s+(\S+)\s+(.+?)\s*$/.exec(line);
-      if (m) r.set(m[2], normalize(m[3]));
+      if (!m) continue;
+      r.set(m[2], normalize(m[3]));
+      if (m[1] !== '-' && Number(m[1]) > this.highestId) this.highestId = Number(m[1]);
     }
     return r;
   }
@@ -135,9 +142,103 @@ export class VmDriver {
     await this.run(`create ${quote(xmlFile)}`, 120000);
   }
 
-  /** Restores a save file (using the domain XML stored in it) and leaves it running, or paused. */
-  async restore(saveFile: string, opts: { paused?: boolean } = {}): Promise<void> {
+  /**
+   * Restores a save file (using the domain XML stored in it) and leaves it running, or paused. With `ramImage`,
+   * the domain's XML maps its RAM from a file (domain.ts withRamBacking) and that file is to be `ramImage`: see
+   * restoreMapped.
+   */
+  async restore(saveFile: string, opts: { paused?: boolean; ramImage?: { domain: string; image: string } } = {}): Promise<void> {
+    if (opts.ramImage) return this.restoreMapped(saveFile, opts.ramImage.domain, opts.ramImage.image, opts.paused ?? false);
     await this.run(`restore ${quote(saveFile)} ${opts.paused ? '--paused' : '--running'}`, 900000);
+  }
+
+  /** Where libvirt puts the files behind file-backed guest RAM (qemu.conf memory_backing_dir), if known. */
+  get ramBackingDir(): string | null {
+    const root = /^qemu:\/\/\/embed\?root=(.+)$/.exec(this.uri)?.[1];
+    if (root !== undefined) return path.join(root, 'lib', 'qemu', 'ram');
+    if (this.uri !== 'qemu:///system') return null;
+    let conf = '';
+    try {
+      conf = fs.readFileSync('/etc/libvirt/qemu.conf', 'utf8');
+    } catch {
+      // no qemu.conf: libvirt's default
+    }
+    return /^\s*memory_backing_dir\s*=\s*"([^"]+)"/m.exec(conf)?.[1] ?? '/var/lib/libvirt/qemu/ram';
+  }
+
+  /**
+   * Removes memory-image links a restore left when the engine stopped in the middle of it (restoreMapped):
+   * directories of `prefix` domains holding a link, where no running domain has that id and name. Files libvirt
+   * or QEMU made are never touched. Returns how many went.
+   */
+  async sweepRamLinks(prefix: string): Promise<number> {
+    const dir = this.ramBackingDir;
+    if (!dir || !fs.existsSync(dir)) return 0;
+    const running = new Set<string>();
+    for (const line of (await this.run('list')).split('\n')) {
+      const m = /^\s*(\d+)\s+(\S+)/.exec(line);
+      if (m) running.add(`${m[1]}-${m[2].slice(0, 20)}`);
+    }
+    let removed = 0;
+    for (const d of fs.readdirSync(dir)) {
+      if (!/^\d+-/.test(d) || !d.slice(d.indexOf('-') + 1).startsWith(prefix) || running.has(d)) continue;
+      const link = path.join(dir, d, MAIN_RAM_FILE);
+      if (!fs.lstatSync(link, { throwIfNoEntry: false })?.isSymbolicLink()) continue;
+      fs.rmSync(path.join(dir, d), { recursive: true, force: true });
+      removed++;
+    }
+    return removed;
+  }
+
+  /** The highest domain id seen on this connection: libvirt numbers started domains upwards from it. */
+  private highestId = 0;
+
+  /**
+   * libvirt names the RAM file `<memory_backing_dir>/<id>-<first 20 characters of the name>/pc.ram`, and the id
+   * is only known once the domain starts. So the image is linked in for the next ids it can get (ids only grow;
+   * other domains starting meanwhile take some), the domain is restored paused, and the link its id found is
+   * checked before the guest runs a single instruction: a domain that came up on a file of its own (an id beyond
+   * the links) is destroyed and restored again above that id. Links of ids not taken are removed at once.
+   */
+  private async restoreMapped(saveFile: string, domain: string, image: string, paused: boolean): Promise<void> {
+    const dir = this.ramBackingDir;
+    if (!dir) throw new CloudletError('VM_FAILED', `libvirt at ${this.shownUri}: where it keeps file-backed guest memory is not known`);
+    const short = domain.slice(0, 20);
+    await this.list(); // brings highestId up to the running domains
+    let from = this.highestId + 1;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const links: string[] = [];
+      for (let id = from; id < from + RAM_LINK_IDS; id++) {
+        const d = path.join(dir, `${id}-${short}`);
+        fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+        const link = path.join(d, MAIN_RAM_FILE);
+        fs.rmSync(link, { force: true });
+        fs.symlinkSync(image, link);
+        links.push(d);
+      }
+      let id = -1;
+      try {
+        await this.run(`restore ${quote(saveFile)} --paused`, 900000);
+        id = Number((await this.run(`domid ${quote(domain)}`)).trim());
+        if (id > this.highestId) this.highestId = id;
+      } finally {
+        for (const d of links) if (d !== path.join(dir, `${id}-${short}`)) fs.rmSync(d, { recursive: true, force: true });
+      }
+      const used = path.join(dir, `${id}-${short}`, MAIN_RAM_FILE);
+      let mapped = false;
+      try {
+        mapped = fs.lstatSync(used).isSymbolicLink() && fs.readlinkSync(used) === image;
+      } catch {
+        mapped = false;
+      }
+      if (mapped) {
+        if (!paused) await this.resume(domain);
+        return;
+      }
+      await this.destroy(domain);
+      from = Math.max(from + RAM_LINK_IDS, id + 1);
+    }
+    throw new CloudletError('VM_FAILED', `libvirt kept giving ${domain} ids beyond the ones its memory image was linked for; nothing was run`);
   }
 
   /** Runs a QEMU monitor (HMP) command on a running domain and returns its output. */

@@ -236,6 +236,21 @@ export function qemuRunning(domain: string): boolean {
   return qemuCommandLines(domain).length > 0;
 }
 
+/** Process ids of the QEMU processes running this libvirt domain. */
+export function qemuPids(domain: string): number[] {
+  const out: number[] = [];
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.startsWith('/usr/bin/qemu-system') && cmd.includes(`guest=${domain},`)) out.push(Number(pid));
+    } catch {
+      // process ended
+    }
+  }
+  return out;
+}
+
 /** Command lines of the QEMU processes running this libvirt domain (the engine's root shows in them). */
 export function qemuCommandLines(domain: string): string[] {
   const out: string[] = [];
