@@ -126,8 +126,10 @@ export class HandoffDestinationService {
           }
         });
         const sent = got.end;
+        let vmRestore = 0;
         try {
           await this.ctx.memoryImages.restore(inst, got.memory, { paused: true });
+          vmRestore = (Date.now() - r0) / 1000;
           this.ctx.log(`handoff ${handoffId}: the stream ended ${got.endAt - (sent.pausedAt ?? got.endAt)} ms after the source paused; restored in ${Date.now() - r0} ms`);
         } finally {
           await durable;
@@ -152,7 +154,7 @@ export class HandoffDestinationService {
         inst.state = 'running';
         delete inst.handoffIn;
         op.phase('done');
-        inst.timings = { ...op.rec.timings };
+        inst.timings = { ...op.rec.timings, vmRestore };
         this.ctx.store.putInstance(inst);
         return {
           instance: await this.instances.get(inst.id),

@@ -173,13 +173,15 @@ export class SynthesisService {
     await plumbing;
     op.throwIfCancelled();
     crashPoint('synthesize.restore');
+    const r0 = Date.now();
     await this.ctx.memoryImages.restore(inst, memory);
+    const vmRestore = (Date.now() - r0) / 1000;
     crashPoint('synthesize.restored');
     fs.rmSync(memory, { force: true });
     await this.instances.afterResume(inst, { fresh: true });
     inst.state = 'running';
     op.phase('done'); // closes the restore phase, so its time is in the timings
-    inst.timings = { ...op.rec.timings, total: (Date.now() - t0) / 1000 };
+    inst.timings = { ...op.rec.timings, vmRestore, total: (Date.now() - t0) / 1000 };
     this.ctx.store.putInstance(inst);
   }
 }

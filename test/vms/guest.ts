@@ -306,12 +306,23 @@ function linkFinal(dir: string, tmp: string): void {
  * a qcow2 layer and made into the application through the QEMU guest agent only: nginx in front of a Python
  * service over a 56 MiB SQLite database (custom).
  */
-async function buildCloudGuest(dir: string): Promise<GuestArtifacts> {
+/**
+ * The cloud-style guest at another RAM size, for the restore benchmark: its base also holds a working set of
+ * `memoryMiB` / 2 (non-zero, not repeating page to page) in a tmpfs, as a base whose application has loaded
+ * its data would, so its memory snapshot is not mostly zero pages. Cached like the others.
+ */
+export async function ensureSizedCloudGuest(memoryMiB: number): Promise<GuestArtifacts> {
+  const dir = path.join(cacheRoot(), `cloud-${memoryMiB}m-v${GUEST_VERSION}`);
+  const mf = path.join(dir, 'manifest.json');
+  if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
+  return withBuildLock(dir, () => buildCloudGuest(dir, memoryMiB, memoryMiB / 2));
+}
+
+async function buildCloudGuest(dir: string, memoryMiB = 1024, workingSetMiB = 0): Promise<GuestArtifacts> {
   const t0 = Date.now();
   const img = await ensureCloudImage();
   return stagedBuild('cloud', dir, async (tmp, final) => {
     const run = path.join(tmp, 'run');
-    const memoryMiB = 1024;
     execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', img.qcow2, path.join(tmp, 'base', 'disk.raw')]);
     const seed = await writeSeedIso(run, { userData: CLOUD_BASE_USER_DATA }, defaultMetaData('cloudlet-cloud-guest', 'cloud'));
     linkFinal(dir, tmp);
@@ -338,6 +349,14 @@ async function buildCloudGuest(dir: string): Promise<GuestArtifacts> {
     log(`ready: ${steps.join(', ')}`);
     await base.virsh.run(`change-media ${base.name} ${SEED_DRIVE} --eject --live --force`);
     await base.execOk('i=0; while [ ! -s /run/counter ] && [ $i -lt 30 ]; do sleep 1; i=$((i+1)); done; sync');
+    if (workingSetMiB > 0) {
+      log(`loading a working set of ${workingSetMiB} MiB into the base's memory`);
+      // Lines of 4001 bytes: every page differs from its neighbours, and the fill is fast even under TCG.
+      await base.execOk(
+        `mkdir -p /mnt/working-set && mount -t tmpfs -o size=${workingSetMiB + 16}m working-set /mnt/working-set && yes "$(head -c 3000 /dev/urandom | base64 -w0)" | head -c ${workingSetMiB}M > /mnt/working-set/data && sync`,
+        900000,
+      );
+    }
     const counterAtBaseSave = await base.counter();
     log(`saving base VM (counter ${counterAtBaseSave})`);
     await base.save(path.join(tmp, 'base', 'memory.save'));
@@ -424,7 +443,11 @@ async function buildGuest(name: Exclude<GuestName, 'cloud'>, dir: string): Promi
  * Returns the archive path and the base id.
  */
 export async function ensureBaseArchive(name: GuestName): Promise<{ file: string; baseId: string }> {
-  const g = await ensureGuest(name);
+  return baseArchiveOf(await ensureGuest(name), `${name}-base`);
+}
+
+/** A built guest's base as a base archive, cached next to it (see ensureBaseArchive). */
+export async function baseArchiveOf(g: GuestArtifacts, name: string): Promise<{ file: string; baseId: string }> {
   const file = path.join(g.dir, 'base.tar');
   const f = g.manifest.files;
   const baseId = baseIdOf(f['base/disk.raw'], f['base/memory.save']).toString('hex');
@@ -433,7 +456,7 @@ export async function ensureBaseArchive(name: GuestName): Promise<{ file: string
   const manifest: ArchiveManifest = {
     format: 1,
     id: baseId,
-    name: `${name}-base`,
+    name,
     files: { disk: entry('disk.raw', 'base/disk.raw'), memory: entry('memory.save', 'base/memory.save') },
   };
   // Direct-kernel-boot guests carry their kernel and initrd; the cloud guest boots its own GRUB.
