@@ -8,7 +8,7 @@
 //   <state>/token                  API token (0600), created at first start
 //   <state>/engine.json            pid and endpoint of the running engine
 //   <state>/cloudlet.json          this cloudlet's identity (id, name), made at first start
-//   <state>/bases/<id>/            base.json, disk.raw, memory.save, [kernel], [initrd.img]
+//   <state>/bases/<id>/            base.json, disk.raw, memory.save, memory.ram (+ .json: the main RAM as a raw image, image/ram-image.ts), [kernel], [initrd.img]
 //   <state>/overlays/<id>/         overlay.json, overlay.clov
 //   <state>/instances/<id>/        instance.json, disk.qcow2, console.log, [boot.xml], [nvram.fd: UEFI variables]; memory.save while being
 //                                  restored; resume.saving / resume.save / resume.consumed around a capture;
