@@ -281,7 +281,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
             sameLayout = bl.totalPages === pages && bl.blocks.every((b, i) => b.id === blocks[i].id && b.length === blocks[i].length);
             if (!sameLayout) throw new CloudletError('IMAGE_MISMATCH', "the moving VM's RAM layout was announced as the base's, but the local base has another");
           }
-          memFd = fs.openSync(memFile, 'wx');
+          memFd = fs.openSync(memFile, 'wx', 0o600);
           const saveLayout = {
             headerRegion: o.saveHeader(xml),
             prologue: layout.prologue,

@@ -50,7 +50,7 @@ export async function writeRamImage(saveFile: string, out: string, layout?: Save
   const src = fs.openSync(saveFile, 'r');
   let fd = -1;
   try {
-    fd = openNew(tmp);
+    fd = openNew(tmp); // 0600: it is guest memory, as the snapshot is
     fs.ftruncateSync(fd, block.length);
     const win = new WindowReader(src, fs.fstatSync(src).size, saveFile, 8 << 20);
     const w = new CoalescingWriter(fd, tmp);

@@ -313,10 +313,10 @@ export function writeFully(fd: number, data: Uint8Array, position: number, path:
 }
 
 /** Makes a rename durable; some filesystems refuse directory fsync, and the rename is atomic regardless. */
-/** Creates a file that must not exist yet, for reading and writing. */
-export function openNew(p: string): number {
+/** Creates a file that must not exist yet, for reading and writing (by its owner only, by default). */
+export function openNew(p: string, mode = 0o600): number {
   try {
-    return fs.openSync(p, 'wx+');
+    return fs.openSync(p, 'wx+', mode);
   } catch (e) {
     throw ioError('cannot create', p, e);
   }
