@@ -218,7 +218,16 @@ export class VmDriver {
       }
       let id = -1;
       try {
-        await this.run(`restore ${quote(saveFile)} --paused`, 900000);
+        await this.run(`restore ${quote(saveFile)} --paused`, 900000).catch((e: Error) => {
+          // QEMU says "can't open backing store ... for guest RAM" when its user may not open the image.
+          if (/backing store/i.test(e.message))
+            throw new CloudletError(
+              'VM_FAILED',
+              `${e.message}\nQEMU could not open the base's memory image ${image}: run QEMU as root (qemu.conf user = "root") or start the engine with --no-ram-mapping`,
+              e,
+            );
+          throw e;
+        });
         id = Number((await this.run(`domid ${quote(domain)}`)).trim());
         if (id > this.highestId) this.highestId = id;
       } finally {
