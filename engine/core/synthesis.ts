@@ -136,6 +136,7 @@ export class SynthesisService {
         op.phase('apply');
         await applyOverlay({
           overlay: this.ctx.store.overlayFile(storedId),
+          checked: true,
           base: await opening,
           baseDisk: bdir.disk,
           baseMemory: bdir.memory,

@@ -1,11 +1,10 @@
 // Overlay application: base VM + overlay -> the customized VM's disk (a qcow2 layer on the base disk) and
-// memory snapshot (a libvirt save file). One pass over an overlay file, strictly front to back, checks
-// everything (declared sizes against the base before anything is decompressed, every table entry, every
-// frame, the whole-file digest) while it writes the outputs under temporary names, and renames them into place
-// only once all of it has checked out; a hostile or damaged overlay costs at most the outputs' declared size in
-// temporary writes, which are removed. An overlay that arrives as a stream (a download in progress) is
-// checked whole as it arrives and spooled to a file first (checkOverlay), so nothing is written from bytes
-// that may yet turn out bad; the writing pass then reads the spooled file.
+// memory snapshot (a libvirt save file). Two passes over the overlay, both strictly front to back: the first
+// checks everything (declared sizes against the base before anything is decompressed, every table entry,
+// every frame, the whole-file digest) and writes nothing, so a hostile or damaged overlay costs no more
+// than its own length; the second writes the outputs under temporary names and renames them into place. An
+// overlay that arrives as a stream (a download in progress) is checked as it arrives and spooled to a file,
+// which the second pass reads.
 
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -48,6 +47,8 @@ export interface ApplyOverlayOptions {
   backingFile?: string;
   /** Base digests already known to be right (e.g. verified by the store at import); else hashed (cached). */
   baseDigests?: { disk: string; memory: string };
+  /** The overlay file was checked whole against this base by `checkOverlay`: skip the checking pass. */
+  checked?: boolean;
   /** The base, already opened (left open); else opened from baseDisk/baseMemory. */
   base?: OpenedBase;
   /**
@@ -355,14 +356,11 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
   try {
     const base = opts.base ?? (await openBase(opts.baseDisk, opts.baseMemory, opts.baseDigests));
     if (!opts.base) closers.push(() => base.close());
-    // --- Pass 1, for a stream only: spool it, checking it all, writing nothing else ---------------------
-    // A file needs no separate checking pass: the writing pass below makes every check checkOverlay makes
-    // (header, index against the base, every frame, the trailer's digest) before it renames anything into
-    // place, and removes its temporary outputs when one fails. So a refused file still leaves nothing behind,
-    // and a good one is read once, not twice.
+    // --- Pass 1: check it all, write nothing (but the spooled copy of a stream) ------------------------
     let file: string;
     if (typeof opts.overlay === 'string') {
       file = opts.overlay;
+      if (!opts.checked) await checkOverlay(file, base, (done, total) => progress({ phase: 'check', done, total }));
     } else {
       file = spoolToRemove = `${opts.outputDisk}.overlay${suffix}`;
       const spool = new SpoolSource(opts.overlay, file);
