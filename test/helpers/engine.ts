@@ -236,14 +236,14 @@ export function qemuRunning(domain: string): boolean {
   return qemuCommandLines(domain).length > 0;
 }
 
-/** Process ids of the QEMU processes running this libvirt domain. */
-export function qemuPids(domain: string): number[] {
-  const out: number[] = [];
+/** The QEMU processes running this libvirt domain (the engine's root shows in their command lines). */
+function qemuProcesses(domain: string): { pid: number; cmd: string }[] {
+  const out: { pid: number; cmd: string }[] = [];
   for (const pid of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.startsWith('/usr/bin/qemu-system') && cmd.includes(`guest=${domain},`)) out.push(Number(pid));
+      if (cmd.startsWith('/usr/bin/qemu-system') && cmd.includes(`guest=${domain},`)) out.push({ pid: Number(pid), cmd: cmd.replace(/\0/g, ' ') });
     } catch {
       // process ended
     }
@@ -251,19 +251,14 @@ export function qemuPids(domain: string): number[] {
   return out;
 }
 
-/** Command lines of the QEMU processes running this libvirt domain (the engine's root shows in them). */
+/** Process ids of the QEMU processes running this libvirt domain. */
+export function qemuPids(domain: string): number[] {
+  return qemuProcesses(domain).map((p) => p.pid);
+}
+
+/** Command lines of the QEMU processes running this libvirt domain. */
 export function qemuCommandLines(domain: string): string[] {
-  const out: string[] = [];
-  for (const pid of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.startsWith('/usr/bin/qemu-system') && cmd.includes(`guest=${domain},`)) out.push(cmd.replace(/\0/g, ' '));
-    } catch {
-      // process ended
-    }
-  }
-  return out;
+  return qemuProcesses(domain).map((p) => p.cmd);
 }
 
 /**
