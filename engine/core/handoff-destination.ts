@@ -130,7 +130,7 @@ export class HandoffDestinationService {
         try {
           await this.ctx.memoryImages.restore(inst, got.memory, { paused: true });
           vmRestore = (Date.now() - r0) / 1000;
-          this.ctx.log(`handoff ${handoffId}: the stream ended ${got.endAt - (sent.pausedAt ?? got.endAt)} ms after the source paused; restored in ${Date.now() - r0} ms`);
+          this.ctx.log(`handoff ${handoffId}: the stream ended ${got.endAt - (sent.pausedAt ?? got.endAt)} ms after the source paused; restored in ${Math.round(vmRestore * 1000)} ms`);
         } finally {
           await durable;
         }

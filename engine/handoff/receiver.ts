@@ -91,12 +91,12 @@ class SaveFileBuilder {
     this.endOfPages = at;
   }
 
-  /** Writes page p (null: zero page) into its slot. */
   /** Every page has a slot, so a page "the same as the base" is always written there. */
   needsBaseData(): boolean {
     return true;
   }
 
+  /** Writes page p (null: zero page) into its slot. */
   put(p: number, data: Buffer | null): void {
     const st = this.state[p];
     if (data === null && st === 1) return;
@@ -125,14 +125,14 @@ class SaveFileBuilder {
   }
 }
 
+const SENT = 1;
+const WRITTEN = 2;
+
 /**
  * The moving VM's memory as a save file that leaves out the main RAM pages the mapped base image already holds:
  * records are appended as they arrive (a page sent again gets a second record, and QEMU keeps the last), so
  * the file grows with what differs from the base and with what is sent again, not with the VM's RAM.
  */
-const SENT = 1;
-const WRITTEN = 2;
-
 class SparseSaveBuilder {
   private readonly out: CoalescingWriter;
   private readonly blockOf: Uint32Array;

@@ -312,7 +312,6 @@ export function writeFully(fd: number, data: Uint8Array, position: number, path:
   }
 }
 
-/** Makes a rename durable; some filesystems refuse directory fsync, and the rename is atomic regardless. */
 /** Creates a file that must not exist yet, for reading and writing (by its owner only, by default). */
 export function openNew(p: string, mode = 0o600): number {
   try {
@@ -322,6 +321,7 @@ export function openNew(p: string, mode = 0o600): number {
   }
 }
 
+/** Makes a rename durable; some filesystems refuse directory fsync, and the rename is atomic regardless. */
 export function fsyncDir(dir: string): void {
   try {
     const fd = fs.openSync(dir, 'r');

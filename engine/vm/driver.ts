@@ -6,13 +6,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError } from '../errors';
 import { QemuCapabilities, cpuModelsFrom, machinesFrom } from './capabilities';
+import { MAIN_RAM_BLOCK } from '../image/savefile';
 import { hypervisorType, probeDomainXml } from './domain';
 import { AgentCommand, VirshSession, prepareEmbedRoot, virshAgentCommand } from './virsh';
 
 /** How many ids ahead a memory image is linked in for (see restoreMapped). */
 const RAM_LINK_IDS = 16;
-/** The file name libvirt gives the main RAM's backing file: the memory backend's alias. */
-const MAIN_RAM_FILE = 'pc.ram';
+/** libvirt's short domain name: `<id>-<name>`, the name cut to this many characters. */
+const SHORT_NAME_CHARS = 20;
 
 export type DomainState = 'running' | 'paused' | 'shut off' | 'crashed' | 'other';
 
@@ -122,13 +123,18 @@ export class VmDriver {
 
   /** Every domain libvirt knows, by name. */
   async list(): Promise<Map<string, DomainState>> {
-    const out = await this.run('list --all');
-    const r = new Map<string, DomainState>();
-    for (const line of out.split('\n')) {
+    return new Map((await this.domains()).map((d) => [d.name, d.state]));
+  }
+
+  /** Every domain libvirt knows, with its id while it runs; keeps highestId up to date. */
+  private async domains(): Promise<{ id: number | null; name: string; state: DomainState }[]> {
+    const r: { id: number | null; name: string; state: DomainState }[] = [];
+    for (const line of (await this.run('list --all')).split('\n')) {
       const m = /^\s*(\d+|-)\s+(\S+)\s+(.+?)\s*$/.exec(line);
       if (!m) continue;
-      r.set(m[2], normalize(m[3]));
-      if (m[1] !== '-' && Number(m[1]) > this.highestId) this.highestId = Number(m[1]);
+      const id = m[1] === '-' ? null : Number(m[1]);
+      if (id !== null && id > this.highestId) this.highestId = id;
+      r.push({ id, name: m[2], state: normalize(m[3]) });
     }
     return r;
   }
@@ -152,18 +158,29 @@ export class VmDriver {
     await this.run(`restore ${quote(saveFile)} ${opts.paused ? '--paused' : '--running'}`, 900000);
   }
 
-  /** Where libvirt puts the files behind file-backed guest RAM (qemu.conf memory_backing_dir), if known. */
+  private backingDir: string | null | undefined;
+
+  /**
+   * Where libvirt puts the files behind file-backed guest RAM (qemu.conf memory_backing_dir), if known. Read once:
+   * libvirt itself reads qemu.conf only when it starts.
+   */
   get ramBackingDir(): string | null {
+    if (this.backingDir !== undefined) return this.backingDir;
     const root = /^qemu:\/\/\/embed\?root=(.+)$/.exec(this.uri)?.[1];
-    if (root !== undefined) return path.join(root, 'lib', 'qemu', 'ram');
-    if (this.uri !== 'qemu:///system') return null;
+    if (root !== undefined) return (this.backingDir = path.join(root, 'lib', 'qemu', 'ram'));
+    if (this.uri !== 'qemu:///system') return (this.backingDir = null);
     let conf = '';
     try {
       conf = fs.readFileSync('/etc/libvirt/qemu.conf', 'utf8');
     } catch {
       // no qemu.conf: libvirt's default
     }
-    return /^\s*memory_backing_dir\s*=\s*"([^"]+)"/m.exec(conf)?.[1] ?? '/var/lib/libvirt/qemu/ram';
+    return (this.backingDir = /^\s*memory_backing_dir\s*=\s*"([^"]+)"/m.exec(conf)?.[1] ?? '/var/lib/libvirt/qemu/ram');
+  }
+
+  /** The directory libvirt gives domain `name` with id `id` under `dir` for its RAM file. */
+  private static ramLinkDir(dir: string, id: number, name: string): string {
+    return path.join(dir, `${id}-${name.slice(0, SHORT_NAME_CHARS)}`);
   }
 
   /**
@@ -174,15 +191,11 @@ export class VmDriver {
   async sweepRamLinks(prefix: string): Promise<number> {
     const dir = this.ramBackingDir;
     if (!dir || !fs.existsSync(dir)) return 0;
-    const running = new Set<string>();
-    for (const line of (await this.run('list')).split('\n')) {
-      const m = /^\s*(\d+)\s+(\S+)/.exec(line);
-      if (m) running.add(`${m[1]}-${m[2].slice(0, 20)}`);
-    }
+    const running = new Set((await this.domains()).flatMap((d) => (d.id === null ? [] : [VmDriver.ramLinkDir(dir, d.id, d.name)])));
     let removed = 0;
     for (const d of fs.readdirSync(dir)) {
-      if (!/^\d+-/.test(d) || !d.slice(d.indexOf('-') + 1).startsWith(prefix) || running.has(d)) continue;
-      const link = path.join(dir, d, MAIN_RAM_FILE);
+      if (!/^\d+-/.test(d) || !d.slice(d.indexOf('-') + 1).startsWith(prefix) || running.has(path.join(dir, d))) continue;
+      const link = path.join(dir, d, MAIN_RAM_BLOCK);
       if (!fs.lstatSync(link, { throwIfNoEntry: false })?.isSymbolicLink()) continue;
       fs.rmSync(path.join(dir, d), { recursive: true, force: true });
       removed++;
@@ -203,15 +216,15 @@ export class VmDriver {
   private async restoreMapped(saveFile: string, domain: string, image: string, paused: boolean): Promise<void> {
     const dir = this.ramBackingDir;
     if (!dir) throw new CloudletError('VM_FAILED', `libvirt at ${this.shownUri}: where it keeps file-backed guest memory is not known`);
-    const short = domain.slice(0, 20);
-    await this.list(); // brings highestId up to the running domains
+    await this.domains(); // brings highestId up to the running domains
     let from = this.highestId + 1;
     for (let attempt = 0; attempt < 3; attempt++) {
       const links: string[] = [];
       for (let id = from; id < from + RAM_LINK_IDS; id++) {
-        const d = path.join(dir, `${id}-${short}`);
+        const d = VmDriver.ramLinkDir(dir, id, domain);
         fs.mkdirSync(d, { recursive: true, mode: 0o700 });
-        const link = path.join(d, MAIN_RAM_FILE);
+        // libvirt names the file after the memory backend's alias, which is the RAM block's name.
+        const link = path.join(d, MAIN_RAM_BLOCK);
         fs.rmSync(link, { force: true });
         fs.symlinkSync(image, link);
         links.push(d);
@@ -231,16 +244,10 @@ export class VmDriver {
         id = Number((await this.run(`domid ${quote(domain)}`)).trim());
         if (id > this.highestId) this.highestId = id;
       } finally {
-        for (const d of links) if (d !== path.join(dir, `${id}-${short}`)) fs.rmSync(d, { recursive: true, force: true });
+        for (const d of links) if (d !== VmDriver.ramLinkDir(dir, id, domain)) fs.rmSync(d, { recursive: true, force: true });
       }
-      const used = path.join(dir, `${id}-${short}`, MAIN_RAM_FILE);
-      let mapped = false;
-      try {
-        mapped = fs.lstatSync(used).isSymbolicLink() && fs.readlinkSync(used) === image;
-      } catch {
-        mapped = false;
-      }
-      if (mapped) {
+      const used = path.join(VmDriver.ramLinkDir(dir, id, domain), MAIN_RAM_BLOCK);
+      if (fs.lstatSync(used, { throwIfNoEntry: false })?.isSymbolicLink() && fs.readlinkSync(used) === image) {
         if (!paused) await this.resume(domain);
         return;
       }
