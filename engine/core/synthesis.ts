@@ -10,8 +10,7 @@ import { CloudletError } from '../errors';
 import { applyOverlay, checkOverlay } from '../overlay/apply';
 import { redactUrl } from '../store/fetch';
 import { BaseRecord, InstanceRecord, OperationRecord, newId } from '../store/store';
-import { writeSaveWithoutMainRam } from '../image/ram-image';
-import { copyWithDomainXml, patchDomainXmlInPlace, saveHeaderFor } from '../vm/save-header';
+import { copyWithDomainXml, patchDomainXmlInPlace } from '../vm/save-header';
 import { EngineContext, HEX64, NAME_RE } from './context';
 import { crashPoint } from './crash-points';
 import { Operation } from './operations';
@@ -164,8 +163,8 @@ export class SynthesisService {
     const plumbing = this.ctx.networks.up(inst);
     plumbing.catch(() => undefined); // awaited below
     const xml = this.instances.domainXml(inst, base, ov ? memory : bdir.memory, ramImage !== null);
-    if (!ov && ramImage) await writeSaveWithoutMainRam(bdir.memory, memory, saveHeaderFor(bdir.memory, xml));
-    else if (!ov) await copyWithDomainXml(bdir.memory, memory, xml);
+    // Resuming the base: its snapshot as it is, or without the pages the mapped image holds.
+    if (!ov) await copyWithDomainXml(ramImage ? ramImage.rest : bdir.memory, memory, xml);
     else if (!patchDomainXmlInPlace(memory, xml)) {
       await copyWithDomainXml(memory, `${memory}.new`, xml);
       fs.renameSync(`${memory}.new`, memory);

@@ -36,6 +36,8 @@ export interface RamImageRecord {
   fromMemory: string;
   sha256: string;
   bytes: number;
+  /** SHA-256 of the snapshot without its main RAM (writeSaveWithoutMainRam), made with the image. */
+  restSha256?: string;
 }
 
 /**
@@ -99,8 +101,8 @@ export function ramImageIntact(image: string, record: RamImageRecord | null, fro
  * Copies a save file without the main RAM block's pages (all of them are what the image made from this same
  * snapshot holds), under the given libvirt header: what an instance that resumes the base as it is restores from.
  */
-export async function writeSaveWithoutMainRam(saveFile: string, out: string, headerRegion: Buffer): Promise<number> {
-  const l = await parseSaveFile(saveFile);
+export async function writeSaveWithoutMainRam(saveFile: string, out: string, headerRegion: Buffer, layout?: SaveFileLayout): Promise<number> {
+  const l = layout ?? (await parseSaveFile(saveFile));
   const src = fs.openSync(saveFile, 'r');
   const fd = fs.openSync(out, 'w', 0o600);
   try {

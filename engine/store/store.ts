@@ -8,7 +8,7 @@
 //   <state>/token                  API token (0600), created at first start
 //   <state>/engine.json            pid and endpoint of the running engine
 //   <state>/cloudlet.json          this cloudlet's identity (id, name), made at first start
-//   <state>/bases/<id>/            base.json, disk.raw, memory.save, memory.ram (+ .json: the main RAM as a raw image, image/ram-image.ts), [kernel], [initrd.img]
+//   <state>/bases/<id>/            base.json, disk.raw, memory.save, memory.ram (+ .json: the main RAM as a raw image, image/ram-image.ts), memory.rest.save (the snapshot without it), [kernel], [initrd.img]
 //   <state>/overlays/<id>/         overlay.json, overlay.clov
 //   <state>/instances/<id>/        instance.json, disk.qcow2, console.log, [boot.xml], [nvram.fd: UEFI variables]; memory.save while being
 //                                  restored; resume.saving / resume.save / resume.consumed around a capture;
@@ -48,6 +48,8 @@ export interface BasePaths {
   /** The raw image of the snapshot's main RAM that instances map (image/ram-image.ts), and what it was made from. */
   ramImage: string;
   ramImageRecord: string;
+  /** The snapshot without its main RAM's pages (what the image holds): what resuming the base restores. */
+  ramRest: string;
   kernel: string;
   initrd: string;
   /** Building a base from a disk image: the boot domain's XML and console, removed before the base is kept. */
@@ -64,6 +66,7 @@ export function basePathsIn(dir: string): BasePaths {
     memory: f('memory.save'),
     ramImage: f('memory.ram'),
     ramImageRecord: f('memory.ram.json'),
+    ramRest: f('memory.rest.save'),
     kernel: f('kernel'),
     initrd: f('initrd.img'),
     bootXml: f('boot.xml'),
