@@ -24,7 +24,7 @@ import { FileServer, TestEngine } from '../helpers/engine';
 import { ensureBaseArchive, ensureGuest, restoreGuest } from '../vms/guest';
 import { HOST_IP, IN_NS, NS_IP, fetchInNs, netnsDown, netnsUp, shape } from './netns';
 import { BENCH_GUEST, guestLabel } from './bench-guest';
-import { ClientPoller, DEST_PORT, GrowthWatch } from './observe';
+import { observedHandoff } from './observe';
 
 const ROOT = repoRoot();
 const LINKS = (process.env.BENCH_LINKS ?? '10,25,100').split(',').map(Number);
@@ -81,30 +81,10 @@ async function main(): Promise<void> {
       shape(mbit);
       const syn = await a.opOk((api) => api.instances.create({ name: `moving-${mbit}`, baseId, overlay: { url: overlay }, ports: [{ guest: 80 }] }), 'synthesis');
       const id = syn.target!.id;
-      const srcEndpoint = (await a.instances.get(id)).endpoints[0];
-      // The guest's ticker: a line every 100 ms on its serial console (a file on each host).
-      await a.instances.exec(id, { command: "nohup sh -c 'while :; do date +%s.%N; sleep 0.1; done > /dev/ttyS0' >/dev/null 2>&1 &" });
-      await new Promise((r) => setTimeout(r, 5000));
-      const srcWatch = new GrowthWatch(path.join(a.stateDir, 'instances', id, 'console.log'));
-      const dstWatch = new GrowthWatch(path.join(b.stateDir, 'instances', id, 'console.log'));
-      const client = new ClientPoller([srcEndpoint, `http://${NS_IP}:${DEST_PORT}`]);
-      await new Promise((r) => setTimeout(r, 2000));
-      const grant = await a.instances.handoffToken(id, {});
-      const t0 = Date.now();
-      const { operation } = await b.handoffs.create({ source: { endpoint: `http://${HOST_IP}:7811`, token: grant.token }, instanceId: id, ports: [{ guest: 80, host: DEST_PORT }] });
-      const done = await b.settle(operation.id, 3600000);
-      const t1 = Date.now();
-      const totalSeconds = (t1 - t0) / 1000;
-      await new Promise((r) => setTimeout(r, 3000));
-      srcWatch.stop();
-      dstWatch.stop();
-      client.stop();
-      const clientGap = client.longestGap(t0, t1);
+      const watched = await observedHandoff({ source: a, destination: b, id, sourceEndpoint: `http://${HOST_IP}:7811`, destinationHost: NS_IP, tickerSettleMs: 5000 });
+      const { done, totalSeconds, guestGapSeconds: guestGap, clientGapSeconds: clientGap } = watched;
       if (done.state !== 'succeeded') throw new Error(`handoff at ${mbit} Mbit/s failed: ${JSON.stringify(done.error)}`);
       const res = done.result as { bytesReceived: number; downtimeMs: number | null; source: { levels: Record<string, number>; disk: { literal: number }; memory: { literal: number } } };
-      const lastAtSource = srcWatch.growths.filter((t) => t >= t0).at(-1) ?? null;
-      const firstAtDest = dstWatch.growths[0] ?? null;
-      const guestGap = lastAtSource !== null && firstAtDest !== null ? (firstAtDest - lastAtSource) / 1000 : null;
       const marker = await b.instances.exec(id, { command: 'cat /data/marker' });
       if (marker.stdout.trim() !== g.manifest.customMarker) throw new Error(`the moved VM lacks its customization: ${marker.stdout}`);
 
@@ -124,7 +104,7 @@ async function main(): Promise<void> {
           downtimeSeconds: res.downtimeMs === null ? null : res.downtimeMs / 1000,
           guestGapSeconds: guestGap,
           clientGapSeconds: clientGap,
-          clientPolls: client.polls,
+          clientPolls: watched.clientPolls,
           bytesSent: res.bytesReceived,
           levels: res.source.levels,
           phases: done.timings,

@@ -2,6 +2,9 @@
 // (the guest's own ticker), and the longest time a client polling the application got no answer.
 
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { OperationView } from '../../engine/client/client';
+import { TestEngine } from '../helpers/engine';
 
 /** Records when a file last grew before `until`, and when it first grew after `from`, by polling its size. */
 export class GrowthWatch {
@@ -65,4 +68,62 @@ export class ClientPoller {
   stop(): void {
     clearInterval(this.timer);
   }
+}
+
+/** What a watched handoff gives: the destination's operation, and the outage as the guest and a client saw it. */
+export interface ObservedHandoff {
+  done: OperationView;
+  t0: number;
+  t1: number;
+  totalSeconds: number;
+  /** The last tick on the source's console to the first on the destination's. */
+  guestGapSeconds: number | null;
+  clientGapSeconds: number | null;
+  clientPolls: number;
+}
+
+/**
+ * Hands running instance `id` off from `source` to `destination` (pulled by the destination, its port 80 published
+ * there at DEST_PORT) while the guest ticks on its serial console and a client polls the app at both endpoints.
+ * `sourceEndpoint`: how the destination reaches the source; `destinationHost`: where the client reaches the
+ * destination; `tickerSettleMs`: how long the ticker runs before the watch starts.
+ */
+export async function observedHandoff(o: {
+  source: TestEngine;
+  destination: TestEngine;
+  id: string;
+  sourceEndpoint: string;
+  destinationHost: string;
+  tickerSettleMs: number;
+}): Promise<ObservedHandoff> {
+  const { source: a, destination: b, id } = o;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const srcEndpoint = (await a.instances.get(id)).endpoints[0];
+  // The guest's ticker: a line every 100 ms on its serial console (a file on each host).
+  await a.instances.exec(id, { command: "nohup sh -c 'while :; do date +%s.%N; sleep 0.1; done > /dev/ttyS0' >/dev/null 2>&1 &" });
+  await sleep(o.tickerSettleMs);
+  const srcWatch = new GrowthWatch(path.join(a.stateDir, 'instances', id, 'console.log'));
+  const dstWatch = new GrowthWatch(path.join(b.stateDir, 'instances', id, 'console.log'));
+  const client = new ClientPoller([srcEndpoint, `http://${o.destinationHost}:${DEST_PORT}`]);
+  await sleep(2000);
+  const grant = await a.instances.handoffToken(id, {});
+  const t0 = Date.now();
+  const { operation } = await b.handoffs.create({ source: { endpoint: o.sourceEndpoint, token: grant.token }, instanceId: id, ports: [{ guest: 80, host: DEST_PORT }] });
+  const done = await b.settle(operation.id, 3600000);
+  const t1 = Date.now();
+  await sleep(3000);
+  srcWatch.stop();
+  dstWatch.stop();
+  client.stop();
+  const lastAtSource = srcWatch.growths.filter((t) => t >= t0).at(-1) ?? null;
+  const firstAtDest = dstWatch.growths[0] ?? null;
+  return {
+    done,
+    t0,
+    t1,
+    totalSeconds: (t1 - t0) / 1000,
+    guestGapSeconds: lastAtSource !== null && firstAtDest !== null ? (firstAtDest - lastAtSource) / 1000 : null,
+    clientGapSeconds: client.longestGap(t0, t1),
+    clientPolls: client.polls,
+  };
 }

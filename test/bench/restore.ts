@@ -23,7 +23,7 @@ import { repoRoot } from '../../provider/build';
 import { FileServer, TestEngine, qemuPids } from '../helpers/engine';
 import { GuestArtifacts, baseArchiveOf, ensureSizedCloudGuest } from '../vms/guest';
 import { HOST_IP, IN_NS, NS_IP, fetchInNs, netnsDown, netnsUp, shape } from './netns';
-import { ClientPoller, DEST_PORT, GrowthWatch } from './observe';
+import { observedHandoff } from './observe';
 
 const ROOT = repoRoot();
 const SIZES = (process.env.BENCH_RESTORE_SIZES ?? '1024,2048,4096').split(',').map(Number);
@@ -103,26 +103,10 @@ async function measurePath(which: PathName, g: GuestArtifacts, host: TestEngine,
   shape(25);
   const moving = await host.opOk((api) => api.instances.create({ name: `moving-${which}`, baseId, overlay: { url: overlay }, ports: [{ guest: 80 }] }), 'synthesis to move');
   const id = moving.target!.id;
-  const srcEndpoint = (await host.instances.get(id)).endpoints[0];
-  await host.instances.exec(id, { command: "nohup sh -c 'while :; do date +%s.%N; sleep 0.1; done > /dev/ttyS0' >/dev/null 2>&1 &" });
-  await sleep(3000);
-  const srcWatch = new GrowthWatch(path.join(host.stateDir, 'instances', id, 'console.log'));
-  const dstWatch = new GrowthWatch(path.join(ns.stateDir, 'instances', id, 'console.log'));
-  const client = new ClientPoller([srcEndpoint, `http://${NS_IP}:${DEST_PORT}`]);
-  await sleep(2000);
-  const grant = await host.instances.handoffToken(id, {});
-  const h0 = Date.now();
-  const { operation } = await ns.handoffs.create({ source: { endpoint: host.endpoint, token: grant.token }, instanceId: id, ports: [{ guest: 80, host: DEST_PORT }] });
-  const done = await ns.settle(operation.id, 3600000);
-  const h1 = Date.now();
-  await sleep(3000);
-  srcWatch.stop();
-  dstWatch.stop();
-  client.stop();
+  const watched = await observedHandoff({ source: host, destination: ns, id, sourceEndpoint: host.endpoint, destinationHost: NS_IP, tickerSettleMs: 3000 });
+  const done = watched.done;
   if (done.state !== 'succeeded') throw new Error(`handoff failed: ${JSON.stringify(done.error)}`);
   const res = done.result as { bytesReceived: number; downtimeMs: number | null };
-  const lastAtSource = srcWatch.growths.filter((t) => t >= h0).at(-1) ?? null;
-  const firstAtDest = dstWatch.growths[0] ?? null;
   const moved = await ns.instances.get(id);
   const marker = await ns.instances.exec(id, { command: 'cat /data/marker' });
   if (marker.stdout.trim() !== g.manifest.customMarker) throw new Error(`the moved VM lacks its customization: ${marker.stdout}`);
@@ -142,9 +126,9 @@ async function measurePath(which: PathName, g: GuestArtifacts, host: TestEngine,
     synthesis100: { transferSeconds, wallSeconds, phases: synInst.timings },
     handoff25: {
       engineDowntimeSeconds: res.downtimeMs === null ? null : res.downtimeMs / 1000,
-      guestGapSeconds: lastAtSource !== null && firstAtDest !== null ? (firstAtDest - lastAtSource) / 1000 : null,
-      clientGapSeconds: client.longestGap(h0, h1),
-      totalSeconds: (h1 - h0) / 1000,
+      guestGapSeconds: watched.guestGapSeconds,
+      clientGapSeconds: watched.clientGapSeconds,
+      totalSeconds: watched.totalSeconds,
       destination: moved.timings,
       bytes: res.bytesReceived,
     },
