@@ -102,8 +102,18 @@ export async function ensureNetworkBridge(bridge: string, gateway: string, prefi
   await ipBatch(`configuring bridge ${bridge}`, [...(has ? [] : [`addr add ${gateway}/${prefix} dev ${bridge}`]), `link set ${bridge} up`]);
 }
 
+/**
+ * Removes a host link if it is there. A veth whose peer was in a namespace just deleted goes away on its own, a
+ * moment later (the kernel tears namespaces down asynchronously): a link that vanished under the delete is gone,
+ * which is what was asked, not an error.
+ */
 export async function removeLink(name: string): Promise<void> {
-  if (await linkExists(name)) await ipBatch(`removing ${name}`, [`link del ${name}`]);
+  if (!(await linkExists(name))) return;
+  try {
+    await ipBatch(`removing ${name}`, [`link del ${name}`]);
+  } catch (e) {
+    if (await linkExists(name)) throw e;
+  }
 }
 
 function dnsmasqFiles(dir: string) {
