@@ -13,9 +13,11 @@ jest.setTimeout(600000);
 
 let e: TestEngine;
 let id = '';
+let baseId = '';
 
 beforeAll(async () => {
   const base = await ensureBaseArchive('tiny');
+  baseId = base.baseId;
   e = await TestEngine.start('qga');
   await e.opOk((api) => api.bases.import({ source: base.file, sha256: base.baseId }), 'base import');
   const v = await e.opOk((api) => api.instances.create({ name: 'qga', baseId: base.baseId }), 'resume');
@@ -66,8 +68,13 @@ test('after a resume from a snapshot the guest clock is the host clock again', a
   expect(Math.abs(guest - Date.now() / 1000)).toBeLessThan(10);
 });
 
-test('a synthesized instance takes its own name as hostname', async () => {
+test("a new instance takes its own name as hostname, and the host's clock (busybox's date: whole seconds)", async () => {
   expect((await e.instances.exec(id, { command: 'hostname' })).stdout.trim()).toBe('qga');
+  expect((await e.instances.exec(id, { command: 'cat /etc/hostname' })).stdout.trim()).toBe('qga');
+  const v = await e.opOk((api) => api.instances.create({ name: 'qga-clock', baseId }), 'resume');
+  const guest = Number((await e.instances.exec(v.result.instance.id, { command: 'date +%s' })).stdout);
+  expect(Math.abs(guest - Date.now() / 1000)).toBeLessThan(5);
+  await e.instances.delete(v.result.instance.id);
 });
 
 test('a reboot inside the guest restarts the VM rather than stopping it', async () => {
