@@ -74,3 +74,40 @@ export function helpText(spec: OptionSpec): string {
     .map(([n, s]) => `  --${n}${s.type === 'boolean' ? '' : ` <${s.type === 'number' ? 'n' : 'value'}>`}`.padEnd(28) + s.help + (s.required ? ' (required)' : ''))
     .join('\n');
 }
+
+/** How a client command reaches its engine: options every client command takes. */
+export const CONNECT: OptionSpec = {
+  endpoint: { type: 'string', help: 'engine endpoint: unix:PATH, http(s)://HOST:PORT (default: $CLOUDLET_ENDPOINT, else the local engine, started if needed)' },
+  'token-file': { type: 'string', help: 'file holding the API token (default: $CLOUDLET_TOKEN, else <state>/token)' },
+  'state-dir': { type: 'string', help: 'local engine state directory (default: $CLOUDLET_STATE_DIR or ~/.local/share/cloudlet)' },
+  ca: { type: 'string', help: 'PEM CA certificate for an https endpoint' },
+  json: { type: 'boolean', help: 'print JSON' },
+  quiet: { type: 'boolean', help: 'no progress output' },
+};
+
+/** Connection options that take a value, so the CLI can tell them from the command word wherever they stand. */
+const GLOBAL_VALUE_OPTIONS = Object.entries(CONNECT)
+  .filter(([, s]) => s.type !== 'boolean')
+  .map(([n]) => n);
+
+/**
+ * The next command word may follow options (`cloudlet --json info`, `cloudlet --endpoint URL base list`,
+ * `cloudlet base --json list`): it is the first word that is not an option or a connection option's value.
+ * The options before it are kept for the command, moved after the rest (but before a `--`). With no word,
+ * a --help there is returned as the word.
+ */
+export function splitCommand(argv: string[]): { cmd: string | undefined; rest: string[] } {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') break;
+    if (!a.startsWith('-')) {
+      const before = argv.slice(0, i);
+      const after = argv.slice(i + 1);
+      const dd = after.indexOf('--');
+      const rest = dd < 0 ? [...after, ...before] : [...after.slice(0, dd), ...before, ...after.slice(dd)];
+      return { cmd: a, rest };
+    }
+    if (GLOBAL_VALUE_OPTIONS.includes(a.slice(2)) && !a.includes('=')) i++;
+  }
+  return { cmd: argv.find((a) => HELP_FLAGS.includes(a)), rest: argv.filter((a) => !HELP_FLAGS.includes(a)) };
+}

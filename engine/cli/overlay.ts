@@ -1,9 +1,8 @@
 // `cloudlet overlay build | apply | inspect`: the overlay codec on local files, no engine involved.
 
-import { splitCommand } from './commands';
 import { applyOverlay, inspectOverlay } from '../overlay/apply';
 import { createOverlay } from '../overlay/writer';
-import { OptionSpec, helpText, parseArgs } from './args';
+import { OptionSpec, helpText, parseArgs, splitCommand } from './args';
 import { formatBytes, progressPrinter } from './progress';
 import { CloudletError } from '../errors';
 

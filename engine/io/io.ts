@@ -285,6 +285,24 @@ export class CoalescingWriter {
     this.pendLen += data.length;
   }
 
+  /** The most `reserve` hands out at once. */
+  get capacity(): number {
+    return this.pend.length;
+  }
+
+  /**
+   * Room in the write buffer for `length` bytes at `position`, for the caller to fill at once (before any other
+   * call on this writer): data read from elsewhere lands where it is written from, with no copy in between.
+   */
+  reserve(length: number, position: number): Buffer {
+    if (length > this.pend.length) throw new Error('CoalescingWriter: reserve larger than the buffer');
+    if (this.pendLen > 0 && (position !== this.pendStart + this.pendLen || this.pendLen + length > this.pend.length)) this.flush();
+    if (this.pendLen === 0) this.pendStart = position;
+    const room = this.pend.subarray(this.pendLen, this.pendLen + length);
+    this.pendLen += length;
+    return room;
+  }
+
   readBack(into: Buffer, intoOffset: number, length: number, position: number): void {
     const pEnd = this.pendStart + this.pendLen;
     if (this.pendLen > 0 && position < pEnd && position + length > this.pendStart) this.flush();

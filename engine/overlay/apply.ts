@@ -536,6 +536,23 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
         const entry = e < memEnd && index.targets[e] === p ? e++ : -1;
         if (leftOut(b, entry)) continue;
         const zero = pageIsZero(entry, p);
+        if (entry < 0 && !zero && named) {
+          // The base's page, and the pages after it that the overlay does not name either, lying one record
+          // apart in the base file too: one read of the base's records straight into the output buffer, then
+          // the canonical headers over theirs (most of a snapshot is such runs; page by page they cost a copy
+          // and a call each).
+          const at = baseLayout.pageOffsets[p];
+          const next = e < memEnd ? index.targets[e] : Infinity;
+          let run = 1;
+          const most = Math.min(n - k, Math.floor(mem.capacity / PAGE_RECORD));
+          while (run < most && p + run < next && baseLayout.pageOffsets[p + run] === at + run * PAGE_RECORD) run++;
+          const out = mem.reserve(run * PAGE_RECORD, pos);
+          readSyncExact(baseMem.handle.fd, out, 8, run * PAGE_RECORD - 8, at, baseMem.path);
+          for (let r = 0; r < run; r++) writePageRecordHeader(out, r * PAGE_RECORD, b, k + r, false, false);
+          pos += run * PAGE_RECORD;
+          k += run - 1;
+          continue;
+        }
         let dataAt = -1;
         if (!zero) {
           dataAt = writePageRecordHeader(rec, 0, b, k, false, !named);
@@ -586,6 +603,9 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
 }
 
 /** Refuses (NO_SPACE) outputs that would not fit in their filesystems, before a byte of them is written. */
+/** A page record after the first of its block: 8 bytes of address and flags, then the page. */
+const PAGE_RECORD = 8 + CHUNK_SIZE;
+
 function requireSpace(name: string, outputs: { file: string; bytes: number }[]): void {
   const need = new Map<string, { free: number; bytes: number }>();
   for (const o of outputs) {
