@@ -5,12 +5,12 @@
 import * as fs from 'node:fs';
 import { CloudletError } from '../errors';
 import { RamImageRecord, ramImageIntact, writeRamImage, writeSaveWithoutMainRam } from '../image/ram-image';
-import { parseSaveFile } from '../image/savefile';
 import { cachedDigest, fileDigest } from '../io/digest';
 import { BaseRecord, InstanceRecord, Store, readJson, writeJsonAtomic } from '../store/store';
 import { hasRamBacking } from '../vm/domain';
 import { VmDriver } from '../vm/driver';
 import { readSaveHeader } from '../vm/save-header';
+import { baseSnapshotLayout } from '../image/layout-cache';
 
 /** What the service takes from the engine context (an interface, so the context can own the service). */
 export interface MemoryImageDeps {
@@ -69,7 +69,7 @@ export class MemoryImageService {
     const tmp = `${files.ramRest}.partial-${process.pid}`;
     try {
       // One pass over the snapshot for both files: it can be as large as the VM's RAM.
-      const layout = await parseSaveFile(files.memory);
+      const layout = await baseSnapshotLayout(files.memory);
       const image = await writeRamImage(files.memory, files.ramImage, layout);
       await writeSaveWithoutMainRam(files.memory, tmp, layout.headerRegion, layout);
       fs.renameSync(tmp, files.ramRest);

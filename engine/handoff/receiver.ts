@@ -12,8 +12,9 @@ import { CloudletError, ioError } from '../errors';
 import { CHUNK_SIZE } from '../delta/hash';
 import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, WindowReader, readSyncExact, writeFully } from '../io/io';
 import { Qcow2AppendWriter } from '../image/qcow2';
-import { MAIN_RAM_BLOCK, RamBlock, SAVE_LIMITS, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, writePageRecordHeader } from '../image/savefile';
+import { MAIN_RAM_BLOCK, RamBlock, SAVE_LIMITS, SaveFileLayout, canonicalPrefix, canonicalSuffix, writePageRecordHeader } from '../image/savefile';
 import { ENTRY_BYTES, HandoffEnd, HandoffHello, LIMITS, RecordType, Source, Space, decodeBatch, decodeEnd, decodeError, decodeHello, decodeLayout, decodeTail } from './wire';
+import { baseSnapshotLayout } from '../image/layout-cache';
 
 export type { HandoffHello } from './wire';
 
@@ -226,7 +227,7 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
     /** The base memory snapshot's page map, read once, when the stream first needs a base page. */
     const openBaseMemory = async (): Promise<SaveFileLayout> => {
       if (!baseLayout) {
-        baseLayout = await parseSaveFile(o.baseMemory);
+        baseLayout = await baseSnapshotLayout(o.baseMemory);
         baseMemFd = fs.openSync(o.baseMemory, 'r');
         baseMemWin = new WindowReader(baseMemFd, fs.fstatSync(baseMemFd).size, o.baseMemory, 4 << 20);
       }

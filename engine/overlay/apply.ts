@@ -34,7 +34,8 @@ import {
 import { CHUNK_SIZE } from '../delta/hash';
 import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, SpoolSource, WindowReader, fileSource, fsyncDir, openNew, readSyncExact } from '../io/io';
 import { planQcow2Layout } from '../image/qcow2';
-import { MAIN_RAM_BLOCK, RamBlock, SaveFileLayout, canonicalPrefix, canonicalSuffix, parseSaveFile, sameRamLayout, writePageRecordHeader } from '../image/savefile';
+import { MAIN_RAM_BLOCK, RamBlock, SaveFileLayout, canonicalPrefix, canonicalSuffix, sameRamLayout, writePageRecordHeader } from '../image/savefile';
+import { baseSnapshotLayout } from '../image/layout-cache';
 
 export interface ApplyOverlayOptions {
   /** Overlay file path, or a byte stream (e.g. an HTTP body still downloading), spooled next to the output. */
@@ -112,7 +113,7 @@ export async function openBase(diskPath: string, memoryPath: string, digests?: {
   try {
     const memory = await RandomAccessFile.open(memoryPath, 'cannot open base memory snapshot');
     try {
-      const layout = await parseSaveFile(memoryPath);
+      const layout = await baseSnapshotLayout(memoryPath);
       const d = digests ?? { disk: await fileDigest(diskPath), memory: await fileDigest(memoryPath) };
       return {
         disk,
