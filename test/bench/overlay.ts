@@ -24,6 +24,21 @@ function timed(cmd: string, cwd: string): Measure {
   return { seconds: s, peakRssMiB: kb / 1024 };
 }
 
+function rmIn(dir: string, ...files: string[]): void {
+  for (const f of files) fs.rmSync(path.join(dir, f), { force: true });
+}
+
+/** The fastest of `n` runs of `cmd`, each after `before()`. */
+function bestOf(n: number, before: () => void, cmd: string, cwd: string): Measure {
+  let best: Measure | null = null;
+  for (let i = 0; i < n; i++) {
+    before();
+    const m = timed(cmd, cwd);
+    if (!best || m.seconds < best.seconds) best = m;
+  }
+  return best!;
+}
+
 function size(...files: string[]): number {
   return files.reduce((a, f) => a + fs.statSync(f).size, 0);
 }
@@ -59,9 +74,11 @@ function main(): void {
     // ours
     const ovl = path.join(work, 'ours.ovl');
     const c = timed(`node ${q(CLI)} overlay build --quiet --base-disk ${q(baseDisk)} --base-memory ${q(baseMem)} --disk ${q(cDisk)} --memory ${q(cMem)} --output ${q(ovl)}`, work);
-    const a = timed(`node ${q(CLI)} overlay apply --quiet ${q(ovl)} --base-disk ${q(baseDisk)} --base-memory ${q(baseMem)} --out-disk r.qcow2 --out-memory r.save`, work);
+    // Apply and the copy it is held against: best of three each, outputs removed before each try (on a VM
+    // host the first writes into memory the guest never touched cost several times more, whoever makes them).
+    const a = bestOf(3, () => rmIn(work, 'r.qcow2', 'r.save'), `node ${q(CLI)} overlay apply --quiet ${q(ovl)} --base-disk ${q(baseDisk)} --base-memory ${q(baseMem)} --out-disk r.qcow2 --out-memory r.save`, work);
     execFileSync('qemu-img', ['compare', '-q', cDisk, path.join(work, 'r.qcow2')]);
-    const copy = timed(`cp r.qcow2 copy.qcow2 && cp r.save copy.save && sync -f copy.save`, work);
+    const copy = bestOf(3, () => rmIn(work, 'copy.qcow2', 'copy.save'), `cp r.qcow2 copy.qcow2 && cp r.save copy.save && sync -f copy.save`, work);
     rows.push({
       tool: 'cloudlet overlay',
       overlayBytes: size(ovl),
@@ -142,7 +159,7 @@ function main(): void {
       overlayVsSmallestPeer: { value: ours.overlayBytes / smallest, goal: '<= 1.10', met: ours.overlayBytes <= 1.1 * smallest },
       createSpeedupVsXdeltaXz5: { value: rows[1].createSeconds / ours.createSeconds, goal: '>= 10', met: rows[1].createSeconds / ours.createSeconds >= 10 },
       createSpeedupVsZstd19: { value: rows[3].createSeconds / ours.createSeconds, goal: '>= 20', met: rows[3].createSeconds / ours.createSeconds >= 20 },
-      applyVsCopy: { value: ours.applySeconds / copy.seconds, goal: '<= 1.5', met: ours.applySeconds <= 1.5 * copy.seconds },
+      applyVsCopy: { value: ours.applySeconds / copy.seconds, goal: '<= 1.2 (issue 17)', met: ours.applySeconds <= 1.2 * copy.seconds },
     };
     const manifest = JSON.parse(fs.readFileSync(path.join(g, 'manifest.json'), 'utf8'));
     const result = {
