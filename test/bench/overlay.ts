@@ -76,7 +76,12 @@ function main(): void {
     const c = timed(`node ${q(CLI)} overlay build --quiet --base-disk ${q(baseDisk)} --base-memory ${q(baseMem)} --disk ${q(cDisk)} --memory ${q(cMem)} --output ${q(ovl)}`, work);
     // Apply and the copy it is held against: best of three each, outputs removed before each try (on a VM
     // host the first writes into memory the guest never touched cost several times more, whoever makes them).
-    const a = bestOf(3, () => rmIn(work, 'r.qcow2', 'r.save'), `node ${q(CLI)} overlay apply --quiet ${q(ovl)} --base-disk ${q(baseDisk)} --base-memory ${q(baseMem)} --out-disk r.qcow2 --out-memory r.save`, work);
+    const a = bestOf(
+      3,
+      () => rmIn(work, 'r.qcow2', 'r.save'),
+      `node ${q(CLI)} overlay apply --quiet ${q(ovl)} --base-disk ${q(baseDisk)} --base-memory ${q(baseMem)} --out-disk r.qcow2 --out-memory r.save`,
+      work,
+    );
     execFileSync('qemu-img', ['compare', '-q', cDisk, path.join(work, 'r.qcow2')]);
     const copy = bestOf(3, () => rmIn(work, 'copy.qcow2', 'copy.save'), `cp r.qcow2 copy.qcow2 && cp r.save copy.save && sync -f copy.save`, work);
     rows.push({
