@@ -2,7 +2,7 @@
 // paused, confirm to the source, resume.
 
 import * as fs from 'node:fs';
-import { promises as fsp } from 'node:fs';
+import { makeDurable } from '../io/io';
 import { EngineClient } from '../client/client';
 import { StartHandoffRequest } from '../contract/schemas';
 import { CloudletError } from '../errors';
@@ -118,13 +118,8 @@ export class HandoffDestinationService {
         // The disk layer must be durable before the source lets go of its copy; that flush runs alongside the
         // restore (the memory file is read once and deleted, so it is not flushed at all).
         const r0 = Date.now();
-        const durable = fsp.open(got.disk, 'r+').then(async (h) => {
-          try {
-            await h.sync();
-          } finally {
-            await h.close();
-          }
-        });
+        const durable = makeDurable(got.disk);
+        durable.catch(() => undefined); // awaited after the restore
         const sent = got.end;
         let vmRestore = 0;
         try {

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { CreateInstanceRequest, InstanceNetworkRecord, OverlaySpecRequest } from '../contract/schemas';
 import { CloudletError } from '../errors';
 import { applyOverlay, checkOverlay } from '../overlay/apply';
+import { makeDurable } from '../io/io';
 import { redactUrl } from '../store/fetch';
 import { BaseRecord, InstanceRecord, OperationRecord, newId } from '../store/store';
 import { copyWithDomainXml, patchDomainXmlInPlace } from '../vm/save-header';
@@ -142,6 +143,7 @@ export class SynthesisService {
           outputDisk: disk,
           outputMemory: memory,
           sparseMainRam: ramImage !== null,
+          durable: false, // the disk layer is flushed while the VM restores, below
           onProgress: (p) => {
             crashPoint('synthesize.apply');
             op.progress(p.done, p.total);
@@ -172,9 +174,14 @@ export class SynthesisService {
     await plumbing;
     op.throwIfCancelled();
     crashPoint('synthesize.restore');
+    // The disk layer must be durable before the instance counts as running (an instance still 'creating' is
+    // removed at the next start); its flush runs alongside the restore, off the critical path.
+    const durable = ov ? makeDurable(disk) : Promise.resolve();
+    durable.catch(() => undefined); // awaited below
     const r0 = Date.now();
     await this.ctx.memoryImages.restore(inst, memory);
     const vmRestore = (Date.now() - r0) / 1000;
+    await durable;
     crashPoint('synthesize.restored');
     fs.rmSync(memory, { force: true });
     await this.instances.afterResume(inst, { fresh: true });

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
 import { CloudletError, ErrorCode, ioError } from '../errors';
 
 /** A file opened for positional reads; short reads become a typed "truncated" error. */
@@ -351,6 +352,20 @@ export function fsyncDir(dir: string): void {
   } catch {
     // see above
   }
+}
+
+/**
+ * Flushes a file and then its directory (so its name, if it was just renamed into place, lasts too), without
+ * blocking the event loop: for a flush that runs alongside other work.
+ */
+export async function makeDurable(file: string): Promise<void> {
+  const h = await fsp.open(file, 'r+');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  fsyncDir(path.dirname(file));
 }
 
 /**

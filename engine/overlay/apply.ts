@@ -58,6 +58,13 @@ export interface ApplyOverlayOptions {
    * base's; otherwise every page is written, as without it.
    */
   sparseMainRam?: boolean;
+  /**
+   * Flush the outputs (and their renames) before returning (default true). False where the caller flushes what
+   * must last itself, or nothing must outlast a power cut: a synthesis reads the memory snapshot once and
+   * deletes it, and flushes the disk layer while the VM restores; an instance that never got to running is
+   * removed at the next start anyway.
+   */
+  durable?: boolean;
   onProgress?: (p: { phase: 'check' | 'apply'; done: number; total: number }) => void;
 }
 
@@ -576,13 +583,18 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     await readTrailer(s, header);
     disk.flush();
     mem.flush();
-    fs.fsyncSync(diskFd);
-    fs.fsyncSync(memFd);
+    const durable = opts.durable !== false;
+    if (durable) {
+      fs.fsyncSync(diskFd);
+      fs.fsyncSync(memFd);
+    }
     fs.renameSync(tmpDisk, opts.outputDisk);
     fs.renameSync(tmpMem, opts.outputMemory);
     committed = true;
-    fsyncDir(path.dirname(path.resolve(opts.outputDisk)));
-    fsyncDir(path.dirname(path.resolve(opts.outputMemory)));
+    if (durable) {
+      fsyncDir(path.dirname(path.resolve(opts.outputDisk)));
+      fsyncDir(path.dirname(path.resolve(opts.outputMemory)));
+    }
     progress({ phase: 'apply', done: header.fileLength, total: header.fileLength });
     return { meta, diskBytes: layout.fileSize, memoryBytes: pos, memorySparse: sparse, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
   } catch (e) {
