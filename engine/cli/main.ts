@@ -41,19 +41,19 @@ async function engineCommand(argv: string[], out: (s: string) => void): Promise<
   const { cmd: sub, rest } = splitCommand(argv);
   if (sub === 'serve') return serveModule().serveCommand(rest);
   if (sub === 'install') return installModule().installCommand(rest, out);
-  const [{ SERVE_USAGE }, { INSTALL_USAGE }, { Store }, { connectLocal, defaultStateDir }] = [serveModule(), installModule(), storeModule(), engineClientModule()];
   if (sub === undefined || HELP_FLAGS.includes(sub) || rest.some((a) => HELP_FLAGS.includes(a))) {
-    throw new HelpRequested(`${SERVE_USAGE}
+    throw new HelpRequested(`${serveModule().SERVE_USAGE}
   cloudlet engine start|stop|status [--state-dir DIR]
-${INSTALL_USAGE}`);
+${installModule().INSTALL_USAGE}`);
   }
+  const { connectLocal, defaultStateDir } = engineClientModule();
   const i = rest.indexOf('--state-dir');
   const stateDir = path.resolve(i >= 0 && rest[i + 1] ? rest[i + 1] : defaultStateDir());
   if (sub === 'start') {
     const l = await connectLocal(stateDir);
     out(`engine running for ${l.stateDir} at ${l.endpoint}`);
   } else if (sub === 'stop' || sub === 'status') {
-    const store = new Store(stateDir);
+    const store = new (storeModule().Store)(stateDir);
     const pid = store.lockOwner();
     const alive = pid > 0;
     if (sub === 'status') out(alive ? `engine pid ${pid} owns ${stateDir}` : `no engine running for ${stateDir}`);
@@ -62,7 +62,7 @@ ${INSTALL_USAGE}`);
       for (let t = 0; t < 100 && fs.existsSync(store.lockFile); t++) await new Promise((r) => setTimeout(r, 100));
       out(`stopped engine pid ${pid} (VMs keep running)`);
     } else out(`no engine running for ${stateDir}`);
-  } else throw new CloudletError('INVALID_ARGUMENT', `unknown engine command ${sub ?? '(none)'}\n${SERVE_USAGE}`);
+  } else throw new CloudletError('INVALID_ARGUMENT', `unknown engine command ${sub ?? '(none)'}\n${serveModule().SERVE_USAGE}`);
 }
 
 export async function main(argv: string[]): Promise<number> {

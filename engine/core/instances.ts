@@ -184,9 +184,15 @@ export class InstanceService {
       'if hostname "$n" 2>/dev/null; then { echo "$n" > /etc/hostname; } 2>/dev/null; else echo hostname-not-set; fi',
       '',
     ].join('\n');
-    const r = await agentExec(this.ctx.driver, inst.domain, script, 20000).catch((e: Error) => ({ code: -1, stdout: 'clock-not-set hostname-not-set', stderr: e.message }));
-    if (r.stdout.includes('hostname-not-set')) this.ctx.log(`instance ${inst.id}: could not set the hostname${r.stderr.trim() ? `: ${r.stderr.trim()}` : ''}`);
-    if (r.stdout.includes('clock-not-set')) await setClock();
+    let said: string;
+    try {
+      said = (await agentExec(this.ctx.driver, inst.domain, script, 20000)).stdout;
+    } catch (e) {
+      this.ctx.log(`instance ${inst.id}: could not set its hostname and machine id: ${(e as Error).message}`);
+      return setClock();
+    }
+    if (said.includes('hostname-not-set')) this.ctx.log(`instance ${inst.id}: could not set the hostname`);
+    if (said.includes('clock-not-set')) await setClock();
   }
 
   /** Runs a shell command in the instance through its QEMU guest agent: exit status, stdout and stderr. */

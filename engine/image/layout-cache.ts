@@ -2,7 +2,7 @@
 // parsed once, not at every apply. Finding the layout means reading the whole snapshot (records are of two
 // sizes, so no page's place is known before the ones ahead of it are read): 0.2-1 s for 0.5-2 GiB, which an
 // apply or a handoff then reads again for the pages themselves. The sidecar (`<file>.layout`) is trusted only
-// while the snapshot's size, mtime and inode are unchanged, as the digest sidecars are (io/digest.ts), and only
+// while the snapshot's size, mtime and inode are unchanged, on the digest sidecars' key (io/digest.ts), and only
 // if it is consistent with the file it describes; anything else parses the snapshot again. It holds the
 // snapshot's device state, so it is readable by its owner only, like the snapshot.
 //
@@ -10,16 +10,14 @@
 // base64), then `totalPages` float64 page offsets in the host's byte order (a cache of this host's).
 
 import * as fs from 'node:fs';
+import { FileKey, sameKey, statKey } from '../io/digest';
 import { RamBlock, SaveFileLayout, parseSaveFile } from './savefile';
 
 const MAGIC = Buffer.from('CLLAYOUT1\n', 'latin1');
 /** Beyond any real head (the regions are the XML and the device state, both bounded by the parser). */
 const MAX_HEAD = 64 << 20;
 
-interface Head {
-  size: number;
-  mtimeNs: string;
-  ino: number;
+interface Head extends FileKey {
   sectionId: number;
   footers: boolean;
   blocks: RamBlock[];
@@ -33,11 +31,6 @@ interface Head {
 
 function sidecarPath(file: string): string {
   return `${file}.layout`;
-}
-
-function statKey(file: string): { size: number; mtimeNs: string; ino: number } {
-  const st = fs.statSync(file, { bigint: true });
-  return { size: Number(st.size), mtimeNs: String(st.mtimeNs), ino: Number(st.ino) };
 }
 
 function readSidecar(file: string): SaveFileLayout | null {
@@ -54,7 +47,7 @@ function readSidecar(file: string): SaveFileLayout | null {
     if (headLen > MAX_HEAD || at + headLen > raw.length) return null;
     const h = JSON.parse(raw.toString('utf8', at, at + headLen)) as Head;
     const k = statKey(file);
-    if (h.size !== k.size || h.mtimeNs !== k.mtimeNs || h.ino !== k.ino) return null;
+    if (!sameKey(h, k)) return null;
     const offsetsAt = at + headLen;
     if (!Number.isInteger(h.totalPages) || h.totalPages < 0 || raw.length !== offsetsAt + h.totalPages * 8) return null;
     let pages = 0;
@@ -89,7 +82,7 @@ function readSidecar(file: string): SaveFileLayout | null {
   }
 }
 
-function writeSidecar(file: string, key: { size: number; mtimeNs: string; ino: number }, l: SaveFileLayout): void {
+function writeSidecar(file: string, key: FileKey, l: SaveFileLayout): void {
   const head: Head = {
     ...key,
     sectionId: l.sectionId,
@@ -121,8 +114,7 @@ export async function baseSnapshotLayout(file: string): Promise<SaveFileLayout> 
   if (cached) return cached;
   const key = statKey(file);
   const layout = await parseSaveFile(file);
-  const after = statKey(file);
   // Kept only if the file did not change while it was read.
-  if (after.size === key.size && after.mtimeNs === key.mtimeNs && after.ino === key.ino) writeSidecar(file, key, layout);
+  if (sameKey(statKey(file), key)) writeSidecar(file, key, layout);
   return layout;
 }

@@ -5,28 +5,35 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { ioError } from '../errors';
 
-interface Sidecar {
+interface Sidecar extends FileKey {
   sha256: string;
-  size: number;
-  mtimeNs: string;
-  ino: number;
 }
 
 function sidecarPath(path: string): string {
   return `${path}.sha256.json`;
 }
 
-function statKey(path: string): { size: number; mtimeNs: string; ino: number } {
+/** What a sidecar made from a file is keyed on: the file is the same while its size, mtime and inode are. */
+export interface FileKey {
+  size: number;
+  mtimeNs: string;
+  ino: number;
+}
+
+export function statKey(path: string): FileKey {
   const st = fs.statSync(path, { bigint: true });
   return { size: Number(st.size), mtimeNs: String(st.mtimeNs), ino: Number(st.ino) };
+}
+
+export function sameKey(a: FileKey, b: FileKey): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino;
 }
 
 /** A digest from the sidecar if it is still valid, else undefined. */
 export function cachedDigest(path: string): string | undefined {
   try {
     const s = JSON.parse(fs.readFileSync(sidecarPath(path), 'utf8')) as Sidecar;
-    const k = statKey(path);
-    if (s.size === k.size && s.mtimeNs === k.mtimeNs && s.ino === k.ino && /^[0-9a-f]{64}$/.test(s.sha256)) return s.sha256;
+    if (sameKey(s, statKey(path)) && /^[0-9a-f]{64}$/.test(s.sha256)) return s.sha256;
   } catch {
     // missing or unreadable sidecar: compute
   }

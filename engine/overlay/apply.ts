@@ -615,10 +615,10 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
   }
 }
 
-/** Refuses (NO_SPACE) outputs that would not fit in their filesystems, before a byte of them is written. */
 /** A page record after the first of its block: 8 bytes of address and flags, then the page. */
 const PAGE_RECORD = 8 + CHUNK_SIZE;
 
+/** Refuses (NO_SPACE) outputs that would not fit in their filesystems, before a byte of them is written. */
 function requireSpace(name: string, outputs: { file: string; bytes: number }[]): void {
   const need = new Map<string, { free: number; bytes: number }>();
   for (const o of outputs) {
