@@ -6,7 +6,8 @@ import { makeDurable } from '../io/io';
 import { EngineClient } from '../client/client';
 import { StartHandoffRequest } from '../contract/schemas';
 import { CloudletError } from '../errors';
-import { receiveHandoff } from '../handoff/receiver';
+import { FifoFeed } from '../io/fifo-feed';
+import { MemoryFollower, receiveHandoff } from '../handoff/receiver';
 import { redactUrl } from '../store/fetch';
 import { InstanceRecord, OperationRecord, newId } from '../store/store';
 import { saveHeaderFor } from '../vm/save-header';
@@ -39,6 +40,7 @@ export class HandoffDestinationService {
     return this.ctx.ops.start('handoff-in', req.requestId, async (op) => {
       let inst: InstanceRecord | null = null;
       let stream: { close(): void } | null = null;
+      let early: EarlyRestore | null = null;
       try {
         op.phase('check');
         const info = await client.instances.handoffInfo(req.instanceId, { signal: op.signal });
@@ -85,6 +87,15 @@ export class HandoffDestinationService {
         // the VM differs from it (made now if this base has none yet, before the source starts sending).
         const ramImage = await this.ctx.memoryImages.forNewInstance(base);
         const handoffId = newId('h');
+        // The restore starts once QEMU's first pass over the RAM is in, reading the memory file through a pipe
+        // as it grows; it completes when the stream's end is fed to it, so little of it is left for the pause.
+        const restoring = inst;
+        early = new EarlyRestore(this.ctx.store.instance(inst.id).memory, async (fifo) => {
+          await warm;
+          await plumbing;
+          this.ctx.removeSockets(restoring.id);
+          await this.ctx.memoryImages.restore(restoring, this.ctx.store.instance(restoring.id).memory, { paused: true, through: fifo });
+        });
         const opened = await client.handoffStream(info.id, { handoffId, destination: me.id }, { signal: op.signal, stallTimeoutMs: this.ctx.settings.handoff.stallTimeoutMs });
         stream = opened;
         const bdir = this.ctx.store.base(base.id);
@@ -104,6 +115,7 @@ export class HandoffDestinationService {
             return this.instances.domainXmlFrom(target, base, h.domainXml, ramImage !== null);
           },
           saveHeader: (xml) => saveHeaderFor(bdir.memory, xml),
+          follower: ramImage !== null ? early : undefined,
           signal: op.signal,
           onProgress: (n) => op.progress(n, 0),
         }).catch((e) => {
@@ -112,9 +124,6 @@ export class HandoffDestinationService {
         });
         crashPoint('handoff-in.received');
         op.phase('restore');
-        await warm;
-        await plumbing;
-        this.ctx.removeSockets(inst.id);
         // The disk layer must be durable before the source lets go of its copy; that flush runs alongside the
         // restore (the memory file is read once and deleted, so it is not flushed at all).
         const r0 = Date.now();
@@ -123,9 +132,24 @@ export class HandoffDestinationService {
         const sent = got.end;
         let vmRestore = 0;
         try {
-          await this.ctx.memoryImages.restore(inst, got.memory, { paused: true });
-          vmRestore = (Date.now() - r0) / 1000;
-          this.ctx.log(`handoff ${handoffId}: the stream ended ${got.endAt - (sent.pausedAt ?? got.endAt)} ms after the source paused; restored in ${Math.round(vmRestore * 1000)} ms`);
+          const how = await early.outcome();
+          if (how.restored) vmRestore = (Date.now() - r0) / 1000;
+          else {
+            if (how.failure) {
+              this.ctx.log(`handoff ${handoffId}: the restore begun during the transfer failed (${how.failure}); restoring from the file`);
+              await this.ctx.driver.destroy(inst.domain); // whatever it left (nothing, as a rule)
+            }
+            await warm;
+            await plumbing;
+            this.ctx.removeSockets(inst.id);
+            const r1 = Date.now();
+            await this.ctx.memoryImages.restore(inst, got.memory, { paused: true });
+            vmRestore = (Date.now() - r1) / 1000;
+          }
+          this.ctx.log(
+            `handoff ${handoffId}: the stream ended ${got.endAt - (sent.pausedAt ?? got.endAt)} ms after the source paused; restored ${Date.now() - got.endAt} ms after its end` +
+              (how.restored ? ` (the restore began ${how.leadMs} ms before it)` : ''),
+          );
         } finally {
           await durable;
         }
@@ -165,6 +189,8 @@ export class HandoffDestinationService {
           this.ctx.store.putInstance(inst);
           throw e;
         }
+        // A restore still reading the pipe fails once the pipe closes; wait for that before removing the VM.
+        await early?.abandon('the handoff failed');
         if (inst) await this.instances.discard(inst);
         throw e;
       } finally {
@@ -197,5 +223,69 @@ export class HandoffDestinationService {
       'HANDOFF_UNCERTAIN',
       `could not tell the source that the VM runs here (${(last as Error)?.message}); the copy here is kept paused. Check the source: if its copy is gone, resume this one (cloudlet instance power ID running); if it runs there, delete this one.`,
     );
+  }
+}
+
+/**
+ * The restore of a handoff's VM begun while the stream still arrives (the receiver's MemoryFollower): the
+ * memory file goes to libvirt through a named pipe as it grows, and the pipe's last bytes, the device state,
+ * go in only after the final disk pass is written. QEMU opens the disk image inactive for an incoming
+ * migration and reads it again when it activates it at the end, so it runs on the final disk. This holds the
+ * engine's one libvirt connection from QEMU's first pass to the stream's end (other VM commands wait); with
+ * the embedded driver there cannot be a second one. If it fails for any reason, the file it read from is
+ * whole at the end anyway, and the VM is restored from it as without this.
+ */
+class EarlyRestore implements MemoryFollower {
+  private feed: FifoFeed | null = null;
+  private restoring: Promise<void> | null = null;
+  private failure: string | null = null;
+  private endAt = 0;
+  private beganAt = 0;
+
+  constructor(
+    private readonly memoryFile: string,
+    private readonly start: (fifo: string) => Promise<void>,
+  ) {}
+
+  begin(bytes: number): void {
+    try {
+      this.feed = FifoFeed.open(`${this.memoryFile}.pipe`, this.memoryFile);
+    } catch (e) {
+      this.failure = (e as Error).message;
+      return;
+    }
+    this.beganAt = Date.now();
+    this.feed.release(bytes);
+    this.restoring = this.start(this.feed.fifo);
+    // A restore that fails early must not leave the feed waiting for a reader.
+    this.restoring.catch((e: Error) => {
+      this.failure ??= e.message;
+      this.feed?.abort('the restore failed');
+    });
+  }
+
+  grow(bytes: number): void {
+    this.feed?.release(bytes);
+  }
+
+  end(bytes: number): void {
+    this.endAt = Date.now();
+    this.feed?.end(bytes);
+  }
+
+  /** After the stream's end: whether the VM is restored (paused) this way; if not, why (null: never begun). */
+  async outcome(): Promise<{ restored: boolean; failure: string | null; leadMs: number }> {
+    if (!this.restoring || !this.feed) return { restored: false, failure: this.failure, leadMs: 0 };
+    const [r, f] = await Promise.allSettled([this.restoring, this.feed.done]);
+    if (r.status === 'fulfilled' && f.status === 'fulfilled') return { restored: true, failure: null, leadMs: this.endAt - this.beganAt };
+    const failed = r.status === 'rejected' ? r : (f as PromiseRejectedResult);
+    return { restored: false, failure: this.failure ?? (failed.reason as Error).message, leadMs: 0 };
+  }
+
+  /** The handoff failed: stop feeding, and wait until the restore reading the pipe has ended (failed). */
+  async abandon(reason: string): Promise<void> {
+    if (!this.feed || !this.restoring) return;
+    this.feed.abort(reason);
+    await Promise.allSettled([this.restoring, this.feed.done]);
   }
 }

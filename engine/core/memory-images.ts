@@ -91,10 +91,14 @@ export class MemoryImageService {
    * Restores an instance's VM from a save file. A save file whose domain XML maps the RAM gets the base's image
    * behind it (checked, made again if need be); one that does not restores as it is.
    */
-  async restore(inst: InstanceRecord, saveFile: string, opts: { paused?: boolean } = {}): Promise<void> {
-    if (!hasRamBacking(readSaveHeader(saveFile).xml)) return this.ctx.driver.restore(saveFile, opts);
+  async restore(inst: InstanceRecord, saveFile: string, opts: { paused?: boolean; through?: string } = {}): Promise<void> {
+    // `through`: a named pipe the save file is fed into as it is written (io/fifo-feed.ts); libvirt reads
+    // that, and only once. The file itself tells what the domain needs (its header is final).
+    const from = opts.through ?? saveFile;
+    const once = opts.through !== undefined;
+    if (!hasRamBacking(readSaveHeader(saveFile).xml)) return this.ctx.driver.restore(from, { paused: opts.paused, once });
     const made = await this.image(this.ctx.requireBase(inst.baseId));
     if (!made) throw new CloudletError('SAVEFILE_INVALID', `${saveFile} maps its RAM from the base's memory image, and base ${inst.baseId} has none`);
-    return this.ctx.driver.restore(saveFile, { ...opts, ramImage: { domain: inst.domain, image: made.image } });
+    return this.ctx.driver.restore(from, { paused: opts.paused, once, ramImage: { domain: inst.domain, image: made.image } });
   }
 }

@@ -36,8 +36,25 @@ export interface ReceiveOptions {
   onHello: (h: HandoffHello) => string;
   /** The libvirt save header for the given domain XML. */
   saveHeader: (xml: string) => Buffer;
+  /**
+   * Told as the memory file grows, for a restore that reads it while it is written (only where the file is
+   * append-only: a sparse one). `begin` comes once every page has arrived once (QEMU's first pass is in),
+   * with the disk layer a consistent image as of then (Qcow2AppendWriter.checkpoint); `end` once the file is
+   * whole and the disk layer finished, so a restore that waits for the file's last bytes finds the final disk.
+   */
+  follower?: MemoryFollower;
   signal: AbortSignal;
   onProgress?: (bytes: number) => void;
+}
+
+/** What a restore reading the memory file as it is written is told (see ReceiveOptions.follower). */
+export interface MemoryFollower {
+  /** The file's first `bytes` are final; every page has been sent once. */
+  begin(bytes: number): void;
+  /** The file's first `bytes` are final. */
+  grow(bytes: number): void;
+  /** The file is whole at `bytes`, and the disk layer is finished. */
+  end(bytes: number): void;
 }
 
 export interface ReceiveResult {
@@ -143,6 +160,8 @@ class SparseSaveBuilder {
   private pos: number;
   /** The block of the last record written: the next record of the same block needs no name. */
   private lastBlock = -1;
+  /** Pages sent at least once. */
+  private seen = 0;
 
   constructor(
     readonly fd: number,
@@ -172,6 +191,7 @@ class SparseSaveBuilder {
 
   /** Page p (null: zero page); `sameAsBase`: its content is the base's page at its place. */
   put(p: number, data: Buffer | null, sameAsBase: boolean): void {
+    if (this.state[p] === 0) this.seen++;
     if (sameAsBase && !(this.state[p] & WRITTEN) && this.inMain(p)) {
       this.state[p] = SENT;
       return;
@@ -185,6 +205,17 @@ class SparseSaveBuilder {
     this.pos += len;
     this.lastBlock = bi;
     this.state[p] = SENT | WRITTEN;
+  }
+
+  /** Whether every page has been sent at least once (QEMU's first pass over the RAM is in). */
+  get allSent(): boolean {
+    return this.seen === this.layout.totalPages;
+  }
+
+  /** Writes out what is buffered; returns the file's length (every byte before it final: records only append). */
+  flush(): number {
+    this.out.flush();
+    return this.pos;
   }
 
   /** The device state after the pages. A main-RAM page QEMU never sent would be zeros, not the base's. */
@@ -216,6 +247,8 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
   let sameLayout = false;
   let tail: { footers: boolean; bytes: Buffer } | null = null;
   let received = 0;
+  /** Whether the follower has begun (the memory file is being read as it grows). */
+  let following = false;
   const scratch = Buffer.allocUnsafe(LIMITS.maxBatchRaw);
   const chunk = Buffer.alloc(CHUNK_SIZE);
   try {
@@ -364,6 +397,14 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
               mem.put(target, data, source === Source.Same);
             } else throw bad(`unknown chunk space ${space}`);
           }
+          if (o.follower && mem instanceof SparseSaveBuilder) {
+            if (following) o.follower.grow(mem.flush());
+            else if (mem.allSent) {
+              disk!.checkpoint();
+              following = true;
+              o.follower.begin(mem.flush());
+            }
+          }
           break;
         }
         case RecordType.Tail: {
@@ -379,6 +420,8 @@ export async function receiveHandoff(o: ReceiveOptions): Promise<ReceiveResult> 
           // Not flushed here: the caller makes the layer durable while the VM restores.
           disk!.finish({ sync: false });
           disk = null;
+          // Only now, after the final disk pass: a restore reading the file completes when it gets these bytes.
+          if (following && mem instanceof SparseSaveBuilder) o.follower!.end(mem.flush());
           return { hello: hello!, end, disk: diskFile, memory: memFile, bytesReceived: received, endAt };
         }
         case RecordType.KeepAlive:

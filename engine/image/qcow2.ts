@@ -307,8 +307,9 @@ export interface Qcow2AppendOptions {
  * a guest cluster's data is appended the first time it is written (filled first with what the backing file
  * holds there) and overwritten in place after. The mapping stays in memory until finish() appends the L2
  * tables and refcount blocks and writes the header, L1 table and refcount table, so nothing reads a
- * half-built image. Layout: header, L1, a refcount table sized for the largest file the image can become,
- * data clusters in arrival order, then L2 tables and refcount blocks.
+ * half-built image (checkpoint() makes a consistent one of what is there so far, once). Layout: header, L1, a
+ * refcount table sized for the largest file the image can become, data clusters in arrival order, then L2
+ * tables and refcount blocks (a checkpoint's among the data clusters, free again after finish()).
  */
 export class Qcow2AppendWriter {
   private readonly map = new Map<number, number>();
@@ -319,6 +320,8 @@ export class Qcow2AppendWriter {
   private readonly rtClusters: number;
   private next: number;
   private readonly fillBuf: Buffer;
+  /** Cluster ranges [from, to) a checkpoint's metadata took, unreferenced once newer metadata is written. */
+  private readonly released: [number, number][] = [];
 
   private constructor(
     private readonly fd: number,
@@ -336,8 +339,9 @@ export class Qcow2AppendWriter {
     const perBlock = cs / 2;
     let rt = 1;
     for (;;) {
-      const most = 1 + l1Clusters + rt + guestClusters + this.l1Size;
-      const blocks = Math.ceil((most + Math.ceil(most / perBlock) + 1) / perBlock);
+      // Room for the L2 tables and refcount blocks twice: a checkpoint's, and finish()'s.
+      const most = 1 + l1Clusters + rt + guestClusters + 2 * this.l1Size;
+      const blocks = Math.ceil((most + 2 * (Math.ceil(most / perBlock) + 1)) / perBlock);
       const need = Math.ceil((blocks * 8) / cs);
       if (need <= rt) break;
       rt = need;
@@ -396,8 +400,30 @@ export class Qcow2AppendWriter {
     this.pwrite(data, host + within);
   }
 
+  /**
+   * Makes the file a consistent qcow2 image of what has been written so far (its L2 tables, refcounts, L1 and
+   * header appended or laid down now), so that another reader may open it while writing goes on: a handoff's
+   * destination starts QEMU on the layer before the source's final disk pass has arrived. QEMU opens the
+   * images of an incoming migration inactive and reads them again, whole, when it activates them at the
+   * migration's end (or at resume), by which time finish() has written the final metadata. The clusters this
+   * metadata takes are free again after finish() (refcount 0): nothing refers to them then.
+   */
+  checkpoint(): void {
+    if (this.released.length > 0) throw new Error('internal: one checkpoint per image (its refcount table has room for one)');
+    const from = this.next;
+    this.writeMetadata();
+    this.released.push([from / this.cs, this.next / this.cs]);
+  }
+
   /** Writes the metadata and closes the image; `sync` (default) makes it durable first. */
   finish(o: { sync?: boolean } = {}): void {
+    this.writeMetadata();
+    if (o.sync !== false) fs.fsyncSync(this.fd);
+    fs.closeSync(this.fd);
+  }
+
+  /** Appends the L2 tables and refcount blocks for the clusters written so far, then the refcount table, L1 and header. */
+  private writeMetadata(): void {
     const cs = this.cs;
     const l2Entries = cs / 8;
     const l1 = Buffer.alloc(Math.ceil((this.l1Size * 8) / cs) * cs);
@@ -431,14 +457,14 @@ export class Qcow2AppendWriter {
     const rbOffset = this.next;
     const rbs = Buffer.alloc(blocks * cs);
     for (let c = 0; c < total; c++) rbs.writeUInt16BE(1, c * 2);
+    for (const [lo, hi] of this.released) for (let c = lo; c < hi; c++) rbs.writeUInt16BE(0, c * 2);
+    this.next += blocks * cs;
     this.pwrite(rbs, rbOffset);
     const rtBuf = Buffer.alloc(this.rtClusters * cs);
     for (let k = 0; k < blocks; k++) writeBE64(rtBuf, rbOffset + k * cs, k * 8);
     this.pwrite(rtBuf, this.rtOffset);
     this.pwrite(l1, this.l1Offset);
     this.pwrite(headerCluster({ ...this.o, l1Size: this.l1Size, l1Offset: this.l1Offset, rtOffset: this.rtOffset, rtClusters: this.rtClusters }), 0);
-    if (o.sync !== false) fs.fsyncSync(this.fd);
-    fs.closeSync(this.fd);
   }
 
   /** Closes without finishing (the caller removes the file). */

@@ -153,8 +153,12 @@ export class VmDriver {
    * the domain's XML maps its RAM from a file (domain.ts withRamBacking) and that file is to be `ramImage`: see
    * restoreMapped.
    */
-  async restore(saveFile: string, opts: { paused?: boolean; ramImage?: { domain: string; image: string } } = {}): Promise<void> {
-    if (opts.ramImage) return this.restoreMapped(saveFile, opts.ramImage.domain, opts.ramImage.image, opts.paused ?? false);
+  /**
+   * Restores a VM from a save file. `once`: the file is a stream that can be read only once (a named pipe), so
+   * a mapped restore that got an id its image was not linked for is not tried again: it fails.
+   */
+  async restore(saveFile: string, opts: { paused?: boolean; ramImage?: { domain: string; image: string }; once?: boolean } = {}): Promise<void> {
+    if (opts.ramImage) return this.restoreMapped(saveFile, opts.ramImage.domain, opts.ramImage.image, opts.paused ?? false, opts.once ? 1 : 3);
     await this.run(`restore ${quote(saveFile)} ${opts.paused ? '--paused' : '--running'}`, 900000);
   }
 
@@ -213,12 +217,12 @@ export class VmDriver {
    * checked before the guest runs a single instruction: a domain that came up on a file of its own (an id beyond
    * the links) is destroyed and restored again above that id. Links of ids not taken are removed at once.
    */
-  private async restoreMapped(saveFile: string, domain: string, image: string, paused: boolean): Promise<void> {
+  private async restoreMapped(saveFile: string, domain: string, image: string, paused: boolean, tries: number): Promise<void> {
     const dir = this.ramBackingDir;
     if (!dir) throw new CloudletError('VM_FAILED', `libvirt at ${this.shownUri}: where it keeps file-backed guest memory is not known`);
     await this.domains(); // brings highestId up to the running domains
     let from = this.highestId + 1;
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < tries; attempt++) {
       const links: string[] = [];
       for (let id = from; id < from + RAM_LINK_IDS; id++) {
         const d = VmDriver.ramLinkDir(dir, id, domain);

@@ -29,9 +29,18 @@ export class VirshSession {
     readonly root = uri.replace(/^qemu:\/\/\/embed\?root=/, ''),
   ) {
     this.proc = spawn('virsh', ['-q', '-c', uri], { stdio: 'pipe' });
-    this.proc.stdout.on('data', (d: Buffer) => (this.out += d.toString()));
-    this.proc.stderr.on('data', (d: Buffer) => (this.err += d.toString()));
-    this.proc.on('exit', () => (this.exited = true));
+    this.proc.stdout.on('data', (d: Buffer) => {
+      this.out += d.toString();
+      this.wake();
+    });
+    this.proc.stderr.on('data', (d: Buffer) => {
+      this.err += d.toString();
+      this.wake();
+    });
+    this.proc.on('exit', () => {
+      this.exited = true;
+      this.wake();
+    });
     // A virsh that died leaves a broken pipe behind; its exit is what callers see, not an EPIPE crash.
     this.proc.stdin.on('error', () => undefined);
   }
@@ -43,29 +52,51 @@ export class VirshSession {
     return p;
   }
 
+  /** Wakes the command waiting for its end markers (called on every bit of output and on exit). */
+  private wake: () => void = () => undefined;
+
   private async runNow(command: string, timeoutMs: number): Promise<string> {
     if (this.exited) throw new CloudletError('VM_FAILED', `virsh exited; cannot run: ${command}\n${this.err}`);
     const mark = `__cloudlet_done_${++this.seq}__`;
+    const echoed = `echo --err ${mark}`;
     this.out = '';
     this.err = '';
-    this.proc.stdin.write(`${command}\necho ${mark}\n`);
-    const deadline = Date.now() + timeoutMs;
-    while (!this.out.includes(mark)) {
-      if (this.exited) throw new CloudletError('VM_FAILED', `virsh exited during: ${command}\n${this.err}`);
-      if (Date.now() > deadline) throw new CloudletError('VM_FAILED', `virsh timed out: ${command}`);
-      await new Promise((r) => setTimeout(r, 20));
+    // virsh reads the next line only once a command is done, so the echo of the marker command on stdout
+    // follows all of the command's output; the marker itself on stderr follows all of its error text (the two
+    // pipes arrive here in no fixed order, hence both). No polling: every command is on some critical path
+    // (a restore, a resume), and a poll interval would be added to each.
+    this.proc.stdin.write(`${command}\n${echoed}\n`);
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    try {
+      await new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          resolve();
+        }, timeoutMs);
+        this.wake = () => {
+          if (this.exited || (this.out.includes(echoed) && this.err.includes(`error: ${mark}`))) resolve();
+        };
+        this.wake();
+      });
+    } finally {
+      clearTimeout(timer);
+      this.wake = () => undefined;
     }
-    await new Promise((r) => setTimeout(r, 30)); // let stderr of the command arrive
+    if (timedOut) throw new CloudletError('VM_FAILED', `virsh timed out: ${command}`);
+    if (this.exited && !(this.out.includes(echoed) && this.err.includes(`error: ${mark}`))) throw new CloudletError('VM_FAILED', `virsh exited during: ${command}\n${this.err}`);
     // Fed from a pipe, virsh still prints its prompt and echoes each command: keep only what lies between
-    // our command's echo and the marker's echo.
-    let out = this.out.slice(0, Math.max(0, this.out.indexOf(`echo ${mark}`)));
+    // our command's echo and the marker command's echo.
+    let out = this.out.slice(0, this.out.indexOf(echoed));
     out = out.replace(/virsh # $/, '').replace(/^virsh # /, '');
     // The echo is the command and a newline, except when the prompt and command end exactly at readline's
     // 80-column wrap: then it redraws the line's tail with cursor escapes before the newline. Either way the
     // echo starts with the command and ends at the first newline.
     const nl = out.indexOf('\n');
     if (nl >= 0 && out.startsWith(command.slice(0, Math.min(command.length, 40)))) out = out.slice(nl + 1);
-    if (/^error:/m.test(this.err)) throw new CloudletError('VM_FAILED', `virsh ${command}: ${this.err.trim()}`);
+    // virsh prints echo --err as an error line of its own ("error: <mark>"): not one of the command's.
+    const err = this.err.slice(0, this.err.indexOf(`error: ${mark}`));
+    if (/^error:/m.test(err)) throw new CloudletError('VM_FAILED', `virsh ${command}: ${err.trim()}`);
     return out;
   }
 

@@ -145,6 +145,31 @@ test('a running instance moves to another cloudlet and back, its memory and disk
   expect(qemuCommandLines(inst.domain)).toHaveLength(1);
 });
 
+test('disk written while the VM moves is all on the new disk, and the restore began before the stream ended', async () => {
+  const inst = await synthesize('writer');
+  // A writer in the guest for the whole move: new 64 KiB files (new clusters of the layer) one after another,
+  // each synced, so the disk's last pass (after the pause) holds clusters the destination's restore had not
+  // seen when it started.
+  await exec(
+    a,
+    inst.id,
+    'mkdir -p /data/w && touch /run/writing && (k=0; while [ -e /run/writing ] && [ $k -lt 300 ]; do head -c 65536 /dev/urandom > /data/w/$k; sync; k=$((k+1)); done) </dev/null >/dev/null 2>&1 &',
+  );
+  await new Promise((r) => setTimeout(r, 1000));
+  const done = await b.settle((await handoff(a, b, inst.id)).id);
+  if (done.state !== 'succeeded') throw new Error(`handoff failed: ${JSON.stringify(done.error)}\n${b.log.slice(-3000)}`);
+  expect(b.log).toMatch(new RegExp(`the restore began \\d+ ms before it`));
+  await exec(b, inst.id, 'rm /run/writing; sleep 1; sync');
+  const files = Number(await exec(b, inst.id, 'ls /data/w | wc -l'));
+  expect(files).toBeGreaterThan(5);
+  // What the guest holds in its page cache, then what its disk holds once that cache is gone.
+  const cached = await exec(b, inst.id, 'cd /data/w && md5sum $(ls | sort -n)');
+  await exec(b, inst.id, 'echo 3 > /proc/sys/vm/drop_caches');
+  expect(await exec(b, inst.id, 'cd /data/w && md5sum $(ls | sort -n)')).toBe(cached);
+  expect(cached.split('\n')).toHaveLength(files);
+  await b.instances.delete(inst.id);
+});
+
 test('the destination killed mid-transfer leaves the VM running at the source; the destination cleans up', async () => {
   const inst = await synthesize('stays-1');
   const proxy = TcpProxy.forEndpoint(a.endpoint, 4 << 20);

@@ -77,6 +77,39 @@ test('a qcow2 layer written cluster by cluster, out of order and overwritten, ch
   expect(map.filter((e) => e.depth === 0).reduce((n, e) => n + e.length, 0)).toBe(5 * 65536);
 });
 
+test('a checkpoint leaves a consistent image of what is written so far; writing goes on, and finish() checks clean', () => {
+  const base = path.join(dir, 'base-cp.raw');
+  const baseBytes = randomBytes(4 * MiB);
+  fs.writeFileSync(base, baseBytes);
+  const layer = path.join(dir, 'layer-cp.qcow2');
+  const w = Qcow2AppendWriter.create(layer, { virtualSize: 4 * MiB, clusterBits: 16, backingFile: 'base-cp.raw', backingFormat: 'raw' });
+  const fill = (g: number, into: Buffer) => baseBytes.copy(into, 0, g * 65536, g * 65536 + 65536);
+  const flat = (name: string) => {
+    const out = path.join(dir, name);
+    execFileSync('qemu-img', ['convert', '-U', '-f', 'qcow2', '-O', 'raw', layer, out]);
+    return fs.readFileSync(out);
+  };
+  const atCheckpoint = Buffer.from(baseBytes);
+  const first = randomBytes(4096);
+  w.write(MiB, first, fill);
+  first.copy(atCheckpoint, MiB);
+  w.checkpoint();
+  execFileSync('qemu-img', ['check', '-U', '-f', 'qcow2', layer]);
+  expect(flat('cp1.raw').equals(atCheckpoint)).toBe(true);
+  // After it: a cluster written before it changes in place, and new clusters are appended.
+  const expected = Buffer.from(atCheckpoint);
+  for (const off of [MiB + 8192, 3 * MiB, 0]) {
+    const piece = randomBytes(4096);
+    w.write(off, piece, fill);
+    piece.copy(expected, off);
+  }
+  expect(() => w.checkpoint()).toThrow(/one checkpoint/);
+  w.finish();
+  // No leaked clusters: the checkpoint's metadata counts as free.
+  execFileSync('qemu-img', ['check', '-f', 'qcow2', layer]);
+  expect(flat('cp2.raw').equals(expected)).toBe(true);
+});
+
 test('a write across a cluster or past the disk is refused', () => {
   const w = Qcow2AppendWriter.create(path.join(dir, 'bounds.qcow2'), { virtualSize: MiB, clusterBits: 16, backingFile: 'x.raw', backingFormat: 'raw' });
   const none = () => undefined;
