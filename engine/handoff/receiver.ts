@@ -223,7 +223,9 @@ class SparseSaveBuilder {
     if (footers !== this.layout.footers) throw bad('the RAM section footers announced with the layout do not match the stream');
     const first = this.main.firstPage;
     for (let p = first; p < first + this.main.length / CHUNK_SIZE; p++) if (this.state[p] === 0 && !this.baseZero(p)) this.put(p, null, false);
-    this.out.write(canonicalSuffix({ sectionId: this.layout.sectionId, footers, tail }), this.pos);
+    const suffix = canonicalSuffix({ sectionId: this.layout.sectionId, footers, tail });
+    this.out.write(suffix, this.pos);
+    this.pos += suffix.length;
     this.out.flush();
   }
 }

@@ -9,7 +9,7 @@
 //     resumed), as the guest shows it (its serial ticker) and as a client polling the app sees it;
 //   - host memory of 5 instances of one base: PSS (/proc/PID/smaps_rollup) of their QEMUs, and of the guest
 //     RAM mapping alone, against 5 x RAM.
-// Prints a table and writes .bench/restore.json.
+// Prints a table and writes .bench/restore.json. BENCH_RESTORE_SIZES and BENCH_RESTORE_PATHS narrow a run.
 //
 // Goals (issue 17): restore at 4 GiB <= 1.3 x restore at 1 GiB; synthesis end to end at 100 Mbit/s <= overlay
 // transfer + 0.5 s; handoff downtime <= 1 s at 25 Mbit/s; PSS of 5 instances <= RAM + their changed pages x 1.2.
@@ -27,6 +27,8 @@ import { observedHandoff } from './observe';
 
 const ROOT = repoRoot();
 const SIZES = (process.env.BENCH_RESTORE_SIZES ?? '1024,2048,4096').split(',').map(Number);
+// Both paths unless told (BENCH_RESTORE_PATHS=new: a quicker look at the new one alone; the report then has no comparison).
+const PATHS = (process.env.BENCH_RESTORE_PATHS ?? 'new,old').split(',').filter((p): p is PathName => p === 'new' || p === 'old');
 const INSTANCES = 5;
 const MiB = 2 ** 20;
 
@@ -157,13 +159,13 @@ async function main(): Promise<void> {
       const nsDir = fs.mkdtempSync(path.join(work, `ns-${size}-`));
       const paths = {} as Record<PathName, PathResult>;
       // The new path first: its engines' base imports make the memory images.
-      for (const which of ['new', 'old'] as const) {
+      for (const which of PATHS) {
         const flags = which === 'old' ? ['--no-ram-mapping'] : [];
         host = new TestEngine(hostDir, flags, [], `${HOST_IP}:7831`);
         ns = new TestEngine(nsDir, flags, IN_NS, `${NS_IP}:7832`);
         await host.boot();
         await ns.boot();
-        if (which === 'new') {
+        if (which === PATHS[0]) {
           await host.opOk((api) => api.bases.import({ source: archive.file, sha256: archive.baseId }), 'base import (host)');
           await ns.opOk((api) => api.bases.import({ source: archive.file, sha256: archive.baseId }), 'base import (namespace)');
           // The archive holds the whole disk; it is made again from the guest when needed.
@@ -205,16 +207,18 @@ function report(rows: SizeRow[]): void {
     ],
   ];
   for (const r of rows) {
-    const o = r.paths.old;
+    // A narrowed run (BENCH_RESTORE_PATHS) has one of the two: the other's columns read n/a.
+    const o = r.paths.old as PathResult | undefined;
     const n = r.paths.new;
+    const om = (v: number | undefined) => (v === undefined ? 'n/a' : mib(v));
     table.push([
       `${r.memoryMiB} MiB`,
-      `${s(o.restoreSeconds)} / ${s(n.restoreSeconds)}`,
-      `${s(o.synthesis100.wallSeconds)} / ${s(n.synthesis100.wallSeconds)} (${s(n.synthesis100.transferSeconds)})`,
-      `${s(o.handoff25.engineDowntimeSeconds)} / ${s(n.handoff25.engineDowntimeSeconds)}`,
-      `${s(o.handoff25.guestGapSeconds)} / ${s(n.handoff25.guestGapSeconds)}`,
-      `${s(o.handoff25.clientGapSeconds)} / ${s(n.handoff25.clientGapSeconds)}`,
-      `${mib(o.pss.totalMiB)} / ${mib(n.pss.totalMiB)} (${mib(o.pss.guestRamMiB)} / ${mib(n.pss.guestRamMiB)})`,
+      `${s(o?.restoreSeconds ?? null)} / ${s(n.restoreSeconds)}`,
+      `${s(o?.synthesis100.wallSeconds ?? null)} / ${s(n.synthesis100.wallSeconds)} (${s(n.synthesis100.transferSeconds)})`,
+      `${s(o?.handoff25.engineDowntimeSeconds ?? null)} / ${s(n.handoff25.engineDowntimeSeconds)}`,
+      `${s(o?.handoff25.guestGapSeconds ?? null)} / ${s(n.handoff25.guestGapSeconds)}`,
+      `${s(o?.handoff25.clientGapSeconds ?? null)} / ${s(n.handoff25.clientGapSeconds)}`,
+      `${om(o?.pss.totalMiB)} / ${mib(n.pss.totalMiB)} (${om(o?.pss.guestRamMiB)} / ${mib(n.pss.guestRamMiB)})`,
       mib(INSTANCES * r.memoryMiB),
     ]);
   }

@@ -156,12 +156,14 @@ test('disk written while the VM moves is all on the new disk, and the restore be
     'mkdir -p /data/w && touch /run/writing && (k=0; while [ -e /run/writing ] && [ $k -lt 300 ]; do head -c 65536 /dev/urandom > /data/w/$k; sync; k=$((k+1)); done) </dev/null >/dev/null 2>&1 &',
   );
   await new Promise((r) => setTimeout(r, 1000));
+  const before = Number(await exec(a, inst.id, 'ls /data/w | wc -l'));
   const done = await b.settle((await handoff(a, b, inst.id)).id);
   if (done.state !== 'succeeded') throw new Error(`handoff failed: ${JSON.stringify(done.error)}\n${b.log.slice(-3000)}`);
   expect(b.log).toMatch(new RegExp(`the restore began \\d+ ms before it`));
   await exec(b, inst.id, 'rm /run/writing; sleep 1; sync');
   const files = Number(await exec(b, inst.id, 'ls /data/w | wc -l'));
-  expect(files).toBeGreaterThan(5);
+  // Files made during the move, most of them after the disk's first pass: they reach b in its last pass.
+  expect(files).toBeGreaterThan(before + 3);
   // What the guest holds in its page cache, then what its disk holds once that cache is gone.
   const cached = await exec(b, inst.id, 'cd /data/w && md5sum $(ls | sort -n)');
   await exec(b, inst.id, 'echo 3 > /proc/sys/vm/drop_caches');
