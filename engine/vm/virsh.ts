@@ -126,6 +126,9 @@ export class VirshSession {
   }
 }
 
+/** How long a command waits for libvirt to see a just-resumed guest's agent connect. */
+const AGENT_CONNECT_GRACE_MS = 3000;
+
 /** A QEMU guest agent command as qemu-agent.ts builds it. */
 export interface AgentCommand {
   execute: string;
@@ -141,7 +144,21 @@ export interface AgentCommand {
 export async function virshAgentCommand(run: (cmd: string, timeoutMs: number) => Promise<string>, domain: string, command: AgentCommand, timeoutS: number): Promise<unknown> {
   const json = JSON.stringify(command);
   if (json.includes("'")) throw new CloudletError('INVALID_ARGUMENT', `a guest agent command may not contain a single quote (${command.execute})`);
-  const out = await run(`qemu-agent-command ${domain} --timeout ${Math.max(1, Math.ceil(timeoutS))} '${json}'`, (timeoutS + 15) * 1000);
+  const cmd = `qemu-agent-command ${domain} --timeout ${Math.max(1, Math.ceil(timeoutS))} '${json}'`;
+  // libvirt learns that a restored or resumed guest's agent is there from QEMU's VSERPORT_CHANGE event,
+  // which comes a few milliseconds after the resume: a command sent at once can find it "not connected".
+  // Asked again for a short while; an agent that stays away is reported as libvirt says it.
+  const graceEnd = Date.now() + Math.min(AGENT_CONNECT_GRACE_MS, timeoutS * 1000);
+  let out: string;
+  for (;;) {
+    try {
+      out = await run(cmd, (timeoutS + 15) * 1000);
+      break;
+    } catch (e) {
+      if (!/guest agent is not connected/i.test((e as Error).message) || Date.now() >= graceEnd) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
   try {
     return (JSON.parse(out) as { return?: unknown }).return;
   } catch {
