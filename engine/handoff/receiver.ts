@@ -1,10 +1,11 @@
 // The destination side of a handoff: reads the stream (PROTOCOL.md) and builds, as it arrives, the moving
 // instance's qcow2 layer over the local copy of the base disk and a libvirt save file of its memory. The save
-// file has a fixed layout decided when the RAM layout arrives (every page a full page record at a known
-// offset), so a page sent again is simply written again, and nothing is copied once the stream ends. Neither file
-// is flushed here: the memory file is read once by the restore and deleted, and the caller flushes the disk layer
-// while the VM restores. Every
-// target, reference and length is checked against the local base and the announced sizes before use.
+// file either has a fixed layout decided when the RAM layout arrives (every page a full page record at a known
+// offset, so a page sent again is simply written again), or, where the VM's RAM maps the base's memory image,
+// is append-only (only the pages that differ from the base), and then a restore may read it while it grows
+// (ReceiveOptions.follower). Nothing is copied once the stream ends. Neither file is flushed here: the memory
+// file is read once by the restore and deleted, and the caller flushes the disk layer while the VM restores.
+// Every target, reference and length is checked against the local base and the announced sizes before use.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
