@@ -127,7 +127,7 @@ export class VirshSession {
 }
 
 /** How long a command waits for libvirt to see a just-resumed guest's agent connect. */
-const AGENT_CONNECT_GRACE_MS = 3000;
+const AGENT_CONNECT_GRACE_MS = 10000;
 
 /** A QEMU guest agent command as qemu-agent.ts builds it. */
 export interface AgentCommand {
@@ -147,15 +147,21 @@ export async function virshAgentCommand(run: (cmd: string, timeoutMs: number) =>
   const cmd = `qemu-agent-command ${domain} --timeout ${Math.max(1, Math.ceil(timeoutS))} '${json}'`;
   // libvirt learns that a restored or resumed guest's agent is there from QEMU's VSERPORT_CHANGE event,
   // which comes a few milliseconds after the resume: a command sent at once can find it "not connected".
-  // Asked again for a short while; an agent that stays away is reported as libvirt says it.
-  const graceEnd = Date.now() + Math.min(AGENT_CONNECT_GRACE_MS, timeoutS * 1000);
+  // Asked again for a while (under load that event has come seconds late); an agent that stays away is
+  // reported as libvirt says it, with how long it was waited for.
+  const askedAt = Date.now();
+  const graceEnd = askedAt + Math.min(AGENT_CONNECT_GRACE_MS, timeoutS * 1000);
   let out: string;
   for (;;) {
     try {
       out = await run(cmd, (timeoutS + 15) * 1000);
       break;
     } catch (e) {
-      if (!/guest agent is not connected/i.test((e as Error).message) || Date.now() >= graceEnd) throw e;
+      if (!/guest agent is not connected/i.test((e as Error).message)) throw e;
+      if (Date.now() >= graceEnd) {
+        const code = e instanceof CloudletError ? e.code : 'VM_FAILED';
+        throw new CloudletError(code, `${(e as Error).message} (asked again for ${((Date.now() - askedAt) / 1000).toFixed(1)} s)`, e);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
