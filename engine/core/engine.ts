@@ -104,7 +104,7 @@ export class Engine {
       const root = embedRootFor(store.root);
       const ctlDir = path.join(root, 'ctl');
       fs.mkdirSync(ctlDir, { recursive: true });
-      const driver = await VmDriver.open(o.libvirtUri ?? `qemu:///embed?root=${root}`, log);
+      const driver = await VmDriver.open(o.libvirtUri ?? `qemu:///embed?root=${root}`, log, () => store.leftoverPipes());
       const e = new Engine(new EngineContext(store, driver, new OperationTable(store, log), ctlDir, log, settings));
       try {
         await e.recovery.run();

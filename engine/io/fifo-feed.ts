@@ -41,6 +41,23 @@ export class FifoFeed {
     return new FifoFeed(fifo, source);
   }
 
+  /**
+   * Lets go a reader left waiting on a pipe whose feeder is gone (an engine killed between making the pipe
+   * and its open for writing): an open for writing that does not wait succeeds only if a reader is there,
+   * and closing it at once gives that reader the end of the file, so it fails instead of waiting forever.
+   * Whether a reader was there.
+   */
+  static releaseReader(fifo: string): boolean {
+    let fd: number;
+    try {
+      fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    } catch {
+      return false; // no reader (ENXIO), or no pipe
+    }
+    fs.closeSync(fd);
+    return true;
+  }
+
   /** The source holds its final bytes up to `bytes`: the reader may have them. */
   release(bytes: number): void {
     if (bytes > this.released) this.released = bytes;
@@ -96,9 +113,21 @@ export class FifoFeed {
     } catch (e) {
       throw e instanceof CloudletError ? e : ioError('cannot feed the named pipe', this.fifo, e);
     } finally {
+      // Never opened for writing (the source could not be read, or the feed stopped first): a reader already
+      // waiting in its open is let go by a descriptor that counts as a writer (O_RDWR, which on Linux does
+      // not wait), held until the name is gone, so a reader that comes later finds no pipe instead.
+      let holder: number | null = null;
+      if (!out) {
+        try {
+          holder = fs.openSync(this.fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+        } catch {
+          // no pipe
+        }
+      }
       await out?.close().catch(() => undefined);
       await src?.close().catch(() => undefined);
       fs.rmSync(this.fifo, { force: true });
+      if (holder !== null) fs.closeSync(holder);
     }
   }
 }

@@ -354,6 +354,18 @@ export class Store {
     return path.join(this.instances, id);
   }
 
+  /** Named pipes left in instance directories (a handoff's early restore reads one; see io/fifo-feed.ts). */
+  leftoverPipes(): string[] {
+    const found: string[] = [];
+    if (!fs.existsSync(this.instances)) return found;
+    for (const id of fs.readdirSync(this.instances, { withFileTypes: true })) {
+      if (!id.isDirectory()) continue;
+      const dir = path.join(this.instances, id.name);
+      for (const f of fs.readdirSync(dir, { withFileTypes: true })) if (f.isFIFO()) found.push(path.join(dir, f.name));
+    }
+    return found;
+  }
+
   instance(id: string): InstancePaths {
     return instancePathsIn(this.instanceDir(id));
   }

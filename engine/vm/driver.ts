@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError } from '../errors';
+import { FifoFeed } from '../io/fifo-feed';
 import { QemuCapabilities, cpuModelsFrom, machinesFrom } from './capabilities';
 import { MAIN_RAM_BLOCK } from '../image/savefile';
 import { hypervisorType, probeDomainXml } from './domain';
@@ -25,12 +26,15 @@ export class VmDriver {
     this.session = new VirshSession(uri);
   }
 
-  /** Opens a connection; for the embedded driver, prepares its root first. */
-  static async open(uri: string, log: (line: string) => void = () => undefined): Promise<VmDriver> {
+  /**
+   * Opens a connection; for the embedded driver, prepares its root first. `leftoverPipes` lists the named
+   * pipes a killed engine's restore may still be waiting on (see outliveOrphanDriver).
+   */
+  static async open(uri: string, log: (line: string) => void = () => undefined, leftoverPipes: () => string[] = () => []): Promise<VmDriver> {
     const m = /^qemu:\/\/\/embed\?root=(.+)$/.exec(uri);
     if (m) {
       prepareEmbedRoot(m[1]);
-      await outliveOrphanDriver(m[1], log);
+      await outliveOrphanDriver(m[1], log, leftoverPipes);
     }
     const d = new VmDriver(uri);
     try {
@@ -340,9 +344,11 @@ export function embedRootFor(stateDir: string): string {
  * The embedded driver lives in its virsh process, which holds `run/qemu/driver.pid` in the root. An engine
  * killed with kill -9 leaves that virsh behind: it finishes the command it was running (a restore, say) and
  * exits once it reads the end of its input. Until then no other driver can open the root, so wait for it
- * (the command it finishes is one recovery expects to find done or not), and stop it if it hangs.
+ * (the command it finishes is one recovery expects to find done or not), and stop it if it hangs. A restore
+ * reading a named pipe (a handoff's early restore) would wait forever for a feeder that died with the
+ * engine: such readers are let go (they see a truncated file, and the restore fails as recovery expects).
  */
-async function outliveOrphanDriver(root: string, log: (line: string) => void, waitMs = 300000): Promise<void> {
+async function outliveOrphanDriver(root: string, log: (line: string) => void, leftoverPipes: () => string[], waitMs = 300000): Promise<void> {
   let pid = 0;
   try {
     pid = Number(fs.readFileSync(path.join(root, 'run', 'qemu', 'driver.pid'), 'utf8').trim());
@@ -360,7 +366,10 @@ async function outliveOrphanDriver(root: string, log: (line: string) => void, wa
   if (!(pid > 0) || pid === process.pid || !isVirsh()) return;
   log(`waiting for the embedded libvirt driver of a previous engine (virsh pid ${pid}) to finish its last command`);
   const deadline = Date.now() + waitMs;
-  while (isVirsh() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  while (isVirsh() && Date.now() < deadline) {
+    for (const fifo of leftoverPipes()) if (FifoFeed.releaseReader(fifo)) log(`let go the restore of a previous engine waiting on ${fifo}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
   if (isVirsh()) {
     log(`virsh pid ${pid} did not finish within ${waitMs / 1000} s; stopping it`);
     try {

@@ -2,7 +2,7 @@
 // exactly the released bytes, in order, and sees the end only after end(); an abort truncates what it reads,
 // and lets go of an open that no reader ever came for.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -75,4 +75,25 @@ test('bytes released that the file does not hold fail the feed', async () => {
   feed.end(200);
   await expect(feed.done).rejects.toThrow(/only 100 are there/);
   await r.exited;
+});
+
+test('a reader left waiting on a pipe whose feeder is gone is let go, and nothing is held without a reader', async () => {
+  const fifo = path.join(dir, 'orphan');
+  execFileSync('mkfifo', ['-m', '600', fifo]);
+  expect(FifoFeed.releaseReader(fifo)).toBe(false); // nobody reads it yet
+  expect(FifoFeed.releaseReader(path.join(dir, 'no-such-pipe'))).toBe(false);
+  const r = reader(fifo, path.join(dir, 'out-orphan'));
+  await sleep(200);
+  expect(r.running()).toBe(true); // waiting in its open, for a writer that will never come
+  expect(FifoFeed.releaseReader(fifo)).toBe(true);
+  expect((await r.exited).length).toBe(0);
+});
+
+test('a feed whose source cannot be read lets go a reader waiting in its open, and removes the pipe', async () => {
+  const fifo = path.join(dir, 'p-nosource');
+  const feed = FifoFeed.open(fifo, path.join(dir, 'no-such-source'));
+  const r = reader(fifo, path.join(dir, 'out-nosource'));
+  await expect(feed.done).rejects.toThrow(/no-such-source|cannot feed/);
+  expect((await r.exited).length).toBe(0);
+  expect(fs.existsSync(fifo)).toBe(false);
 });
