@@ -29,7 +29,10 @@ const errorCode = Type.Union(
   { description: 'one of the engine’s error codes' },
 );
 const errorDetail = Type.Object({ code: errorCode, message: Type.String() });
-const timings = Type.Record(Type.String(), Type.Number(), { description: 'seconds spent per phase (vmRestore: the libvirt restore alone, within the restore phase)' });
+const timings = Type.Record(Type.String(), Type.Number(), {
+  description:
+    "seconds spent per phase; within an instance restore phase: networkWait (its network still being built), vmRestore (the libvirt restore alone), diskFlushWait (the disk layer's flush after it), guestIdentity (hostname, machine id and clock set in the guest)",
+});
 /** Which client made an object (its `x-cloudlet-client` header): `terraform`, `cli`, `dashboard`, or another name. */
 const createdBy = Type.Optional(Type.String({ description: "the client that made it, from its x-cloudlet-client header: 'terraform', 'cli', 'dashboard', ..." }));
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PATTERNS } from '../contract/rules';
 import { CloudletError } from '../errors';
-import { ByteSource, SpoolSource } from '../io/io';
+import { ByteSource, GrowingFileSource, SpoolSource } from '../io/io';
 import { BaseArg, OpenedBase, checkOverlay, openBase } from '../overlay/apply';
 import { baseIdOf } from '../overlay/format';
 import { OpenedSource, openSource } from '../store/fetch';
@@ -143,11 +143,16 @@ export class EngineContext {
    * synthesis's) is kept while an instance names it; storing one on purpose keeps it for good, also when a
    * synthesis had fetched it first.
    */
-  async intakeOverlay(source: ByteSource, o: { base: BaseArg; origin: string; expectSha256?: string; fetched?: boolean; onSpooled?: () => void }): Promise<OverlayRecord> {
+  async intakeOverlay(
+    source: ByteSource,
+    o: { base: BaseArg; origin: string; expectSha256?: string; fetched?: boolean; onSpooled?: () => void; follower?: GrowingFileSource },
+  ): Promise<OverlayRecord> {
     const dir = this.store.tempDir('intake');
     const file = overlayPathsIn(dir).file;
     try {
-      const spool = new SpoolSource(source, file, MAX_OVERLAY_BYTES);
+      // A follower (an apply that runs alongside) reads the spool as far as written; it ends only once all
+      // of it has checked out and is stored, and fails with the intake.
+      const spool = new SpoolSource(source, file, MAX_OVERLAY_BYTES, o.follower && ((f, bytes) => o.follower!.grew(f, bytes)));
       let checked: Awaited<ReturnType<typeof checkOverlay>>;
       let got: { sha256: string; bytes: number };
       try {
@@ -169,6 +174,9 @@ export class EngineContext {
         ...createdBy(),
       });
       return rec.fetched && !o.fetched ? this.store.keepOverlay(rec.id) : rec;
+    } catch (e) {
+      o.follower?.fail(e as Error);
+      throw e;
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

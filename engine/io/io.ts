@@ -275,7 +275,11 @@ export class CoalescingWriter {
     this.pend = Buffer.allocUnsafe(bufferBytes);
   }
 
+  /** Bytes handed to write and reserve so far (written, or to be at the next flush). */
+  accepted = 0;
+
   write(data: Uint8Array, position: number): void {
+    this.accepted += data.length;
     if (this.pendLen > 0 && (position !== this.pendStart + this.pendLen || this.pendLen + data.length > this.pend.length)) this.flush();
     if (data.length >= this.pend.length) {
       this.pwrite(data, position);
@@ -297,6 +301,7 @@ export class CoalescingWriter {
    */
   reserve(length: number, position: number): Buffer {
     if (length > this.pend.length) throw new Error('CoalescingWriter: reserve larger than the buffer');
+    this.accepted += length;
     if (this.pendLen > 0 && (position !== this.pendStart + this.pendLen || this.pendLen + length > this.pend.length)) this.flush();
     if (this.pendLen === 0) this.pendStart = position;
     const room = this.pend.subarray(this.pendLen, this.pendLen + length);
@@ -369,6 +374,92 @@ export async function makeDurable(file: string): Promise<void> {
 }
 
 /**
+ * Reads a file that this process is still writing (a spool being filled by a download), never past what the
+ * writer has said is written, waiting for more until the writer says it has ended (or failed, which fails the
+ * reader too). Lets an overlay be applied while it still arrives, from the very bytes the intake checks.
+ */
+export class GrowingFileSource implements ByteSource {
+  private fd = -1;
+  private pos = 0;
+  private written = 0;
+  private ended = false;
+  private failure: Error | null = null;
+  private wake: (() => void) | null = null;
+  private readonly endSignal: Promise<void>;
+  private settleEnd!: (e?: Error) => void;
+
+  constructor(readonly name: string) {
+    this.endSignal = new Promise<void>((resolve, reject) => (this.settleEnd = (e) => (e ? reject(e) : resolve())));
+    this.endSignal.catch(() => undefined); // a reader that never asks is not an unhandled rejection
+  }
+
+  /** The writer's side: the first `bytes` of `file` are written (the file is opened at the first call). */
+  grew(file: string, bytes: number): void {
+    if (this.fd < 0 && !this.ended && !this.failure) {
+      try {
+        this.fd = fs.openSync(file, 'r');
+      } catch (e) {
+        this.fail(ioError('cannot follow', file, e));
+        return;
+      }
+    }
+    this.written = bytes;
+    this.poke();
+  }
+
+  /** The writer has written its last byte and the file checked out. */
+  end(): void {
+    this.ended = true;
+    this.settleEnd();
+    this.poke();
+  }
+
+  /** The writer gave up: the reader's next read throws `e`. */
+  fail(e: Error): void {
+    if (this.ended) return;
+    this.failure ??= e;
+    this.settleEnd(this.failure);
+    this.poke();
+  }
+
+  /** Resolves when the writer has ended, rejects if it failed. */
+  whenEnded(): Promise<void> {
+    return this.endSignal;
+  }
+
+  async readInto(buf: Buffer, offset: number, max: number): Promise<number> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (this.pos < this.written) {
+        const n = Math.min(max, this.written - this.pos);
+        readSyncExact(this.fd, buf, offset, n, this.pos, this.name);
+        this.pos += n;
+        return n;
+      }
+      if (this.ended) return 0;
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    const buf = Buffer.allocUnsafe(4 << 20);
+    const n = await this.readInto(buf, 0, buf.length);
+    return n === 0 ? null : buf.subarray(0, n);
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+}
+
+/**
  * Passes a source through while writing it to a new file and hashing it: a download is checked as it arrives
  * and kept whole on disk, so nothing derived from it is written before it has checked out.
  */
@@ -383,6 +474,8 @@ export class SpoolSource implements ByteSource {
     private readonly inner: ByteSource,
     readonly file: string,
     private readonly limit = Number.MAX_SAFE_INTEGER,
+    /** Told after each piece is in the file (a GrowingFileSource following it). */
+    private readonly onWritten?: (file: string, bytes: number) => void,
   ) {
     try {
       this.fd = fs.openSync(file, 'wx');
@@ -402,6 +495,7 @@ export class SpoolSource implements ByteSource {
       this.hash.update(b);
       writeFully(this.fd, b, this.written, this.file);
       this.written += b.length;
+      this.onWritten?.(this.file, this.written);
     }
     return b;
   }

@@ -4,7 +4,9 @@
 // every frame, the whole-file digest) and writes nothing, so a hostile or damaged overlay costs no more
 // than its own length; the second writes the outputs under temporary names and renames them into place. An
 // overlay that arrives as a stream (a download in progress) is checked as it arrives and spooled to a file,
-// which the second pass reads.
+// which the second pass reads. A synthesis runs the second pass while the first still goes (`following`): it
+// reads the spool only as far as written, writes at most a fixed budget until the first pass has passed, and
+// names its outputs only after that, so a refused overlay costs its length plus that budget.
 
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -50,6 +52,14 @@ export interface ApplyOverlayOptions {
   baseDigests?: { disk: string; memory: string };
   /** The overlay file was checked whole against this base by `checkOverlay`: skip the checking pass. */
   checked?: boolean;
+  /**
+   * The overlay is applied while it still arrives: `overlay` is a stream that another reader checks whole as
+   * it comes (a GrowingFileSource on the intake's spool), and that ends only once it has checked out. Until
+   * `checked` resolves at most `bytesBeforeChecked` bytes of outputs are written, so a refused overlay still
+   * costs no more than its own length plus that (the partial outputs are removed); the outputs get their names
+   * only after the stream's end. No checking pass of its own.
+   */
+  following?: { checked: Promise<void>; bytesBeforeChecked: number };
   /** The base, already opened (left open); else opened from baseDisk/baseMemory. */
   base?: OpenedBase;
   /**
@@ -365,8 +375,10 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     const base = opts.base ?? (await openBase(opts.baseDisk, opts.baseMemory, opts.baseDigests));
     if (!opts.base) closers.push(() => base.close());
     // --- Pass 1: check it all, write nothing (but the spooled copy of a stream) ------------------------
-    let file: string;
-    if (typeof opts.overlay === 'string') {
+    let file: string | null = null;
+    if (opts.following) {
+      if (typeof opts.overlay === 'string') throw new Error('applyOverlay: following needs a stream');
+    } else if (typeof opts.overlay === 'string') {
       file = opts.overlay;
       if (!opts.checked) await checkOverlay(file, base, (done, total) => progress({ phase: 'check', done, total }));
     } else {
@@ -381,11 +393,18 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     }
 
     // --- Pass 2: the outputs ----------------------------------------------------------------------------
-    const f = await RandomAccessFile.open(file, 'cannot open overlay');
-    closers.push(() => f.close());
-    const s = new OverlayStream(fileSource(f, 0, f.size, 4 << 20), name);
+    let source: ByteSource;
+    let fileSize = -1;
+    if (file === null) source = opts.overlay as ByteSource;
+    else {
+      const f = await RandomAccessFile.open(file, 'cannot open overlay');
+      closers.push(() => f.close());
+      source = fileSource(f, 0, f.size, 4 << 20);
+      fileSize = f.size;
+    }
+    const s = new OverlayStream(source, name);
     const { header, meta, index } = await readHead(s, base, true);
-    checkFileLength(f.size, header, name);
+    if (fileSize >= 0) checkFileLength(fileSize, header, name);
     const baseDisk = base.disk;
     const baseMem = base.memory;
     const baseLayout = base.layout;
@@ -460,6 +479,13 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     const disk = new CoalescingWriter(diskFd, tmpDisk);
     for (const m of layout.metadata) disk.write(m.bytes, m.offset);
     const mem = new CoalescingWriter(memFd, tmpMem);
+    // While the overlay is still being checked, writing stops at the budget until it has checked out.
+    let writeBudget = opts.following ? opts.following.bytesBeforeChecked : Infinity;
+    const overBudget = () => disk.accepted + mem.accepted > writeBudget;
+    const waitForCheck = async () => {
+      await opts.following!.checked;
+      writeBudget = Infinity;
+    };
 
     const feed = new LiteralFeed(s, index);
     const litFile = new Uint8Array(meta.frames.literals);
@@ -524,6 +550,7 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
         disk.write(cluster, host);
         clusterHost = -1;
         dataIdx++;
+        if (overBudget()) await waitForCheck();
       }
       i = j;
       progress({ phase: 'apply', done: s.position, total: header.fileLength });
@@ -559,6 +586,7 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
           for (let r = 0; r < run; r++) writePageRecordHeader(out, r * PAGE_RECORD, b, k + r, false, false);
           pos += run * PAGE_RECORD;
           k += run - 1;
+          if (overBudget()) await waitForCheck();
           continue;
         }
         let dataAt = -1;
@@ -571,6 +599,7 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
         named = true;
         mem.write(rec.subarray(0, end), pos);
         pos += end;
+        if (overBudget()) await waitForCheck();
       }
       progress({ phase: 'apply', done: s.position, total: header.fileLength });
     }
@@ -581,6 +610,7 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     if (pos !== memoryBytes) throw new CloudletError('INTERNAL', `${name}: wrote ${pos} bytes of memory snapshot, planned ${memoryBytes}`);
 
     await readTrailer(s, header);
+    if (opts.following) await opts.following.checked; // the stream's end says so already; named here too
     disk.flush();
     mem.flush();
     const durable = opts.durable !== false;

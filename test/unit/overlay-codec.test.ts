@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { applyOverlay, inspectOverlay } from '../../engine/overlay/apply';
 import { createOverlay } from '../../engine/overlay/writer';
+import { CloudletError } from '../../engine/errors';
+import { GrowingFileSource, SpoolSource } from '../../engine/io/io';
 import { pagesOf, qemuImg, rand } from '../helpers/synthetic';
 import { SynthVm, makeVm } from '../helpers/synthetic-vm';
 
@@ -83,6 +85,84 @@ describe('overlay codec round trip', () => {
     const want = await pagesOf(vm.customMemory);
     const got = await pagesOf(rm);
     expect([...got.keys()]).toEqual([...want.keys()]);
+  });
+
+  /** An overlay spooled to a file in small pieces, with a GrowingFileSource following the spool. */
+  function spooled(name: string) {
+    const out = path.join(vm.dir, `${name}.ovl`);
+    const spoolFile = path.join(vm.dir, `${name}.spool`);
+    return {
+      out,
+      async start() {
+        await createOverlay({ baseDisk: vm.baseDisk, baseMemory: vm.baseMemory, customDisk: vm.customDisk, customMemory: vm.customMemory, output: out, threads: 0, frameChunks: 8 });
+        const bytes = fs.readFileSync(out);
+        let pos = 0;
+        const pieces = {
+          async read() {
+            if (pos >= bytes.length) return null;
+            await new Promise((res) => setImmediate(res));
+            const b = bytes.subarray(pos, pos + 4000);
+            pos += b.length;
+            return b;
+          },
+        };
+        const follower = new GrowingFileSource(spoolFile);
+        const spool = new SpoolSource(pieces, spoolFile, Number.MAX_SAFE_INTEGER, (f, b) => follower.grew(f, b));
+        return { follower, spool, bytes };
+      },
+    };
+  }
+
+  test('applies while the overlay still arrives: no more than the budget written until it checked out, named only after', async () => {
+    const { follower, spool, bytes } = await spooled('f1').start();
+    const rd = path.join(vm.dir, 'f1.qcow2');
+    const rm = path.join(vm.dir, 'f1.save');
+    let settled = false;
+    let applied = 0; // how far into the overlay the writing got (its progress)
+    const applying = applyOverlay({
+      overlay: follower,
+      checked: true,
+      following: { checked: follower.whenEnded(), bytesBeforeChecked: 64 * 1024 },
+      baseDisk: vm.baseDisk,
+      baseMemory: vm.baseMemory,
+      outputDisk: rd,
+      outputMemory: rm,
+      onProgress: (p) => (applied = Math.max(applied, p.done)),
+    }).finally(() => (settled = true));
+    await spool.finish(); // all of it spooled: only the budget holds the apply back
+    await new Promise((res) => setTimeout(res, 300));
+    expect({ settled, disk: fs.existsSync(rd), memory: fs.existsSync(rm) }).toEqual({ settled: false, disk: false, memory: false });
+    expect(fs.readdirSync(vm.dir).filter((f) => f.startsWith('f1.') && f.includes('.partial-')).length).toBe(2);
+    expect(applied).toBeLessThan(bytes.length / 2);
+    follower.end();
+    await applying;
+    follower.close();
+    qemuImg('compare', '-q', vm.customDisk, rd);
+    const want = await pagesOf(vm.customMemory);
+    const got = await pagesOf(rm);
+    expect(got.size).toBe(want.size);
+    for (const [p, b] of want) expect(got.get(p)?.equals(b)).toBe(true);
+    expect(fs.readdirSync(vm.dir).filter((f) => f.includes('.partial-'))).toEqual([]);
+  });
+
+  test('an apply following an overlay that is then refused fails with that error and leaves no file', async () => {
+    const { follower, spool } = await spooled('f2').start();
+    const rd = path.join(vm.dir, 'f2.qcow2');
+    const rm = path.join(vm.dir, 'f2.save');
+    const applying = applyOverlay({
+      overlay: follower,
+      checked: true,
+      following: { checked: follower.whenEnded(), bytesBeforeChecked: 64 * 1024 },
+      baseDisk: vm.baseDisk,
+      baseMemory: vm.baseMemory,
+      outputDisk: rd,
+      outputMemory: rm,
+    });
+    await spool.finish();
+    follower.fail(new CloudletError('HASH_MISMATCH', 'the overlay is not the one asked for'));
+    await expect(applying).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
+    follower.close();
+    expect(fs.readdirSync(vm.dir).filter((f) => f.startsWith('f2.') && !f.endsWith('.ovl') && !f.endsWith('.spool'))).toEqual([]);
   });
 });
 
