@@ -6,13 +6,13 @@ import { makeDurable } from '../io/io';
 import { EngineClient } from '../client/client';
 import { StartHandoffRequest } from '../contract/schemas';
 import { CloudletError } from '../errors';
-import { FifoFeed } from '../io/fifo-feed';
-import { MemoryFollower, receiveHandoff } from '../handoff/receiver';
+import { receiveHandoff } from '../handoff/receiver';
 import { redactUrl } from '../store/fetch';
 import { InstanceRecord, OperationRecord, newId } from '../store/store';
 import { saveHeaderFor } from '../vm/save-header';
 import { EngineContext } from './context';
 import { crashPoint } from './crash-points';
+import { EarlyRestore } from './early-restore';
 import { Operation } from './operations';
 import { InstanceService } from './instances';
 import { createdBy } from './request-context';
@@ -223,69 +223,5 @@ export class HandoffDestinationService {
       'HANDOFF_UNCERTAIN',
       `could not tell the source that the VM runs here (${(last as Error)?.message}); the copy here is kept paused. Check the source: if its copy is gone, resume this one (cloudlet instance power ID running); if it runs there, delete this one.`,
     );
-  }
-}
-
-/**
- * The restore of a handoff's VM begun while the stream still arrives (the receiver's MemoryFollower): the
- * memory file goes to libvirt through a named pipe as it grows, and the pipe's last bytes, the device state,
- * go in only after the final disk pass is written. QEMU opens the disk image inactive for an incoming
- * migration and reads it again when it activates it at the end, so it runs on the final disk. This holds the
- * engine's one libvirt connection from QEMU's first pass to the stream's end (other VM commands wait); with
- * the embedded driver there cannot be a second one. If it fails for any reason, the file it read from is
- * whole at the end anyway, and the VM is restored from it as without this.
- */
-class EarlyRestore implements MemoryFollower {
-  private feed: FifoFeed | null = null;
-  private restoring: Promise<void> | null = null;
-  private failure: string | null = null;
-  private endAt = 0;
-  private beganAt = 0;
-
-  constructor(
-    private readonly memoryFile: string,
-    private readonly start: (fifo: string) => Promise<void>,
-  ) {}
-
-  begin(bytes: number): void {
-    try {
-      this.feed = FifoFeed.open(`${this.memoryFile}.pipe`, this.memoryFile);
-    } catch (e) {
-      this.failure = (e as Error).message;
-      return;
-    }
-    this.beganAt = Date.now();
-    this.feed.release(bytes);
-    this.restoring = this.start(this.feed.fifo);
-    // A restore that fails early must not leave the feed waiting for a reader.
-    this.restoring.catch((e: Error) => {
-      this.failure ??= e.message;
-      this.feed?.abort('the restore failed');
-    });
-  }
-
-  grow(bytes: number): void {
-    this.feed?.release(bytes);
-  }
-
-  end(bytes: number): void {
-    this.endAt = Date.now();
-    this.feed?.end(bytes);
-  }
-
-  /** After the stream's end: whether the VM is restored (paused) this way; if not, why (null: never begun). */
-  async outcome(): Promise<{ restored: boolean; failure: string | null; leadMs: number }> {
-    if (!this.restoring || !this.feed) return { restored: false, failure: this.failure, leadMs: 0 };
-    const [r, f] = await Promise.allSettled([this.restoring, this.feed.done]);
-    if (r.status === 'fulfilled' && f.status === 'fulfilled') return { restored: true, failure: null, leadMs: this.endAt - this.beganAt };
-    const failed = r.status === 'rejected' ? r : (f as PromiseRejectedResult);
-    return { restored: false, failure: this.failure ?? (failed.reason as Error).message, leadMs: 0 };
-  }
-
-  /** The handoff failed: stop feeding, and wait until the restore reading the pipe has ended (failed). */
-  async abandon(reason: string): Promise<void> {
-    if (!this.feed || !this.restoring) return;
-    this.feed.abort(reason);
-    await Promise.allSettled([this.restoring, this.feed.done]);
   }
 }

@@ -7,6 +7,7 @@
 // file is read once by the restore and deleted, and the caller flushes the disk layer while the VM restores.
 // Every target, reference and length is checked against the local base and the announced sizes before use.
 
+import { MemoryFollower } from '../io/fifo-feed';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudletError, ioError } from '../errors';
@@ -46,16 +47,6 @@ export interface ReceiveOptions {
   follower?: MemoryFollower;
   signal: AbortSignal;
   onProgress?: (bytes: number) => void;
-}
-
-/** What a restore reading the memory file as it is written is told (see ReceiveOptions.follower). */
-export interface MemoryFollower {
-  /** The file's first `bytes` are final; every page has been sent once. */
-  begin(bytes: number): void;
-  /** The file's first `bytes` are final. */
-  grow(bytes: number): void;
-  /** The file is whole at `bytes`, and the disk layer is finished. */
-  end(bytes: number): void;
 }
 
 export interface ReceiveResult {

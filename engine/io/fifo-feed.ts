@@ -14,6 +14,16 @@ import { CloudletError, ioError } from '../errors';
 
 const PIECE = 1 << 20;
 
+/** What a restore reading the memory file as it is written is told (a handoff's receiver, a synthesis's apply). */
+export interface MemoryFollower {
+  /** The file's first `bytes` are final, and the disk is as the restore may open it (see the callers). */
+  begin(bytes: number): void;
+  /** The file's first `bytes` are final. */
+  grow(bytes: number): void;
+  /** The file is whole at `bytes`, and the disk layer is finished. */
+  end(bytes: number): void;
+}
+
 export class FifoFeed {
   private released = 0;
   private sent = 0;

@@ -104,6 +104,15 @@ export function saveHeaderFor(template: string, xml: string): Buffer {
   return headerBytes(readSaveHeader(template), xml);
 }
 
+/**
+ * A save file's header region (as an overlay carries it) with its domain XML replaced by `xml(the old one)`:
+ * written at the head of a rebuilt save file, so that a restore may start reading it before it is whole.
+ */
+export function headerRegionWithXml(region: Buffer, xml: (old: string) => string, name: string): Buffer {
+  const h = parse(region, name);
+  return headerBytes(h, xml(h.xml));
+}
+
 function headerBytes(h: SaveHeader, xml: string): Buffer {
   const dataLen = Math.max(h.dataLen, Buffer.byteLength(xml) + Buffer.byteLength(h.cookie) + 4096);
   const enc = encodeData({ xml, cookie: h.cookie }, dataLen)!;
