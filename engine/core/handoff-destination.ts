@@ -148,7 +148,9 @@ export class HandoffDestinationService {
           }
           this.ctx.log(
             `handoff ${handoffId}: the stream ended ${got.endAt - (sent.pausedAt ?? got.endAt)} ms after the source paused; restored ${Date.now() - got.endAt} ms after its end` +
-              (how.restored ? ` (the restore began ${how.leadMs} ms before it)` : ''),
+              (how.restored
+                ? ` (the restore began ${how.leadMs} ms before it; ${(how.backlogBytes / 2 ** 20).toFixed(1)} MiB were still to go into its pipe then, the last ${how.fedMsAfterEnd} ms after)`
+                : ''),
           );
         } finally {
           await durable;

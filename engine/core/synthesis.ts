@@ -14,7 +14,6 @@ import { BaseRecord, InstanceRecord, OperationRecord, newId } from '../store/sto
 import { copyWithDomainXml, headerRegionWithXml } from '../vm/save-header';
 import { EngineContext, HEX64, NAME_RE } from './context';
 import { crashPoint } from './crash-points';
-import { EarlyRestore } from './early-restore';
 import { Operation } from './operations';
 import { InstanceService } from './instances';
 import { createdBy } from './request-context';
@@ -106,18 +105,15 @@ export class SynthesisService {
     // synthesis that fails first waits for it, so the discard that follows finds it whole and removes it.
     const plumbing = this.ctx.networks.up(inst);
     plumbing.catch(() => undefined); // awaited in build, or here on a failure
-    const begun: { early: EarlyRestore | null } = { early: null };
     try {
-      await this.build(op, inst, base, ov, plumbing, begun);
+      await this.build(op, inst, base, ov, plumbing);
     } catch (e) {
       await plumbing.catch(() => undefined);
-      // A restore begun during the apply is over (failed) before the discard removes what it reads.
-      await begun.early?.abandon(`the synthesis failed: ${(e as Error).message}`);
       throw e;
     }
   }
 
-  private async build(op: Operation, inst: InstanceRecord, base: BaseRecord, ov: OverlaySpecRequest | undefined, plumbing: Promise<void>, begun: { early: EarlyRestore | null }): Promise<void> {
+  private async build(op: Operation, inst: InstanceRecord, base: BaseRecord, ov: OverlaySpecRequest | undefined, plumbing: Promise<void>): Promise<void> {
     const dir = this.ctx.store.instanceDir(inst.id);
     const bdir = this.ctx.store.base(base.id);
     const { disk, memory } = this.ctx.store.instance(inst.id);
@@ -137,20 +133,13 @@ export class SynthesisService {
       const opening = this.ctx.openStoredBase(base);
       opening.catch(() => undefined); // awaited below; an early failure elsewhere must not leave it unhandled
       let applyStarted = false;
-      // The restore begins while the overlay is applied, reading the memory snapshot through a named pipe as
-      // it is written: once the disk is built and the snapshot's head (with this instance's domain XML) is
-      // written; the device state at its end goes in once the whole overlay has checked out, and QEMU starts
-      // the VM only after that. Only where the RAM maps the base's image (the snapshot is then the changed
-      // pages); if it fails, the snapshot is whole anyway and the VM is restored from it afterwards.
-      const early = ramImage ? new EarlyRestore(memory, (fifo) => plumbing.then(() => this.ctx.memoryImages.restore(inst, memory, { through: fifo }))) : null;
-      begun.early = early;
+      // The rebuilt memory snapshot is written with this instance's domain XML at its head.
       const xmlFor = (old: string) => this.instances.domainXmlFrom(inst, base, old, ramImage !== null);
       const applyFrom = async (overlay: string | GrowingFileSource) =>
         applyOverlay({
           overlay,
           checked: true,
           saveHeader: (region) => headerRegionWithXml(region, xmlFor, "the overlay's memory snapshot"),
-          memoryFollower: early ?? undefined,
           ...(typeof overlay === 'string' ? {} : { following: { checked: overlay.whenEnded(), bytesBeforeChecked: APPLY_WRITES_BEFORE_CHECKED } }),
           base: await opening,
           baseDisk: bdir.disk,
@@ -233,13 +222,7 @@ export class SynthesisService {
     const durable = ov ? makeDurable(disk) : Promise.resolve();
     durable.catch(() => undefined); // awaited below
     const r0 = Date.now();
-    const how = begun.early ? await begun.early.outcome() : null;
-    if (how && !how.restored && how.failure) {
-      this.ctx.log(`instance ${inst.id}: the restore begun during the apply failed (${how.failure}); restoring from the file`);
-      await this.ctx.driver.destroy(inst.domain); // whatever it left (nothing, as a rule)
-    }
-    if (!how?.restored) await this.ctx.memoryImages.restore(inst, memory);
-    begun.early = null;
+    await this.ctx.memoryImages.restore(inst, memory);
     const vmRestore = (Date.now() - r0) / 1000;
     await durable;
     const diskFlushWait = (Date.now() - r0) / 1000 - vmRestore;
@@ -255,7 +238,6 @@ export class SynthesisService {
     inst.timings = {
       ...op.rec.timings,
       networkWait: round(networkWait),
-      ...(how?.restored ? { restoreBegunBefore: round(how.leadMs / 1000) } : {}),
       vmRestore,
       diskFlushWait: round(diskFlushWait),
       guestIdentity: round(guestIdentity),

@@ -14,7 +14,7 @@ import { CloudletError, ioError } from '../errors';
 
 const PIECE = 1 << 20;
 
-/** What a restore reading the memory file as it is written is told (a handoff's receiver, a synthesis's apply). */
+/** What a restore reading the memory file as it is written is told (a handoff's receiver). */
 export interface MemoryFollower {
   /** The file's first `bytes` are final, and the disk is as the restore may open it (see the callers). */
   begin(bytes: number): void;
@@ -96,6 +96,11 @@ export class FifoFeed {
       // already gone, or opened by its reader
     }
     this.wake();
+  }
+
+  /** Bytes gone into the pipe so far. */
+  get bytesSent(): number {
+    return this.sent;
   }
 
   private async pump(): Promise<void> {

@@ -321,12 +321,8 @@ export class CoalescingWriter {
     this.pendLen = 0;
   }
 
-  /** Told after each write reaches the file, with where it ends (a file written front to back: its length). */
-  onWritten?: (end: number) => void;
-
   private pwrite(data: Uint8Array, position: number): void {
     writeFully(this.fd, data, position, this.path);
-    this.onWritten?.(position + data.length);
   }
 }
 

@@ -35,7 +35,6 @@ import {
 } from './format';
 import { CHUNK_SIZE } from '../delta/hash';
 import { ByteSource, CoalescingWriter, RandomAccessFile, SequentialReader, SpoolSource, WindowReader, fileSource, fsyncDir, openNew, readSyncExact } from '../io/io';
-import { MemoryFollower } from '../io/fifo-feed';
 import { planQcow2Layout } from '../image/qcow2';
 import { MAIN_RAM_BLOCK, RamBlock, SaveFileLayout, canonicalPrefix, canonicalSuffix, sameRamLayout, writePageRecordHeader } from '../image/savefile';
 import { baseSnapshotLayout } from '../image/layout-cache';
@@ -63,13 +62,6 @@ export interface ApplyOverlayOptions {
   following?: { checked: Promise<void>; bytesBeforeChecked: number };
   /** Replaces the memory snapshot's header region (libvirt's header, with the domain XML) as it is written. */
   saveHeader?: (region: Buffer) => Buffer;
-  /**
-   * A restore that reads the memory snapshot while it is written (core/early-restore.ts). Then both outputs
-   * are written under their own names (a restore opens them there; on a failure they are removed); `begin`
-   * comes once the disk is whole and the snapshot's head is written, `grow` as pages follow, and the device
-   * state at the end only after the whole overlay has checked out (`end`).
-   */
-  memoryFollower?: MemoryFollower;
   /** The base, already opened (left open); else opened from baseDisk/baseMemory. */
   base?: OpenedBase;
   /**
@@ -377,9 +369,8 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
   const progress = opts.onProgress ?? (() => undefined);
   const closers: (() => Promise<void> | void)[] = [];
   const suffix = `.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const follower = opts.memoryFollower;
-  const tmpDisk = follower ? opts.outputDisk : opts.outputDisk + suffix;
-  const tmpMem = follower ? opts.outputMemory : opts.outputMemory + suffix;
+  const tmpDisk = opts.outputDisk + suffix;
+  const tmpMem = opts.outputMemory + suffix;
   let committed = false;
   let spoolToRemove: string | null = null;
   try {
@@ -568,20 +559,9 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     }
 
     // --- Memory: the canonical save stream, every page once (or every page not left out), in RAM order -----
-    let holdDeviceState = (): void => undefined;
     let pos = 0;
     mem.write(prefix, pos);
     pos += prefix.length;
-    if (follower) {
-      // The disk is whole, the snapshot's head is in its file: a restore may start on them. The device state
-      // at the end goes to it only once the whole overlay has checked out (below).
-      disk.flush();
-      mem.flush();
-      let deviceStateAt = Infinity;
-      mem.onWritten = (end) => follower.grow(Math.min(end, deviceStateAt));
-      follower.begin(pos);
-      holdDeviceState = () => (deviceStateAt = pos);
-    }
     const rec = Buffer.alloc(8 + 1 + 255 + CHUNK_SIZE);
     let e = index.diskEntries;
     const memEnd = index.diskEntries + index.memoryEntries;
@@ -627,7 +607,6 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
     }
     if (e !== memEnd) throw new CloudletError('OVERLAY_CORRUPT', `${name}: memory entries left over after the last page`);
     if (!feed.exhausted) throw new CloudletError('OVERLAY_CORRUPT', `${name}: frames hold literals no entry uses`);
-    holdDeviceState();
     mem.write(suffixBytes, pos);
     pos += suffixBytes.length;
     if (pos !== memoryBytes) throw new CloudletError('INTERNAL', `${name}: wrote ${pos} bytes of memory snapshot, planned ${memoryBytes}`);
@@ -641,12 +620,9 @@ export async function applyOverlay(opts: ApplyOverlayOptions): Promise<ApplyResu
       fs.fsyncSync(diskFd);
       fs.fsyncSync(memFd);
     }
-    if (!follower) {
-      fs.renameSync(tmpDisk, opts.outputDisk);
-      fs.renameSync(tmpMem, opts.outputMemory);
-    }
+    fs.renameSync(tmpDisk, opts.outputDisk);
+    fs.renameSync(tmpMem, opts.outputMemory);
     committed = true;
-    follower?.end(pos);
     if (durable) {
       fsyncDir(path.dirname(path.resolve(opts.outputDisk)));
       fsyncDir(path.dirname(path.resolve(opts.outputMemory)));
