@@ -1,0 +1,77 @@
+// Handoff soak: fresh tiny instances (no overlay, RAM mapped from the base's image) handed from engine a to b and
+// back, round after round, with a process dirtying memory in the guest; after every hop the guest's counter must
+// not have gone back (a guest that crashed and rebooted starts it again at 1) and its agent must answer.
+// A failed hop keeps the guest console and both engine logs in .soak/. Not part of `npm test`: it is a search
+// for rare failures (`npm run soak:handoff`, SOAK_ROUNDS=25 by default, two hops a round, about 7 minutes;
+// SOAK_ENGINE_ARGS adds engine flags).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { repoRoot } from '../../provider/build';
+import { TestEngine } from '../helpers/engine';
+import { ensureBaseArchive } from '../vms/guest';
+
+const DIRTIER = '(while :; do head -c 4000000 /dev/urandom > /run/dirty; sleep 0.2; done) </dev/null >/dev/null 2>&1 &';
+
+async function shell(e: TestEngine, id: string, cmd: string): Promise<string> {
+  const r = await e.instances.exec(id, { command: cmd });
+  if (r.code !== 0) throw new Error(`"${cmd}" exited with ${r.code}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+async function main(): Promise<void> {
+  const rounds = Number(process.env.SOAK_ROUNDS ?? 25);
+  const out = path.join(repoRoot(), '.soak');
+  fs.mkdirSync(out, { recursive: true });
+  const base = await ensureBaseArchive('tiny');
+  // SOAK_ENGINE_ARGS: extra `engine serve` flags for both engines (say, --no-ram-mapping).
+  const extra = (process.env.SOAK_ENGINE_ARGS ?? '').split(' ').filter((x) => x !== '');
+  const [a, b] = await Promise.all([TestEngine.start('soaka', extra), TestEngine.start('soakb', extra)]);
+  let failures = 0;
+  try {
+    for (const e of [a, b]) await e.opOk((api) => api.bases.import({ source: base.file, sha256: base.baseId }), 'base import');
+    for (let round = 0; round < rounds; round++) {
+      const created = await a.opOk((api) => api.instances.create({ name: `soak${round}`, baseId: base.baseId }), 'create');
+      const id = (created.result as { instance: { id: string } }).instance.id;
+      await shell(a, id, DIRTIER);
+      let [at, to] = [a, b];
+      for (let hop = 0; hop < 2; hop++) {
+        const before = Number(await shell(at, id, 'cat /run/counter'));
+        const grant = await at.instances.handoffToken(id, {});
+        await to.opOk((api) => api.handoffs.create({ source: { endpoint: at.endpoint, token: grant.token }, instanceId: id }), 'handoff');
+        [at, to] = [to, at];
+        // The source removes its copy after the confirmation; the next hop back needs it gone.
+        for (let k = 0; k < 100 && (await to.instances.list()).instances.some((x) => x.id === id); k++) await new Promise((r) => setTimeout(r, 200));
+        let after = -1;
+        let why = '';
+        try {
+          after = Number(await shell(at, id, 'cat /run/counter'));
+        } catch (e) {
+          why = (e as Error).message;
+        }
+        const ok = after >= before;
+        console.log(`round ${round} hop ${hop}: counter ${before} -> ${after}${ok ? '' : ` FAILED ${why}`}`);
+        if (!ok) {
+          failures++;
+          const con = path.join(at.stateDir, 'instances', id, 'console.log');
+          const file = path.join(out, `handoff-${round}-${hop}.txt`);
+          fs.writeFileSync(
+            file,
+            `counter ${before} -> ${after} ${why}\n--- guest console\n${fs.existsSync(con) ? fs.readFileSync(con, 'utf8') : '(none)'}\n--- destination log\n${at.log}\n--- source log\n${to.log}\n`,
+          );
+          console.log(`  kept in ${file}`);
+        }
+      }
+      await at.instances.delete(id);
+    }
+  } finally {
+    await Promise.all([a.destroy(), b.destroy()]);
+  }
+  console.log(`${rounds * 2} handoffs, ${failures} failed`);
+  process.exitCode = failures > 0 ? 1 : 0;
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
