@@ -149,3 +149,11 @@ export async function pagesOf(file: string): Promise<Map<number, Buffer>> {
   }
   return pages;
 }
+
+/** Asserts that save file `got` holds exactly the pages of save file `want` (jest's expect). */
+export async function expectSamePages(want: string, got: string): Promise<void> {
+  const w = await pagesOf(want);
+  const g = await pagesOf(got);
+  expect(g.size).toBe(w.size);
+  for (const [p, b] of w) expect(g.get(p)?.equals(b)).toBe(true);
+}

@@ -8,7 +8,7 @@ import { createOverlay } from '../../engine/overlay/writer';
 import { CloudletError } from '../../engine/errors';
 import { GrowingFileSource, SpoolSource } from '../../engine/io/io';
 import { headerRegionWithXml, readSaveHeader } from '../../engine/vm/save-header';
-import { pagesOf, qemuImg, rand } from '../helpers/synthetic';
+import { expectSamePages, pagesOf, qemuImg, rand } from '../helpers/synthetic';
 import { SynthVm, makeVm } from '../helpers/synthetic-vm';
 
 describe('overlay codec round trip', () => {
@@ -49,10 +49,7 @@ describe('overlay codec round trip', () => {
     qemuImg('compare', '-q', vm.customDisk, rd); // throws on difference
     expect(qemuImg('check', rd)).toMatch(/No errors were found/);
     expect(JSON.parse(qemuImg('info', '--output=json', rd))['backing-filename']).toBe('base.raw');
-    const want = await pagesOf(vm.customMemory);
-    const got = await pagesOf(rm);
-    expect(got.size).toBe(want.size);
-    for (const [p, b] of want) expect(got.get(p)?.equals(b)).toBe(true);
+    await expectSamePages(vm.customMemory, rm);
     // device state and XML carried over byte for byte
     const tail = fs.readFileSync(vm.customMemory).subarray(-312);
     expect(fs.readFileSync(rm).subarray(-312).equals(tail)).toBe(true);
@@ -114,12 +111,10 @@ describe('overlay codec round trip', () => {
     };
   }
 
-  test('applies while the overlay still arrives: no more than the budget written until it checked out, named only after', async () => {
-    const { follower, spool, bytes } = await spooled('f1').start();
-    const rd = path.join(vm.dir, 'f1.qcow2');
-    const rm = path.join(vm.dir, 'f1.save');
-    let settled = false;
-    let applied = 0; // how far into the overlay the writing got (its progress)
+  /** An apply of `follower` as it arrives into `<name>.qcow2` / `<name>.save`, 64 KiB allowed before the check. */
+  const applyFollowing = (follower: GrowingFileSource, name: string, onProgress?: (p: { done: number }) => void) => {
+    const rd = path.join(vm.dir, `${name}.qcow2`);
+    const rm = path.join(vm.dir, `${name}.save`);
     const applying = applyOverlay({
       overlay: follower,
       checked: true,
@@ -128,8 +123,17 @@ describe('overlay codec round trip', () => {
       baseMemory: vm.baseMemory,
       outputDisk: rd,
       outputMemory: rm,
-      onProgress: (p) => (applied = Math.max(applied, p.done)),
-    }).finally(() => (settled = true));
+      onProgress,
+    });
+    return { rd, rm, applying };
+  };
+
+  test('applies while the overlay still arrives: no more than the budget written until it checked out, named only after', async () => {
+    const { follower, spool, bytes } = await spooled('f1').start();
+    let settled = false;
+    let applied = 0; // how far into the overlay the writing got (its progress)
+    const { rd, rm, applying: started } = applyFollowing(follower, 'f1', (p) => (applied = Math.max(applied, p.done)));
+    const applying = started.finally(() => (settled = true));
     await spool.finish(); // all of it spooled: only the budget holds the apply back
     await new Promise((res) => setTimeout(res, 300));
     expect({ settled, disk: fs.existsSync(rd), memory: fs.existsSync(rm) }).toEqual({ settled: false, disk: false, memory: false });
@@ -139,10 +143,7 @@ describe('overlay codec round trip', () => {
     await applying;
     follower.close();
     qemuImg('compare', '-q', vm.customDisk, rd);
-    const want = await pagesOf(vm.customMemory);
-    const got = await pagesOf(rm);
-    expect(got.size).toBe(want.size);
-    for (const [p, b] of want) expect(got.get(p)?.equals(b)).toBe(true);
+    await expectSamePages(vm.customMemory, rm);
     expect(fs.readdirSync(vm.dir).filter((f) => f.includes('.partial-'))).toEqual([]);
   });
 
@@ -162,27 +163,14 @@ describe('overlay codec round trip', () => {
     });
     expect(readSaveHeader(rm).xml).toContain(long);
     expect(readSaveHeader(rm).xml).not.toContain('<name>custom</name>');
-    const want = await pagesOf(vm.customMemory);
-    const got = await pagesOf(rm);
-    expect(got.size).toBe(want.size);
-    for (const [p, b] of want) expect(got.get(p)?.equals(b)).toBe(true);
+    await expectSamePages(vm.customMemory, rm);
     const tail = fs.readFileSync(vm.customMemory).subarray(-312);
     expect(fs.readFileSync(rm).subarray(-312).equals(tail)).toBe(true);
   });
 
   test('an apply following an overlay that is then refused fails with that error and leaves no file', async () => {
     const { follower, spool } = await spooled('f2').start();
-    const rd = path.join(vm.dir, 'f2.qcow2');
-    const rm = path.join(vm.dir, 'f2.save');
-    const applying = applyOverlay({
-      overlay: follower,
-      checked: true,
-      following: { checked: follower.whenEnded(), bytesBeforeChecked: 64 * 1024 },
-      baseDisk: vm.baseDisk,
-      baseMemory: vm.baseMemory,
-      outputDisk: rd,
-      outputMemory: rm,
-    });
+    const { applying } = applyFollowing(follower, 'f2');
     await spool.finish();
     follower.fail(new CloudletError('HASH_MISMATCH', 'the overlay is not the one asked for'));
     await expect(applying).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
@@ -210,10 +198,7 @@ describe('overlay codec property test', () => {
       const rm = path.join(vm.dir, 'r.save');
       await applyOverlay({ overlay: out, baseDisk: vm.baseDisk, baseMemory: vm.baseMemory, outputDisk: rd, outputMemory: rm });
       qemuImg('compare', '-q', vm.customDisk, rd);
-      const want = await pagesOf(vm.customMemory);
-      const got = await pagesOf(rm);
-      expect(got.size).toBe(want.size);
-      for (const [p, b] of want) expect(got.get(p)?.equals(b)).toBe(true);
+      await expectSamePages(vm.customMemory, rm);
     } finally {
       fs.rmSync(vm.dir, { recursive: true, force: true });
     }
