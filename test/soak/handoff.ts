@@ -60,6 +60,7 @@ async function main(): Promise<void> {
             `counter ${before} -> ${after} ${why}\n--- guest console\n${fs.existsSync(con) ? fs.readFileSync(con, 'utf8') : '(none)'}\n--- destination log\n${at.log}\n--- source log\n${to.log}\n`,
           );
           console.log(`  kept in ${file}`);
+          break; // the guest is rebooting: this round's next hop would only time out
         }
       }
       await at.instances.delete(id);
