@@ -2,7 +2,6 @@
 // (the guest's own ticker), and the longest time a client polling the application got no answer.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { OperationView } from '../../engine/client/client';
 import { TestEngine } from '../helpers/engine';
 
@@ -102,8 +101,8 @@ export async function observedHandoff(o: {
   // The guest's ticker: a line every 100 ms on its serial console (a file on each host).
   await a.instances.exec(id, { command: "nohup sh -c 'while :; do date +%s.%N; sleep 0.1; done > /dev/ttyS0' >/dev/null 2>&1 &" });
   await sleep(o.tickerSettleMs);
-  const srcWatch = new GrowthWatch(path.join(a.stateDir, 'instances', id, 'console.log'));
-  const dstWatch = new GrowthWatch(path.join(b.stateDir, 'instances', id, 'console.log'));
+  const srcWatch = new GrowthWatch(a.consolePath(id));
+  const dstWatch = new GrowthWatch(b.consolePath(id));
   const client = new ClientPoller([srcEndpoint, `http://${o.destinationHost}:${DEST_PORT}`]);
   await sleep(2000);
   const grant = await a.instances.handoffToken(id, {});

@@ -61,6 +61,19 @@ export class TestEngine {
     return fs.readFileSync(path.join(this.stateDir, 'engine.log'), 'utf8');
   }
 
+  /** Where this engine keeps instance `id`'s guest console (a file libvirt writes). */
+  consolePath(id: string): string {
+    return path.join(this.stateDir, 'instances', id, 'console.log');
+  }
+
+  /**
+   * Waits (up to 20 s) until instance `id` is no longer listed here: a handoff's source removes its copy after
+   * the destination has confirmed, so a move straight back must wait for that.
+   */
+  async waitInstanceGone(id: string): Promise<void> {
+    for (let i = 0; i < 100 && (await this.instances.list()).instances.some((x) => x.id === id); i++) await new Promise((r) => setTimeout(r, 200));
+  }
+
   async boot(): Promise<void> {
     fs.rmSync(path.join(this.stateDir, 'engine.json'), { force: true });
     this.logFd = fs.openSync(path.join(this.stateDir, 'engine.log'), 'a');

@@ -78,7 +78,7 @@ async function expectRunningAt(e: TestEngine, id: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   // On failure, the engine's own account of what happened to the VM, and the guest's console.
-  const consoleLog = path.join(e.stateDir, 'instances', id, 'console.log');
+  const consoleLog = e.consolePath(id);
   const why = i?.state === 'running' ? '' : `${e.log.slice(-4000)}\n--- console:\n${fs.existsSync(consoleLog) ? fs.readFileSync(consoleLog, 'utf8').slice(-3000) : '(none)'}`;
   expect({ state: i?.state, why }).toEqual({ state: 'running', why: '' });
   const c = await counter(e, id);

@@ -134,7 +134,7 @@ test('a handoff lands on the destination mapped to its own copy of the image, th
   await checkCustomState(peer, id);
   expect((await peer.instances.exec(id, { command: 'cat /run/who' })).stdout.trim()).toBe(id);
   // And back, onto the first engine's image again, once the first engine has let go of its copy.
-  for (let i = 0; i < 100 && (await mapped.instances.list()).instances.some((x) => x.id === id); i++) await new Promise((r) => setTimeout(r, 200));
+  await mapped.waitInstanceGone(id);
   await peer.client.peers.create({ name: 'home', endpoint: mapped.endpoint, token: mapped.token });
   await peer.opOk((api) => api.instances.handoffTo(id, { peer: 'home' }), 'handoff back');
   expect(imageMappings(mapped, id)).toHaveLength(1);

@@ -28,6 +28,7 @@ async function main(): Promise<void> {
   const extra = (process.env.SOAK_ENGINE_ARGS ?? '').split(' ').filter((x) => x !== '');
   const [a, b] = await Promise.all([TestEngine.start('soaka', extra), TestEngine.start('soakb', extra)]);
   let failures = 0;
+  let hops = 0;
   try {
     for (const e of [a, b]) await e.opOk((api) => api.bases.import({ source: base.file, sha256: base.baseId }), 'base import');
     for (let round = 0; round < rounds; round++) {
@@ -40,8 +41,7 @@ async function main(): Promise<void> {
         const grant = await at.instances.handoffToken(id, {});
         await to.opOk((api) => api.handoffs.create({ source: { endpoint: at.endpoint, token: grant.token }, instanceId: id }), 'handoff');
         [at, to] = [to, at];
-        // The source removes its copy after the confirmation; the next hop back needs it gone.
-        for (let k = 0; k < 100 && (await to.instances.list()).instances.some((x) => x.id === id); k++) await new Promise((r) => setTimeout(r, 200));
+        await to.waitInstanceGone(id);
         let after = -1;
         let why = '';
         try {
@@ -50,10 +50,11 @@ async function main(): Promise<void> {
           why = (e as Error).message;
         }
         const ok = after >= before;
+        hops++;
         console.log(`round ${round} hop ${hop}: counter ${before} -> ${after}${ok ? '' : ` FAILED ${why}`}`);
         if (!ok) {
           failures++;
-          const con = path.join(at.stateDir, 'instances', id, 'console.log');
+          const con = at.consolePath(id);
           const file = path.join(out, `handoff-${round}-${hop}.txt`);
           fs.writeFileSync(
             file,
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all([a.destroy(), b.destroy()]);
   }
-  console.log(`${rounds * 2} handoffs, ${failures} failed`);
+  console.log(`${hops} handoffs, ${failures} failed`);
   process.exitCode = failures > 0 ? 1 : 0;
 }
 
