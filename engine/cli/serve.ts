@@ -23,6 +23,7 @@ const SERVE: OptionSpec = {
   'handoff-confirm-timeout': { type: 'number', help: 'seconds a handoff source waits, VM paused, for the destination to confirm (default 120)' },
   advertise: { type: 'string', help: 'the URL peers reach this engine at, for handoffs it starts (default: the --listen address; a wildcard host becomes the publish address)' },
   'publish-address': { type: 'string', help: "the host's IPv4 address instances' ports are published on (default: the default route's source address)" },
+  'handoff-memory-check': { type: 'string', help: "when a handoff source checks the paused guest's memory: auto (under TCG, default), always, never" },
   'no-ram-mapping': { type: 'boolean', help: "restore every page of an instance's memory instead of mapping its base's memory image (slower; for comparisons)" },
   'libvirt-uri': { type: 'string', help: 'libvirt URI (default: qemu:///embed?root=<state>/libvirt; qemu:///system for libvirtd)' },
 };
@@ -49,6 +50,11 @@ function seconds(v: number, name: string): number {
   return v * 1000;
 }
 
+function memoryCheckOption(v: string | undefined): 'auto' | 'always' | 'never' | undefined {
+  if (v === undefined || v === 'auto' || v === 'always' || v === 'never') return v;
+  throw new CloudletError('INVALID_ARGUMENT', `--handoff-memory-check: auto, always or never, not ${JSON.stringify(v)}`);
+}
+
 export async function serveCommand(argv: string[]): Promise<void> {
   const { positionals, options: o } = parseArgs(argv, SERVE, SERVE_USAGE);
   if (positionals.length) throw new CloudletError('INVALID_ARGUMENT', `unexpected argument ${positionals[0]}\n${SERVE_USAGE}`);
@@ -58,6 +64,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     stallTimeoutMs: o['handoff-stall-timeout'] !== undefined ? seconds(o['handoff-stall-timeout'] as number, 'handoff-stall-timeout') : undefined,
     confirmTimeoutMs: o['handoff-confirm-timeout'] !== undefined ? seconds(o['handoff-confirm-timeout'] as number, 'handoff-confirm-timeout') : undefined,
     level: process.env.CLOUDLET_HANDOFF_LEVEL ? Number(process.env.CLOUDLET_HANDOFF_LEVEL) : undefined,
+    memoryCheck: memoryCheckOption(o['handoff-memory-check'] as string | undefined),
   };
   const engine = await Engine.open({
     stateDir,

@@ -34,6 +34,11 @@ export interface HandoffSettings {
   stallTimeoutMs: number;
   /** Fixed zstd level for the stream instead of the adaptive one (0 = none); for benchmarks. */
   level?: number;
+  /**
+   * When the source checks the guest's memory with the guest paused (engine/handoff/sender.ts): `auto`
+   * (default) for guests under TCG, whose dirty tracking QEMU before 9.0 gets wrong; `always`; `never`.
+   */
+  memoryCheck?: 'auto' | 'always' | 'never';
 }
 
 export interface EngineSettings {

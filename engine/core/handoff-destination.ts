@@ -150,7 +150,8 @@ export class HandoffDestinationService {
             `handoff ${handoffId}: the stream ended ${got.endAt - (sent.pausedAt ?? got.endAt)} ms after the source paused; restored ${Date.now() - got.endAt} ms after its end` +
               (how.restored
                 ? ` (the restore began ${how.leadMs} ms before it; ${(how.backlogBytes / 2 ** 20).toFixed(1)} MiB were still to go into its pipe then, the last ${how.fedMsAfterEnd} ms after)`
-                : ''),
+                : '') +
+              (sent.memoryCheck ? `; the source's memory check sent ${sent.memoryCheck.resent} of ${sent.memoryCheck.pages} pages again (${sent.memoryCheck.ms} ms)` : ''),
           );
         } finally {
           await durable;

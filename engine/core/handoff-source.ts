@@ -11,11 +11,21 @@ import { SendStats, StreamSink, sendHandoff } from '../handoff/sender';
 import { keepAliveRecord } from '../handoff/wire';
 import { BaseIndex } from '../delta/base-index';
 import { BaseRecord } from '../store/store';
+import { openGuestMemory } from '../vm/guest-memory';
 import { liveMigrate } from '../vm/live-migration';
 import { saveHeaderFor } from '../vm/save-header';
 import { EngineContext } from './context';
 import { crashPoint } from './crash-points';
 import { InstanceService } from './instances';
+
+/**
+ * Whether the source checks the paused guest's memory (sender.ts says why): under TCG (a `qemu`, not `kvm`,
+ * domain) unless told otherwise.
+ */
+export function memoryCheckWanted(setting: 'auto' | 'always' | 'never' | undefined, domainXml: string): boolean {
+  if (setting === 'always' || setting === 'never') return setting === 'always';
+  return !/<domain\b[^>]*\btype=['"]kvm['"]/.test(domainXml);
+}
 
 /** A handoff this engine is the source of, from its stream request to the destination's confirmation. */
 interface HandoffSession {
@@ -137,6 +147,9 @@ export class HandoffSourceService {
               sink: chunkSink,
               signal: op.signal,
             }),
+          checkMemory: memoryCheckWanted(this.ctx.settings.handoff.memoryCheck, xml)
+            ? () => openGuestMemory({ monitor: (hmp) => this.ctx.driver.monitor(inst.domain, hmp), qemuPid: this.ctx.driver.qemuPid(inst.domain) })
+            : undefined,
           signal: op.signal,
           level: this.ctx.settings.handoff.level,
           onPhase: (ph) => op.phase(ph),

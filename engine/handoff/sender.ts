@@ -4,7 +4,15 @@
 //      base (same place / zero / anywhere in the base / literal);
 //   2. memory: QEMU's live pre-copy into a unix socket, parsed as it flows (savefile.ts) and classified the
 //      same way; QEMU pauses the guest only for its last round;
-//   3. with the guest paused: the device state, then the disk chunks that changed since pass 1.
+//   3. with the guest paused: where QEMU's dirty tracking cannot be trusted (below), a check of the memory;
+//      then the device state, then the disk chunks that changed since pass 1.
+//
+// The memory check: QEMU before 9.0, running a guest under TCG, can miss guest writes in its pre-copy (its
+// bitmap sync leaves TCG's TLB entries unarmed, so later stores through them set no dirty bit: upstream's
+// "physmem: Fix migration dirty bitmap coherency with TCG memory access"). The guest then resumes elsewhere
+// on a few stale pages and crashes. So, guest paused, the sender reads the guest's RAM where QEMU holds it
+// (vm/guest-memory.ts: the pages the kernel saw written since the migration began) and sends again each
+// page whose hash differs from the last one it sent for it.
 // Literal batches are compressed on worker threads at a level a small controller moves up while the link is
 // the bottleneck and down while the CPU is.
 
@@ -19,6 +27,7 @@ import { CHUNK_SIZE, chunkHash, isZeroChunk, wordsOf } from '../delta/hash';
 import { ByteSource, readSyncExact, writeFully } from '../io/io';
 import { Qcow2Image } from '../image/qcow2';
 import { parseSaveStream, sameRamLayout } from '../image/savefile';
+import { GuestMemoryReader } from '../vm/guest-memory';
 import { LiveMigrationStats } from '../vm/live-migration';
 import { BatchBuilder, CODEC_RAW, CODEC_ZSTD, HandoffEnd, HandoffHello, Source, Space, WIRE_VERSION, batchRecord, endRecord, helloRecord, layoutRecord, tailRecord } from './wire';
 
@@ -38,6 +47,11 @@ export interface SendOptions {
   saveHeader: Buffer;
   /** Runs QEMU's live migration into `sink`; resolves when the guest is paused and everything was sent. */
   migrate: (sink: (chunk: Buffer) => Promise<void>) => Promise<LiveMigrationStats>;
+  /**
+   * When given, opens the guest's RAM for the memory check (see the header), before the migration begins.
+   * Left out where QEMU's dirty tracking is sound (KVM).
+   */
+  checkMemory?: () => Promise<GuestMemoryReader>;
   signal: AbortSignal;
   onPhase?: (phase: string) => void;
   onProgress?: (done: number, total: number) => void;
@@ -52,6 +66,9 @@ export type SendStats = HandoffEnd;
 
 const LADDER = [0, 1, 3, 5, 7, 9, 12, 15, 19];
 const ZERO_PAGE = Buffer.alloc(CHUNK_SIZE);
+/** The memory check reads the guest's RAM this much at a time. */
+const CHECK_READ_BYTES = 4 << 20;
+const CHECK_ZERO = Buffer.alloc(CHECK_READ_BYTES);
 /** QEMU's stream bytes taken ahead of the parser (QEMU waits beyond this: backpressure). */
 const MAX_FEED_BACKLOG = 2 << 20;
 /**
@@ -204,6 +221,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     pausedToEndMs: null,
     pausedToMemoryEndMs: null,
     finalDiskPassMs: null,
+    memoryCheck: null,
     pausedAt: null,
   };
   const flush = async (): Promise<void> => {
@@ -235,6 +253,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     Object.assign(stats.memory, { pages: m.scanned, literal: m.literal, same: m.same, zero: m.zero, base: m.baseDisk + m.baseMemory, earlier: m.earlier });
     stats.literalBytes = delta.literals * CHUNK_SIZE;
   };
+  let guestMemory: GuestMemoryReader | null = null;
   const needsFlush = () => batch.ready.length > 0 || batch.count >= FLUSH_ENTRIES || batch.literals.length >= FLUSH_LITERALS;
 
   try {
@@ -304,27 +323,85 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     o.onPhase?.('memory');
     let layoutSeen = false;
     let sameLayout = false;
+    /** The hash of what was last sent for each page (-1: nothing yet), for the memory check. */
+    let sentPageHash = new Float64Array(0);
     const page = Buffer.alloc(CHUNK_SIZE);
     const pageWords = wordsOf(page);
-    const feed = new PushSource(async (idle) => {
-      // Before waiting for more of QEMU's stream, send what is batched, so slow rounds still flow.
-      if (needsFlush() || (idle && batch.count > 0)) await flush();
-      checkAbort();
-    });
+    const feedFor = () =>
+      new PushSource(async (idle) => {
+        // Before waiting for more of QEMU's stream, send what is batched, so slow rounds still flow.
+        if (needsFlush() || (idle && batch.count > 0)) await flush();
+        checkAbort();
+      });
+    /** Classifies one page of QEMU's stream; with `onlyChanged`, only when it differs from what was sent. */
+    const memoryPage = (p: number, data: Buffer | null, onlyChanged: boolean): boolean => {
+      if (!layoutSeen) throw new CloudletError('HANDOFF_PROTOCOL', 'QEMU sent RAM pages before the RAM block list');
+      if (p >= sentPageHash.length) throw new CloudletError('HANDOFF_PROTOCOL', `QEMU sent page ${p}, beyond its RAM block list`);
+      let zero = true;
+      if (data) {
+        data.copy(page);
+        zero = isZeroChunk(pageWords, 0);
+      }
+      const bytes = zero ? ZERO_PAGE : page;
+      const h = zero ? ZERO_HASH : chunkHash(pageWords, 0);
+      if (onlyChanged && sentPageHash[p] === h) return false;
+      sentPageHash[p] = h;
+      classify(Space.Memory, p, bytes, 0, h, zero, sameLayout && base.sameMemoryPage(p, h, zero, bytes));
+      return true;
+    };
+    /**
+     * Reads the paused guest's main RAM block (the pages written since the migration began, where the kernel
+     * says which) and sends again each page that differs from what was sent for it.
+     */
+    const checkMemory = async (mem: GuestMemoryReader, blocks: { id: string; length: number }[]): Promise<{ pages: number; resent: number }> => {
+      const i = blocks.findIndex((b) => b.id === mem.blockId);
+      if (i < 0) throw new CloudletError('HANDOFF_PROTOCOL', `QEMU's RAM block ${mem.blockId} is not in its migration stream's block list`);
+      const first = blocks.slice(0, i).reduce((n, b) => n + b.length, 0) / CHUNK_SIZE;
+      const blockPages = blocks[i].length / CHUNK_SIZE;
+      const written = await mem.writtenPages(blocks[i].length);
+      const chunk = Buffer.alloc(Math.min(CHECK_READ_BYTES, blocks[i].length));
+      let resent = 0;
+      let checked = 0;
+      /** Compares pages [from, from + n) of the block, read in one go. */
+      const compareRun = async (from: number, n: number): Promise<void> => {
+        checkAbort();
+        const part = chunk.subarray(0, n * CHUNK_SIZE);
+        await mem.read(part, from * CHUNK_SIZE);
+        checked += n;
+        const p0 = first + from;
+        // Most of a guest's RAM is often zero and was sent as zero: one native compare clears a whole read.
+        if (part.equals(CHECK_ZERO.subarray(0, part.length)) && sentPageHash.subarray(p0, p0 + n).every((h) => h === ZERO_HASH)) return;
+        for (let k = 0; k < n; k++) {
+          const at = k * CHUNK_SIZE;
+          const zero = part.compare(ZERO_PAGE, 0, CHUNK_SIZE, at, at + CHUNK_SIZE) === 0;
+          if (memoryPage(p0 + k, zero ? null : part.subarray(at, at + CHUNK_SIZE), true)) resent++;
+        }
+        if (needsFlush()) await flush();
+      };
+      const perRead = chunk.length / CHUNK_SIZE;
+      if (!written) {
+        for (let from = 0; from < blockPages; from += perRead) await compareRun(from, Math.min(perRead, blockPages - from));
+      } else {
+        // Runs of consecutive written pages, one read each.
+        for (let j = 0; j < written.length; ) {
+          let k = j + 1;
+          while (k < written.length && written[k] === written[k - 1] + 1 && k - j < perRead) k++;
+          if (written[j] < blockPages) await compareRun(written[j], Math.min(k - j, blockPages - written[j]));
+          j = k;
+        }
+      }
+      return { pages: checked, resent };
+    };
+    const feed = feedFor();
     const parsed = parseSaveStream(
       feed,
       'the live migration stream',
-      (p, data) => {
-        if (!layoutSeen) throw new CloudletError('HANDOFF_PROTOCOL', 'QEMU sent RAM pages before the RAM block list');
-        data.copy(page);
-        const zero = isZeroChunk(pageWords, 0);
-        const h = zero ? ZERO_HASH : chunkHash(pageWords, 0);
-        classify(Space.Memory, p, page, 0, h, zero, sameLayout && base.sameMemoryPage(p, h, zero, page));
-      },
+      (p, data) => void memoryPage(p, data, false),
       {
-        onZeroPage: (p) => classify(Space.Memory, p, ZERO_PAGE, 0, ZERO_HASH, true, sameLayout && base.sameMemoryPage(p, ZERO_HASH, true, ZERO_PAGE)),
+        onZeroPage: (p) => void memoryPage(p, null, false),
         onLayout: (l) => {
           layoutSeen = true;
+          sentPageHash = new Float64Array(l.totalPages).fill(-1);
           sameLayout = sameRamLayout(base.layout, l);
           // Queued ahead of any page entry: batches are only flushed from the feed's reads, which come later.
           pipe.enqueue(layoutRecord({ sectionId: l.sectionId, footers: l.footers, blocks: l.blocks, sameLayoutAsBase: sameLayout, prologue: l.prologue, ramStart: l.ramStart }));
@@ -333,6 +410,10 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     );
     parsed.catch((e) => feed.fail(e));
     await feed.push(o.saveHeader);
+    if (o.checkMemory) {
+      guestMemory = await o.checkMemory();
+      await guestMemory.startTracking();
+    }
     let migration: LiveMigrationStats;
     try {
       migration = await o.migrate(async (chunk) => {
@@ -349,6 +430,13 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     feed.end();
     const layout = await parsed;
     await flush();
+    if (guestMemory) {
+      o.onPhase?.('memory-check');
+      const c0 = Date.now();
+      const checked = await checkMemory(guestMemory, layout.blocks);
+      await flush();
+      stats.memoryCheck = { ...checked, ms: Date.now() - c0 };
+    }
     stats.pausedToMemoryEndMs = Date.now() - pausedAt;
     o.onPhase?.('stop-and-copy');
     pipe.enqueue(tailRecord({ footers: layout.footers, bytes: layout.tail }));
@@ -367,6 +455,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     stats.bytesSent = pipe.bytesSent;
     return stats;
   } finally {
+    await guestMemory?.close();
     await pipe.close();
     fs.closeSync(spoolFd);
     fs.rmSync(spoolDir, { recursive: true, force: true });

@@ -79,6 +79,11 @@ export interface HandoffEnd {
   /** Of that: ms until QEMU's stream was parsed to its end, and ms the final disk pass took. */
   pausedToMemoryEndMs: number | null;
   finalDiskPassMs: number | null;
+  /**
+   * The memory check with the guest paused (sender.ts), when it ran: pages it compared, pages it found
+   * changed since they were last sent (and sent again), and its ms (within pausedToMemoryEndMs).
+   */
+  memoryCheck?: { pages: number; resent: number; ms: number } | null;
   pausedAt: number | null;
 }
 

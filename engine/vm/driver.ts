@@ -270,6 +270,21 @@ export class VmDriver {
     return this.run(`qemu-monitor-command ${quote(name)} --hmp ${JSON.stringify(hmp)}`, 60000);
   }
 
+  /** The process id of the QEMU running a domain, from the pid file libvirt keeps for it. */
+  qemuPid(name: string): number {
+    const root = /^qemu:\/\/\/embed\?root=(.+)$/.exec(this.uri)?.[1];
+    const file = root !== undefined ? path.join(root, 'run', 'qemu', `${name}.pid`) : `/run/libvirt/qemu/${name}.pid`;
+    let pid = NaN;
+    try {
+      pid = Number(fs.readFileSync(file, 'utf8').trim());
+    } catch (e) {
+      throw new CloudletError('VM_FAILED', `no QEMU process is on record for ${name} (${file}: ${(e as Error).message})`, e);
+    }
+    const cmdline = fs.existsSync(`/proc/${pid}/cmdline`) ? fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+    if (!(pid > 0) || !cmdline.includes(`guest=${name}`)) throw new CloudletError('VM_FAILED', `the QEMU process on record for ${name} (pid ${pid}) is not running it`);
+    return pid;
+  }
+
   /** The domain's XML as a migration destination needs it (no run-time-only details). */
   async migratableXml(name: string): Promise<string> {
     return this.run(`dumpxml ${quote(name)} --migratable`);

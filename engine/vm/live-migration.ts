@@ -6,7 +6,8 @@
 // The stream is what follows the header in a libvirt save file, so a destination that prepends a header
 // (save-header.ts saveHeaderFor) can `virsh restore` it. After a completed migration the source VM is left
 // paused; after a failed or cancelled one QEMU keeps it running. Resuming or destroying it is the caller's
-// decision, made once the destination has confirmed.
+// decision, made once the destination has confirmed. Run on a paused VM (a completed migration's source
+// included), the same call is a stop-and-copy: QEMU sends every page once, as it is.
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -74,6 +75,12 @@ export async function liveMigrate(o: LiveMigrationOptions): Promise<LiveMigratio
     });
   });
   received.catch(() => undefined);
+  /** Settles when the stream has ended, either way (for the status loop's wake-up). */
+  let streamEnded = false;
+  const ended = received.then(
+    () => void (streamEnded = true),
+    () => void (streamEnded = true),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.socketPath, () => resolve());
@@ -91,6 +98,8 @@ export async function liveMigrate(o: LiveMigrationOptions): Promise<LiveMigratio
       const failed = sinkError as Error | null;
       if (failed) throw failed;
       if (Date.now() > deadline) throw new CloudletError('VM_FAILED', 'the live migration did not finish in time');
+      // Asked again as soon as the stream has ended (QEMU closes it when done), then every 5 ms, and before that
+      // every 100 ms: the guest is paused from QEMU's last round until the caller learns it is over.
       const info = await o.monitor('info migrate');
       const status = /Migration status:\s*(\S+)/.exec(info)?.[1] ?? 'unknown';
       if (status === 'completed') {
@@ -104,7 +113,9 @@ export async function liveMigrate(o: LiveMigrationOptions): Promise<LiveMigratio
         const why = /error:?\s*(.+)/i.exec(info)?.[1];
         throw new CloudletError('VM_FAILED', `QEMU's live migration ${status}${why ? `: ${why}` : ''}`);
       }
-      await new Promise((r) => setTimeout(r, 100));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([streamEnded ? new Promise(() => undefined) : ended, new Promise((r) => (timer = setTimeout(r, streamEnded ? 5 : 100)))]);
+      clearTimeout(timer);
     }
   } catch (e) {
     if (started) await o.monitor('migrate_cancel').catch(() => undefined);
