@@ -69,6 +69,8 @@ const ZERO_PAGE = Buffer.alloc(CHUNK_SIZE);
 /** The memory check reads the guest's RAM this much at a time. */
 const CHECK_READ_BYTES = 4 << 20;
 const CHECK_ZERO = Buffer.alloc(CHECK_READ_BYTES);
+/** Unwritten pages between two written ones that the check reads along rather than start another read. */
+const CHECK_GAP_PAGES = 16;
 /** QEMU's stream bytes taken ahead of the parser (QEMU waits beyond this: backpressure). */
 const MAX_FEED_BACKLOG = 2 << 20;
 /**
@@ -382,11 +384,14 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
       if (!written) {
         for (let from = 0; from < blockPages; from += perRead) await compareRun(from, Math.min(perRead, blockPages - from));
       } else {
-        // Runs of consecutive written pages, one read each.
+        // Runs of written pages, one read each; short gaps are read along (a read costs more than a few pages,
+        // and comparing a page that was not written only finds it unchanged).
         for (let j = 0; j < written.length; ) {
+          const from = written[j];
           let k = j + 1;
-          while (k < written.length && written[k] === written[k - 1] + 1 && k - j < perRead) k++;
-          if (written[j] < blockPages) await compareRun(written[j], Math.min(k - j, blockPages - written[j]));
+          while (k < written.length && written[k] - written[k - 1] <= CHECK_GAP_PAGES && written[k] - from < perRead) k++;
+          const to = Math.min(written[k - 1] + 1, blockPages);
+          if (from < to) await compareRun(from, to - from);
           j = k;
         }
       }

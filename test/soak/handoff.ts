@@ -1,7 +1,8 @@
 // Handoff soak: fresh tiny instances (no overlay, RAM mapped from the base's image) handed from engine a to b and
 // back, round after round, with a process dirtying memory in the guest; after every hop the guest's counter must
 // not have gone back (a guest that crashed and rebooted starts it again at 1) and its agent must answer.
-// A failed hop keeps the guest console and both engine logs in .soak/. Not part of `npm test`: it is a search
+// Each hop prints the source's memory check (engine/handoff/sender.ts): pages read, and how many QEMU's pre-copy
+// had sent stale. A failed hop keeps the guest console and both engine logs in .soak/. Not part of `npm test`: it is a search
 // for rare failures (`npm run soak:handoff`, SOAK_ROUNDS=25 by default, two hops a round, about 7 minutes;
 // SOAK_ENGINE_ARGS adds engine flags).
 
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
         const before = Number(await shell(at, id, 'cat /run/counter'));
         const grant = await at.instances.handoffToken(id, {});
         const moved = await to.opOk((api) => api.handoffs.create({ source: { endpoint: at.endpoint, token: grant.token }, instanceId: id }), 'handoff');
-        const moveResult = moved.result as { downtimeMs: number | null; source: { memoryCheck?: { resent: number; ms: number } | null } };
+        const moveResult = moved.result as { downtimeMs: number | null; source: { memoryCheck?: { pages: number; resent: number; ms: number } | null } };
         const check = moveResult.source.memoryCheck;
         [at, to] = [to, at];
         await to.waitInstanceGone(id);
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
         }
         const ok = after >= before;
         hops++;
-        const checked = check ? `, memory check sent ${check.resent} pages again (${check.ms} ms)` : ', no memory check';
+        const checked = check ? `, memory check read ${check.pages} pages, sent ${check.resent} again (${check.ms} ms)` : ', no memory check';
         if (check?.resent) resentHops++;
         console.log(`round ${round} hop ${hop}: counter ${before} -> ${after}, paused ${moveResult.downtimeMs} ms${checked}${ok ? '' : ` FAILED ${why}`}`);
         if (!ok) {

@@ -27,6 +27,10 @@ test('usage errors exit 2 and name the problem', async () => {
   expect(await main(['overlay', 'inspect', 'a.ovl', '--bogus'])).toBe(2);
   expect(err).toMatch(/unknown option --bogus/);
   expect(await main(['frobnicate'])).toBe(2);
+  // Refused before anything is opened or started.
+  expect(await main(['engine', 'serve', '--state-dir', path.join(vm.dir, 'never-made'), '--handoff-memory-check', 'sometimes'])).toBe(2);
+  expect(err).toMatch(/--handoff-memory-check: auto, always or never, not "sometimes"/);
+  expect(fs.existsSync(path.join(vm.dir, 'never-made'))).toBe(false);
 });
 
 test('--help on every command and subcommand prints its usage and exits 0', async () => {

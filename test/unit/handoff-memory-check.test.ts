@@ -10,7 +10,7 @@ import { memoryCheckWanted } from '../../engine/core/handoff-source';
 import { BaseIndex } from '../../engine/delta/base-index';
 import { receiveHandoff } from '../../engine/handoff/receiver';
 import { SendStats, sendHandoff } from '../../engine/handoff/sender';
-import { GuestMemoryReader, parseGpa2hva } from '../../engine/vm/guest-memory';
+import { GuestMemoryReader, parseGpa2hva, privateMappingCovers } from '../../engine/vm/guest-memory';
 import { pagesOf, prng, qemuImg, writeSaveFile } from '../helpers/synthetic';
 
 const MiB = 1 << 20;
@@ -130,10 +130,11 @@ test('without the check the stale page stays stale (what the check is for); with
   for (const [p, b] of changed) expect(clean.pages.get(p)?.equals(b)).toBe(true);
 });
 
-test("where the kernel says which pages were written, only those are read (in runs), and the stale one among them is corrected", async () => {
+test("where the kernel says which pages were written, only those are read (short gaps along), and the stale one among them is corrected", async () => {
+  // Pages 3 to 11 in one read (the gaps are short), 70 in another; nothing from 12 to 69 or above 70.
   const { stats, pages, readBytes } = await handOff(10, true, [3, 9, 10, 11, 70]);
-  expect(readBytes).toBe(5 * 4096);
-  expect(stats.memoryCheck).toMatchObject({ pages: 5, resent: 1 });
+  expect(readBytes).toBe(10 * 4096);
+  expect(stats.memoryCheck).toMatchObject({ pages: 10, resent: 1 });
   expect(pages.get(10)?.equals(guestPage(10))).toBe(true);
 });
 
@@ -141,6 +142,18 @@ test("gpa2hva's answer gives the RAM block and its host address; other output no
   expect(parseGpa2hva('Host virtual address for 0x0 (pc.ram) is 0x7f2c4fe00000\r\n')).toEqual({ blockId: 'pc.ram', hostAddress: 0x7f2c4fe00000 });
   expect(parseGpa2hva('Error: No memory is mapped at address 0x0')).toBeNull();
   expect(parseGpa2hva('Host virtual address for 0x0 (pc.ram) is 0xffffffffffffffffff')).toBeNull();
+});
+
+test("the written-page record is trusted only over QEMU's private mappings that cover the whole block", () => {
+  const maps = [
+    '7f0000000000-7f0000100000 rw-p 00000000 00:00 0 ',
+    '7f0000100000-7f0000200000 rw-p 00100000 fe:01 123 /var/lib/cloudlet/bases/b/ram.img',
+    '7f0000200000-7f0000300000 rw-s 00000000 00:05 9 /memfd:ram (deleted)',
+  ].join('\n');
+  expect(privateMappingCovers(maps, 0x7f0000000000, 0x200000)).toBe(true);
+  expect(privateMappingCovers(maps, 0x7f0000100000, 0x200000)).toBe(false); // half of it shared
+  expect(privateMappingCovers(maps, 0x7f0000300000, 0x1000)).toBe(false); // not mapped at all
+  expect(privateMappingCovers(maps, 0x7efffff00000, 0x200000)).toBe(false); // starts before the mappings
 });
 
 test('the check runs under TCG unless told never, and under KVM only when told always', () => {
