@@ -38,7 +38,15 @@ interface PathResult {
   restoreSeconds: number;
   localSynthesis: Record<string, number>;
   synthesis100: { transferSeconds: number; wallSeconds: number; phases: Record<string, number> };
-  handoff25: { engineDowntimeSeconds: number | null; guestGapSeconds: number | null; clientGapSeconds: number | null; totalSeconds: number; destination: Record<string, number>; bytes: number };
+  handoff25: {
+    engineDowntimeSeconds: number | null;
+    guestGapSeconds: number | null;
+    clientGapSeconds: number | null;
+    totalSeconds: number;
+    destination: Record<string, number>;
+    source: { pausedToMemoryEndMs: number | null; memoryCheck: { pages: number; resent: number; ms: number } | null; finalDiskPassMs: number | null; pausedToEndMs: number | null };
+    bytes: number;
+  };
   pss: { totalMiB: number; guestRamMiB: number; perInstanceMiB: number[] };
 }
 
@@ -108,7 +116,11 @@ async function measurePath(which: PathName, g: GuestArtifacts, host: TestEngine,
   const watched = await observedHandoff({ source: host, destination: ns, id, sourceEndpoint: host.endpoint, destinationHost: NS_IP, tickerSettleMs: 3000 });
   const done = watched.done;
   if (done.state !== 'succeeded') throw new Error(`handoff failed: ${JSON.stringify(done.error)}`);
-  const res = done.result as { bytesReceived: number; downtimeMs: number | null };
+  const res = done.result as {
+    bytesReceived: number;
+    downtimeMs: number | null;
+    source: { pausedToMemoryEndMs: number | null; finalDiskPassMs: number | null; pausedToEndMs: number | null; memoryCheck?: { pages: number; resent: number; ms: number } | null };
+  };
   const moved = await ns.instances.get(id);
   const marker = await ns.instances.exec(id, { command: 'cat /data/marker' });
   if (marker.stdout.trim() !== g.manifest.customMarker) throw new Error(`the moved VM lacks its customization: ${marker.stdout}`);
@@ -132,6 +144,9 @@ async function measurePath(which: PathName, g: GuestArtifacts, host: TestEngine,
       clientGapSeconds: watched.clientGapSeconds,
       totalSeconds: watched.totalSeconds,
       destination: moved.timings,
+      // Where the source's part of the pause went (ms): QEMU's last round and the memory check (under TCG)
+      // up to the memory's end, the final disk pass, and all of it up to the End record.
+      source: { pausedToMemoryEndMs: res.source.pausedToMemoryEndMs, memoryCheck: res.source.memoryCheck ?? null, finalDiskPassMs: res.source.finalDiskPassMs, pausedToEndMs: res.source.pausedToEndMs },
       bytes: res.bytesReceived,
     },
     pss: { totalMiB: pss.reduce((a, p) => a + p.total, 0) / MiB, guestRamMiB: pss.reduce((a, p) => a + p.ram, 0) / MiB, perInstanceMiB: pss.map((p) => p.total / MiB) },
@@ -225,6 +240,13 @@ function report(rows: SizeRow[]): void {
   const w = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
   console.log(`\nRestore from the mapped base memory image (new) vs every page from the save file (old); cloud-style guest, base working set = RAM / 2, TCG, 2 cores\n`);
   for (const r of table) console.log(r.map((c, i) => c.padEnd(w[i])).join('  '));
+  for (const r of rows) {
+    const src = r.paths.new.handoff25.source;
+    const chk = src.memoryCheck;
+    console.log(
+      `${r.memoryMiB} MiB, new: the source paused to its memory's end ${src.pausedToMemoryEndMs} ms (memory check ${chk ? `${chk.ms} ms, ${chk.pages} pages read, ${chk.resent} sent again` : 'not run'}), final disk pass ${src.finalDiskPassMs} ms, to End ${src.pausedToEndMs} ms`,
+    );
+  }
   const first = rows.find((r) => r.memoryMiB === 1024);
   const last = rows.find((r) => r.memoryMiB === 4096);
   const ratio = first && last ? last.paths.new.restoreSeconds / first.paths.new.restoreSeconds : null;
