@@ -11,8 +11,8 @@
 // bitmap sync leaves TCG's TLB entries unarmed, so later stores through them set no dirty bit: upstream's
 // "physmem: Fix migration dirty bitmap coherency with TCG memory access"). The guest then resumes elsewhere
 // on a few stale pages and crashes. So, guest paused, the sender reads the guest's RAM where QEMU holds it
-// (vm/guest-memory.ts: the pages the kernel saw written since the migration began) and sends again each
-// page whose hash differs from the last one it sent for it.
+// (vm/guest-memory.ts: the pages the kernel says may have been written) and sends again each page whose
+// hash differs from the last one it sent for it.
 // Literal batches are compressed on worker threads at a level a small controller moves up while the link is
 // the bottleneck and down while the CPU is.
 
@@ -329,12 +329,6 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
     let sentPageHash = new Float64Array(0);
     const page = Buffer.alloc(CHUNK_SIZE);
     const pageWords = wordsOf(page);
-    const feedFor = () =>
-      new PushSource(async (idle) => {
-        // Before waiting for more of QEMU's stream, send what is batched, so slow rounds still flow.
-        if (needsFlush() || (idle && batch.count > 0)) await flush();
-        checkAbort();
-      });
     /** Classifies one page of QEMU's stream; with `onlyChanged`, only when it differs from what was sent. */
     const memoryPage = (p: number, data: Buffer | null, onlyChanged: boolean): boolean => {
       if (!layoutSeen) throw new CloudletError('HANDOFF_PROTOCOL', 'QEMU sent RAM pages before the RAM block list');
@@ -352,8 +346,8 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
       return true;
     };
     /**
-     * Reads the paused guest's main RAM block (the pages written since the migration began, where the kernel
-     * says which) and sends again each page that differs from what was sent for it.
+     * Reads the paused guest's main RAM block (the pages the kernel says may have been written, where it can
+     * say) and sends again each page that differs from what was sent for it.
      */
     const checkMemory = async (mem: GuestMemoryReader, blocks: { id: string; length: number }[]): Promise<{ pages: number; resent: number }> => {
       const i = blocks.findIndex((b) => b.id === mem.blockId);
@@ -386,7 +380,7 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
       } else {
         // Runs of written pages, one read each; short gaps are read along (a read costs more than a few pages,
         // and comparing a page that was not written only finds it unchanged).
-        for (let j = 0; j < written.length; ) {
+        for (let j = 0; j < written.length;) {
           const from = written[j];
           let k = j + 1;
           while (k < written.length && written[k] - written[k - 1] <= CHECK_GAP_PAGES && written[k] - from < perRead) k++;
@@ -397,22 +391,21 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
       }
       return { pages: checked, resent };
     };
-    const feed = feedFor();
-    const parsed = parseSaveStream(
-      feed,
-      'the live migration stream',
-      (p, data) => void memoryPage(p, data, false),
-      {
-        onZeroPage: (p) => void memoryPage(p, null, false),
-        onLayout: (l) => {
-          layoutSeen = true;
-          sentPageHash = new Float64Array(l.totalPages).fill(-1);
-          sameLayout = sameRamLayout(base.layout, l);
-          // Queued ahead of any page entry: batches are only flushed from the feed's reads, which come later.
-          pipe.enqueue(layoutRecord({ sectionId: l.sectionId, footers: l.footers, blocks: l.blocks, sameLayoutAsBase: sameLayout, prologue: l.prologue, ramStart: l.ramStart }));
-        },
+    const feed = new PushSource(async (idle) => {
+      // Before waiting for more of QEMU's stream, send what is batched, so slow rounds still flow.
+      if (needsFlush() || (idle && batch.count > 0)) await flush();
+      checkAbort();
+    });
+    const parsed = parseSaveStream(feed, 'the live migration stream', (p, data) => void memoryPage(p, data, false), {
+      onZeroPage: (p) => void memoryPage(p, null, false),
+      onLayout: (l) => {
+        layoutSeen = true;
+        sentPageHash = new Float64Array(l.totalPages).fill(-1);
+        sameLayout = sameRamLayout(base.layout, l);
+        // Queued ahead of any page entry: batches are only flushed from the feed's reads, which come later.
+        pipe.enqueue(layoutRecord({ sectionId: l.sectionId, footers: l.footers, blocks: l.blocks, sameLayoutAsBase: sameLayout, prologue: l.prologue, ramStart: l.ramStart }));
       },
-    );
+    });
     parsed.catch((e) => feed.fail(e));
     await feed.push(o.saveHeader);
     if (o.checkMemory) {

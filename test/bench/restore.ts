@@ -146,7 +146,12 @@ async function measurePath(which: PathName, g: GuestArtifacts, host: TestEngine,
       destination: moved.timings,
       // Where the source's part of the pause went (ms): QEMU's last round and the memory check (under TCG)
       // up to the memory's end, the final disk pass, and all of it up to the End record.
-      source: { pausedToMemoryEndMs: res.source.pausedToMemoryEndMs, memoryCheck: res.source.memoryCheck ?? null, finalDiskPassMs: res.source.finalDiskPassMs, pausedToEndMs: res.source.pausedToEndMs },
+      source: {
+        pausedToMemoryEndMs: res.source.pausedToMemoryEndMs,
+        memoryCheck: res.source.memoryCheck ?? null,
+        finalDiskPassMs: res.source.finalDiskPassMs,
+        pausedToEndMs: res.source.pausedToEndMs,
+      },
       bytes: res.bytesReceived,
     },
     pss: { totalMiB: pss.reduce((a, p) => a + p.total, 0) / MiB, guestRamMiB: pss.reduce((a, p) => a + p.ram, 0) / MiB, perInstanceMiB: pss.map((p) => p.total / MiB) },

@@ -130,7 +130,7 @@ test('without the check the stale page stays stale (what the check is for); with
   for (const [p, b] of changed) expect(clean.pages.get(p)?.equals(b)).toBe(true);
 });
 
-test("where the kernel says which pages were written, only those are read (short gaps along), and the stale one among them is corrected", async () => {
+test('where the kernel says which pages were written, only those are read (short gaps along), and the stale one among them is corrected', async () => {
   // Pages 3 to 11 in one read (the gaps are short), 70 in another; nothing from 12 to 69 or above 70.
   const { stats, pages, readBytes } = await handOff(10, true, [3, 9, 10, 11, 70]);
   expect(readBytes).toBe(10 * 4096);
