@@ -68,7 +68,6 @@ const LADDER = [0, 1, 3, 5, 7, 9, 12, 15, 19];
 const ZERO_PAGE = Buffer.alloc(CHUNK_SIZE);
 /** The memory check reads the guest's RAM this much at a time. */
 const CHECK_READ_BYTES = 4 << 20;
-const CHECK_ZERO = Buffer.alloc(CHECK_READ_BYTES);
 /** Unwritten pages between two written ones that the check reads along rather than start another read. */
 const CHECK_GAP_PAGES = 16;
 /** QEMU's stream bytes taken ahead of the parser (QEMU waits beyond this: backpressure). */
@@ -365,8 +364,6 @@ export async function sendHandoff(o: SendOptions): Promise<SendStats> {
         await mem.read(part, from * CHUNK_SIZE);
         checked += n;
         const p0 = first + from;
-        // Most of a guest's RAM is often zero and was sent as zero: one native compare clears a whole read.
-        if (part.equals(CHECK_ZERO.subarray(0, part.length)) && sentPageHash.subarray(p0, p0 + n).every((h) => h === ZERO_HASH)) return;
         for (let k = 0; k < n; k++) {
           const at = k * CHUNK_SIZE;
           const zero = part.compare(ZERO_PAGE, 0, CHUNK_SIZE, at, at + CHUNK_SIZE) === 0;

@@ -62,7 +62,7 @@ export class VmDriver {
    * the throwaway XML.
    */
   warmUp(dir: string): Promise<void> {
-    const root = /^qemu:\/\/\/embed\?root=(.+)$/.exec(this.uri)?.[1];
+    const root = this.embedRoot;
     // A system libvirtd has long probed; an embedded root keeps its probe in cache/qemu/capabilities.
     if (root === undefined) return Promise.resolve();
     let probed = false;
@@ -174,7 +174,7 @@ export class VmDriver {
    */
   get ramBackingDir(): string | null {
     if (this.backingDir !== undefined) return this.backingDir;
-    const root = /^qemu:\/\/\/embed\?root=(.+)$/.exec(this.uri)?.[1];
+    const root = this.embedRoot;
     if (root !== undefined) return (this.backingDir = path.join(root, 'lib', 'qemu', 'ram'));
     if (this.uri !== 'qemu:///system') return (this.backingDir = null);
     let conf = '';
@@ -265,6 +265,11 @@ export class VmDriver {
     throw new CloudletError('VM_FAILED', `libvirt kept giving ${domain} ids beyond the ones its memory image was linked for; nothing was run`);
   }
 
+  /** The embedded driver's root directory, or undefined for a libvirtd URI. */
+  private get embedRoot(): string | undefined {
+    return /^qemu:\/\/\/embed\?root=(.+)$/.exec(this.uri)?.[1];
+  }
+
   /** Runs a QEMU monitor (HMP) command on a running domain and returns its output. */
   async monitor(name: string, hmp: string): Promise<string> {
     return this.run(`qemu-monitor-command ${quote(name)} --hmp ${JSON.stringify(hmp)}`, 60000);
@@ -272,7 +277,7 @@ export class VmDriver {
 
   /** The process id of the QEMU running a domain, from the pid file libvirt keeps for it. */
   qemuPid(name: string): number {
-    const root = /^qemu:\/\/\/embed\?root=(.+)$/.exec(this.uri)?.[1];
+    const root = this.embedRoot;
     const file = root !== undefined ? path.join(root, 'run', 'qemu', `${name}.pid`) : `/run/libvirt/qemu/${name}.pid`;
     let pid = NaN;
     try {

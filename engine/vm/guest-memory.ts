@@ -129,7 +129,7 @@ async function pagesMaybeWritten(pid: number, hostAddress: number, length: numbe
       }
       for (let k = 0; k < n; k++) {
         const hi = words[2 * k + 1];
-        if (hi & (PM_SOFT_DIRTY | PM_SWAPPED)) dirty.push(first + k);
+        if (softDirty && hi & (PM_SOFT_DIRTY | PM_SWAPPED)) dirty.push(first + k);
         if (hi & PM_SWAPPED || (hi & (PM_PRESENT | PM_FILE)) === PM_PRESENT) anonymous.push(first + k);
       }
     }

@@ -6,8 +6,7 @@
 // The stream is what follows the header in a libvirt save file, so a destination that prepends a header
 // (save-header.ts saveHeaderFor) can `virsh restore` it. After a completed migration the source VM is left
 // paused; after a failed or cancelled one QEMU keeps it running. Resuming or destroying it is the caller's
-// decision, made once the destination has confirmed. Run on a paused VM (a completed migration's source
-// included), the same call is a stop-and-copy: QEMU sends every page once, as it is.
+// decision, made once the destination has confirmed.
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -35,6 +34,8 @@ export interface LiveMigrationStats {
   /** QEMU's measure of how long the guest was paused at the source. */
   downtimeMs: number | null;
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function hmpError(out: string): string | null {
   const m = /(?:^|\n)\s*(?:Error|error)[:\s].*$/m.exec(out);
@@ -75,7 +76,7 @@ export async function liveMigrate(o: LiveMigrationOptions): Promise<LiveMigratio
     });
   });
   received.catch(() => undefined);
-  /** Settles when the stream has ended, either way (for the status loop's wake-up). */
+  /** Settles when the stream has ended, either way (wakes the status loop). */
   let streamEnded = false;
   const ended = received.then(
     () => void (streamEnded = true),
@@ -113,9 +114,12 @@ export async function liveMigrate(o: LiveMigrationOptions): Promise<LiveMigratio
         const why = /error:?\s*(.+)/i.exec(info)?.[1];
         throw new CloudletError('VM_FAILED', `QEMU's live migration ${status}${why ? `: ${why}` : ''}`);
       }
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([streamEnded ? new Promise(() => undefined) : ended, new Promise((r) => (timer = setTimeout(r, streamEnded ? 5 : 100)))]);
-      clearTimeout(timer);
+      if (streamEnded) await sleep(5);
+      else {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([ended, new Promise((r) => (timer = setTimeout(r, 100)))]);
+        clearTimeout(timer);
+      }
     }
   } catch (e) {
     if (started) await o.monitor('migrate_cancel').catch(() => undefined);

@@ -1,9 +1,9 @@
 // Handoff soak: fresh tiny instances (no overlay, RAM mapped from the base's image) handed from engine a to b and
 // back, round after round, with a process dirtying memory in the guest; after every hop the guest's counter must
 // not have gone back (a guest that crashed and rebooted starts it again at 1) and its agent must answer.
-// Each hop prints the source's memory check (engine/handoff/sender.ts): pages read, and how many QEMU's pre-copy
-// had sent stale. A failed hop keeps the guest console and both engine logs in .soak/. Not part of `npm test`: it is a search
-// for rare failures (`npm run soak:handoff`, SOAK_ROUNDS=25 by default, two hops a round, about 7 minutes;
+// Each hop prints the source's memory check (engine/handoff/sender.ts): pages read, and how many QEMU's
+// pre-copy had sent stale. A failed hop keeps the guest console and both engine logs in .soak/. Not part of
+// `npm test`: it is a search for rare failures (`npm run soak:handoff`, SOAK_ROUNDS=25 by default, two hops a round, about 7 minutes;
 // SOAK_ENGINE_ARGS adds engine flags).
 
 import * as fs from 'node:fs';
