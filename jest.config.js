@@ -8,5 +8,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   testTimeout: 120000,
   maxWorkers: 2,
+  // Longest suites first, so that two workers end together (test/helpers/sequencer.js).
+  testSequencer: '<rootDir>/test/helpers/sequencer.js',
   setupFiles: ['<rootDir>/test/helpers/setup-env.ts'],
 };

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { cacheRoot, log, resolveScript, withBuildLock } from './cache';
 
 /** Bump when prepare-cloud.sh changes what it builds. */
-export const CLOUD_IMAGE_VERSION = 3;
+export const CLOUD_IMAGE_VERSION = 4;
 
 export interface CloudImage {
   dir: string;
@@ -40,7 +40,7 @@ export async function ensureCloudImage(): Promise<CloudImage> {
   );
 }
 
-/** A raw copy of the cloud image (sparse, 4 GiB virtual), made once next to the qcow2. */
+/** A raw copy of the cloud image (sparse, 2 GiB virtual), made once next to the qcow2. */
 export async function cloudImageRaw(img: CloudImage): Promise<string> {
   const raw = path.join(img.dir, 'disk.raw');
   if (fs.existsSync(raw)) return raw;

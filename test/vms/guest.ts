@@ -20,7 +20,7 @@ import { SEED_DRIVE } from '../../engine/vm/domain';
 import { waitUntilReady } from '../../engine/vm/readiness';
 import { cacheRoot, log, resolveScript, withBuildLock } from './cache';
 import { appCommands, appFiles } from './cloud-app';
-import { ensureCloudImage } from './cloud-image';
+import { CLOUD_IMAGE_VERSION, ensureCloudImage } from './cloud-image';
 
 export { cacheRoot } from './cache';
 
@@ -214,7 +214,8 @@ export function shortRoot(): string {
 
 /** Returns the cached guest, building it first if needed (tiny: about a minute; realistic: several). */
 export async function ensureGuest(name: GuestName): Promise<GuestArtifacts> {
-  const dir = path.join(cacheRoot(), `${name}-v${GUEST_VERSION}`);
+  // The cloud guest is built from the cloud image, so a new image makes a new guest too.
+  const dir = path.join(cacheRoot(), name === 'cloud' ? `cloud-v${GUEST_VERSION}-image${CLOUD_IMAGE_VERSION}` : `${name}-v${GUEST_VERSION}`);
   const mf = path.join(dir, 'manifest.json');
   if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
   return withBuildLock(dir, () => (name === 'cloud' ? buildCloudGuest(dir) : buildGuest(name, dir)));
@@ -312,7 +313,7 @@ function linkFinal(dir: string, tmp: string): void {
  * its data would, so its memory snapshot is not mostly zero pages. Cached like the others.
  */
 export async function ensureSizedCloudGuest(memoryMiB: number): Promise<GuestArtifacts> {
-  const dir = path.join(cacheRoot(), `cloud-${memoryMiB}m-v${GUEST_VERSION}`);
+  const dir = path.join(cacheRoot(), `cloud-${memoryMiB}m-v${GUEST_VERSION}-image${CLOUD_IMAGE_VERSION}`);
   const mf = path.join(dir, 'manifest.json');
   if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
   return withBuildLock(dir, () => buildCloudGuest(dir, memoryMiB, memoryMiB / 2));

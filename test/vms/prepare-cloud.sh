@@ -7,7 +7,7 @@
 # core.img made by grub-mkimage go where grub-install would put them (MBR and the gap before the first
 # partition), and GRUB's EFI image to the removable-media path EFI/BOOT/BOOTX64.EFI that firmware looks for.
 # Layout (MBR): partition 1 = EFI system partition (64 MiB, FAT), partition 2 = root (ext4, the rest).
-# Usage: prepare-cloud.sh OUTDIR CACHEDIR. Writes OUTDIR/disk.qcow2 (4 GiB virtual). Called by cloud-image.ts.
+# Usage: prepare-cloud.sh OUTDIR CACHEDIR. Writes OUTDIR/disk.qcow2 (2 GiB virtual). Called by cloud-image.ts.
 # The root file system starts at 65 MiB (cloud-image.ts: CLOUD_ROOT_OFFSET).
 set -euo pipefail
 out=$1 cache=$2
@@ -49,9 +49,12 @@ chroot "$root" apt-get -q update >/dev/null
 DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -q install -y --no-install-recommends "${packages[@]}" > "$work/apt.log" 2>&1 ||
   { tail -40 "$work/apt.log" >&2; echo "prepare-cloud: apt-get install failed" >&2; exit 1; }
 chroot "$root" apt-get clean
-# The locale cloud-init sets by default (its locale module runs update-locale), generated as in Debian's images.
+# The locale cloud-init sets by default, generated and made the system's (/etc/default/locale) as an image
+# build does: cloud-init's locale module then finds it set and skips locale-gen, which costs a first boot
+# about 11 s under TCG.
 echo 'en_US.UTF-8 UTF-8' > "$root/etc/locale.gen"
 chroot "$root" locale-gen >/dev/null
+chroot "$root" update-locale LANG=en_US.UTF-8
 umount "$root/sys" 2>/dev/null || true
 umount "$root/proc"
 rm -f "$root/usr/sbin/policy-rc.d" "$root/etc/resolv.conf"
@@ -98,7 +101,9 @@ core_sectors=$(( ($(stat -c %s "$work/core.img") + 511) / 512 ))
 [ "$core_sectors" -lt 2047 ] || { echo "prepare-cloud: core.img does not fit before the partition" >&2; exit 1; }
 
 echo "prepare-cloud: file systems and disk image"
-disk_mib=4096 esp_mib=64
+# 2 GiB, as cloud images ship (they grow at first boot where the disk is larger): room for the tests' data,
+# and half the bytes to convert, hash and copy at each import of the 4 GiB this image once had.
+disk_mib=2048 esp_mib=64
 root_start_mib=$((1 + esp_mib))
 truncate -s $(( esp_mib * 1024 * 1024 )) "$work/esp.vfat"
 mkfs.vfat -n EFI "$work/esp.vfat" >/dev/null
