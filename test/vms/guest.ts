@@ -27,6 +27,8 @@ export { cacheRoot } from './cache';
 /** tiny and realistic boot a kernel directly; cloud is the cloud-style image, booted by its own GRUB. */
 export type GuestName = 'tiny' | 'realistic' | 'cloud';
 export const GUEST_VERSION = 8;
+/** Cloud guests are built from the cloud image, so a new image makes new guests too. */
+const CLOUD_GUEST_VERSION = `${GUEST_VERSION}-image${CLOUD_IMAGE_VERSION}`;
 
 export interface GuestManifest {
   name: GuestName;
@@ -214,8 +216,7 @@ export function shortRoot(): string {
 
 /** Returns the cached guest, building it first if needed (tiny: about a minute; realistic: several). */
 export async function ensureGuest(name: GuestName): Promise<GuestArtifacts> {
-  // The cloud guest is built from the cloud image, so a new image makes a new guest too.
-  const dir = path.join(cacheRoot(), name === 'cloud' ? `cloud-v${GUEST_VERSION}-image${CLOUD_IMAGE_VERSION}` : `${name}-v${GUEST_VERSION}`);
+  const dir = path.join(cacheRoot(), `${name}-v${name === 'cloud' ? CLOUD_GUEST_VERSION : GUEST_VERSION}`);
   const mf = path.join(dir, 'manifest.json');
   if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
   return withBuildLock(dir, () => (name === 'cloud' ? buildCloudGuest(dir) : buildGuest(name, dir)));
@@ -313,7 +314,7 @@ function linkFinal(dir: string, tmp: string): void {
  * its data would, so its memory snapshot is not mostly zero pages. Cached like the others.
  */
 export async function ensureSizedCloudGuest(memoryMiB: number): Promise<GuestArtifacts> {
-  const dir = path.join(cacheRoot(), `cloud-${memoryMiB}m-v${GUEST_VERSION}-image${CLOUD_IMAGE_VERSION}`);
+  const dir = path.join(cacheRoot(), `cloud-${memoryMiB}m-v${CLOUD_GUEST_VERSION}`);
   const mf = path.join(dir, 'manifest.json');
   if (fs.existsSync(mf)) return artifacts(dir, JSON.parse(fs.readFileSync(mf, 'utf8')) as GuestManifest);
   return withBuildLock(dir, () => buildCloudGuest(dir, memoryMiB, memoryMiB / 2));
